@@ -1,0 +1,19 @@
+/**
+ * The list of `stella` commands. Each module exports `commands: CommandSpec[]` and keeps heavy
+ * imports (the server, database drivers) inside `run`, so help and offline commands stay fast.
+ */
+import type { CommandSpec } from '../command.js';
+
+export async function allCommands(): Promise<CommandSpec[]> {
+  const modules = await Promise.all([
+    import('./version.js'),
+    import('./serve.js'),
+    import('./migrate.js'),
+    import('./auth.js'),
+    import('./dsse.js'),
+    import('./merkle.js'),
+    import('./timestamp.js'),
+    import('./tsa.js'),
+  ]);
+  return modules.flatMap((m) => m.commands).sort((a, b) => a.name.localeCompare(b.name));
+}

@@ -1,0 +1,85 @@
+/**
+ * The one registry of error codes (DESIGN.md §3 "Errors"). Every coded error the project raises —
+ * in core, platform, services or the CLI — uses a key of this object, and every HTTP error body's
+ * `code` is one of them. `docs/errors.md` lists them all; a test keeps the two in sync.
+ *
+ * `status` is the HTTP status the code maps to when it crosses an HTTP boundary.
+ * Sections are per module so that additions stay local; keep keys UPPER_SNAKE_CASE.
+ */
+export const ERROR_CODES = {
+  // --- generic / HTTP --------------------------------------------------------------------------
+  INTERNAL: { status: 500, description: 'Unexpected server error; no internals are disclosed.' },
+  VALIDATION_FAILED: { status: 400, description: 'The request or input does not match its schema.' },
+  MALFORMED_JSON: { status: 400, description: 'The body is not valid JSON.' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, description: 'The Content-Type is not accepted by this route.' },
+  PAYLOAD_TOO_LARGE: { status: 413, description: 'The body exceeds the route or server size limit.' },
+  NOT_FOUND: { status: 404, description: 'No such route or resource.' },
+  METHOD_NOT_ALLOWED: { status: 405, description: 'The route does not accept this method.' },
+  CONFLICT: { status: 409, description: 'The request conflicts with the current state.' },
+  QUOTA_EXCEEDED: { status: 429, description: 'A per-tenant quota or rate limit was exceeded.' },
+  SERVICE_UNAVAILABLE: { status: 503, description: 'A dependency (database, bus, store) is not ready.' },
+  // --- auth ------------------------------------------------------------------------------------
+  AUTH_REQUIRED: { status: 401, description: 'No bearer token was presented.' },
+  AUTH_INVALID_TOKEN: { status: 401, description: 'The token is malformed, forged, or has a bad signature.' },
+  AUTH_TOKEN_EXPIRED: { status: 401, description: 'The token is past its `exp`.' },
+  TENANT_HEADER_MISSING: { status: 400, description: 'A tenant route was called without `X-Stella-Tenant`.' },
+  TENANT_FORBIDDEN: { status: 403, description: '`X-Stella-Tenant` does not equal the token tenant.' },
+  SCOPE_FORBIDDEN: { status: 403, description: 'The token lacks a scope the route requires.' },
+  // --- config ----------------------------------------------------------------------------------
+  CONFIG_INVALID: { status: 500, description: 'The process configuration is invalid (every problem listed).' },
+  // --- database / migrations -------------------------------------------------------------------
+  DB_UNAVAILABLE: { status: 503, description: 'The database cannot be reached.' },
+  MIGRATION_FAILED: { status: 500, description: 'A migration file failed; its transaction was rolled back.' },
+  MIGRATION_CHECKSUM_MISMATCH: { status: 500, description: 'An applied migration file was changed after it was applied.' },
+  MIGRATION_INVALID_NAME: { status: 500, description: 'A migration file name is not `NNNN_name.sql` or numbers repeat.' },
+  TENANT_INVALID: { status: 400, description: 'A tenant id is empty or not of the allowed form.' },
+  // --- object store ----------------------------------------------------------------------------
+  OBJECT_NOT_FOUND: { status: 404, description: 'No object with that key.' },
+  OBJECT_DIGEST_MISMATCH: { status: 400, description: 'Written bytes do not match the declared digest; nothing was kept.' },
+  OBJECT_RETAINED: { status: 409, description: 'The object is under WORM retention or legal hold.' },
+  OBJECT_KEY_INVALID: { status: 400, description: 'An object key is not allowed (traversal, empty, bad digest).' },
+  OBJECT_STORE_UNAVAILABLE: { status: 503, description: 'The object store cannot be reached.' },
+  // --- event bus -------------------------------------------------------------------------------
+  EVENT_INVALID: { status: 400, description: 'An event envelope does not match DESIGN.md §3.' },
+  BUS_UNAVAILABLE: { status: 503, description: 'The event bus cannot be reached.' },
+  // --- core: encoding / canonical JSON / digests -----------------------------------------------
+  JSON_INVALID: { status: 400, description: 'Input is not valid JSON or not canonicalizable (NaN, Infinity, lone surrogates).' },
+  BASE64_INVALID: { status: 400, description: 'Input is not valid base64.' },
+  DIGEST_INVALID: { status: 400, description: 'A digest string is not `sha256:<64 hex>`.' },
+  DIGEST_MISMATCH: { status: 400, description: 'Bytes do not match the expected digest.' },
+  // --- core: Merkle ----------------------------------------------------------------------------
+  MERKLE_INDEX_OUT_OF_RANGE: { status: 400, description: 'Leaf index is not below the tree size.' },
+  MERKLE_EMPTY_TREE: { status: 400, description: 'An operation needs at least one leaf.' },
+  MERKLE_PROOF_INVALID: { status: 400, description: 'An inclusion or consistency proof does not verify.' },
+  MERKLE_PROOF_MALFORMED: { status: 400, description: 'A proof has the wrong shape or length for its tree size.' },
+  // --- core: DSSE / in-toto / Sigstore ---------------------------------------------------------
+  DSSE_MALFORMED: { status: 400, description: 'An envelope is not valid DSSE v1 JSON.' },
+  DSSE_PAYLOAD_TYPE_MISMATCH: { status: 400, description: 'The envelope payloadType is not the expected one.' },
+  DSSE_SIGNATURE_INVALID: { status: 400, description: 'Fewer valid signatures than the threshold.' },
+  INTOTO_STATEMENT_INVALID: { status: 400, description: 'A payload is not an in-toto Statement v1.' },
+  SIGSTORE_BUNDLE_INVALID: { status: 400, description: 'A Sigstore bundle is malformed or does not verify.' },
+  // --- keys and signers ------------------------------------------------------------------------
+  KEY_INVALID: { status: 400, description: 'A key cannot be parsed or is of an unsupported type.' },
+  KEY_NOT_FOUND: { status: 404, description: 'A signer URI names a key that does not exist.' },
+  SIGNER_URI_INVALID: { status: 400, description: 'A signer URI is not `file:` or `pkcs11:` of the documented form.' },
+  PKCS11_ERROR: { status: 500, description: 'The PKCS#11 module returned an error.' },
+  // --- RFC 3161 --------------------------------------------------------------------------------
+  ASN1_MALFORMED: { status: 400, description: 'DER/ASN.1 input is truncated or malformed.' },
+  TIMESTAMP_INVALID: { status: 400, description: 'A time-stamp token fails a check (imprint, signature, chain, time).' },
+  TIMESTAMP_REQUEST_FAILED: { status: 502, description: 'The TSA did not answer with a granted time-stamp.' },
+  // --- archives --------------------------------------------------------------------------------
+  ARCHIVE_UNSAFE_ENTRY: { status: 400, description: 'An archive entry escapes the root, is a device, a link, or duplicated.' },
+  ARCHIVE_LIMIT_EXCEEDED: { status: 413, description: 'An archive exceeds an entry-size, total-size or entry-count limit.' },
+  ARCHIVE_MALFORMED: { status: 400, description: 'An archive is truncated or not tar/gzip.' },
+  // --- OCI -------------------------------------------------------------------------------------
+  OCI_INVALID: { status: 400, description: 'An OCI manifest, index, descriptor or layout is invalid.' },
+  // --- TUF -------------------------------------------------------------------------------------
+  TUF_INVALID: { status: 400, description: 'TUF metadata is malformed, under-signed, or inconsistent.' },
+  TUF_EXPIRED: { status: 400, description: 'TUF metadata is past its `expires`.' },
+  // --- encryption ------------------------------------------------------------------------------
+  DECRYPT_FAILED: { status: 400, description: 'Ciphertext cannot be decrypted (wrong key, tampered, truncated).' },
+  ENCRYPTION_INVALID: { status: 400, description: 'An encryption header or envelope is malformed.' },
+} as const satisfies Record<string, { status: number; description: string }>;
+
+/** A code from the registry. */
+export type ErrorCode = keyof typeof ERROR_CODES;

@@ -1,0 +1,1 @@
+export type { Db, Queryable } from './db.js';
