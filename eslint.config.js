@@ -24,7 +24,8 @@ export default tseslint.config(
   // Only configuration modules, tests, tooling and testkit read the environment (DESIGN.md §6).
   {
     files: ['packages/*/src/**/*.ts', 'services/*/src/**/*.ts', 'server/src/**/*.ts', 'cli/src/**/*.ts'],
-    ignores: ['**/*.test.ts', '**/config/**', 'packages/testkit/**', '**/*.config.ts'],
+    // cli/src/main.ts is the process boundary: it hands the environment to commands explicitly.
+    ignores: ['**/*.test.ts', '**/config/**', '**/testing/**', 'packages/testkit/**', 'cli/src/main.ts'],
     rules: {
       'no-restricted-properties': ['error', { object: 'process', property: 'env', message: 'Read configuration through the config module.' }],
     },

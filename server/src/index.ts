@@ -1,1 +1,3 @@
-export {};
+export { startRuntime, mintDevToken, openConfiguredStore, type Runtime, type StartRuntimeOptions } from './runtime.js';
+export { migrationSets } from './migration-sets.js';
+export { servicePlugins } from './service-plugins.js';

@@ -14,6 +14,7 @@ export async function allCommands(): Promise<CommandSpec[]> {
     import('./merkle.js'),
     import('./timestamp.js'),
     import('./tsa.js'),
+    import('./whoami.js'),
   ]);
   return modules.flatMap((m) => m.commands).sort((a, b) => a.name.localeCompare(b.name));
 }

@@ -107,6 +107,8 @@ export function run(
       clearTimeout(timer);
       res({ code, stdout: Buffer.concat(out), stderr: Buffer.concat(err) });
     });
+    // A tool may exit without reading stdin (EPIPE); that is not a test failure.
+    child.stdin.on('error', () => {});
     child.stdin.end(opts.input ?? '');
   });
 }

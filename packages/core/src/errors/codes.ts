@@ -33,12 +33,15 @@ export const ERROR_CODES = {
   MIGRATION_CHECKSUM_MISMATCH: { status: 500, description: 'An applied migration file was changed after it was applied.' },
   MIGRATION_INVALID_NAME: { status: 500, description: 'A migration file name is not `NNNN_name.sql` or numbers repeat.' },
   TENANT_INVALID: { status: 400, description: 'A tenant id is empty or not of the allowed form.' },
+  DB_TRANSACTION_MISUSE: { status: 500, description: 'A Db was used inside its own transaction (would deadlock on PGlite or escape the transaction), or a transaction handle was used after it ended.' },
   // --- object store ----------------------------------------------------------------------------
   OBJECT_NOT_FOUND: { status: 404, description: 'No object with that key.' },
   OBJECT_DIGEST_MISMATCH: { status: 400, description: 'Written bytes do not match the declared digest; nothing was kept.' },
   OBJECT_RETAINED: { status: 409, description: 'The object is under WORM retention or legal hold.' },
   OBJECT_KEY_INVALID: { status: 400, description: 'An object key is not allowed (traversal, empty, bad digest).' },
   OBJECT_STORE_UNAVAILABLE: { status: 503, description: 'The object store cannot be reached.' },
+  OBJECT_SIZE_MISMATCH: { status: 400, description: 'Written bytes do not match the declared size; nothing was kept.' },
+  OBJECT_RANGE_INVALID: { status: 416, description: 'A byte range is malformed or starts past the end of the object.' },
   // --- event bus -------------------------------------------------------------------------------
   EVENT_INVALID: { status: 400, description: 'An event envelope does not match DESIGN.md §3.' },
   BUS_UNAVAILABLE: { status: 503, description: 'The event bus cannot be reached.' },

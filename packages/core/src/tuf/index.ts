@@ -1,0 +1,49 @@
+/**
+ * TUF 1.0 metadata: key objects and signers, builders for root/targets/snapshot/timestamp,
+ * OLPC-canonical signing, threshold/expiry/consistency verification, and a whole-repository
+ * builder whose output tuf-js consumes. See docs/formats/tuf.md.
+ */
+export * from './tuf-types.js';
+export {
+  tufKeyId,
+  tufKeyFromKeyObject,
+  tufSignerFromKeyObject,
+  tufSignerFromFunction,
+  verifyTufSignature,
+  type TufSigner,
+  type TufSignFn,
+} from './tuf-keys.js';
+export {
+  formatTufExpires,
+  buildRoot,
+  buildTargets,
+  buildSnapshot,
+  buildTimestamp,
+  targetFileInfo,
+  targetFileInfoFromDigest,
+  metaFileInfo,
+  assertTargetPath,
+  signMetadata,
+  serializeMetadata,
+  type TufCommonOptions,
+  type BuildRootOptions,
+} from './tuf-metadata.js';
+export {
+  parseTufMetadata,
+  verifyTufThreshold,
+  checkTufExpiry,
+  verifyTufRepository,
+  verifyTufTarget,
+  isTufError,
+  type TufRepositoryFiles,
+  type TufVerifyOptions,
+  type TufVerifiedRepository,
+} from './tuf-verify.js';
+export {
+  buildTufRepository,
+  tufTargetFilePath,
+  type BuildTufRepositoryOptions,
+  type TufTargetInput,
+  type TufRepositoryFile,
+  type TufRepository,
+} from './tuf-repository.js';

@@ -1,0 +1,148 @@
+/**
+ * TUF key objects and signers. Signing in core never touches files or tokens: a {@link TufSigner}
+ * wraps either a node:crypto KeyObject (pure computation) or any `sign(bytes)` function, e.g. one
+ * backed by a PKCS#11 key from @stella/platform.
+ */
+import { createPublicKey, sign as nodeSign, verify as nodeVerify, constants, type KeyObject } from 'node:crypto';
+import { canonicalOlpcBytes } from '../canonical-json/index.js';
+import { sha256Hex } from '../digest/index.js';
+import { StellaError } from '../errors/index.js';
+import type { TufKey } from './tuf-types.js';
+
+/** Signs the canonical bytes of a `signed` object; returns the raw signature (DER for ECDSA). */
+export type TufSignFn = (data: Uint8Array) => Promise<Uint8Array> | Uint8Array;
+
+/** A key that can sign metadata: its public TUF key object, its keyid and a signing function. */
+export interface TufSigner {
+  keyid: string;
+  key: TufKey;
+  sign: TufSignFn;
+}
+
+// DER SubjectPublicKeyInfo prefix of an Ed25519 key (RFC 8410 §4): SEQ { SEQ { OID 1.3.101.112 }, BIT STRING }.
+const ED25519_SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
+
+/**
+ * KEYID per TUF spec ("KEYID is the hexdigest of the SHA-256 hash of the canonical form of the
+ * key"): SHA-256 of the OLPC canonical JSON of the public key object.
+ */
+export function tufKeyId(key: TufKey): string {
+  return sha256Hex(
+    canonicalOlpcBytes({ keytype: key.keytype, scheme: key.scheme, keyval: { public: key.keyval.public } }),
+  );
+}
+
+/**
+ * The TUF key object for a public (or private — only the public half is used) KeyObject:
+ * Ed25519 → `ed25519`/`ed25519` with 64 hex chars of the raw key; P-256 → `ecdsa`/
+ * `ecdsa-sha2-nistp256` with an SPKI PEM; RSA → `rsa`/`rsassa-pss-sha256` with an SPKI PEM (the
+ * only RSA scheme tuf-js supports).
+ * @throws StellaError KEY_INVALID for other key types or curves.
+ */
+export function tufKeyFromKeyObject(keyObject: KeyObject): TufKey {
+  const pub = keyObject.type === 'private' ? createPublicKey(keyObject) : keyObject;
+  switch (pub.asymmetricKeyType) {
+    case 'ed25519': {
+      const der = pub.export({ format: 'der', type: 'spki' });
+      return {
+        keytype: 'ed25519',
+        scheme: 'ed25519',
+        keyval: { public: der.subarray(der.length - 32).toString('hex') },
+      };
+    }
+    case 'ec':
+      if (pub.asymmetricKeyDetails?.namedCurve !== 'prime256v1') {
+        throw new StellaError(
+          'KEY_INVALID',
+          `unsupported EC curve ${String(pub.asymmetricKeyDetails?.namedCurve)} for TUF (P-256 only)`,
+        );
+      }
+      return {
+        keytype: 'ecdsa',
+        scheme: 'ecdsa-sha2-nistp256',
+        keyval: { public: pub.export({ format: 'pem', type: 'spki' }).toString() },
+      };
+    case 'rsa':
+      return {
+        keytype: 'rsa',
+        scheme: 'rsassa-pss-sha256',
+        keyval: { public: pub.export({ format: 'pem', type: 'spki' }).toString() },
+      };
+    default:
+      throw new StellaError('KEY_INVALID', `unsupported key type ${String(pub.asymmetricKeyType)} for TUF`);
+  }
+}
+
+/** A {@link TufSigner} over a private KeyObject (Ed25519, ECDSA P-256 with SHA-256, RSA-PSS SHA-256). */
+export function tufSignerFromKeyObject(privateKey: KeyObject): TufSigner {
+  if (privateKey.type !== 'private') throw new StellaError('KEY_INVALID', 'a TUF signer needs a private key');
+  const key = tufKeyFromKeyObject(privateKey);
+  const keyid = tufKeyId(key);
+  const sign = (data: Uint8Array): Buffer => {
+    switch (key.scheme) {
+      case 'ed25519':
+        return nodeSign(null, data, privateKey);
+      case 'ecdsa-sha2-nistp256':
+        return nodeSign('sha256', data, { key: privateKey, dsaEncoding: 'der' });
+      default:
+        // securesystemslib uses a salt as long as the digest for rsassa-pss-sha256.
+        return nodeSign('sha256', data, { key: privateKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 });
+    }
+  };
+  return { keyid, key, sign: async (data) => new Uint8Array(sign(data)) };
+}
+
+/** A {@link TufSigner} from a public key object and an external signing function (HSM, KMS). */
+export function tufSignerFromFunction(key: TufKey, sign: TufSignFn): TufSigner {
+  return { keyid: tufKeyId(key), key, sign };
+}
+
+function publicKeyObject(key: TufKey): KeyObject | undefined {
+  try {
+    if (key.keytype === 'ed25519' && key.scheme === 'ed25519') {
+      if (!/^[0-9a-fA-F]{64}$/.test(key.keyval.public)) return undefined;
+      return createPublicKey({
+        key: Buffer.concat([ED25519_SPKI_PREFIX, Buffer.from(key.keyval.public, 'hex')]),
+        format: 'der',
+        type: 'spki',
+      });
+    }
+    if ((key.keytype === 'ecdsa' || key.keytype === 'ecdsa-sha2-nistp256') && key.scheme === 'ecdsa-sha2-nistp256') {
+      const k = createPublicKey(key.keyval.public);
+      return k.asymmetricKeyDetails?.namedCurve === 'prime256v1' ? k : undefined;
+    }
+    if (key.keytype === 'rsa' && key.scheme === 'rsassa-pss-sha256') return createPublicKey(key.keyval.public);
+  } catch {
+    return undefined;
+  }
+  return undefined;
+}
+
+/**
+ * Verifies one signature (hex) over `data` with a TUF key. Unknown key types/schemes and
+ * unparsable keys or signatures verify as false — they can never count towards a threshold.
+ */
+export function verifyTufSignature(key: TufKey, data: Uint8Array, sigHex: string): boolean {
+  const pub = publicKeyObject(key);
+  if (!pub || typeof sigHex !== 'string' || !/^([0-9a-fA-F]{2})+$/.test(sigHex)) return false;
+  const sig = Buffer.from(sigHex, 'hex');
+  try {
+    switch (key.scheme) {
+      case 'ed25519':
+        return nodeVerify(null, data, pub, sig);
+      case 'ecdsa-sha2-nistp256':
+        return nodeVerify('sha256', data, { key: pub, dsaEncoding: 'der' }, sig);
+      case 'rsassa-pss-sha256':
+        return nodeVerify(
+          'sha256',
+          data,
+          { key: pub, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_AUTO },
+          sig,
+        );
+      default:
+        return false;
+    }
+  } catch {
+    return false;
+  }
+}

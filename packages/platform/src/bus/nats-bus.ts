@@ -1,0 +1,325 @@
+/**
+ * NATS JetStream adapter (DESIGN.md §3 "Events"): stream `STELLA_EVENTS` over subjects
+ * `stella.events.>`, one subject per kind, `Nats-Msg-Id = <tenant>:<eventId>` so the stream's
+ * duplicate window drops republished events, durable pull consumers with explicit ack.
+ *
+ * Written for NATS server 2.9: a consumer has ONE `filter_subject` (plural `filter_subjects`
+ * arrived in 2.10), so a group's consumer filters `stella.events.>` and kind filtering happens
+ * client-side (docs/events.md "Kinds filter"). Redelivery limits are also applied client-side
+ * (`max_deliver: -1` on the server) so that the dead-letter hook sees every given-up message,
+ * including one whose last attempt crashed.
+ */
+import {
+  AckPolicy,
+  DeliverPolicy,
+  RetentionPolicy,
+  StorageType,
+  connect,
+  nanos,
+  type ConsumerMessages,
+  type JetStreamClient,
+  type JetStreamManager,
+  type JsMsg,
+  type NatsConnection,
+} from 'nats';
+import { StellaError, isStellaError } from '@stella/core/errors';
+import { decodeEvent, encodeEvent, eventKey, type EventEnvelope } from './event-envelope.js';
+import {
+  assertGroupName,
+  resolveBusOptions,
+  resolveSubscribeOptions,
+  retryDelayMs,
+  redactUrl,
+  settleWithin,
+  sleep,
+  type BusOptions,
+  type EventBus,
+  type EventHandler,
+  type ResolvedSubscribeOptions,
+  type Subscription,
+} from './event-bus.js';
+
+/** Options of {@link openNatsBus}. */
+export interface NatsBusOptions extends BusOptions {
+  /** Stream name. Default `STELLA_EVENTS`. */
+  stream?: string;
+  /** Subject prefix; events go to `<prefix>.<kind>`. Default `stella.events`. */
+  subjectPrefix?: string;
+  /** Retention of the stream (`max_age`). Default 7 days. 0 = unlimited. */
+  maxAgeMs?: number;
+  /** Retention by count (`max_msgs`). Default -1 (unlimited). */
+  maxMessages?: number;
+  /** Connection name shown by `nats server report connections`. */
+  name?: string;
+  /** Publish timeout. Default 5 000 ms. */
+  publishTimeoutMs?: number;
+}
+
+const STREAM_RE = /^[A-Za-z0-9_-]{1,64}$/;
+const PREFIX_RE = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
+
+function unavailable(what: string, err: unknown): StellaError {
+  if (isStellaError(err)) return err;
+  return new StellaError('BUS_UNAVAILABLE', `NATS ${what} failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+}
+
+/** Ensures the stream exists with our subjects (idempotent; races with other replicas are fine). */
+async function ensureStream(jsm: JetStreamManager, stream: string, prefix: string, o: { dedupeWindowMs: number; maxAgeMs: number; maxMessages: number }): Promise<void> {
+  const subjects = [`${prefix}.>`];
+  try {
+    const info = await jsm.streams.info(stream);
+    if (!info.config.subjects?.some((s) => s === subjects[0])) {
+      throw new StellaError('BUS_UNAVAILABLE', `NATS stream ${stream} exists but does not capture ${subjects[0]}`, { details: { subjects: info.config.subjects } });
+    }
+    return;
+  } catch (err) {
+    if (isStellaError(err)) throw err;
+    if (!/stream not found/i.test(String((err as Error).message))) throw unavailable('stream info', err);
+  }
+  try {
+    await jsm.streams.add({
+      name: stream,
+      subjects,
+      retention: RetentionPolicy.Limits, // every group sees every event; interest would drop events a future group needs
+      storage: StorageType.File,
+      duplicate_window: nanos(Math.max(o.dedupeWindowMs, 1000)),
+      max_age: nanos(o.maxAgeMs),
+      max_msgs: o.maxMessages,
+    });
+  } catch (err) {
+    // Another replica created it between our info and add.
+    if (!/already in use/i.test(String((err as Error).message))) throw unavailable('stream create', err);
+  }
+}
+
+/** Opens a JetStream bus at `url` (`nats://host:port`, comma-separated for a cluster). */
+export async function openNatsBus(url: string, options: NatsBusOptions = {}): Promise<EventBus> {
+  const opts = resolveBusOptions(options);
+  const stream = options.stream ?? 'STELLA_EVENTS';
+  const prefix = options.subjectPrefix ?? 'stella.events';
+  if (!STREAM_RE.test(stream)) throw new StellaError('CONFIG_INVALID', `invalid NATS stream name ${JSON.stringify(stream)}`);
+  if (!PREFIX_RE.test(prefix)) throw new StellaError('CONFIG_INVALID', `invalid NATS subject prefix ${JSON.stringify(prefix)}`);
+  const servers = url.split(',').map((s) => s.trim());
+  let nc: NatsConnection;
+  try {
+    nc = await connect({ servers, name: options.name ?? 'stella', maxReconnectAttempts: -1, timeout: 5_000 });
+  } catch (err) {
+    throw unavailable(`connect to ${redactUrl(url)}`, err);
+  }
+  let jsm: JetStreamManager;
+  let js: JetStreamClient;
+  const streamOpts = {
+    dedupeWindowMs: opts.dedupeWindowMs,
+    maxAgeMs: options.maxAgeMs ?? 7 * 24 * 3600 * 1000,
+    maxMessages: options.maxMessages ?? -1,
+  };
+  try {
+    jsm = await nc.jetstreamManager();
+    js = nc.jetstream();
+    await ensureStream(jsm, stream, prefix, streamOpts);
+  } catch (err) {
+    await nc.close().catch(() => undefined);
+    throw unavailable('JetStream setup', err);
+  }
+  const subs = new Set<NatsSubscription>();
+  let closed = false;
+
+  class NatsSubscription implements Subscription {
+    private stopped = false;
+    private messages: ConsumerMessages | undefined;
+    private current: { promise: Promise<void>; msg: JsMsg; abandoned: boolean } | undefined;
+    private loop: Promise<void> = Promise.resolve();
+
+    constructor(
+      readonly group: string,
+      private readonly handler: EventHandler,
+      private readonly o: ResolvedSubscribeOptions,
+    ) {}
+
+    private readonly abort = new AbortController();
+
+    /** Ensures the durable consumer (idempotent across replicas) and opens a pull iterator. */
+    private async open(): Promise<ConsumerMessages> {
+      const config = {
+        durable_name: this.group,
+        ack_policy: AckPolicy.Explicit,
+        ack_wait: nanos(opts.ackWaitMs),
+        max_deliver: -1,
+        filter_subject: `${prefix}.>`,
+        deliver_policy: this.o.startFrom === 'all' ? DeliverPolicy.All : DeliverPolicy.New,
+        // Bound what one consumer holds unacknowledged, so a stuck consumer cannot starve a group.
+        max_ack_pending: Math.max(1000, this.o.batchSize * 4),
+      };
+      const info = await jsm.consumers.info(stream, this.group).catch((err: Error) => {
+        if (/consumer not found/i.test(err.message)) return undefined;
+        throw err;
+      });
+      if (!info) {
+        await jsm.consumers.add(stream, config).catch(async (err: Error) => {
+          // Created concurrently by another replica of the same service.
+          if (!/already (exists|in use)/i.test(err.message)) throw err;
+        });
+      } else if (info.config.ack_wait !== config.ack_wait) {
+        await jsm.consumers.update(stream, this.group, { ack_wait: config.ack_wait });
+      }
+      const consumer = await js.consumers.get(stream, this.group);
+      // abort_on_missing_resources: if the stream/consumer vanish we want to recreate them
+      // (run() below), not wait silently for someone else to.
+      return consumer.consume({ max_messages: this.o.batchSize, expires: 5_000, abort_on_missing_resource: true });
+    }
+
+    async start(): Promise<void> {
+      try {
+        this.messages = await this.open();
+      } catch (err) {
+        throw unavailable(`consumer ${this.group}`, err);
+      }
+      this.loop = this.run(this.messages);
+    }
+
+    private async run(first: ConsumerMessages): Promise<void> {
+      let messages: ConsumerMessages | undefined = first;
+      let failures = 0;
+      while (!this.stopped) {
+        if (messages) {
+          try {
+            for await (const msg of messages) {
+              failures = 0;
+              if (this.stopped) {
+                // Buffered but not started: hand it straight back instead of waiting for ack_wait.
+                safe(() => msg.nak());
+                continue;
+              }
+              const cur = { promise: this.deliver(msg), msg, abandoned: false };
+              this.current = cur;
+              await cur.promise;
+              this.current = undefined;
+            }
+          } catch {
+            // The iterator fails when the consumer or stream vanished or the connection broke;
+            // unacknowledged messages are redelivered by the server after ack_wait.
+          }
+        }
+        if (this.stopped || closed) break;
+        // Recover: back off, recreate stream/consumer if they were lost, and consume again.
+        failures++;
+        await sleep(Math.min(100 * 2 ** failures, 5_000), this.abort.signal);
+        if (this.stopped || closed) break;
+        try {
+          await ensureStream(jsm, stream, prefix, streamOpts);
+          messages = this.messages = await this.open();
+        } catch {
+          messages = undefined;
+        }
+      }
+    }
+
+    private async deliver(msg: JsMsg): Promise<void> {
+      const attempt = msg.info.redeliveryCount;
+      const meta = { group: this.group, attempt, messageId: String(msg.seq) };
+      const raw = Buffer.from(msg.data).toString('utf8');
+      let event: EventEnvelope;
+      try {
+        event = decodeEvent(raw);
+      } catch (error) {
+        this.o.onDeadLetter({ ...meta, raw, error });
+        return safe(() => msg.term());
+      }
+      if (this.o.kinds && !this.o.kinds.has(event.kind)) return safe(() => msg.ack());
+      if (attempt > this.o.maxDeliveries) {
+        this.o.onDeadLetter({ ...meta, event, raw, error: new Error(`not acknowledged after ${this.o.maxDeliveries} deliveries`) });
+        return safe(() => msg.term());
+      }
+      try {
+        await this.handler(event, meta);
+      } catch (error) {
+        if (this.current?.abandoned) return;
+        if (attempt >= this.o.maxDeliveries) {
+          this.o.onDeadLetter({ ...meta, event, raw, error });
+          return safe(() => msg.term());
+        }
+        // nak with delay (server 2.7.1+) = bounded backoff without blocking this consumer.
+        return safe(() => msg.nak(retryDelayMs(attempt, this.o)));
+      }
+      if (!this.current?.abandoned) safe(() => msg.ack());
+    }
+
+    async close(): Promise<void> {
+      if (this.stopped) return;
+      this.stopped = true;
+      this.abort.abort();
+      const cur = this.current;
+      if (cur && !(await settleWithin(cur.promise, opts.drainTimeoutMs))) {
+        // Abandoned: never ack it late; the server redelivers it after ack_wait.
+        cur.abandoned = true;
+      }
+      this.messages?.stop();
+      await settleWithin(this.loop, opts.drainTimeoutMs);
+      subs.delete(this);
+    }
+  }
+
+  return {
+    kind: 'nats',
+    async publish(event) {
+      const data = encodeEvent(event);
+      if (closed) throw new StellaError('BUS_UNAVAILABLE', 'the bus is closed');
+      try {
+        await js.publish(`${prefix}.${event.kind}`, data, {
+          // dedupeWindowMs 0 = no publish-side dedupe: omit Nats-Msg-Id.
+          ...(opts.dedupeWindowMs > 0 ? { msgID: eventKey(event) } : {}),
+          expect: { streamName: stream },
+          timeout: options.publishTimeoutMs ?? 5_000,
+        });
+      } catch (err) {
+        throw unavailable('publish', err);
+      }
+    },
+    async subscribe(group, handler, subOpts) {
+      if (closed) throw new StellaError('BUS_UNAVAILABLE', 'the bus is closed');
+      assertGroupName(group);
+      const sub = new NatsSubscription(group, handler, resolveSubscribeOptions(subOpts, opts));
+      await sub.start();
+      subs.add(sub);
+      return sub;
+    },
+    async ping() {
+      if (closed || nc.isClosed()) throw new StellaError('BUS_UNAVAILABLE', 'the bus is closed');
+      const ok = await settleWithin(nc.flush(), 2_000);
+      if (!ok) throw new StellaError('BUS_UNAVAILABLE', 'NATS did not answer a ping within 2 s');
+      try {
+        await jsm.streams.info(stream);
+      } catch (err) {
+        throw unavailable('stream info', err);
+      }
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await Promise.all([...subs].map((s) => s.close()));
+      await nc.close().catch(() => undefined);
+    },
+  };
+}
+
+/** Acks after the connection closed throw; a lost ack only means a redelivery. */
+function safe(fn: () => void): void {
+  try {
+    fn();
+  } catch {
+    /* connection closed: the server will redeliver */
+  }
+}
+
+/** Deletes a stream (tests and the bench clean up after themselves). */
+export async function deleteNatsStream(url: string, stream: string): Promise<void> {
+  const nc = await connect({ servers: url.split(',') });
+  try {
+    const jsm = await nc.jetstreamManager();
+    await jsm.streams.delete(stream).catch((err: Error) => {
+      if (!/stream not found/i.test(err.message)) throw err;
+    });
+  } finally {
+    await nc.close();
+  }
+}

@@ -1,0 +1,324 @@
+/**
+ * Redis Streams adapter (DESIGN.md §3 "Events"): one stream (`stella:events`), one consumer
+ * group per service, XACK only after the handler resolved (so after its DB commit), and stale
+ * pending entries — a consumer that crashed or was abandoned before XACK — taken over with
+ * XAUTOCLAIM once idle for `ackWaitMs` (https://redis.io/docs/latest/develop/data-types/streams/
+ * "Recovering from permanent failures").
+ *
+ * Redis has no publish-side dedupe, so `publish` runs one Lua script that sets a
+ * `(tenant, eventId)` marker with `SET NX PX <window>` and XADDs only when the marker was new —
+ * atomically, which mirrors JetStream's duplicate window. The marker key carries the stream key
+ * as a hash tag so both keys live in one slot on a Redis Cluster.
+ */
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { StellaError, isStellaError } from '@stella/core/errors';
+import { decodeEvent, encodeEvent, type EventEnvelope } from './event-envelope.js';
+import {
+  assertGroupName,
+  resolveBusOptions,
+  resolveSubscribeOptions,
+  retryDelayMs,
+  redactUrl,
+  settleWithin,
+  sleep,
+  type BusOptions,
+  type EventBus,
+  type EventHandler,
+  type ResolvedSubscribeOptions,
+  type Subscription,
+} from './event-bus.js';
+
+/** Options of {@link openRedisBus}. */
+export interface RedisBusOptions extends BusOptions {
+  /** Stream key. Default `stella:events`. */
+  streamKey?: string;
+  /** Approximate retention (`XADD MAXLEN ~`). Default 1 000 000 entries. */
+  maxLen?: number;
+  /**
+   * Bound of one XREADGROUP BLOCK and the period of the XAUTOCLAIM sweep; retries and takeovers
+   * happen with this granularity. Default 500 ms.
+   */
+  pollMs?: number;
+}
+
+// KEYS[1] stream, KEYS[2] dedupe marker; ARGV: windowMs, maxLen, kind, event JSON.
+const PUBLISH_LUA = `
+if tonumber(ARGV[1]) > 0 then
+  if not redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[1]) then return false end
+end
+return redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'kind', ARGV[3], 'event', ARGV[4])
+`;
+
+type StreamEntry = [id: string, fields: string[]];
+
+function unavailable(what: string, err: unknown): StellaError {
+  if (isStellaError(err)) return err;
+  return new StellaError('BUS_UNAVAILABLE', `Redis ${what} failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+}
+
+function field(fields: string[], name: string): string | undefined {
+  for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === name) return fields[i + 1];
+  return undefined;
+}
+
+const isNoGroup = (err: unknown) => err instanceof Error && /NOGROUP/.test(err.message);
+
+/** Opens a Redis Streams bus at `url` (`redis://[:password@]host:port[/db]`). */
+export async function openRedisBus(url: string, options: RedisBusOptions = {}): Promise<EventBus> {
+  const opts = resolveBusOptions(options);
+  const key = options.streamKey ?? 'stella:events';
+  const maxLen = options.maxLen ?? 1_000_000;
+  const pollMs = options.pollMs ?? 500;
+  if (key.length === 0 || /\s/.test(key)) throw new StellaError('CONFIG_INVALID', `invalid Redis stream key ${JSON.stringify(key)}`);
+  if (!Number.isInteger(maxLen) || maxLen < 1) throw new StellaError('CONFIG_INVALID', 'Redis maxLen must be a positive integer');
+  const dedupePrefix = `{${key}}:dedupe:`;
+  const connOpts = { maxRetriesPerRequest: 2, lazyConnect: true, connectionName: 'stella-bus' };
+  const redis = new Redis(url, connOpts);
+  redis.on('error', () => undefined); // surfaced through command rejections instead
+  try {
+    await redis.connect();
+  } catch (err) {
+    redis.disconnect();
+    throw unavailable(`connect to ${redactUrl(url)}`, err);
+  }
+  redis.defineCommand('stellaPublish', { numberOfKeys: 2, lua: PUBLISH_LUA });
+  const subs = new Set<RedisSubscription>();
+  let closed = false;
+
+  class RedisSubscription implements Subscription {
+    private stopped = false;
+    private readonly abort = new AbortController();
+    private readonly conn: Redis;
+    private readonly consumer = `${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`;
+    private current: { promise: Promise<void>; abandoned: boolean } | undefined;
+    private buffered: string[] = [];
+    private claimCursor = '0-0';
+    private nextClaimAt = 0;
+    private loop: Promise<void> = Promise.resolve();
+
+    constructor(
+      readonly group: string,
+      private readonly handler: EventHandler,
+      private readonly o: ResolvedSubscribeOptions,
+    ) {
+      // A blocking XREADGROUP holds its connection, so every subscription gets its own.
+      this.conn = redis.duplicate();
+      this.conn.on('error', () => undefined);
+    }
+
+    async ensureGroup(): Promise<void> {
+      try {
+        await this.conn.xgroup('CREATE', key, this.group, this.o.startFrom === 'all' ? '0' : '$', 'MKSTREAM');
+      } catch (err) {
+        if (!(err instanceof Error && /BUSYGROUP/.test(err.message))) throw err;
+      }
+    }
+
+    async start(): Promise<void> {
+      try {
+        await this.conn.connect();
+        await this.ensureGroup();
+      } catch (err) {
+        this.conn.disconnect();
+        throw unavailable(`consumer group ${this.group}`, err);
+      }
+      this.loop = this.run();
+    }
+
+    private async run(): Promise<void> {
+      let failures = 0;
+      while (!this.stopped) {
+        try {
+          if (Date.now() >= this.nextClaimAt) {
+            this.nextClaimAt = Date.now() + pollMs;
+            await this.claimStale();
+          }
+          if (this.stopped) break;
+          const res = (await this.conn.xreadgroup(
+            'GROUP', this.group, this.consumer, 'COUNT', this.o.batchSize, 'BLOCK', pollMs, 'STREAMS', key, '>',
+          )) as [string, StreamEntry[]][] | null;
+          const entries = res?.[0]?.[1] ?? [];
+          await this.process(entries, () => 1);
+          failures = 0;
+        } catch (err) {
+          if (this.stopped) break;
+          if (isNoGroup(err)) {
+            // The stream or group vanished (FLUSHALL, failover to an empty replica): recreate it.
+            await this.ensureGroup().catch(() => undefined);
+            continue;
+          }
+          failures++;
+          await sleep(Math.min(100 * 2 ** failures, 5_000), this.abort.signal);
+        }
+      }
+    }
+
+    /** XAUTOCLAIM entries idle longer than ackWaitMs (crashed or abandoned consumers, retries). */
+    private async claimStale(): Promise<void> {
+      const reply = (await this.conn.xautoclaim(key, this.group, this.consumer, opts.ackWaitMs, this.claimCursor, 'COUNT', this.o.batchSize)) as unknown as [
+        string,
+        (StreamEntry | null)[],
+        string[]?,
+      ];
+      this.claimCursor = reply[0];
+      const entries = reply[1].filter((e): e is StreamEntry => e !== null);
+      if (entries.length === 0) return;
+      // XAUTOCLAIM does not return delivery counts; XPENDING does (it was incremented by the claim).
+      const counts = new Map<string, number>();
+      for (const [id] of entries) {
+        const p = (await this.conn.xpending(key, this.group, id, id, 1)) as [string, string, number, number][];
+        counts.set(id, p[0]?.[3] ?? 1);
+      }
+      await this.process(entries, (id) => counts.get(id) ?? 1);
+    }
+
+    private async process(entries: StreamEntry[], attemptOf: (id: string) => number): Promise<void> {
+      this.buffered = entries.map(([id]) => id);
+      try {
+        for (const [id, fields] of entries) {
+          if (this.stopped) break;
+          this.buffered.shift();
+          const cur = { promise: Promise.resolve(), abandoned: false };
+          cur.promise = this.deliver(id, fields, attemptOf(id), cur);
+          this.current = cur;
+          await cur.promise;
+          this.current = undefined;
+        }
+      } finally {
+        // XACKs were sent as each handler resolved (pipelined, not awaited one by one); make
+        // sure they reached Redis before the next read.
+        await this.flushAcks();
+      }
+    }
+
+    private async deliver(id: string, fields: string[], attempt: number, cur: { abandoned: boolean }): Promise<void> {
+      const meta = { group: this.group, attempt, messageId: id };
+      const raw = field(fields, 'event') ?? '';
+      let event: EventEnvelope;
+      try {
+        event = decodeEvent(raw);
+      } catch (error) {
+        this.o.onDeadLetter({ ...meta, raw, error });
+        return void (await this.ack(id));
+      }
+      if (this.o.kinds && !this.o.kinds.has(event.kind)) return void (await this.ack(id));
+      if (attempt > this.o.maxDeliveries) {
+        this.o.onDeadLetter({ ...meta, event, raw, error: new Error(`not acknowledged after ${this.o.maxDeliveries} deliveries`) });
+        return void (await this.ack(id));
+      }
+      try {
+        await this.handler(event, meta);
+      } catch (error) {
+        if (cur.abandoned) return;
+        if (attempt >= this.o.maxDeliveries) {
+          this.o.onDeadLetter({ ...meta, event, raw, error });
+          return void (await this.ack(id));
+        }
+        // Keep it pending but make it look idle so XAUTOCLAIM takes it again after the backoff
+        // delay (bounded by ackWaitMs). JUSTID leaves the delivery counter alone.
+        const delay = Math.min(retryDelayMs(attempt, this.o), opts.ackWaitMs);
+        await this.conn.xclaim(key, this.group, this.consumer, 0, id, 'IDLE', opts.ackWaitMs - delay, 'JUSTID').catch(() => undefined);
+        return;
+      }
+      if (!cur.abandoned) await this.ack(id);
+    }
+
+    private pendingAcks: Promise<unknown>[] = [];
+
+    /**
+     * Sends XACK for `id` right away (after its handler resolved) without waiting for the reply:
+     * ioredis pipelines the writes, which is what makes per-entry acks cheap. A lost XACK only
+     * means a redelivery (at-least-once), so failures never kill the loop.
+     */
+    private ack(id: string): Promise<void> {
+      this.pendingAcks.push(this.conn.xack(key, this.group, id).catch(() => undefined));
+      return Promise.resolve();
+    }
+
+    private async flushAcks(): Promise<void> {
+      const acks = this.pendingAcks;
+      this.pendingAcks = [];
+      await Promise.all(acks);
+    }
+
+    async close(): Promise<void> {
+      if (this.stopped) return;
+      this.stopped = true;
+      this.abort.abort();
+      const cur = this.current;
+      if (cur && !(await settleWithin(cur.promise, opts.drainTimeoutMs))) cur.abandoned = true;
+      // Acks already sent for finished handlers should land before the connection goes.
+      await settleWithin(this.flushAcks(), 1_000);
+      if (!cur?.abandoned) {
+        // Clean stop: entries fetched but not started go back to the group at once (idle = ackWaitMs).
+        if (this.buffered.length > 0) {
+          await this.conn.xclaim(key, this.group, this.consumer, 0, ...this.buffered, 'IDLE', opts.ackWaitMs, 'JUSTID').catch(() => undefined);
+        }
+        // Forget this consumer name if it holds nothing, so the group does not collect ghosts.
+        const pending = (await this.conn.xpending(key, this.group, '-', '+', 1, this.consumer).catch(() => [1])) as unknown[];
+        if (pending.length === 0) await this.conn.xgroup('DELCONSUMER', key, this.group, this.consumer).catch(() => undefined);
+      }
+      // Interrupts a pending BLOCK; the loop sees `stopped` and ends.
+      this.conn.disconnect();
+      await settleWithin(this.loop, opts.drainTimeoutMs);
+      subs.delete(this);
+    }
+  }
+
+  return {
+    kind: 'redis',
+    async publish(event) {
+      const raw = Buffer.from(encodeEvent(event)).toString('utf8');
+      if (closed) throw new StellaError('BUS_UNAVAILABLE', 'the bus is closed');
+      try {
+        await (redis as unknown as { stellaPublish: (...a: (string | number)[]) => Promise<string | null> }).stellaPublish(
+          key,
+          `${dedupePrefix}${event.tenant}:${event.eventId}`,
+          opts.dedupeWindowMs,
+          maxLen,
+          event.kind,
+          raw,
+        );
+      } catch (err) {
+        throw unavailable('publish', err);
+      }
+    },
+    async subscribe(group, handler, subOpts) {
+      if (closed) throw new StellaError('BUS_UNAVAILABLE', 'the bus is closed');
+      assertGroupName(group);
+      const sub = new RedisSubscription(group, handler, resolveSubscribeOptions(subOpts, opts));
+      await sub.start();
+      subs.add(sub);
+      return sub;
+    },
+    async ping() {
+      if (closed) throw new StellaError('BUS_UNAVAILABLE', 'the bus is closed');
+      const ok = await settleWithin(redis.ping(), 2_000);
+      if (!ok || redis.status !== 'ready') throw new StellaError('BUS_UNAVAILABLE', 'Redis did not answer PING within 2 s');
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await Promise.all([...subs].map((s) => s.close()));
+      await redis.quit().catch(() => redis.disconnect());
+    },
+  };
+}
+
+/** Deletes a stream and its dedupe markers (tests and the bench clean up after themselves). */
+export async function deleteRedisStream(url: string, streamKey: string): Promise<void> {
+  const redis = new Redis(url, { maxRetriesPerRequest: 2 });
+  try {
+    await redis.del(streamKey);
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `{${streamKey}}:dedupe:*`, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length > 0) await redis.del(...keys);
+    } while (cursor !== '0');
+  } finally {
+    await redis.quit();
+  }
+}

@@ -1,0 +1,432 @@
+/**
+ * The one table of `STELLA_*` variables (issue #2 item 2, DESIGN.md §6 "one config module that
+ * validates all env at once"). Each entry carries its documentation (type, default, description)
+ * and its parser; `loadConfig` runs every parser and `docs/config.md` is rendered from the same
+ * entries, so the docs cannot drift from what the process accepts (a test checks the file).
+ *
+ * Parsers are pure: they turn one raw string into a typed value or throw {@link ConfigProblem}.
+ * Cross-variable rules (e.g. S3 credentials only with an `s3://` store) live in `config.ts`.
+ */
+import { isAbsolute } from 'node:path';
+import { TENANT_PATTERN } from '../auth/scopes.js';
+
+/** A problem with one variable; collected, never thrown out of `loadConfig` on its own. */
+export class ConfigProblem extends Error {
+  override readonly name = 'ConfigProblem';
+}
+
+/** Who reads the variable: the server process (`stella serve`) or the CLI client commands. */
+export type VariableAudience = 'server' | 'cli';
+
+export interface ConfigVariable<T = unknown> {
+  readonly name: string;
+  readonly audience: VariableAudience;
+  /** Short type label for the docs, e.g. `integer 1–65535`. */
+  readonly type: string;
+  /** The default, parsed like a given value; `undefined` means "unset" (the description says what that means). */
+  readonly default?: string;
+  /** How the docs show a default that depends on other variables (e.g. a path under the data dir). */
+  readonly defaultText?: string;
+  readonly description: string;
+  /** Values are never echoed in problems or logs. */
+  readonly secret?: boolean;
+  /** `stella serve` flag that overrides the variable, if any. */
+  readonly flag?: string;
+  parse(raw: string): T;
+}
+
+function v<T>(spec: ConfigVariable<T>): ConfigVariable<T> {
+  return spec;
+}
+
+/** Strict decimal integer within bounds (no `1e3`, no `0x10`, no trailing junk). */
+export function parseInteger(raw: string, min: number, max: number): number {
+  if (!/^\d+$/.test(raw.trim())) throw new ConfigProblem(`expected an integer between ${min} and ${max}`);
+  const n = Number(raw.trim());
+  if (!Number.isSafeInteger(n) || n < min || n > max)
+    throw new ConfigProblem(`expected an integer between ${min} and ${max}`);
+  return n;
+}
+
+const SIZE_UNITS: Record<string, number> = {
+  '': 1,
+  b: 1,
+  kib: 1024,
+  mib: 1024 ** 2,
+  gib: 1024 ** 3,
+  kb: 1000,
+  mb: 1000 ** 2,
+  gb: 1000 ** 3,
+};
+
+/** Byte size: `1048576`, `512KiB`, `10MiB`, `1GiB` (binary) or `kB`/`MB`/`GB` (decimal). */
+export function parseByteSize(raw: string, min: number, max: number): number {
+  const m = /^\s*(\d+)\s*([a-zA-Z]*)\s*$/.exec(raw);
+  const unit = m ? SIZE_UNITS[m[2]!.toLowerCase()] : undefined;
+  if (!m || unit === undefined) throw new ConfigProblem('expected a byte count such as 1048576, 512KiB or 10MiB');
+  const n = Number(m[1]) * unit;
+  if (!Number.isSafeInteger(n) || n < min || n > max)
+    throw new ConfigProblem(`expected a size between ${min} and ${max} bytes`);
+  return n;
+}
+
+function parseUrl(raw: string, protocols: readonly string[]): URL {
+  let u: URL;
+  try {
+    u = new URL(raw.trim());
+  } catch {
+    throw new ConfigProblem(`expected a URL (${protocols.join(', ')})`);
+  }
+  if (!protocols.includes(u.protocol))
+    throw new ConfigProblem(`unsupported scheme '${u.protocol}'; expected ${protocols.join(', ')}`);
+  return u;
+}
+
+function isLoopbackHost(hostname: string): boolean {
+  return hostname === 'localhost' || hostname === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(hostname);
+}
+
+/** Where token signing keys come from (issue #2 item 6). */
+export type JwksSource = { kind: 'dev' } | { kind: 'file'; path: string } | { kind: 'url'; url: string };
+
+export type BusConfig = { kind: 'memory' } | { kind: 'nats'; servers: string[] } | { kind: 'redis'; url: string };
+
+export interface S3StoreConfig {
+  kind: 's3';
+  bucket: string;
+  /** Key prefix inside the bucket (no leading/trailing slash), '' for none. */
+  prefix: string;
+  /** Custom endpoint (MinIO, s3rver, Ceph); path-style addressing is always used with one. */
+  endpoint?: string;
+  region: string;
+  forcePathStyle: boolean;
+}
+
+export type ObjectStoreUri = { kind: 'file'; root: string } | S3StoreConfig;
+
+export const SERVICE_NAMES = ['evidence-locker', 'export-center', 'timeline-indexer'] as const;
+export type ServiceName = (typeof SERVICE_NAMES)[number];
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+const HOSTNAME =
+  /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+const IPV6 = /^[0-9A-Fa-f:.]+$/;
+// S3 bucket naming rules (AWS "Bucket naming rules"): 3–63 chars, lowercase, digits, dots, hyphens.
+const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+
+function decode(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    throw new ConfigProblem('contains a malformed %-escape');
+  }
+}
+
+function nonEmpty(raw: string, what: string): string {
+  const s = raw.trim();
+  if (s === '') throw new ConfigProblem(`must not be empty (${what})`);
+  return s;
+}
+
+/** Parses `s3://bucket[/prefix]?endpoint=http://…&region=…` (path-style when an endpoint is set). */
+export function parseS3Uri(u: URL, raw: string): S3StoreConfig {
+  // WHATWG URL parsing silently resolves `..` segments, so look at the text as written.
+  const rawPath = raw.replace(/^s3:\/\/[^/?#]*/i, '').split(/[?#]/)[0] ?? '';
+  if (rawPath.split('/').some((seg) => ['.', '..'].includes(decode(seg)))) {
+    throw new ConfigProblem('the s3 key prefix must not contain . or .. segments');
+  }
+  const bucket = u.hostname;
+  if (!BUCKET.test(bucket) || bucket.includes('..'))
+    throw new ConfigProblem(`'${bucket}' is not a valid S3 bucket name`);
+  const allowed = new Set(['endpoint', 'region']);
+  const unknown = [...u.searchParams.keys()].filter((k) => !allowed.has(k));
+  if (unknown.length)
+    throw new ConfigProblem(`unknown s3 parameter(s): ${unknown.join(', ')} (allowed: endpoint, region)`);
+  let endpoint: string | undefined;
+  const ep = u.searchParams.get('endpoint');
+  if (ep !== null) {
+    const e = parseUrl(ep, ['http:', 'https:']);
+    if (e.pathname !== '/' || e.search)
+      throw new ConfigProblem('the s3 endpoint must be scheme://host[:port] without a path');
+    endpoint = e.origin;
+  }
+  const region = u.searchParams.get('region') ?? 'us-east-1';
+  if (!/^[a-z0-9-]{1,32}$/.test(region)) throw new ConfigProblem(`'${region}' is not a valid region`);
+  const prefix = decode(u.pathname).replace(/^\/+|\/+$/g, '');
+  if (prefix.split('/').some((seg) => seg === '..' || seg === '.'))
+    throw new ConfigProblem('the s3 key prefix must not contain . or .. segments');
+  return { kind: 's3', bucket, prefix, ...(endpoint ? { endpoint } : {}), region, forcePathStyle: true };
+}
+
+/**
+ * Every variable, in documentation order. Defaults that depend on another variable (paths under
+ * `STELLA_DATA_DIR`) are resolved in `loadConfig`; the table documents them in words.
+ */
+export const CONFIG_VARIABLES = [
+  v({
+    name: 'STELLA_HTTP_HOST',
+    audience: 'server',
+    type: 'hostname or IP',
+    default: '127.0.0.1',
+    description: 'Address the HTTP server binds to. Use `0.0.0.0` or `::` to listen on every interface.',
+    flag: '--host',
+    parse: (raw) => {
+      const h = nonEmpty(raw, 'hostname or IP');
+      if (!HOSTNAME.test(h) && !(h.includes(':') && IPV6.test(h)))
+        throw new ConfigProblem(`'${h}' is not a hostname or IP address`);
+      return h;
+    },
+  }),
+  v({
+    name: 'STELLA_HTTP_PORT',
+    audience: 'server',
+    type: 'integer 0–65535',
+    default: '8080',
+    description: 'TCP port of the HTTP server. `0` picks a free port (printed at start).',
+    flag: '--port',
+    parse: (raw) => parseInteger(raw, 0, 65535),
+  }),
+  v({
+    name: 'STELLA_DATA_DIR',
+    audience: 'server',
+    type: 'path',
+    default: './.stella',
+    description:
+      'Directory for embedded-mode state: PGlite database (`pgdata/`), file object store (`objects/`), dev signing key and dev token issuer (`dev-issuer/`). Relative paths resolve against the working directory. Also read by `stella auth token`.',
+    flag: '--data-dir',
+    parse: (raw) => nonEmpty(raw, 'path'),
+  }),
+  v({
+    name: 'STELLA_DATABASE_URL',
+    audience: 'server',
+    type: 'postgres:// URL',
+    description:
+      'PostgreSQL connection string (`postgres://user:pass@host:5432/db?sslmode=…`). Unset: embedded PGlite in `$STELLA_DATA_DIR/pgdata`.',
+    secret: true,
+    parse: (raw) => {
+      const u = parseUrl(raw, ['postgres:', 'postgresql:']);
+      if (!u.hostname) throw new ConfigProblem('the database URL needs a host');
+      return u.toString();
+    },
+  }),
+  v({
+    name: 'STELLA_DATABASE_POOL_MAX',
+    audience: 'server',
+    type: 'integer 1–1000',
+    default: '10',
+    description: 'Maximum connections in the `pg` pool per process (ignored for embedded PGlite, which has one).',
+    parse: (raw) => parseInteger(raw, 1, 1000),
+  }),
+  v({
+    name: 'STELLA_BUS_URL',
+    audience: 'server',
+    type: 'URL',
+    default: 'memory:',
+    description:
+      'Event bus. `memory:` (or unset): in-process, single node only. `nats://host:4222` (comma-separate several servers): NATS JetStream. `redis://host:6379` / `rediss://…`: Redis Streams.',
+    parse: (raw): BusConfig => {
+      const s = nonEmpty(raw, 'URL');
+      if (s === 'memory:' || s === 'memory://') return { kind: 'memory' };
+      if (/^rediss?:/.test(s)) return { kind: 'redis', url: parseUrl(s, ['redis:', 'rediss:']).toString() };
+      if (/^(nats|tls):/.test(s)) {
+        const servers = s.split(',').map((p) => {
+          const u = parseUrl(p, ['nats:', 'tls:']);
+          if (!u.hostname) throw new ConfigProblem(`'${p}' has no host`);
+          return p.trim();
+        });
+        return { kind: 'nats', servers };
+      }
+      throw new ConfigProblem('expected memory:, nats://…, tls://…, redis://… or rediss://…');
+    },
+  }),
+  v({
+    name: 'STELLA_OBJECT_STORE',
+    audience: 'server',
+    type: 'URI',
+    defaultText: 'file://$STELLA_DATA_DIR/objects',
+    description:
+      'Blob storage. `file:///abs/path`: local filesystem. `s3://bucket[/prefix]?endpoint=http://host:9000&region=us-east-1`: S3-compatible storage, path-style addressing when `endpoint` is given (MinIO, Ceph, s3rver).',
+    parse: (raw): ObjectStoreUri => {
+      const s = nonEmpty(raw, 'URI');
+      const u = parseUrl(s, ['file:', 's3:']);
+      if (u.protocol === 's3:') return parseS3Uri(u, s);
+      if (u.hostname !== '' && u.hostname !== 'localhost')
+        throw new ConfigProblem('file: URIs must be local (file:///abs/path)');
+      const root = decode(u.pathname);
+      if (!isAbsolute(root) || root === '/')
+        throw new ConfigProblem('file: URIs need an absolute directory other than / (file:///var/lib/stella/objects)');
+      return { kind: 'file', root };
+    },
+  }),
+  v({
+    name: 'STELLA_S3_ACCESS_KEY_ID',
+    audience: 'server',
+    type: 'string',
+    description:
+      'S3 access key id; set together with `STELLA_S3_SECRET_ACCESS_KEY`. Unset: the AWS SDK default credential chain.',
+    secret: true,
+    parse: (raw) => nonEmpty(raw, 'access key id'),
+  }),
+  v({
+    name: 'STELLA_S3_SECRET_ACCESS_KEY',
+    audience: 'server',
+    type: 'string',
+    description: 'S3 secret access key; set together with `STELLA_S3_ACCESS_KEY_ID`.',
+    secret: true,
+    parse: (raw) => nonEmpty(raw, 'secret access key'),
+  }),
+  v({
+    name: 'STELLA_AUTH_JWKS',
+    audience: 'server',
+    type: 'path or https:// URL',
+    description:
+      'Public keys that sign bearer tokens: a JWKS file path or an `https://` URL (plain `http://` only for loopback hosts). Unset: the embedded dev issuer in `$STELLA_DATA_DIR/dev-issuer/` (created on first start).',
+    parse: (raw): JwksSource => {
+      const s = nonEmpty(raw, 'path or URL');
+      if (/^[a-z][a-z0-9+.-]*:\/\//i.test(s)) {
+        const u = parseUrl(s, ['https:', 'http:']);
+        if (u.protocol === 'http:' && !isLoopbackHost(u.hostname))
+          throw new ConfigProblem('a JWKS URL must use https:// (http:// is allowed only for loopback hosts)');
+        return { kind: 'url', url: u.toString() };
+      }
+      return { kind: 'file', path: s };
+    },
+  }),
+  v({
+    name: 'STELLA_AUTH_ISSUER',
+    audience: 'server',
+    type: 'string',
+    default: 'urn:stella:dev-issuer',
+    description:
+      'Required `iss` claim. Must be set when `STELLA_AUTH_JWKS` is set; with the dev issuer it can only be `urn:stella:dev-issuer`.',
+    parse: (raw) => nonEmpty(raw, 'issuer'),
+  }),
+  v({
+    name: 'STELLA_AUTH_AUDIENCE',
+    audience: 'server',
+    type: 'string',
+    default: 'stella',
+    description: 'Required `aud` claim of bearer tokens.',
+    parse: (raw) => nonEmpty(raw, 'audience'),
+  }),
+  v({
+    name: 'STELLA_SERVICES',
+    audience: 'server',
+    type: 'comma list',
+    default: SERVICE_NAMES.join(','),
+    description: 'Services this process runs: any of `evidence-locker`, `export-center`, `timeline-indexer`.',
+    flag: '--services',
+    parse: (raw): ServiceName[] => {
+      const parts = raw
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
+      if (parts.length === 0) throw new ConfigProblem(`name at least one of ${SERVICE_NAMES.join(', ')}`);
+      const unknown = parts.filter((p) => !(SERVICE_NAMES as readonly string[]).includes(p));
+      if (unknown.length)
+        throw new ConfigProblem(`unknown service(s) ${unknown.join(', ')}; expected ${SERVICE_NAMES.join(', ')}`);
+      // Canonical order, no duplicates: the set of services, not the spelling, matters.
+      return SERVICE_NAMES.filter((n) => parts.includes(n));
+    },
+  }),
+  v({
+    name: 'STELLA_WORKERS',
+    audience: 'server',
+    type: 'integer 0–64',
+    default: '1',
+    description: 'Background job workers per process (export builds, outbox relay). `0` runs the HTTP API only.',
+    flag: '--workers',
+    parse: (raw) => parseInteger(raw, 0, 64),
+  }),
+  v({
+    name: 'STELLA_BODY_LIMIT',
+    audience: 'server',
+    type: 'bytes',
+    default: '1048576',
+    description:
+      'Largest accepted request body (JSON and uploads without their own limit), e.g. `1048576`, `512KiB`, `10MiB`. Larger bodies get 413 `PAYLOAD_TOO_LARGE`.',
+    parse: (raw) => parseByteSize(raw, 1024, 1024 ** 3),
+  }),
+  v({
+    name: 'STELLA_LOG_LEVEL',
+    audience: 'server',
+    type: LOG_LEVELS.join(' | '),
+    default: 'info',
+    description: 'Minimum level of the JSON logs written to stderr.',
+    flag: '--log-level',
+    parse: (raw): LogLevel => {
+      const s = raw.trim().toLowerCase();
+      if (!(LOG_LEVELS as readonly string[]).includes(s))
+        throw new ConfigProblem(`expected one of ${LOG_LEVELS.join(', ')}`);
+      return s as LogLevel;
+    },
+  }),
+  v({
+    name: 'STELLA_SIGNING_KEY',
+    audience: 'server',
+    type: 'signer URI',
+    description:
+      'Key that signs bundles and exports: `file:/path/key.pem` or `pkcs11:token=…;object=…?module-path=…&pin-value=…` (RFC 7512). Unset: a dev Ed25519 key generated in `$STELLA_DATA_DIR`.',
+    secret: true,
+    parse: (raw) => {
+      const s = nonEmpty(raw, 'signer URI');
+      if (!/^(file|pkcs11):/.test(s)) throw new ConfigProblem('expected a file: or pkcs11: signer URI');
+      return s;
+    },
+  }),
+  v({
+    name: 'STELLA_TSA_URL',
+    audience: 'server',
+    type: 'http(s) URL',
+    description: 'RFC 3161 time-stamp authority. Unset: bundles are sealed without a `timestamp.tsr`.',
+    parse: (raw) => parseUrl(raw, ['http:', 'https:']).toString(),
+  }),
+  v({
+    name: 'STELLA_SHUTDOWN_TIMEOUT_MS',
+    audience: 'server',
+    type: 'integer 0–600000',
+    default: '10000',
+    description: 'On SIGTERM/SIGINT, how long to wait for in-flight requests and jobs before exiting anyway.',
+    parse: (raw) => parseInteger(raw, 0, 600_000),
+  }),
+  v({
+    name: 'STELLA_SERVER',
+    audience: 'cli',
+    type: 'http(s) URL',
+    default: 'http://127.0.0.1:8080',
+    description: 'Base URL of the server that online `stella` commands talk to.',
+    parse: (raw) => {
+      const u = parseUrl(raw, ['http:', 'https:']);
+      return u.toString().replace(/\/+$/, '');
+    },
+  }),
+  v({
+    name: 'STELLA_TOKEN',
+    audience: 'cli',
+    type: 'JWT',
+    description: 'Bearer token sent by online `stella` commands (mint a dev one with `stella auth token`).',
+    secret: true,
+    parse: (raw) => {
+      const s = nonEmpty(raw, 'JWT');
+      if (!/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/.test(s))
+        throw new ConfigProblem('expected a compact JWT (header.payload.signature)');
+      return s;
+    },
+  }),
+  v({
+    name: 'STELLA_TENANT',
+    audience: 'cli',
+    type: 'tenant id',
+    description: 'Tenant sent as `X-Stella-Tenant` by online `stella` commands.',
+    parse: (raw) => {
+      const s = raw.trim();
+      if (!TENANT_PATTERN.test(s)) throw new ConfigProblem(`expected a tenant id matching ${TENANT_PATTERN.source}`);
+      return s;
+    },
+  }),
+] as const;
+
+/** Names of every documented variable. */
+export type ConfigVariableName = (typeof CONFIG_VARIABLES)[number]['name'];

@@ -1,0 +1,270 @@
+/**
+ * `loadConfig`: the one validated configuration of a process (issue #2 item 2). Every variable
+ * of {@link CONFIG_VARIABLES} is parsed, cross-variable rules are checked, and if anything is
+ * wrong the error lists every problem at once (an operator fixing a deployment should not have
+ * to restart once per typo). The result is deeply frozen.
+ */
+import { resolve } from 'node:path';
+import { StellaError } from '@stella/core/errors';
+import {
+  CONFIG_VARIABLES,
+  ConfigProblem,
+  type BusConfig,
+  type ConfigVariableName,
+  type JwksSource,
+  type LogLevel,
+  type ObjectStoreUri,
+  type S3StoreConfig,
+  type ServiceName,
+} from './config-variables.js';
+
+/** The dev issuer's fixed identity (also used by `auth/dev-issuer.ts`). */
+export const DEV_ISSUER = 'urn:stella:dev-issuer';
+export const DEFAULT_AUDIENCE = 'stella';
+
+export type DatabaseConfig = { kind: 'pglite'; dataDir: string } | { kind: 'postgres'; url: string; poolMax: number };
+
+export type ObjectStoreConfig =
+  { kind: 'file'; root: string } | (S3StoreConfig & { credentials?: { accessKeyId: string; secretAccessKey: string } });
+
+export interface StellaConfig {
+  readonly http: { readonly host: string; readonly port: number; readonly bodyLimit: number };
+  /** Absolute. */
+  readonly dataDir: string;
+  readonly database: Readonly<DatabaseConfig>;
+  readonly bus: Readonly<BusConfig>;
+  readonly objectStore: Readonly<ObjectStoreConfig>;
+  readonly auth: { readonly jwks: Readonly<JwksSource>; readonly issuer: string; readonly audience: string };
+  readonly services: readonly ServiceName[];
+  readonly workers: number;
+  readonly logLevel: LogLevel;
+  /** Signer URI (`file:`/`pkcs11:`); `undefined` → dev key in `dataDir`. */
+  readonly signingKey: string | undefined;
+  readonly tsaUrl: string | undefined;
+  readonly shutdownTimeoutMs: number;
+}
+
+/** Settings of the CLI client commands (`STELLA_SERVER`, `STELLA_TOKEN`, `STELLA_TENANT`). */
+export interface ClientConfig {
+  readonly server: string;
+  readonly token: string | undefined;
+  readonly tenant: string | undefined;
+}
+
+/** One entry of `CONFIG_INVALID`'s `details.problems`. */
+export interface ConfigProblemDetail {
+  variable: string;
+  message: string;
+}
+
+/** Values by variable name: the environment, or `stella serve` flags mapped onto variable names. */
+export type ConfigInput = Partial<Record<ConfigVariableName, string | undefined>>;
+
+export interface LoadConfigOptions {
+  /** Base for relative paths (`STELLA_DATA_DIR`, a JWKS file). Default: `process.cwd()`. */
+  cwd?: string;
+}
+
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === 'object' && !Object.isFrozen(o)) {
+    Object.freeze(o);
+    for (const v of Object.values(o)) deepFreeze(v);
+  }
+  return o;
+}
+
+type Parsed = Partial<Record<ConfigVariableName, unknown>>;
+
+function parseAll(
+  input: Record<string, string | undefined>,
+  audience: 'server' | 'cli',
+  problems: ConfigProblemDetail[],
+): { values: Parsed; given: Set<ConfigVariableName> } {
+  const values: Parsed = {};
+  const given = new Set<ConfigVariableName>();
+  for (const spec of CONFIG_VARIABLES) {
+    if (spec.audience !== audience) continue;
+    const raw = input[spec.name];
+    // An empty variable counts as unset: `STELLA_X=` in a unit file usually means "no value".
+    const present = raw !== undefined && raw !== '';
+    const text = present ? raw : spec.default;
+    if (text === undefined) continue;
+    if (present) given.add(spec.name);
+    try {
+      values[spec.name] = (spec.parse as (r: string) => unknown)(text);
+    } catch (err) {
+      if (!(err instanceof ConfigProblem)) throw err;
+      const shown = present && !('secret' in spec && spec.secret) ? ` (got '${raw}')` : '';
+      problems.push({ variable: spec.name, message: `${err.message}${shown}` });
+    }
+  }
+  return { values, given };
+}
+
+function fail(problems: ConfigProblemDetail[]): never {
+  const lines = problems.map((p) => `  - ${p.variable}: ${p.message}`);
+  throw new StellaError(
+    'CONFIG_INVALID',
+    `invalid configuration (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n${lines.join('\n')}`,
+    { details: { problems } },
+  );
+}
+
+/**
+ * Builds the server configuration from `env` (normally `process.env`), with `overrides` (the
+ * `stella serve` flags, keyed by the variable they replace) taking precedence. Unknown keys are
+ * ignored. Throws `CONFIG_INVALID` whose `details.problems` lists every problem.
+ */
+export function loadConfig(
+  env: Record<string, string | undefined>,
+  overrides: ConfigInput = {},
+  options: LoadConfigOptions = {},
+): StellaConfig {
+  const cwd = options.cwd ?? process.cwd();
+  const input: Record<string, string | undefined> = { ...env };
+  for (const [k, val] of Object.entries(overrides)) if (val !== undefined) input[k] = val;
+  const problems: ConfigProblemDetail[] = [];
+  const { values: p, given } = parseAll(input, 'server', problems);
+
+  const dataDir = resolve(cwd, (p.STELLA_DATA_DIR as string | undefined) ?? '.stella');
+
+  // --- cross-variable rules -------------------------------------------------------------------
+  const store = p.STELLA_OBJECT_STORE as ObjectStoreUri | undefined;
+  const keyId = p.STELLA_S3_ACCESS_KEY_ID as string | undefined;
+  const secret = p.STELLA_S3_SECRET_ACCESS_KEY as string | undefined;
+  const storeFailed = problems.some((x) => x.variable === 'STELLA_OBJECT_STORE');
+  if ((keyId !== undefined || secret !== undefined) && !storeFailed && store?.kind !== 's3') {
+    problems.push({
+      variable: 'STELLA_S3_ACCESS_KEY_ID',
+      message: 'S3 credentials are set but STELLA_OBJECT_STORE is not an s3:// URI',
+    });
+  }
+  if (given.has('STELLA_S3_ACCESS_KEY_ID') !== given.has('STELLA_S3_SECRET_ACCESS_KEY')) {
+    problems.push({
+      variable: given.has('STELLA_S3_ACCESS_KEY_ID') ? 'STELLA_S3_SECRET_ACCESS_KEY' : 'STELLA_S3_ACCESS_KEY_ID',
+      message: 'STELLA_S3_ACCESS_KEY_ID and STELLA_S3_SECRET_ACCESS_KEY must be set together',
+    });
+  }
+  const jwks = (p.STELLA_AUTH_JWKS as JwksSource | undefined) ?? { kind: 'dev' as const };
+  const issuer = p.STELLA_AUTH_ISSUER as string | undefined;
+  if (jwks.kind !== 'dev' && !given.has('STELLA_AUTH_ISSUER')) {
+    problems.push({
+      variable: 'STELLA_AUTH_ISSUER',
+      message: 'required when STELLA_AUTH_JWKS is set (tokens are checked against it)',
+    });
+  }
+  if (jwks.kind === 'dev' && given.has('STELLA_AUTH_ISSUER') && issuer !== DEV_ISSUER) {
+    problems.push({
+      variable: 'STELLA_AUTH_ISSUER',
+      message: `without STELLA_AUTH_JWKS the embedded dev issuer is used, whose issuer is ${DEV_ISSUER}`,
+    });
+  }
+  if (problems.length) fail(problems);
+
+  const databaseUrl = p.STELLA_DATABASE_URL as string | undefined;
+  const objectStore: ObjectStoreConfig =
+    store === undefined
+      ? { kind: 'file', root: resolve(dataDir, 'objects') }
+      : store.kind === 's3' && keyId !== undefined && secret !== undefined
+        ? { ...store, credentials: { accessKeyId: keyId, secretAccessKey: secret } }
+        : store;
+
+  return deepFreeze<StellaConfig>({
+    http: {
+      host: p.STELLA_HTTP_HOST as string,
+      port: p.STELLA_HTTP_PORT as number,
+      bodyLimit: p.STELLA_BODY_LIMIT as number,
+    },
+    dataDir,
+    database:
+      databaseUrl === undefined
+        ? { kind: 'pglite', dataDir: resolve(dataDir, 'pgdata') }
+        : { kind: 'postgres', url: databaseUrl, poolMax: p.STELLA_DATABASE_POOL_MAX as number },
+    bus: (p.STELLA_BUS_URL as BusConfig | undefined) ?? { kind: 'memory' },
+    objectStore,
+    auth: {
+      jwks: jwks.kind === 'file' ? { kind: 'file', path: resolve(cwd, jwks.path) } : jwks,
+      issuer: issuer ?? DEV_ISSUER,
+      audience: p.STELLA_AUTH_AUDIENCE as string,
+    },
+    services: p.STELLA_SERVICES as ServiceName[],
+    workers: p.STELLA_WORKERS as number,
+    logLevel: p.STELLA_LOG_LEVEL as LogLevel,
+    signingKey: p.STELLA_SIGNING_KEY as string | undefined,
+    tsaUrl: p.STELLA_TSA_URL as string | undefined,
+    shutdownTimeoutMs: p.STELLA_SHUTDOWN_TIMEOUT_MS as number,
+  });
+}
+
+/** The CLI client settings; throws `CONFIG_INVALID` listing every problem. */
+export function loadClientConfig(env: Record<string, string | undefined>): ClientConfig {
+  const problems: ConfigProblemDetail[] = [];
+  const { values } = parseAll(env, 'cli', problems);
+  if (problems.length) fail(problems);
+  return deepFreeze({
+    server: values.STELLA_SERVER as string,
+    token: values.STELLA_TOKEN as string | undefined,
+    tenant: values.STELLA_TENANT as string | undefined,
+  });
+}
+
+/** The data directory the CLI and server agree on: `STELLA_DATA_DIR` or `./.stella`, absolute. */
+export function resolveDataDir(env: Record<string, string | undefined>, cwd: string = process.cwd()): string {
+  const raw = env.STELLA_DATA_DIR;
+  return resolve(cwd, raw === undefined || raw.trim() === '' ? '.stella' : raw.trim());
+}
+
+/**
+ * A copy safe to log: passwords in URLs and S3 credentials replaced by `***`.
+ */
+export function redactConfig(config: StellaConfig): unknown {
+  const redactUrl = (u: string) => {
+    try {
+      const url = new URL(u);
+      if (url.password) url.password = '***';
+      return url.toString();
+    } catch {
+      return '***';
+    }
+  };
+  return {
+    ...config,
+    database:
+      config.database.kind === 'postgres'
+        ? { ...config.database, url: redactUrl(config.database.url) }
+        : config.database,
+    objectStore:
+      config.objectStore.kind === 's3' && config.objectStore.credentials
+        ? { ...config.objectStore, credentials: { accessKeyId: '***', secretAccessKey: '***' } }
+        : config.objectStore,
+    bus: config.bus.kind === 'redis' ? { ...config.bus, url: redactUrl(config.bus.url) } : config.bus,
+    signingKey: config.signingKey?.replace(/pin-value=[^&;]*/g, 'pin-value=***'),
+  };
+}
+
+/**
+ * `STELLA_*` variables in `env` that the table does not know — almost always typos
+ * (`STELLA_HTTP_PROT`). Not an error (tooling variables such as `STELLA_DEBUG` or
+ * `STELLA_TEST_*` share the prefix); the composition root logs them as a warning.
+ */
+export function unknownVariables(env: Record<string, string | undefined>): string[] {
+  const known = new Set<string>(CONFIG_VARIABLES.map((v) => v.name));
+  const tooling = /^STELLA_(DEBUG|TEST_.*|DATASETS_DIR)$/;
+  return Object.keys(env)
+    .filter((k) => k.startsWith('STELLA_') && !known.has(k) && !tooling.test(k))
+    .sort();
+}
+
+/**
+ * Maps `stella serve` option values (`{port: '0', services: 'export-center'}`) onto the variables
+ * they override, using each variable's `flag`, ready for `loadConfig(env, overrides)`.
+ */
+export function flagOverrides(values: Record<string, unknown>): ConfigInput {
+  const out: Record<string, string> = {};
+  for (const v of CONFIG_VARIABLES) {
+    if (!('flag' in v) || !v.flag) continue;
+    const val = values[v.flag.replace(/^--/, '')];
+    if (typeof val === 'string') out[v.name] = val;
+  }
+  return out as ConfigInput;
+}
