@@ -21,16 +21,14 @@ import { randomBytes } from 'node:crypto';
 import { AckPolicy, DeliverPolicy, RetentionPolicy, StorageType, connect, nanos } from 'nats';
 import { Redis } from 'ioredis';
 import { createMemoryBus, deleteNatsStream, deleteRedisStream, newEvent, openNatsBus, openRedisBus, type EventBus, type EventEnvelope } from '@stella/platform/bus';
+import { benchArgs } from './lib/args.js';
+import { percentile as pct, rssSampler } from './lib/measure.js';
 
-const args = process.argv.slice(2);
-const opt = (name: string, def: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && args[i + 1] ? args[i + 1]! : def;
-};
-const N = Number(opt('events', '20000'));
-const W = Number(opt('window', '256'));
-const adapters = opt('adapters', 'memory,nats,redis').split(',');
-const asJson = args.includes('--json');
+const args = benchArgs();
+const N = Number(args.opt('events', '20000'));
+const W = Number(args.opt('window', '256'));
+const adapters = args.opt('adapters', 'memory,nats,redis').split(',');
+const asJson = args.json;
 if (!Number.isInteger(N) || N < 1 || N > 1_000_000 || !Number.isInteger(W) || W < 1) {
   console.error('usage: bus-throughput [--events 1..1000000] [--window W] [--adapters memory,nats,redis] [--json]');
   process.exit(2);
@@ -50,20 +48,6 @@ interface Result {
 }
 
 const nowMs = () => Number(process.hrtime.bigint()) / 1e6;
-
-function pct(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
-}
-
-/** Peak RSS sampler for one case. */
-function rssSampler() {
-  let peak = process.memoryUsage.rss();
-  const t = setInterval(() => (peak = Math.max(peak, process.memoryUsage.rss())), 20);
-  return () => {
-    clearInterval(t);
-    return Math.max(peak, process.memoryUsage.rss()) / 2 ** 20;
-  };
-}
 
 /** The events of one case; `t` (publish time, ms) goes in the payload so both variants carry it. */
 function makeEvents(): EventEnvelope[] {

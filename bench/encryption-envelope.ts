@@ -2,7 +2,7 @@
  * Envelope-encryption throughput and memory: our streaming AES-256-GCM envelope and age (typage)
  * BESIDE baselines measured in the same run (DESIGN.md §5):
  *
- *   node --conditions=development --import tsx bench/encryption-envelope.ts [--size 256MiB] [--runs 3] [--json]
+ *   node --conditions=development --import tsx bench/encryption-envelope.ts [--size-mib 256 | --size 256MiB] [--runs 3] [--json]
  *
  *   baseline-openssl  `openssl enc -aes-256-ctr` over the same file (openssl enc cannot do GCM;
  *                     CTR is GCM without GHASH, so this is an upper bound for AES on this CPU)
@@ -24,19 +24,13 @@ import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { cpus } from 'node:os';
 import { aesKeyWrapper, ageEncryptStream, createDecryptStream, createEncryptStream, generateAgeIdentity } from '@stella/core/encryption';
+import { benchArgs, sizeOption } from './lib/args.js';
+import { mbps as toMBps, peakRssMiB as processPeakRssMiB, round } from './lib/measure.js';
 
-const args = process.argv.slice(2);
-const opt = (name: string, def: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && args[i + 1] ? args[i + 1]! : def;
-};
-const SIZE = (() => {
-  const m = /^(\d+)\s*(MiB|GiB)?$/i.exec(opt('size', '256MiB'));
-  if (!m) throw new Error('--size like 256MiB or 1GiB');
-  return Number(m[1]) * ((m[2] ?? 'MiB').toLowerCase() === 'gib' ? 1024 ** 3 : 1024 ** 2);
-})();
-const RUNS = Number(opt('runs', '3'));
-const JSON_OUT = args.includes('--json');
+const args = benchArgs();
+const SIZE = sizeOption(args, 256);
+const RUNS = args.num('runs', 3);
+const JSON_OUT = args.json;
 const dir = join(new URL('.', import.meta.url).pathname, '.out', 'encryption');
 
 async function ensureInput(): Promise<string> {
@@ -96,8 +90,8 @@ results['ours-age-encrypt'] = await timeIt(async () => {
   await pipeline(out, sink());
 });
 
-const mbps = Object.fromEntries(Object.entries(results).map(([k, ms]) => [k, Number((SIZE / 1e6 / (ms / 1000)).toFixed(1))]));
-const peakRssMiB = Number((process.resourceUsage().maxRSS / 1024).toFixed(1));
+const mbps = Object.fromEntries(Object.entries(results).map(([k, ms]) => [k, round(toMBps(SIZE, ms), 1)]));
+const peakRssMiB = processPeakRssMiB();
 const report = { sizeMiB: SIZE / 1024 ** 2, runs: RUNS, cpus: cpus().length, mbPerSecond: mbps, peakRssMiB };
 if (JSON_OUT) console.log(JSON.stringify(report));
 else {

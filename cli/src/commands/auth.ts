@@ -4,7 +4,23 @@
  * (`--data-dir`, else `STELLA_DATA_DIR`, else `./.stella`), creating it on first use, so a token
  * minted here is accepted by `stella serve` running on the same data directory.
  */
-import { EXIT, UsageError, println, stringOpt, type CommandSpec } from '../command.js';
+import { EXIT, UsageError, println, stringOpt, type CommandContext, type CommandSpec, type OptionSpec } from '../command.js';
+
+/** `--data-dir`: where the dev issuer lives (both commands must agree with `stella serve`). */
+const dataDirOption: OptionSpec = {
+  type: 'string',
+  arg: '<dir>',
+  description: 'Data directory holding dev-issuer/',
+  env: 'STELLA_DATA_DIR',
+};
+
+/** The dev issuer of the data directory `--data-dir` names (created on first use). */
+async function devIssuer(ctx: CommandContext) {
+  const { loadOrCreateDevIssuer } = await import('@stella/platform/auth');
+  const { resolveDataDir } = await import('@stella/platform/config');
+  const dataDirOpt = stringOpt(ctx, 'data-dir');
+  return loadOrCreateDevIssuer(resolveDataDir(dataDirOpt === undefined ? {} : { STELLA_DATA_DIR: dataDirOpt }, ctx.cwd));
+}
 
 export const commands: CommandSpec[] = [
   {
@@ -29,18 +45,11 @@ export const commands: CommandSpec[] = [
         default: '1h',
       },
       subject: { type: 'string', arg: '<sub>', description: 'Subject claim', default: 'dev-user' },
-      'data-dir': {
-        type: 'string',
-        arg: '<dir>',
-        description: 'Data directory holding dev-issuer/',
-        env: 'STELLA_DATA_DIR',
-      },
+      'data-dir': dataDirOption,
     },
     positionals: { max: 0 },
     async run(ctx) {
-      const { loadOrCreateDevIssuer, parseScopeList, parseTtl, isTenantId, TENANT_PATTERN } =
-        await import('@stella/platform/auth');
-      const { resolveDataDir } = await import('@stella/platform/config');
+      const { parseScopeList, parseTtl, isTenantId, TENANT_PATTERN } = await import('@stella/platform/auth');
       const { isStellaError } = await import('@stella/core/errors');
       const tenant = stringOpt(ctx, 'tenant', true);
       if (!isTenantId(tenant))
@@ -56,9 +65,7 @@ export const commands: CommandSpec[] = [
         if (isStellaError(err, 'VALIDATION_FAILED')) throw new UsageError(err.message);
         throw err;
       }
-      const dataDirOpt = stringOpt(ctx, 'data-dir');
-      const dataDir = resolveDataDir(dataDirOpt === undefined ? {} : { STELLA_DATA_DIR: dataDirOpt }, ctx.cwd);
-      const issuer = await loadOrCreateDevIssuer(dataDir);
+      const issuer = await devIssuer(ctx);
       const now = Math.floor(Date.now() / 1000);
       const token = await issuer.mint({ tenant, subject, scopes, ttlSeconds, now });
       if (ctx.json) {
@@ -84,21 +91,11 @@ export const commands: CommandSpec[] = [
     name: 'auth jwks',
     summary: "Print the dev issuer's public JWKS (for STELLA_AUTH_JWKS on other hosts)",
     options: {
-      'data-dir': {
-        type: 'string',
-        arg: '<dir>',
-        description: 'Data directory holding dev-issuer/',
-        env: 'STELLA_DATA_DIR',
-      },
+      'data-dir': dataDirOption,
     },
     positionals: { max: 0 },
     async run(ctx) {
-      const { loadOrCreateDevIssuer } = await import('@stella/platform/auth');
-      const { resolveDataDir } = await import('@stella/platform/config');
-      const dataDirOpt = stringOpt(ctx, 'data-dir');
-      const issuer = await loadOrCreateDevIssuer(
-        resolveDataDir(dataDirOpt === undefined ? {} : { STELLA_DATA_DIR: dataDirOpt }, ctx.cwd),
-      );
+      const issuer = await devIssuer(ctx);
       println(ctx.stdout, JSON.stringify(issuer.jwks, null, ctx.json ? undefined : 2));
       return EXIT.OK;
     },

@@ -4,8 +4,7 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { readFile, writeFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { needTool, repoRoot, tempDir, freePort } from '@stella/testkit';
-import { makeOpensslTsaPki, opensslVerify, startOpensslTsaHttp, type OpensslTsaPki } from '@stella/platform/timestamp/testing';
+import { freePort, makeOpensslTsaPki, needTool, opensslVerify, repoRoot, startOpensslTsaHttp, tempDir, type OpensslTsaPki } from '@stella/testkit';
 import { runCli } from '../testing/run-cli.js';
 
 /** Run the real `stella` entry (TS sources via tsx) as a child process. */

@@ -4,13 +4,12 @@
  */
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash, generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { bundleFromJSON } from '@sigstore/bundle';
 import { TrustedRoot } from '@sigstore/protobuf-specs';
 import { Verifier, toSignedEntity, toTrustMaterial } from '@sigstore/verify';
-import { needTool, run, tempDir } from '@stella/testkit';
+import { makeOpensslTsaPki, needTool, opensslTimestamp, tempDir, type OpensslTsaPki } from '@stella/testkit';
 import { signEnvelope, type DsseEnvelope } from '../dsse/index.js';
 import { isStellaError } from '../errors/index.js';
 import { createKeySigner, keyIdHint, type Signer } from '../signing/index.js';
@@ -26,55 +25,19 @@ import {
 
 const INTOTO = 'application/vnd.in-toto+json';
 const te = new TextEncoder();
-const TSA_CNF = (dir: string) => `[ tsa ]
-default_tsa = tsa_config1
-[ tsa_config1 ]
-dir = ${dir}
-serial = $dir/tsaserial
-crypto_device = builtin
-signer_cert = $dir/tsa.crt
-certs = $dir/ca.crt
-signer_key = $dir/tsa.key
-signer_digest = sha256
-default_policy = 1.2.3.4.1
-digests = sha256
-accuracy = secs:1
-ordering = yes
-tsa_name = yes
-ess_cert_id_chain = no
-ess_cert_id_alg = sha256
-[ v3_ca ]
-basicConstraints = critical, CA:true
-keyUsage = critical, keyCertSign, cRLSign
-subjectKeyIdentifier = hash
-[ v3_tsa ]
-basicConstraints = critical, CA:false
-keyUsage = critical, digitalSignature
-extendedKeyUsage = critical, timeStamping
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid:always
-`;
 
 function pemToDer(pem: string): Buffer {
   return Buffer.from(pem.replace(/-----[^-]+-----/g, '').replace(/\s+/g, ''), 'base64');
 }
 
 let dir: { path: string; cleanup: () => Promise<void> };
+let pki: OpensslTsaPki;
 let tsaChain: { leaf: Buffer; root: Buffer } | undefined;
 const noOpenssl = needTool('openssl');
 
-async function openssl(args: string[]): Promise<void> {
-  const r = await run('openssl', args, { cwd: dir.path });
-  assert.equal(r.code, 0, `openssl ${args.join(' ')}: ${r.stderr.toString()}`);
-}
-
 /** An RFC 3161 TimeStampResp from the throwaway openssl TSA over SHA-256(data). */
 async function timestamp(data: Uint8Array): Promise<Uint8Array> {
-  const digest = createHash('sha256').update(data).digest('hex');
-  const id = Math.random().toString(36).slice(2);
-  await openssl(['ts', '-query', '-digest', digest, '-sha256', '-cert', '-out', `${id}.tsq`]);
-  await openssl(['ts', '-reply', '-config', 'tsa.cnf', '-queryfile', `${id}.tsq`, '-out', `${id}.tsr`]);
-  return new Uint8Array(await readFile(join(dir.path, `${id}.tsr`)));
+  return new Uint8Array(await opensslTimestamp(pki, data));
 }
 
 function sigstoreVerify(bundle: SigstoreBundleJson, signer: Signer, publicKeyHint: string, timestampThreshold: number): void {
@@ -101,14 +64,8 @@ function sigstoreVerify(bundle: SigstoreBundleJson, signer: Signer, publicKeyHin
 before(async () => {
   dir = await tempDir('stella-sigstore-');
   if (noOpenssl) return;
-  await writeFile(join(dir.path, 'tsa.cnf'), TSA_CNF(dir.path));
-  await writeFile(join(dir.path, 'tsaserial'), '01\n');
-  await openssl(['req', '-x509', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt',
-    '-days', '30', '-subj', '/CN=Test TSA Root', '-config', 'tsa.cnf', '-extensions', 'v3_ca']);
-  await openssl(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'tsa.key', '-out', 'tsa.csr', '-subj', '/CN=Test TSA']);
-  await openssl(['x509', '-req', '-in', 'tsa.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'tsa.crt', '-days', '30',
-    '-extfile', 'tsa.cnf', '-extensions', 'v3_tsa']);
-  tsaChain = { leaf: pemToDer(await readFile(join(dir.path, 'tsa.crt'), 'utf8')), root: pemToDer(await readFile(join(dir.path, 'ca.crt'), 'utf8')) };
+  pki = await makeOpensslTsaPki(dir.path);
+  tsaChain = { leaf: pemToDer(await readFile(pki.tsaCert, 'utf8')), root: pemToDer(await readFile(pki.caCert, 'utf8')) };
 });
 after(async () => {
   await dir.cleanup();

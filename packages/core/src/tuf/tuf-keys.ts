@@ -3,10 +3,11 @@
  * wraps either a node:crypto KeyObject (pure computation) or any `sign(bytes)` function, e.g. one
  * backed by a PKCS#11 key from @stella/platform.
  */
-import { createPublicKey, sign as nodeSign, verify as nodeVerify, constants, type KeyObject } from 'node:crypto';
+import { createPublicKey, type KeyObject } from 'node:crypto';
 import { canonicalOlpcBytes } from '../canonical-json/index.js';
 import { sha256Hex } from '../digest/index.js';
 import { StellaError } from '../errors/index.js';
+import { signWithKey, verifyWithKey, type SignatureAlgorithm } from '../signing/index.js';
 import type { TufKey } from './tuf-types.js';
 
 /** Signs the canonical bytes of a `signed` object; returns the raw signature (DER for ECDSA). */
@@ -73,23 +74,33 @@ export function tufKeyFromKeyObject(keyObject: KeyObject): TufKey {
   }
 }
 
+/**
+ * The signing module's algorithm for a TUF signature scheme (securesystemslib names), or
+ * undefined for a scheme we do not support. The parameters are the same on both sides: ECDSA
+ * signatures are DER, and `rsassa-pss-sha256` is RSA-PSS with SHA-256/MGF1-SHA-256 and a salt as
+ * long as the digest — what the signing module uses for `rsa-pss-sha256`.
+ */
+export function signatureAlgorithmOfTufScheme(scheme: string): SignatureAlgorithm | undefined {
+  // A switch, not an object lookup: `scheme` comes from untrusted metadata (`__proto__`, …).
+  switch (scheme) {
+    case 'ed25519':
+      return 'ed25519';
+    case 'ecdsa-sha2-nistp256':
+      return 'ecdsa-p256-sha256';
+    case 'rsassa-pss-sha256':
+      return 'rsa-pss-sha256';
+    default:
+      return undefined;
+  }
+}
+
 /** A {@link TufSigner} over a private KeyObject (Ed25519, ECDSA P-256 with SHA-256, RSA-PSS SHA-256). */
 export function tufSignerFromKeyObject(privateKey: KeyObject): TufSigner {
   if (privateKey.type !== 'private') throw new StellaError('KEY_INVALID', 'a TUF signer needs a private key');
   const key = tufKeyFromKeyObject(privateKey);
-  const keyid = tufKeyId(key);
-  const sign = (data: Uint8Array): Buffer => {
-    switch (key.scheme) {
-      case 'ed25519':
-        return nodeSign(null, data, privateKey);
-      case 'ecdsa-sha2-nistp256':
-        return nodeSign('sha256', data, { key: privateKey, dsaEncoding: 'der' });
-      default:
-        // securesystemslib uses a salt as long as the digest for rsassa-pss-sha256.
-        return nodeSign('sha256', data, { key: privateKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 });
-    }
-  };
-  return { keyid, key, sign: async (data) => new Uint8Array(sign(data)) };
+  // tufKeyFromKeyObject only produces the three supported schemes.
+  const algorithm = signatureAlgorithmOfTufScheme(key.scheme)!;
+  return { keyid: tufKeyId(key), key, sign: async (data) => signWithKey(algorithm, privateKey, data) };
 }
 
 /** A {@link TufSigner} from a public key object and an external signing function (HSM, KMS). */
@@ -124,25 +135,8 @@ function publicKeyObject(key: TufKey): KeyObject | undefined {
  */
 export function verifyTufSignature(key: TufKey, data: Uint8Array, sigHex: string): boolean {
   const pub = publicKeyObject(key);
-  if (!pub || typeof sigHex !== 'string' || !/^([0-9a-fA-F]{2})+$/.test(sigHex)) return false;
-  const sig = Buffer.from(sigHex, 'hex');
-  try {
-    switch (key.scheme) {
-      case 'ed25519':
-        return nodeVerify(null, data, pub, sig);
-      case 'ecdsa-sha2-nistp256':
-        return nodeVerify('sha256', data, { key: pub, dsaEncoding: 'der' }, sig);
-      case 'rsassa-pss-sha256':
-        return nodeVerify(
-          'sha256',
-          data,
-          { key: pub, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_AUTO },
-          sig,
-        );
-      default:
-        return false;
-    }
-  } catch {
-    return false;
-  }
+  const algorithm = signatureAlgorithmOfTufScheme(key.scheme);
+  if (!pub || !algorithm || typeof sigHex !== 'string' || !/^([0-9a-fA-F]{2})+$/.test(sigHex)) return false;
+  // verifyWithKey never throws: a garbled signature is just false.
+  return verifyWithKey(algorithm, pub, data, Buffer.from(sigHex, 'hex'));
 }

@@ -4,13 +4,9 @@
  * unacknowledged messages, bounded retention, publish dedupe window — so code that works here
  * does not start losing or duplicating events on NATS or Redis. Nothing survives the process.
  */
-import { StellaError } from '@stella/core/errors';
-import { decodeEvent, encodeEvent, eventKey, type EventEnvelope } from './event-envelope.js';
+import { encodeEvent, eventKey } from './event-envelope.js';
 import {
-  assertGroupName,
   resolveBusOptions,
-  resolveSubscribeOptions,
-  retryDelayMs,
   settleWithin,
   sleep,
   type BusOptions,
@@ -19,6 +15,7 @@ import {
   type ResolvedSubscribeOptions,
   type Subscription,
 } from './event-bus.js';
+import { BusSubscriptions, deliverEvent } from './bus-support.js';
 
 interface LogEntry {
   seq: number;
@@ -181,12 +178,11 @@ export interface MemoryBusOptions extends BusOptions {
 export function createMemoryBus(options: MemoryBusOptions = {}): EventBus {
   const opts = resolveBusOptions(options);
   const broker = options.broker ?? new MemoryBroker();
-  const subs = new Set<MemorySubscription>();
-  let closed = false;
+  const subs = new BusSubscriptions<MemorySubscription>();
 
   class MemorySubscription implements Subscription {
     private readonly abort = new AbortController();
-    private current: { promise: Promise<void>; token: number } | undefined;
+    private current: { promise: Promise<void>; token: number; abandoned: boolean } | undefined;
     private readonly loop: Promise<void>;
     private sinceYield = 0;
 
@@ -207,9 +203,10 @@ export function createMemoryBus(options: MemoryBusOptions = {}): EventBus {
           await this.g.wait(d.waitMs, signal);
           continue;
         }
-        const promise = this.deliver(d);
-        this.current = { promise, token: d.token };
-        await promise;
+        const cur = { promise: Promise.resolve(), token: d.token, abandoned: false };
+        cur.promise = this.deliver(d, cur);
+        this.current = cur;
+        await cur.promise;
         this.current = undefined;
         // Yield now and then so publishers and other consumers interleave as over a socket
         // (every delivery would halve throughput; never would starve the publisher).
@@ -220,30 +217,16 @@ export function createMemoryBus(options: MemoryBusOptions = {}): EventBus {
       }
     }
 
-    private async deliver(d: Delivery): Promise<void> {
+    private deliver(d: Delivery, cur: { abandoned: boolean }): Promise<void> {
       const meta = { group: this.group, attempt: d.attempt, messageId: String(d.seq) };
-      let event: EventEnvelope;
-      try {
-        event = decodeEvent(d.raw);
-      } catch (error) {
-        this.o.onDeadLetter({ ...meta, raw: d.raw, error });
-        return this.g.ack(d.token);
-      }
-      if (this.o.kinds && !this.o.kinds.has(event.kind)) return this.g.ack(d.token);
-      if (d.attempt > this.o.maxDeliveries) {
-        this.o.onDeadLetter({ ...meta, event, raw: d.raw, error: new Error(`not acknowledged after ${this.o.maxDeliveries} deliveries`) });
-        return this.g.ack(d.token);
-      }
-      try {
-        await this.handler(event, meta);
-        // After an abandoning close() the token is stale and this is a no-op, like a late ack.
-        this.g.ack(d.token);
-      } catch (error) {
-        if (d.attempt >= this.o.maxDeliveries) {
-          this.o.onDeadLetter({ ...meta, event, raw: d.raw, error });
-          this.g.ack(d.token);
-        } else this.g.release(d.token, retryDelayMs(d.attempt, this.o));
-      }
+      // A token the group no longer holds (ack_wait expired, or an abandoning close() released
+      // it) makes ack and release no-ops, like a late ack to a broker.
+      return deliverEvent(d.raw, meta, this.handler, this.o, {
+        ack: () => this.g.ack(d.token),
+        giveUp: () => this.g.ack(d.token),
+        retry: (delayMs) => this.g.release(d.token, delayMs),
+        abandoned: () => cur.abandoned,
+      });
     }
 
     async close(): Promise<void> {
@@ -252,36 +235,30 @@ export function createMemoryBus(options: MemoryBusOptions = {}): EventBus {
       const cur = this.current;
       if (cur && !(await settleWithin(cur.promise, opts.drainTimeoutMs))) {
         // Abandoned like a crashed process: the message goes back to the group now.
+        cur.abandoned = true;
         this.g.release(cur.token, 0);
-        subs.delete(this);
+        subs.remove(this);
         return;
       }
       await this.loop;
-      subs.delete(this);
+      subs.remove(this);
     }
   }
 
   return {
     kind: 'memory',
     async publish(event) {
-      if (closed) throw new StellaError('BUS_UNAVAILABLE', 'the bus is closed');
+      subs.assertOpen();
       const raw = Buffer.from(encodeEvent(event)).toString('utf8');
       broker.append(eventKey(event), raw, opts.dedupeWindowMs);
     },
-    async subscribe(group, handler, subOpts) {
-      if (closed) throw new StellaError('BUS_UNAVAILABLE', 'the bus is closed');
-      assertGroupName(group);
-      const o = resolveSubscribeOptions(subOpts, opts);
-      const sub = new MemorySubscription(group, broker.group(group, o.startFrom), handler, o);
-      subs.add(sub);
-      return sub;
-    },
+    subscribe: (group, handler, subOpts) =>
+      subs.subscribe(group, subOpts, opts, (o) => new MemorySubscription(group, broker.group(group, o.startFrom), handler, o)),
     async ping() {
-      if (closed) throw new StellaError('BUS_UNAVAILABLE', 'the bus is closed');
+      subs.assertOpen();
     },
     async close() {
-      closed = true;
-      await Promise.all([...subs].map((s) => s.close()));
+      await subs.closeAll();
       // Let the event loop settle timers created by this bus.
       await sleep(0);
     },

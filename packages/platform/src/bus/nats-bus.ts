@@ -23,12 +23,9 @@ import {
   type NatsConnection,
 } from 'nats';
 import { StellaError, isStellaError } from '@stella/core/errors';
-import { decodeEvent, encodeEvent, eventKey, type EventEnvelope } from './event-envelope.js';
+import { encodeEvent, eventKey } from './event-envelope.js';
 import {
-  assertGroupName,
   resolveBusOptions,
-  resolveSubscribeOptions,
-  retryDelayMs,
   redactUrl,
   settleWithin,
   sleep,
@@ -38,6 +35,7 @@ import {
   type ResolvedSubscribeOptions,
   type Subscription,
 } from './event-bus.js';
+import { BusSubscriptions, deliverEvent } from './bus-support.js';
 
 /** Options of {@link openNatsBus}. */
 export interface NatsBusOptions extends BusOptions {
@@ -121,8 +119,7 @@ export async function openNatsBus(url: string, options: NatsBusOptions = {}): Pr
     await nc.close().catch(() => undefined);
     throw unavailable('JetStream setup', err);
   }
-  const subs = new Set<NatsSubscription>();
-  let closed = false;
+  const subs = new BusSubscriptions<NatsSubscription>();
 
   class NatsSubscription implements Subscription {
     private stopped = false;
@@ -200,11 +197,11 @@ export async function openNatsBus(url: string, options: NatsBusOptions = {}): Pr
             // unacknowledged messages are redelivered by the server after ack_wait.
           }
         }
-        if (this.stopped || closed) break;
+        if (this.stopped || subs.closed) break;
         // Recover: back off, recreate stream/consumer if they were lost, and consume again.
         failures++;
         await sleep(Math.min(100 * 2 ** failures, 5_000), this.abort.signal);
-        if (this.stopped || closed) break;
+        if (this.stopped || subs.closed) break;
         try {
           await ensureStream(jsm, stream, prefix, streamOpts);
           messages = this.messages = await this.open();
@@ -214,34 +211,16 @@ export async function openNatsBus(url: string, options: NatsBusOptions = {}): Pr
       }
     }
 
-    private async deliver(msg: JsMsg): Promise<void> {
-      const attempt = msg.info.redeliveryCount;
-      const meta = { group: this.group, attempt, messageId: String(msg.seq) };
-      const raw = Buffer.from(msg.data).toString('utf8');
-      let event: EventEnvelope;
-      try {
-        event = decodeEvent(raw);
-      } catch (error) {
-        this.o.onDeadLetter({ ...meta, raw, error });
-        return safe(() => msg.term());
-      }
-      if (this.o.kinds && !this.o.kinds.has(event.kind)) return safe(() => msg.ack());
-      if (attempt > this.o.maxDeliveries) {
-        this.o.onDeadLetter({ ...meta, event, raw, error: new Error(`not acknowledged after ${this.o.maxDeliveries} deliveries`) });
-        return safe(() => msg.term());
-      }
-      try {
-        await this.handler(event, meta);
-      } catch (error) {
-        if (this.current?.abandoned) return;
-        if (attempt >= this.o.maxDeliveries) {
-          this.o.onDeadLetter({ ...meta, event, raw, error });
-          return safe(() => msg.term());
-        }
+    private deliver(msg: JsMsg): Promise<void> {
+      const meta = { group: this.group, attempt: msg.info.redeliveryCount, messageId: String(msg.seq) };
+      return deliverEvent(Buffer.from(msg.data).toString('utf8'), meta, this.handler, this.o, {
+        ack: () => safe(() => msg.ack()),
+        // term: the server never redelivers it (max_deliver is -1, so nothing else would stop it).
+        giveUp: () => safe(() => msg.term()),
         // nak with delay (server 2.7.1+) = bounded backoff without blocking this consumer.
-        return safe(() => msg.nak(retryDelayMs(attempt, this.o)));
-      }
-      if (!this.current?.abandoned) safe(() => msg.ack());
+        retry: (delayMs) => safe(() => msg.nak(delayMs)),
+        abandoned: () => this.current?.abandoned === true,
+      });
     }
 
     async close(): Promise<void> {
@@ -255,7 +234,7 @@ export async function openNatsBus(url: string, options: NatsBusOptions = {}): Pr
       }
       this.messages?.stop();
       await settleWithin(this.loop, opts.drainTimeoutMs);
-      subs.delete(this);
+      subs.remove(this);
     }
   }
 
@@ -263,7 +242,7 @@ export async function openNatsBus(url: string, options: NatsBusOptions = {}): Pr
     kind: 'nats',
     async publish(event) {
       const data = encodeEvent(event);
-      if (closed) throw new StellaError('BUS_UNAVAILABLE', 'the bus is closed');
+      subs.assertOpen();
       try {
         await js.publish(`${prefix}.${event.kind}`, data, {
           // dedupeWindowMs 0 = no publish-side dedupe: omit Nats-Msg-Id.
@@ -275,16 +254,9 @@ export async function openNatsBus(url: string, options: NatsBusOptions = {}): Pr
         throw unavailable('publish', err);
       }
     },
-    async subscribe(group, handler, subOpts) {
-      if (closed) throw new StellaError('BUS_UNAVAILABLE', 'the bus is closed');
-      assertGroupName(group);
-      const sub = new NatsSubscription(group, handler, resolveSubscribeOptions(subOpts, opts));
-      await sub.start();
-      subs.add(sub);
-      return sub;
-    },
+    subscribe: (group, handler, subOpts) => subs.subscribe(group, subOpts, opts, (o) => new NatsSubscription(group, handler, o)),
     async ping() {
-      if (closed || nc.isClosed()) throw new StellaError('BUS_UNAVAILABLE', 'the bus is closed');
+      if (subs.closed || nc.isClosed()) throw new StellaError('BUS_UNAVAILABLE', 'the bus is closed');
       const ok = await settleWithin(nc.flush(), 2_000);
       if (!ok) throw new StellaError('BUS_UNAVAILABLE', 'NATS did not answer a ping within 2 s');
       try {
@@ -294,9 +266,7 @@ export async function openNatsBus(url: string, options: NatsBusOptions = {}): Pr
       }
     },
     async close() {
-      if (closed) return;
-      closed = true;
-      await Promise.all([...subs].map((s) => s.close()));
+      if (!(await subs.closeAll())) return;
       await nc.close().catch(() => undefined);
     },
   };

@@ -14,12 +14,9 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { StellaError, isStellaError } from '@stella/core/errors';
-import { decodeEvent, encodeEvent, type EventEnvelope } from './event-envelope.js';
+import { encodeEvent } from './event-envelope.js';
 import {
-  assertGroupName,
   resolveBusOptions,
-  resolveSubscribeOptions,
-  retryDelayMs,
   redactUrl,
   settleWithin,
   sleep,
@@ -29,6 +26,7 @@ import {
   type ResolvedSubscribeOptions,
   type Subscription,
 } from './event-bus.js';
+import { BusSubscriptions, deliverEvent } from './bus-support.js';
 
 /** Options of {@link openRedisBus}. */
 export interface RedisBusOptions extends BusOptions {
@@ -84,8 +82,7 @@ export async function openRedisBus(url: string, options: RedisBusOptions = {}): 
     throw unavailable(`connect to ${redactUrl(url)}`, err);
   }
   redis.defineCommand('stellaPublish', { numberOfKeys: 2, lua: PUBLISH_LUA });
-  const subs = new Set<RedisSubscription>();
-  let closed = false;
+  const subs = new BusSubscriptions<RedisSubscription>();
 
   class RedisSubscription implements Subscription {
     private stopped = false;
@@ -193,36 +190,20 @@ export async function openRedisBus(url: string, options: RedisBusOptions = {}): 
       }
     }
 
-    private async deliver(id: string, fields: string[], attempt: number, cur: { abandoned: boolean }): Promise<void> {
+    private deliver(id: string, fields: string[], attempt: number, cur: { abandoned: boolean }): Promise<void> {
       const meta = { group: this.group, attempt, messageId: id };
-      const raw = field(fields, 'event') ?? '';
-      let event: EventEnvelope;
-      try {
-        event = decodeEvent(raw);
-      } catch (error) {
-        this.o.onDeadLetter({ ...meta, raw, error });
-        return void (await this.ack(id));
-      }
-      if (this.o.kinds && !this.o.kinds.has(event.kind)) return void (await this.ack(id));
-      if (attempt > this.o.maxDeliveries) {
-        this.o.onDeadLetter({ ...meta, event, raw, error: new Error(`not acknowledged after ${this.o.maxDeliveries} deliveries`) });
-        return void (await this.ack(id));
-      }
-      try {
-        await this.handler(event, meta);
-      } catch (error) {
-        if (cur.abandoned) return;
-        if (attempt >= this.o.maxDeliveries) {
-          this.o.onDeadLetter({ ...meta, event, raw, error });
-          return void (await this.ack(id));
-        }
-        // Keep it pending but make it look idle so XAUTOCLAIM takes it again after the backoff
-        // delay (bounded by ackWaitMs). JUSTID leaves the delivery counter alone.
-        const delay = Math.min(retryDelayMs(attempt, this.o), opts.ackWaitMs);
-        await this.conn.xclaim(key, this.group, this.consumer, 0, id, 'IDLE', opts.ackWaitMs - delay, 'JUSTID').catch(() => undefined);
-        return;
-      }
-      if (!cur.abandoned) await this.ack(id);
+      return deliverEvent(field(fields, 'event') ?? '', meta, this.handler, this.o, {
+        ack: () => this.ack(id),
+        // Redis has no "terminate": XACK removes it from the PEL, so it is never claimed again.
+        giveUp: () => this.ack(id),
+        retry: async (delayMs) => {
+          // Keep it pending but make it look idle so XAUTOCLAIM takes it again after the backoff
+          // delay (bounded by ackWaitMs). JUSTID leaves the delivery counter alone.
+          const delay = Math.min(delayMs, opts.ackWaitMs);
+          await this.conn.xclaim(key, this.group, this.consumer, 0, id, 'IDLE', opts.ackWaitMs - delay, 'JUSTID').catch(() => undefined);
+        },
+        abandoned: () => cur.abandoned,
+      });
     }
 
     private pendingAcks: Promise<unknown>[] = [];
@@ -263,7 +244,7 @@ export async function openRedisBus(url: string, options: RedisBusOptions = {}): 
       // Interrupts a pending BLOCK; the loop sees `stopped` and ends.
       this.conn.disconnect();
       await settleWithin(this.loop, opts.drainTimeoutMs);
-      subs.delete(this);
+      subs.remove(this);
     }
   }
 
@@ -271,7 +252,7 @@ export async function openRedisBus(url: string, options: RedisBusOptions = {}): 
     kind: 'redis',
     async publish(event) {
       const raw = Buffer.from(encodeEvent(event)).toString('utf8');
-      if (closed) throw new StellaError('BUS_UNAVAILABLE', 'the bus is closed');
+      subs.assertOpen();
       try {
         await (redis as unknown as { stellaPublish: (...a: (string | number)[]) => Promise<string | null> }).stellaPublish(
           key,
@@ -285,23 +266,14 @@ export async function openRedisBus(url: string, options: RedisBusOptions = {}): 
         throw unavailable('publish', err);
       }
     },
-    async subscribe(group, handler, subOpts) {
-      if (closed) throw new StellaError('BUS_UNAVAILABLE', 'the bus is closed');
-      assertGroupName(group);
-      const sub = new RedisSubscription(group, handler, resolveSubscribeOptions(subOpts, opts));
-      await sub.start();
-      subs.add(sub);
-      return sub;
-    },
+    subscribe: (group, handler, subOpts) => subs.subscribe(group, subOpts, opts, (o) => new RedisSubscription(group, handler, o)),
     async ping() {
-      if (closed) throw new StellaError('BUS_UNAVAILABLE', 'the bus is closed');
+      subs.assertOpen();
       const ok = await settleWithin(redis.ping(), 2_000);
       if (!ok || redis.status !== 'ready') throw new StellaError('BUS_UNAVAILABLE', 'Redis did not answer PING within 2 s');
     },
     async close() {
-      if (closed) return;
-      closed = true;
-      await Promise.all([...subs].map((s) => s.close()));
+      if (!(await subs.closeAll())) return;
       await redis.quit().catch(() => redis.disconnect());
     },
   };

@@ -22,24 +22,22 @@ import { constants } from 'node:fs';
 import { access, mkdir, open, readdir, readFile, rename, rm, type FileHandle } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import { StellaError, isStellaError } from '@stella/core/errors';
+import { assertValidKey, isContentAddressedKey } from './object-key.js';
 import {
-  assertValidKey,
-  assertValidPrefix,
-  decodeCursor,
-  encodeCursor,
-  isContentAddressedKey,
-  parseLimit,
-} from './object-key.js';
-import {
+  admitPut,
   assertExtends,
   assertNotRetained,
   bodyChunks,
   checkDate,
+  checkLegalHoldFlag,
   checkPutOptions,
   discardBody,
   DigestCounter,
   KeyedMutex,
+  listWindow,
+  notFound,
   resolveRange,
+  toListPage,
   unavailable,
   verifyWritten,
   type CheckedPutOptions,
@@ -47,9 +45,9 @@ import {
 import type {
   ByteRange,
   GetResult,
+  ListItem,
   ListOptions,
   ListPage,
-  ListItem,
   ObjectBody,
   ObjectInfo,
   ObjectStore,
@@ -113,19 +111,16 @@ export class FsObjectStore implements ObjectStore {
   }
 
   async put(key: string, body: ObjectBody, opts?: PutOptions): Promise<PutResult> {
-    let o: CheckedPutOptions;
-    try {
+    const o = await admitPut(body, async () => {
       assertValidKey(key);
-      o = checkPutOptions(opts);
+      const checked = checkPutOptions(opts);
       // Fail fast before streaming a large body that would be refused anyway; re-checked under
       // the mutex right before publishing.
       const loc = this.locate(key);
       const cur = loc.cas ? undefined : await this.readMeta(loc);
       if (cur) assertNotRetained(key, infoOf(cur), this.now(), 'overwrite');
-    } catch (err) {
-      discardBody(body);
-      throw err;
-    }
+      return checked;
+    });
     const staged = await this.stage(body, o);
     try {
       verifyWritten(staged.digest, staged.size, o, isContentAddressedKey(key) ? key : undefined);
@@ -137,13 +132,7 @@ export class FsObjectStore implements ObjectStore {
   }
 
   async putContentAddressed(body: ObjectBody, opts?: PutOptions): Promise<PutResult> {
-    let o: CheckedPutOptions;
-    try {
-      o = checkPutOptions(opts);
-    } catch (err) {
-      discardBody(body);
-      throw err;
-    }
+    const o = await admitPut(body, () => checkPutOptions(opts));
     const staged = await this.stage(body, o);
     try {
       verifyWritten(staged.digest, staged.size, o);
@@ -208,7 +197,7 @@ export class FsObjectStore implements ObjectStore {
 
   async setLegalHold(key: string, on: boolean): Promise<void> {
     assertValidKey(key);
-    if (typeof on !== 'boolean') throw new StellaError('VALIDATION_FAILED', 'legal hold flag must be a boolean');
+    checkLegalHoldFlag(on);
     const loc = this.locate(key);
     await this.mutex.run(loc.meta, async () => {
       const meta = await this.readMeta(loc);
@@ -231,20 +220,14 @@ export class FsObjectStore implements ObjectStore {
   }
 
   async list(prefix: string, opts?: ListOptions): Promise<ListPage> {
-    assertValidPrefix(prefix);
-    const limit = parseLimit(opts?.limit);
-    const after = decodeCursor(opts?.cursor);
+    const { limit, after } = listWindow(prefix, opts);
     const items: ListItem[] = [];
-    let more = false;
+    // One item beyond the page tells whether a next page exists (toListPage drops it).
     for await (const item of mergeSorted(this.walkObjects(prefix, after), this.walkCas(prefix, after))) {
-      if (items.length === limit) {
-        more = true;
-        break;
-      }
       items.push(item);
+      if (items.length > limit) break;
     }
-    const last = items[items.length - 1];
-    return more && last ? { items, nextCursor: encodeCursor(last.key) } : { items };
+    return toListPage(items, limit);
   }
 
   async ping(): Promise<void> {
@@ -515,10 +498,6 @@ function infoOf(m: Sidecar): ObjectInfo {
     legalHold: m.legalHold,
     lastModified: new Date(m.lastModified),
   };
-}
-
-function notFound(key: string): StellaError {
-  return new StellaError('OBJECT_NOT_FOUND', `no object ${key}`, { details: { key } });
 }
 
 function errno(err: unknown): string | undefined {

@@ -6,8 +6,8 @@
 import { createHash, type Hash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { StellaError } from '@stella/core/errors';
-import { parseExpectedDigest } from './object-key.js';
-import type { ByteRange, ObjectBody, ObjectInfo, PutOptions, Sha256Digest } from './object-store.js';
+import { assertValidPrefix, decodeCursor, encodeCursor, parseExpectedDigest, parseLimit } from './object-key.js';
+import type { ByteRange, ListItem, ListOptions, ListPage, ObjectBody, ObjectInfo, PutOptions, Sha256Digest } from './object-store.js';
 
 /** Validated put options. */
 export interface CheckedPutOptions {
@@ -75,6 +75,45 @@ export function bodyChunks(body: ObjectBody): AsyncIterable<Uint8Array> {
 /** Release a body we will not read (a refused put), so the caller's source does not leak. */
 export function discardBody(body: ObjectBody): void {
   if (body instanceof Readable) body.destroy();
+}
+
+/**
+ * Run the checks that may refuse a put before a single byte of `body` is read; when one throws,
+ * the body is released ({@link discardBody}) and the error rethrown unchanged.
+ */
+export async function admitPut<T>(body: ObjectBody, checks: () => T | Promise<T>): Promise<T> {
+  try {
+    return await checks();
+  } catch (err) {
+    discardBody(body);
+    throw err;
+  }
+}
+
+/** The `OBJECT_NOT_FOUND` error both drivers raise for a missing key. */
+export function notFound(key: string): StellaError {
+  return new StellaError('OBJECT_NOT_FOUND', `no object ${key}`, { details: { key } });
+}
+
+/** A legal-hold flag from an untyped caller must be a real boolean (`VALIDATION_FAILED`). */
+export function checkLegalHoldFlag(on: unknown): asserts on is boolean {
+  if (typeof on !== 'boolean') throw new StellaError('VALIDATION_FAILED', 'legal hold flag must be a boolean');
+}
+
+/** Validated list arguments: the prefix, the page size and the key the cursor points after. */
+export function listWindow(prefix: string, opts: ListOptions | undefined): { limit: number; after: string | undefined } {
+  assertValidPrefix(prefix);
+  return { limit: parseLimit(opts?.limit), after: decodeCursor(opts?.cursor) };
+}
+
+/**
+ * A page from up to `limit + 1` ascending items: the extra item only tells that more exist, so it
+ * is dropped and the cursor points after the last item kept.
+ */
+export function toListPage(items: ListItem[], limit: number): ListPage {
+  if (items.length <= limit) return { items };
+  const kept = items.slice(0, limit);
+  return { items: kept, nextCursor: encodeCursor(kept[limit - 1]!.key) };
 }
 
 /**

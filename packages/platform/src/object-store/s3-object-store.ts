@@ -42,24 +42,21 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { StellaError, isStellaError } from '@stella/core/errors';
+import { assertValidKey, isContentAddressedKey } from './object-key.js';
 import {
-  assertValidKey,
-  assertValidPrefix,
-  decodeCursor,
-  encodeCursor,
-  isContentAddressedKey,
-  parseLimit,
-} from './object-key.js';
-import {
+  admitPut,
   assertExtends,
   assertNotRetained,
   bodyChunks,
   checkDate,
+  checkLegalHoldFlag,
   checkPutOptions,
-  discardBody,
   DigestCounter,
   KeyedMutex,
+  listWindow,
+  notFound,
   resolveRange,
+  toListPage,
   unavailable,
   verifyWritten,
   type CheckedPutOptions,
@@ -67,6 +64,7 @@ import {
 import type {
   ByteRange,
   GetResult,
+  ListItem,
   ListOptions,
   ListPage,
   ObjectBody,
@@ -174,30 +172,21 @@ export class S3ObjectStore implements ObjectStore {
   }
 
   async put(key: string, body: ObjectBody, opts?: PutOptions): Promise<PutResult> {
-    let o: CheckedPutOptions;
-    try {
+    const o = await admitPut(body, async () => {
       assertValidKey(key);
-      o = checkPutOptions(opts);
+      const checked = checkPutOptions(opts);
       if (!isContentAddressedKey(key)) {
         // Fail fast before uploading a body that would be refused; re-checked before the copy.
         const cur = await this.headRaw(key);
         if (cur) assertNotRetained(key, await this.infoOf(key, cur), this.now(), 'overwrite');
       }
-    } catch (err) {
-      discardBody(body);
-      throw err;
-    }
+      return checked;
+    });
     return this.stageAndPublish(body, o, key);
   }
 
   async putContentAddressed(body: ObjectBody, opts?: PutOptions): Promise<PutResult> {
-    let o: CheckedPutOptions;
-    try {
-      o = checkPutOptions(opts);
-    } catch (err) {
-      discardBody(body);
-      throw err;
-    }
+    const o = await admitPut(body, () => checkPutOptions(opts));
     return this.stageAndPublish(body, o, undefined);
   }
 
@@ -249,7 +238,7 @@ export class S3ObjectStore implements ObjectStore {
 
   async setLegalHold(key: string, on: boolean): Promise<void> {
     assertValidKey(key);
-    if (typeof on !== 'boolean') throw new StellaError('VALIDATION_FAILED', 'legal hold flag must be a boolean');
+    checkLegalHoldFlag(on);
     await this.mutex.run(key, async () => {
       const head = await this.headRaw(key);
       if (!head) throw notFound(key);
@@ -303,9 +292,7 @@ export class S3ObjectStore implements ObjectStore {
   }
 
   async list(prefix: string, opts?: ListOptions): Promise<ListPage> {
-    assertValidPrefix(prefix);
-    const limit = parseLimit(opts?.limit);
-    const after = decodeCursor(opts?.cursor);
+    const { limit, after } = listWindow(prefix, opts);
     let r;
     try {
       r = await this.client.send(
@@ -319,17 +306,13 @@ export class S3ObjectStore implements ObjectStore {
     } catch (err) {
       throw unavailable('list objects', err);
     }
-    const items = [];
+    const items: ListItem[] = [];
     for (const c of r.Contents ?? []) {
       // `~` sorts after every character a caller key may hold: from here on only internal keys.
       if (!c.Key || c.Key.startsWith('~')) break;
       items.push({ key: c.Key, size: c.Size ?? 0, ...(isContentAddressedKey(c.Key) ? { digest: c.Key } : {}) });
     }
-    if (items.length > limit) {
-      items.length = limit;
-      return { items, nextCursor: encodeCursor(items[limit - 1]!.key) };
-    }
-    return { items };
+    return toListPage(items, limit);
   }
 
   async ping(): Promise<void> {
@@ -617,8 +600,4 @@ function isNotFound(err: unknown): boolean {
   const name = awsName(err);
   if (name === 'NoSuchBucket') return false;
   return name === 'NotFound' || name === 'NoSuchKey' || (err as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode === 404;
-}
-
-function notFound(key: string): StellaError {
-  return new StellaError('OBJECT_NOT_FOUND', `no object ${key}`, { details: { key } });
 }

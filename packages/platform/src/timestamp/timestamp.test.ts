@@ -4,11 +4,10 @@ import { createHash } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
-import { needTool, tempDir } from '@stella/testkit';
+import { makeOpensslTsaPki, needTool, opensslVerify, startOpensslTsaHttp, tempDir, type OpensslTsaPki } from '@stella/testkit';
 import { isStellaError } from '@stella/core/errors';
 import { buildTimeStampRequest, parseTimeStampResponseStatus, verifyTimeStampToken } from '@stella/core/rfc3161';
 import { requestTimestamp, startTsaServer, type TsaServer } from './index.js';
-import { makeOpensslTsaPki, opensslVerify, startOpensslTsaHttp, type OpensslTsaPki } from './testing/index.js';
 
 const sha256 = (b: Uint8Array | string) => new Uint8Array(createHash('sha256').update(b).digest());
 

@@ -1,0 +1,130 @@
+/**
+ * What the three adapters (memory, NATS JetStream, Redis Streams) share beyond the port's option
+ * resolution in event-bus.ts — keeping it in one place is what makes them agree on every edge
+ * (the contract suite `testing/bus-contract.ts` checks they do):
+ *
+ * - {@link deliverEvent}: the one delivery decision for a fetched message (docs/events.md §3
+ *   "Delivery guarantees"): decode it, skip kinds the group did not ask for, dead-letter poison
+ *   and exhausted messages, run the handler, then acknowledge or schedule a retry. The adapters
+ *   differ only in HOW they ack, give up or retry (JetStream ack/term/nak, Redis XACK/XCLAIM, the
+ *   memory group's timers), which they pass in as {@link DeliveryActions};
+ * - {@link BusSubscriptions}: the bus's open/closed state and its live subscriptions.
+ */
+import { StellaError } from '@stella/core/errors';
+import { decodeEvent, type EventEnvelope } from './event-envelope.js';
+import {
+  assertGroupName,
+  resolveSubscribeOptions,
+  retryDelayMs,
+  type BusOptions,
+  type DeliveryMeta,
+  type EventHandler,
+  type ResolvedSubscribeOptions,
+  type SubscribeOptions,
+  type Subscription,
+} from './event-bus.js';
+
+/** How one adapter settles one delivery. */
+export interface DeliveryActions {
+  /** Done with it: the handler resolved, or the group filters its kind out. */
+  ack(): void | Promise<void>;
+  /** Given up on it after reporting it to `onDeadLetter` (poison or out of attempts). */
+  giveUp(): void | Promise<void>;
+  /** The handler threw and attempts remain: deliver it again after about `delayMs`. */
+  retry(delayMs: number): void | Promise<void>;
+  /**
+   * True once `close()` stopped waiting for this delivery: its message already went back to the
+   * group, so neither a late ack nor a retry/dead-letter may follow (the redelivery decides).
+   */
+  abandoned(): boolean;
+}
+
+/**
+ * Delivers the raw message `raw` (the event's canonical JSON) to `handler` and settles it through
+ * `actions`. Never throws: handler failures become retries or dead letters.
+ */
+export async function deliverEvent(
+  raw: string,
+  meta: DeliveryMeta,
+  handler: EventHandler,
+  o: ResolvedSubscribeOptions,
+  actions: DeliveryActions,
+): Promise<void> {
+  let event: EventEnvelope;
+  try {
+    event = decodeEvent(raw);
+  } catch (error) {
+    // Poison: no attempt can ever succeed, so report it at once instead of retrying.
+    o.onDeadLetter({ ...meta, raw, error });
+    return actions.giveUp();
+  }
+  // Kind filtering is client-side on every adapter (NATS 2.9 has one filter subject per consumer).
+  if (o.kinds && !o.kinds.has(event.kind)) return actions.ack();
+  if (meta.attempt > o.maxDeliveries) {
+    // The previous attempt crashed or was abandoned after the last allowed start.
+    o.onDeadLetter({ ...meta, event, raw, error: new Error(`not acknowledged after ${o.maxDeliveries} deliveries`) });
+    return actions.giveUp();
+  }
+  try {
+    await handler(event, meta);
+  } catch (error) {
+    if (actions.abandoned()) return;
+    if (meta.attempt >= o.maxDeliveries) {
+      o.onDeadLetter({ ...meta, event, raw, error });
+      return actions.giveUp();
+    }
+    return actions.retry(retryDelayMs(meta.attempt, o));
+  }
+  if (!actions.abandoned()) await actions.ack();
+}
+
+/**
+ * The live subscriptions of one bus and whether the bus is closed: `subscribe` refuses on a
+ * closed bus (`BUS_UNAVAILABLE`) and validates the group and options before the adapter opens
+ * anything; `closeAll` closes every subscription (each drains per {@link Subscription.close}).
+ */
+export class BusSubscriptions<S extends Subscription & { start?(): Promise<void> }> {
+  private isClosed = false;
+  private readonly live = new Set<S>();
+
+  /** True once {@link closeAll} was called. */
+  get closed(): boolean {
+    return this.isClosed;
+  }
+
+  /** Throws `BUS_UNAVAILABLE` once the bus is closed. */
+  assertOpen(): void {
+    if (this.isClosed) throw new StellaError('BUS_UNAVAILABLE', 'the bus is closed');
+  }
+
+  /**
+   * Checks the bus is open, the group name and the options, then lets the adapter `open` the
+   * subscription, awaits its `start()` (joining the group) when it has one, and tracks it.
+   */
+  async subscribe(
+    group: string,
+    subOpts: SubscribeOptions | undefined,
+    busOpts: BusOptions,
+    open: (o: ResolvedSubscribeOptions) => S | Promise<S>,
+  ): Promise<S> {
+    this.assertOpen();
+    assertGroupName(group);
+    const sub = await open(resolveSubscribeOptions(subOpts, busOpts));
+    await sub.start?.();
+    this.live.add(sub);
+    return sub;
+  }
+
+  /** Forget a subscription (its own `close()` calls this). */
+  remove(sub: S): void {
+    this.live.delete(sub);
+  }
+
+  /** Marks the bus closed and closes every subscription; false when it was closed already. */
+  async closeAll(): Promise<boolean> {
+    const first = !this.isClosed;
+    this.isClosed = true;
+    await Promise.all([...this.live].map((s) => s.close()));
+    return first;
+  }
+}
