@@ -6,7 +6,20 @@ import tseslint from 'typescript-eslint';
 const services = ['@stella/evidence-locker', '@stella/export-center', '@stella/timeline-indexer'];
 const forbid = (names, message) => names.map((name) => ({ name, message }));
 const forbidPatterns = (group, message) => ({ group, message });
-const ioModules = ['fs', 'fs/promises', 'net', 'http', 'https', 'http2', 'child_process', 'dgram', 'dns', 'tls', 'worker_threads', 'cluster'];
+const ioModules = [
+  'fs',
+  'fs/promises',
+  'net',
+  'http',
+  'https',
+  'http2',
+  'child_process',
+  'dgram',
+  'dns',
+  'tls',
+  'worker_threads',
+  'cluster',
+];
 const noTestkit = forbid(['@stella/testkit'], 'testkit is for tests only');
 
 export default tseslint.config(
@@ -14,9 +27,36 @@ export default tseslint.config(
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
-    languageOptions: { globals: { process: 'readonly', console: 'readonly', Buffer: 'readonly', URL: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', setInterval: 'readonly', clearInterval: 'readonly', setImmediate: 'readonly', AbortController: 'readonly', AbortSignal: 'readonly', TextEncoder: 'readonly', TextDecoder: 'readonly', fetch: 'readonly', structuredClone: 'readonly', queueMicrotask: 'readonly', performance: 'readonly', crypto: 'readonly', Response: 'readonly', Request: 'readonly', Headers: 'readonly' } },
+    languageOptions: {
+      globals: {
+        process: 'readonly',
+        console: 'readonly',
+        Buffer: 'readonly',
+        URL: 'readonly',
+        setTimeout: 'readonly',
+        clearTimeout: 'readonly',
+        setInterval: 'readonly',
+        clearInterval: 'readonly',
+        setImmediate: 'readonly',
+        AbortController: 'readonly',
+        AbortSignal: 'readonly',
+        TextEncoder: 'readonly',
+        TextDecoder: 'readonly',
+        fetch: 'readonly',
+        structuredClone: 'readonly',
+        queueMicrotask: 'readonly',
+        performance: 'readonly',
+        crypto: 'readonly',
+        Response: 'readonly',
+        Request: 'readonly',
+        Headers: 'readonly',
+      },
+    },
     rules: {
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' },
+      ],
       '@typescript-eslint/no-explicit-any': 'off',
       '@typescript-eslint/no-non-null-assertion': 'off',
     },
@@ -27,52 +67,123 @@ export default tseslint.config(
     // cli/src/main.ts is the process boundary: it hands the environment to commands explicitly.
     ignores: ['**/*.test.ts', '**/config/**', '**/testing/**', 'packages/testkit/**', 'cli/src/main.ts'],
     rules: {
-      'no-restricted-properties': ['error', { object: 'process', property: 'env', message: 'Read configuration through the config module.' }],
+      'no-restricted-properties': [
+        'error',
+        { object: 'process', property: 'env', message: 'Read configuration through the config module.' },
+      ],
     },
   },
   {
     files: ['packages/core/src/**/*.ts'],
     ignores: ['**/*.test.ts'],
     rules: {
-      'no-restricted-imports': ['error', {
-        paths: [...forbid(['@stella/platform', '@stella/sdk', '@stella/server', '@stella/cli', ...services], 'core depends on nothing of ours'), ...noTestkit,
-          ...forbid(ioModules.flatMap((m) => [m, `node:${m}`]), 'core has no I/O (DESIGN.md §2); do I/O in platform')],
-        patterns: [forbidPatterns(['@stella/platform/*', '@stella/server/*', '@stella/testkit/*'], 'core depends on nothing of ours')],
-      }],
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            ...forbid(
+              ['@stella/platform', '@stella/sdk', '@stella/server', '@stella/cli', ...services],
+              'core depends on nothing of ours',
+            ),
+            ...noTestkit,
+            ...forbid(
+              ioModules.flatMap((m) => [m, `node:${m}`]),
+              'core has no I/O (DESIGN.md §2); do I/O in platform',
+            ),
+          ],
+          patterns: [
+            forbidPatterns(
+              ['@stella/platform/*', '@stella/server/*', '@stella/testkit/*'],
+              'core depends on nothing of ours',
+            ),
+          ],
+        },
+      ],
     },
   },
   {
     files: ['packages/platform/src/**/*.ts'],
     ignores: ['**/*.test.ts'],
     rules: {
-      'no-restricted-imports': ['error', {
-        paths: [...forbid(['@stella/sdk', '@stella/server', '@stella/cli', ...services], 'platform depends only on core'), ...noTestkit],
-        patterns: [forbidPatterns(['@stella/server/*', '@stella/evidence-locker/*', '@stella/export-center/*', '@stella/timeline-indexer/*', '@stella/testkit/*'], 'platform depends only on core')],
-      }],
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            ...forbid(['@stella/sdk', '@stella/server', '@stella/cli', ...services], 'platform depends only on core'),
+            ...noTestkit,
+          ],
+          patterns: [
+            forbidPatterns(
+              [
+                '@stella/server/*',
+                '@stella/evidence-locker/*',
+                '@stella/export-center/*',
+                '@stella/timeline-indexer/*',
+                '@stella/testkit/*',
+              ],
+              'platform depends only on core',
+            ),
+          ],
+        },
+      ],
     },
   },
   ...services.map((svc) => ({
     files: [`services/${svc.slice('@stella/'.length)}/src/**/*.ts`],
     ignores: ['**/*.test.ts'],
     rules: {
-      'no-restricted-imports': ['error', {
-        paths: [...forbid(['@stella/server', '@stella/cli', '@stella/sdk', ...services.filter((s) => s !== svc)], 'services never import each other (DESIGN.md §2)'), ...noTestkit],
-        patterns: [forbidPatterns(services.filter((s) => s !== svc).map((s) => `${s}/*`), 'services never import each other')],
-      }],
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            ...forbid(
+              ['@stella/server', '@stella/cli', '@stella/sdk', ...services.filter((s) => s !== svc)],
+              'services never import each other (DESIGN.md §2)',
+            ),
+            ...noTestkit,
+          ],
+          patterns: [
+            forbidPatterns(
+              services.filter((s) => s !== svc).map((s) => `${s}/*`),
+              'services never import each other',
+            ),
+          ],
+        },
+      ],
     },
   })),
   {
     files: ['server/src/**/*.ts'],
     ignores: ['**/*.test.ts'],
-    rules: { 'no-restricted-imports': ['error', { paths: [...forbid(['@stella/cli', '@stella/sdk'], 'server is composed, it does not call clients'), ...noTestkit] }] },
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            ...forbid(['@stella/cli', '@stella/sdk'], 'server is composed, it does not call clients'),
+            ...noTestkit,
+          ],
+        },
+      ],
+    },
   },
   {
     files: ['cli/src/**/*.ts'],
     ignores: ['**/*.test.ts'],
-    rules: { 'no-restricted-imports': ['error', { paths: [...forbid(services, 'the CLI reaches services through @stella/server or the SDK'), ...noTestkit] }] },
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { paths: [...forbid(services, 'the CLI reaches services through @stella/server or the SDK'), ...noTestkit] },
+      ],
+    },
   },
   {
     files: ['packages/testkit/src/**/*.ts'],
-    rules: { 'no-restricted-imports': ['error', { patterns: [forbidPatterns(['@stella/*'], 'testkit depends on nothing of ours')] }] },
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [forbidPatterns(['@stella/*'], 'testkit depends on nothing of ours')] },
+      ],
+    },
   },
 );

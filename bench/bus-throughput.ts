@@ -20,7 +20,16 @@
 import { randomBytes } from 'node:crypto';
 import { AckPolicy, DeliverPolicy, RetentionPolicy, StorageType, connect, nanos } from 'nats';
 import { Redis } from 'ioredis';
-import { createMemoryBus, deleteNatsStream, deleteRedisStream, newEvent, openNatsBus, openRedisBus, type EventBus, type EventEnvelope } from '@stella/platform/bus';
+import {
+  createMemoryBus,
+  deleteNatsStream,
+  deleteRedisStream,
+  newEvent,
+  openNatsBus,
+  openRedisBus,
+  type EventBus,
+  type EventEnvelope,
+} from '@stella/platform/bus';
 import { benchArgs } from './lib/args.js';
 import { percentile as pct, rssSampler } from './lib/measure.js';
 
@@ -52,7 +61,14 @@ const nowMs = () => Number(process.hrtime.bigint()) / 1e6;
 /** The events of one case; `t` (publish time, ms) goes in the payload so both variants carry it. */
 function makeEvents(): EventEnvelope[] {
   return Array.from({ length: N }, (_, i) =>
-    newEvent({ tenant: 'bench', kind: 'bench.bus.event', source: 'bench', subject: `s/${i}`, attributes: { i }, payload: { i, t: 0, pad: 'x'.repeat(200) } }),
+    newEvent({
+      tenant: 'bench',
+      kind: 'bench.bus.event',
+      source: 'bench',
+      subject: `s/${i}`,
+      attributes: { i },
+      payload: { i, t: 0, pad: 'x'.repeat(200) },
+    }),
   );
 }
 
@@ -74,7 +90,9 @@ async function publishAll(events: EventEnvelope[], publish: (e: EventEnvelope) =
 async function runCase(
   adapter: string,
   variant: Result['variant'],
-  setup: (onEvent: (t: number) => void) => Promise<{ publish: (e: EventEnvelope) => Promise<unknown>; teardown: () => Promise<void> }>,
+  setup: (
+    onEvent: (t: number) => void,
+  ) => Promise<{ publish: (e: EventEnvelope) => Promise<unknown>; teardown: () => Promise<void> }>,
 ): Promise<Result> {
   const events = makeEvents();
   const latencies: number[] = [];
@@ -164,8 +182,20 @@ async function rawNats(onEvent: (t: number) => void) {
   const prefix = `bench.${stream.toLowerCase()}`;
   const nc = await connect({ servers: NATS_URL });
   const jsm = await nc.jetstreamManager();
-  await jsm.streams.add({ name: stream, subjects: [`${prefix}.>`], retention: RetentionPolicy.Limits, storage: StorageType.File, duplicate_window: nanos(120_000) });
-  await jsm.consumers.add(stream, { durable_name: 'bench', ack_policy: AckPolicy.Explicit, ack_wait: nanos(30_000), deliver_policy: DeliverPolicy.All, filter_subject: `${prefix}.>` });
+  await jsm.streams.add({
+    name: stream,
+    subjects: [`${prefix}.>`],
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    duplicate_window: nanos(120_000),
+  });
+  await jsm.consumers.add(stream, {
+    durable_name: 'bench',
+    ack_policy: AckPolicy.Explicit,
+    ack_wait: nanos(30_000),
+    deliver_policy: DeliverPolicy.All,
+    filter_subject: `${prefix}.>`,
+  });
   const js = nc.jetstream();
   const messages = await (await js.consumers.get(stream, 'bench')).consume({ max_messages: 256 });
   const loop = (async () => {
@@ -176,7 +206,8 @@ async function rawNats(onEvent: (t: number) => void) {
     }
   })();
   return {
-    publish: (e: EventEnvelope) => js.publish(`${prefix}.${e.kind}`, Buffer.from(JSON.stringify(e)), { msgID: `${e.tenant}:${e.eventId}` }),
+    publish: (e: EventEnvelope) =>
+      js.publish(`${prefix}.${e.kind}`, Buffer.from(JSON.stringify(e)), { msgID: `${e.tenant}:${e.eventId}` }),
     teardown: async () => {
       messages.stop();
       await loop.catch(() => undefined);
@@ -194,7 +225,9 @@ async function rawRedis(onEvent: (t: number) => void) {
   let stopped = false;
   const loop = (async () => {
     while (!stopped) {
-      const res = (await sub.xreadgroup('GROUP', 'bench', 'c1', 'COUNT', 256, 'BLOCK', 200, 'STREAMS', key, '>').catch(() => null)) as [string, [string, string[]][]][] | null;
+      const res = (await sub
+        .xreadgroup('GROUP', 'bench', 'c1', 'COUNT', 256, 'BLOCK', 200, 'STREAMS', key, '>')
+        .catch(() => null)) as [string, [string, string[]][]][] | null;
       const acks: Promise<unknown>[] = [];
       for (const [id, fields] of res?.[0]?.[1] ?? []) {
         const e = JSON.parse(fields[3]!) as EventEnvelope;
@@ -205,7 +238,8 @@ async function rawRedis(onEvent: (t: number) => void) {
     }
   })();
   return {
-    publish: (e: EventEnvelope) => pub.xadd(key, 'MAXLEN', '~', 1_000_000, '*', 'kind', e.kind, 'event', JSON.stringify(e)),
+    publish: (e: EventEnvelope) =>
+      pub.xadd(key, 'MAXLEN', '~', 1_000_000, '*', 'kind', e.kind, 'event', JSON.stringify(e)),
     teardown: async () => {
       stopped = true;
       await loop;
@@ -220,7 +254,13 @@ const results: Result[] = [];
 for (const a of adapters) {
   if (a === 'memory') {
     results.push(await runCase('memory', 'raw', rawMemory));
-    results.push(await runCase('memory', 'port', portCase(async () => ({ bus: createMemoryBus({ dedupeWindowMs: 0 }), cleanup: async () => undefined }))));
+    results.push(
+      await runCase(
+        'memory',
+        'port',
+        portCase(async () => ({ bus: createMemoryBus({ dedupeWindowMs: 0 }), cleanup: async () => undefined })),
+      ),
+    );
   } else if (a === 'nats') {
     results.push(await runCase('nats', 'raw', rawNats));
     results.push(
@@ -229,7 +269,10 @@ for (const a of adapters) {
         'port',
         portCase(async () => {
           const stream = uniq('BENCH_PORT').toUpperCase();
-          return { bus: await openNatsBus(NATS_URL, { stream, subjectPrefix: `bench.${stream.toLowerCase()}` }), cleanup: () => deleteNatsStream(NATS_URL, stream) };
+          return {
+            bus: await openNatsBus(NATS_URL, { stream, subjectPrefix: `bench.${stream.toLowerCase()}` }),
+            cleanup: () => deleteNatsStream(NATS_URL, stream),
+          };
         }),
       ),
     );
@@ -240,7 +283,14 @@ for (const a of adapters) {
         'port-nodedupe',
         portCase(async () => {
           const stream = uniq('BENCH_PORTND').toUpperCase();
-          return { bus: await openNatsBus(NATS_URL, { stream, subjectPrefix: `bench.${stream.toLowerCase()}`, dedupeWindowMs: 0 }), cleanup: () => deleteNatsStream(NATS_URL, stream) };
+          return {
+            bus: await openNatsBus(NATS_URL, {
+              stream,
+              subjectPrefix: `bench.${stream.toLowerCase()}`,
+              dedupeWindowMs: 0,
+            }),
+            cleanup: () => deleteNatsStream(NATS_URL, stream),
+          };
         }),
       ),
     );
@@ -252,7 +302,10 @@ for (const a of adapters) {
         'port',
         portCase(async () => {
           const streamKey = uniq('bench:port');
-          return { bus: await openRedisBus(REDIS_URL, { streamKey }), cleanup: () => deleteRedisStream(REDIS_URL, streamKey) };
+          return {
+            bus: await openRedisBus(REDIS_URL, { streamKey }),
+            cleanup: () => deleteRedisStream(REDIS_URL, streamKey),
+          };
         }),
       ),
     );
@@ -263,7 +316,10 @@ for (const a of adapters) {
         'port-nodedupe',
         portCase(async () => {
           const streamKey = uniq('bench:portnd');
-          return { bus: await openRedisBus(REDIS_URL, { streamKey, dedupeWindowMs: 0 }), cleanup: () => deleteRedisStream(REDIS_URL, streamKey) };
+          return {
+            bus: await openRedisBus(REDIS_URL, { streamKey, dedupeWindowMs: 0 }),
+            cleanup: () => deleteRedisStream(REDIS_URL, streamKey),
+          };
         }),
       ),
     );

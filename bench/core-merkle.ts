@@ -22,7 +22,11 @@ const tree = await benchTree({ bytes, files: a.num('files', 1000), variant: 'ran
 a.log(machineLine());
 a.log(`data: ${tree.names.length} files, ${(bytes / 2 ** 20).toFixed(0)} MiB; warming page cache …`);
 const r = await merklePart(tree, { runs: a.num('runs', 3), log: a.log });
-a.log(`wall: sha256sum ${r.sha256sumMBps} MB/s, ours (SHA-256 + Merkle) ${r.oursMBps} MB/s, ratio ours/sha256sum ${r.ratio}× (median ${r.medianRatio}×)`);
-a.log(`CPU:  sha256sum ${r.sha256sumCpuMBps} MB/s, ours ${r.oursCpuMBps} MB/s, ratio ${r.cpuRatio}×   peak RSS: ours (whole node process) ${r.peakRssMiB} MiB, sha256sum ${r.sha256sumPeakRssMiB} MiB`);
+a.log(
+  `wall: sha256sum ${r.sha256sumMBps} MB/s, ours (SHA-256 + Merkle) ${r.oursMBps} MB/s, ratio ours/sha256sum ${r.ratio}× (median ${r.medianRatio}×)`,
+);
+a.log(
+  `CPU:  sha256sum ${r.sha256sumCpuMBps} MB/s, ours ${r.oursCpuMBps} MB/s, ratio ${r.cpuRatio}×   peak RSS: ours (whole node process) ${r.peakRssMiB} MiB, sha256sum ${r.sha256sumPeakRssMiB} MiB`,
+);
 a.log(`merkle-only: ${r.merkleLeavesPerSec} leaves/s   merkle root: ${r.merkleRoot}`);
 if (a.json) process.stdout.write(`${JSON.stringify({ bench: 'core-merkle', ...r })}\n`);

@@ -30,11 +30,34 @@ const tar = await tarPart(tree, { runs: a.num('tar-runs', 2), level: a.num('leve
 a.log('');
 printTable(
   [
-    { part: 'SHA-256 + Merkle', ours_MBps: merkle.oursMBps, baseline: 'sha256sum', baseline_MBps: merkle.sha256sumMBps, time_ratio: merkle.ratio, cpu_ratio: merkle.cpuRatio, ours_peak_RSS_MiB: merkle.peakRssMiB, baseline_peak_RSS_MiB: merkle.sha256sumPeakRssMiB },
-    { part: `tar.gz (level ${tar.gzipLevel})`, ours_MBps: tar.oursMBps, baseline: 'tar --sort=name | gzip', baseline_MBps: tar.baselineMBps, time_ratio: tar.timeRatio, cpu_ratio: Number((tar.oursCpuS / tar.baselineCpuS).toFixed(3)), ours_peak_RSS_MiB: tar.oursPeakRssMiB, baseline_peak_RSS_MiB: tar.baselinePeakRssMiB },
+    {
+      part: 'SHA-256 + Merkle',
+      ours_MBps: merkle.oursMBps,
+      baseline: 'sha256sum',
+      baseline_MBps: merkle.sha256sumMBps,
+      time_ratio: merkle.ratio,
+      cpu_ratio: merkle.cpuRatio,
+      ours_peak_RSS_MiB: merkle.peakRssMiB,
+      baseline_peak_RSS_MiB: merkle.sha256sumPeakRssMiB,
+    },
+    {
+      part: `tar.gz (level ${tar.gzipLevel})`,
+      ours_MBps: tar.oursMBps,
+      baseline: 'tar --sort=name | gzip',
+      baseline_MBps: tar.baselineMBps,
+      time_ratio: tar.timeRatio,
+      cpu_ratio: Number((tar.oursCpuS / tar.baselineCpuS).toFixed(3)),
+      ours_peak_RSS_MiB: tar.oursPeakRssMiB,
+      baseline_peak_RSS_MiB: tar.baselinePeakRssMiB,
+    },
   ],
   a.log,
 );
 a.log(`merkle-only ${merkle.merkleLeavesPerSec} leaves/s; merkle root ${merkle.merkleRoot}`);
-a.log(`tar.gz out ${tar.oursOutBytes} B (baseline ${tar.baselineOutBytes} B), deterministic across runs: ${tar.deterministic}; node RSS before any work ${startRssMiB} MiB`);
-if (a.json) process.stdout.write(`${JSON.stringify({ bench: 'core', files: tree.names.length, bytes, startRssMiB, merkle, tar })}\n`);
+a.log(
+  `tar.gz out ${tar.oursOutBytes} B (baseline ${tar.baselineOutBytes} B), deterministic across runs: ${tar.deterministic}; node RSS before any work ${startRssMiB} MiB`,
+);
+if (a.json)
+  process.stdout.write(
+    `${JSON.stringify({ bench: 'core', files: tree.names.length, bytes, startRssMiB, merkle, tar })}\n`,
+  );

@@ -23,7 +23,13 @@ import { spawn } from 'node:child_process';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { cpus } from 'node:os';
-import { aesKeyWrapper, ageEncryptStream, createDecryptStream, createEncryptStream, generateAgeIdentity } from '@stella/core/encryption';
+import {
+  aesKeyWrapper,
+  ageEncryptStream,
+  createDecryptStream,
+  createEncryptStream,
+  generateAgeIdentity,
+} from '@stella/core/encryption';
 import { benchArgs, sizeOption } from './lib/args.js';
 import { mbps as toMBps, peakRssMiB as processPeakRssMiB, round } from './lib/measure.js';
 
@@ -40,7 +46,8 @@ async function ensureInput(): Promise<string> {
   const f = await open(path, 'w');
   const c = createCipheriv('aes-256-ctr', Buffer.alloc(32, 7), Buffer.alloc(16, 0));
   const block = Buffer.alloc(1 << 20);
-  for (let done = 0; done < SIZE; done += block.length) await f.write(c.update(block.subarray(0, Math.min(block.length, SIZE - done))));
+  for (let done = 0; done < SIZE; done += block.length)
+    await f.write(c.update(block.subarray(0, Math.min(block.length, SIZE - done))));
   await f.close();
   return path;
 }
@@ -80,11 +87,29 @@ const age = await generateAgeIdentity();
 
 const results: Record<string, number> = {};
 results['baseline-openssl-aes-256-ctr'] = await timeIt(() =>
-  runTool('openssl', ['enc', '-aes-256-ctr', '-K', '00'.repeat(32), '-iv', '00'.repeat(16), '-in', input, '-out', '/dev/null']),
+  runTool('openssl', [
+    'enc',
+    '-aes-256-ctr',
+    '-K',
+    '00'.repeat(32),
+    '-iv',
+    '00'.repeat(16),
+    '-in',
+    input,
+    '-out',
+    '/dev/null',
+  ]),
 );
-if (await hasTool('age')) results['baseline-age-cli-encrypt'] = await timeIt(() => runTool('age', ['-e', '-r', age.recipient, '-o', '/dev/null', input]));
-results['ours-envelope-encrypt'] = await timeIt(() => pipeline(createReadStream(input, { highWaterMark: 1 << 20 }), createEncryptStream({ recipients: [kw] }), sink()));
-results['ours-envelope-decrypt'] = await timeIt(() => pipeline(createReadStream(envelope, { highWaterMark: 1 << 20 }), createDecryptStream({ unwrappers: [kw] }), sink()));
+if (await hasTool('age'))
+  results['baseline-age-cli-encrypt'] = await timeIt(() =>
+    runTool('age', ['-e', '-r', age.recipient, '-o', '/dev/null', input]),
+  );
+results['ours-envelope-encrypt'] = await timeIt(() =>
+  pipeline(createReadStream(input, { highWaterMark: 1 << 20 }), createEncryptStream({ recipients: [kw] }), sink()),
+);
+results['ours-envelope-decrypt'] = await timeIt(() =>
+  pipeline(createReadStream(envelope, { highWaterMark: 1 << 20 }), createDecryptStream({ unwrappers: [kw] }), sink()),
+);
 results['ours-age-encrypt'] = await timeIt(async () => {
   const out = await ageEncryptStream(createReadStream(input, { highWaterMark: 1 << 20 }), [age.recipient]);
   await pipeline(out, sink());

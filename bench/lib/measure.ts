@@ -72,7 +72,10 @@ export function runBaseline(cmd: string, args: readonly string[], opts: { cwd?: 
     const t0 = performance.now();
     const child = GNU_TIME
       ? spawn('/usr/bin/time', ['-f', '%U %S %M', cmd, ...args], { cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] })
-      : spawn('bash', ['-c', 'TIMEFORMAT="%U %S"; time "$@"', 'bash', cmd, ...args], { cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+      : spawn('bash', ['-c', 'TIMEFORMAT="%U %S"; time "$@"', 'bash', cmd, ...args], {
+          cwd: opts.cwd,
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on('data', (c: Buffer) => out.push(c));
@@ -109,7 +112,10 @@ export function printTable(rows: readonly Record<string, string | number>[], log
   const cell = (v: string | number | undefined) => (v === undefined ? '' : String(v));
   const width = cols.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)));
   const fmt = (vals: (string | number | undefined)[]) =>
-    vals.map((v, i) => (typeof v === 'number' ? cell(v).padStart(width[i]!) : cell(v).padEnd(width[i]!))).join('  ').trimEnd();
+    vals
+      .map((v, i) => (typeof v === 'number' ? cell(v).padStart(width[i]!) : cell(v).padEnd(width[i]!)))
+      .join('  ')
+      .trimEnd();
   log(fmt(cols));
   log(fmt(cols.map((_, i) => '-'.repeat(width[i]!))));
   for (const r of rows) log(fmt(cols.map((c) => r[c])));

@@ -41,7 +41,11 @@ export interface MerklePartResult {
 function sha256sum(tree: BenchTree) {
   return runBaseline('sha256sum', tree.names, { cwd: tree.dir }).then((r) => ({
     ...r,
-    digests: r.stdout.toString().trim().split('\n').map((l) => l.slice(0, 64)),
+    digests: r.stdout
+      .toString()
+      .trim()
+      .split('\n')
+      .map((l) => l.slice(0, 64)),
   }));
 }
 
@@ -59,22 +63,34 @@ function ours(tree: BenchTree) {
 }
 
 /** Runs the Merkle part `runs` times over a warmed tree (one untimed sha256sum pass warms it). */
-export async function merklePart(tree: BenchTree, o: { runs: number; log: (line: string) => void }): Promise<MerklePartResult> {
+export async function merklePart(
+  tree: BenchTree,
+  o: { runs: number; log: (line: string) => void },
+): Promise<MerklePartResult> {
   await sha256sum(tree);
   const base: Awaited<ReturnType<typeof sha256sum>>[] = [];
   const mine: Awaited<ReturnType<typeof ours>>[] = [];
   for (let r = 0; r < o.runs; r++) {
-    const [b, m] = await alternate(r, () => sha256sum(tree), () => ours(tree));
+    const [b, m] = await alternate(
+      r,
+      () => sha256sum(tree),
+      () => ours(tree),
+    );
     if (b.digests.join() !== m.value.digests.join()) throw new Error('our digests differ from sha256sum');
     base.push(b);
     mine.push(m);
-    o.log(`merkle run ${r + 1}: sha256sum ${b.ms.toFixed(0)} ms wall / ${b.cpuMs.toFixed(0)} ms CPU   ours ${m.ms.toFixed(0)} ms wall / ${m.cpuMs.toFixed(0)} ms CPU`);
+    o.log(
+      `merkle run ${r + 1}: sha256sum ${b.ms.toFixed(0)} ms wall / ${b.cpuMs.toFixed(0)} ms CPU   ours ${m.ms.toFixed(0)} ms wall / ${m.cpuMs.toFixed(0)} ms CPU`,
+    );
   }
   const hashingPeakRss = peakRssMiB();
   // Merkle-only: 1,000,000 leaf hashes (cycled from 1,024; no file I/O) → root. O(1) amortised
   // node hashes per leaf, O(log n) state.
   const LEAVES = 1_000_000;
-  const pool = Array.from({ length: 1024 }, (_, i) => new Uint8Array(createHash('sha256').update(`leaf ${i}`).digest()));
+  const pool = Array.from(
+    { length: 1024 },
+    (_, i) => new Uint8Array(createHash('sha256').update(`leaf ${i}`).digest()),
+  );
   const only = await timed(async () => {
     const big = new MerkleTreeBuilder();
     for (let i = 0; i < LEAVES; i++) big.push(pool[i % 1024]!);

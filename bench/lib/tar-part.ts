@@ -41,7 +41,10 @@ export interface TarPartResult {
 
 function baseline(tree: BenchTree, level: number) {
   const script = `tar --sort=name -cf - -C "$1" --exclude=./.complete . | gzip -${level} | wc -c`;
-  return runBaseline('sh', ['-c', script, 'sh', tree.dir]).then((r) => ({ ...r, outBytes: Number(r.stdout.toString().trim()) }));
+  return runBaseline('sh', ['-c', script, 'sh', tree.dir]).then((r) => ({
+    ...r,
+    outBytes: Number(r.stdout.toString().trim()),
+  }));
 }
 
 function ours(tree: BenchTree, level: number) {
@@ -62,14 +65,23 @@ function ours(tree: BenchTree, level: number) {
 }
 
 /** Runs the tar part `runs` times over a warmed tree. */
-export async function tarPart(tree: BenchTree, o: { runs: number; level: number; log: (line: string) => void }): Promise<TarPartResult> {
+export async function tarPart(
+  tree: BenchTree,
+  o: { runs: number; level: number; log: (line: string) => void },
+): Promise<TarPartResult> {
   const base: Awaited<ReturnType<typeof baseline>>[] = [];
   const mine: Awaited<ReturnType<typeof ours>>[] = [];
   for (let r = 0; r < o.runs; r++) {
-    const [b, m] = await alternate(r, () => baseline(tree, o.level), () => ours(tree, o.level));
+    const [b, m] = await alternate(
+      r,
+      () => baseline(tree, o.level),
+      () => ours(tree, o.level),
+    );
     base.push(b);
     mine.push(m);
-    o.log(`tar ${tree.variant} run ${r + 1}: tar|gzip ${b.ms.toFixed(0)} ms → ${b.outBytes} B; ours ${m.ms.toFixed(0)} ms → ${m.value.outBytes} B`);
+    o.log(
+      `tar ${tree.variant} run ${r + 1}: tar|gzip ${b.ms.toFixed(0)} ms → ${b.outBytes} B; ours ${m.ms.toFixed(0)} ms → ${m.value.outBytes} B`,
+    );
   }
   const bestBase = Math.min(...base.map((b) => b.ms));
   const bestOurs = Math.min(...mine.map((m) => m.ms));

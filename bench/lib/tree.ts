@@ -44,7 +44,25 @@ export function treeLayout(bytes: number, files: number): { names: string[]; siz
 
 function textChunk(seed: number, n: number): Buffer {
   // xorshift32 over a small vocabulary: deterministic, compressible like JSON advisories.
-  const words = ['"id"', '"CVE-2024-', '"severity"', '"HIGH"', '"LOW"', '"package"', '"openssl"', '"libc6"', '"fixedVersion"', '"1.2.3-r', '"status"', '"affected"', '{', '}', ':', ',', '\n'];
+  const words = [
+    '"id"',
+    '"CVE-2024-',
+    '"severity"',
+    '"HIGH"',
+    '"LOW"',
+    '"package"',
+    '"openssl"',
+    '"libc6"',
+    '"fixedVersion"',
+    '"1.2.3-r',
+    '"status"',
+    '"affected"',
+    '{',
+    '}',
+    ':',
+    ',',
+    '\n',
+  ];
   let x = seed | 1;
   const parts: string[] = [];
   let len = 0;
@@ -60,14 +78,21 @@ function textChunk(seed: number, n: number): Buffer {
 }
 
 /** The tree for `bytes`/`files`/`variant`, generated (streaming, 1 MiB at a time) if missing. */
-export async function benchTree(o: { bytes: number; files: number; variant: TreeVariant; log: (line: string) => void }): Promise<BenchTree> {
+export async function benchTree(o: {
+  bytes: number;
+  files: number;
+  variant: TreeVariant;
+  log: (line: string) => void;
+}): Promise<BenchTree> {
   const { names, sizes } = treeLayout(o.bytes, o.files);
   const dir = join(outDir, o.variant === 'random' ? 'tree' : 'tree-text');
   const tree = { variant: o.variant, dir, names, sizes, bytes: o.bytes };
   const marker = join(dir, '.complete');
   const want = JSON.stringify({ generator: GENERATOR, names, sizes });
   if (existsSync(marker) && (await readFile(marker, 'utf8')) === want) return tree;
-  o.log(`generating ${o.variant} tree: ${o.files} files, ${(o.bytes / 2 ** 20).toFixed(0)} MiB under ${dir} (cached for later runs) …`);
+  o.log(
+    `generating ${o.variant} tree: ${o.files} files, ${(o.bytes / 2 ** 20).toFixed(0)} MiB under ${dir} (cached for later runs) …`,
+  );
   const tmp = `${dir}.tmp-${process.pid}`;
   await rm(tmp, { recursive: true, force: true });
   const key = createHash('sha256').update('stella-bench-core-tree').digest();

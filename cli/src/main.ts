@@ -109,7 +109,10 @@ export async function main(argv: string[], io: Partial<CommandIO> = {}): Promise
   }
   const { min = 0, max = Infinity } = cmd.positionals ?? {};
   if (parsed.positionals.length < min || parsed.positionals.length > max) {
-    println(ctxIO.stderr, `stella ${cmd.name}: expected ${max === Infinity ? `at least ${min}` : min === max ? `${min}` : `${min}–${max}`} argument(s)${cmd.args ? `: ${cmd.args}` : ''}`);
+    println(
+      ctxIO.stderr,
+      `stella ${cmd.name}: expected ${max === Infinity ? `at least ${min}` : min === max ? `${min}` : `${min}–${max}`} argument(s)${cmd.args ? `: ${cmd.args}` : ''}`,
+    );
     return EXIT.USAGE;
   }
   const abort = new AbortController();
@@ -117,7 +120,13 @@ export async function main(argv: string[], io: Partial<CommandIO> = {}): Promise
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    return await cmd.run({ ...ctxIO, values, positionals: parsed.positionals, json: values.json === true, signal: abort.signal });
+    return await cmd.run({
+      ...ctxIO,
+      values,
+      positionals: parsed.positionals,
+      json: values.json === true,
+      signal: abort.signal,
+    });
   } catch (err) {
     if (err instanceof UsageError) {
       println(ctxIO.stderr, `stella ${cmd.name}: ${err.message}`);

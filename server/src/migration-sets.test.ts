@@ -18,7 +18,10 @@ test('migrationSets: platform first, then one folder per service, all loadable',
   );
   const files = await loadMigrationSets(sets);
   for (const svc of ['evidence-locker', 'export-center', 'timeline-indexer']) {
-    assert.ok(files.some((f) => f.set === svc && f.file === '0001_schema.sql'), svc);
+    assert.ok(
+      files.some((f) => f.set === svc && f.file === '0001_schema.sql'),
+      svc,
+    );
   }
 });
 

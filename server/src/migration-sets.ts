@@ -25,9 +25,11 @@ function packageRoot(pkg: string, entry: string): string {
   let dir = dirname(fileURLToPath(import.meta.resolve(entry)));
   for (;;) {
     const manifest = join(dir, 'package.json');
-    if (existsSync(manifest) && (JSON.parse(readFileSync(manifest, 'utf8')) as { name?: string }).name === pkg) return dir;
+    if (existsSync(manifest) && (JSON.parse(readFileSync(manifest, 'utf8')) as { name?: string }).name === pkg)
+      return dir;
     const up = dirname(dir);
-    if (up === dir) throw new Error(`cannot find the package root of ${pkg} above ${fileURLToPath(import.meta.resolve(entry))}`);
+    if (up === dir)
+      throw new Error(`cannot find the package root of ${pkg} above ${fileURLToPath(import.meta.resolve(entry))}`);
     dir = up;
   }
 }

@@ -47,7 +47,10 @@ export function openConfiguredStore(config: StellaConfig): ObjectStore {
   if (s.kind === 'file') return new FsObjectStore({ root: s.root });
   if (s.prefix !== '') {
     // The S3 driver addresses whole buckets; a key prefix would silently change every key.
-    throw new StellaError('CONFIG_INVALID', 'STELLA_OBJECT_STORE: a key prefix inside the bucket is not supported yet; use a dedicated bucket');
+    throw new StellaError(
+      'CONFIG_INVALID',
+      'STELLA_OBJECT_STORE: a key prefix inside the bucket is not supported yet; use a dedicated bucket',
+    );
   }
   return new S3ObjectStore({
     bucket: s.bucket,

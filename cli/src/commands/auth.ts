@@ -4,7 +4,15 @@
  * (`--data-dir`, else `STELLA_DATA_DIR`, else `./.stella`), creating it on first use, so a token
  * minted here is accepted by `stella serve` running on the same data directory.
  */
-import { EXIT, UsageError, println, stringOpt, type CommandContext, type CommandSpec, type OptionSpec } from '../command.js';
+import {
+  EXIT,
+  UsageError,
+  println,
+  stringOpt,
+  type CommandContext,
+  type CommandSpec,
+  type OptionSpec,
+} from '../command.js';
 
 /** `--data-dir`: where the dev issuer lives (both commands must agree with `stella serve`). */
 const dataDirOption: OptionSpec = {
@@ -19,7 +27,9 @@ async function devIssuer(ctx: CommandContext) {
   const { loadOrCreateDevIssuer } = await import('@stella/platform/auth');
   const { resolveDataDir } = await import('@stella/platform/config');
   const dataDirOpt = stringOpt(ctx, 'data-dir');
-  return loadOrCreateDevIssuer(resolveDataDir(dataDirOpt === undefined ? {} : { STELLA_DATA_DIR: dataDirOpt }, ctx.cwd));
+  return loadOrCreateDevIssuer(
+    resolveDataDir(dataDirOpt === undefined ? {} : { STELLA_DATA_DIR: dataDirOpt }, ctx.cwd),
+  );
 }
 
 export const commands: CommandSpec[] = [

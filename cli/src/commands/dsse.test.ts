@@ -52,11 +52,26 @@ describe('stella dsse', () => {
   test('golden: the TEST key gives the committed envelope bytes', async () => {
     const s = await cli(['dsse', 'sign', '--key', TEST_KEY, '--payload-type', INTOTO, 'statement.json']);
     assert.equal(s.code, 0, s.stderr);
-    assert.equal(createHash('sha256').update(s.stdout.trimEnd()).digest('hex'), '889215658c424c65ba215ed9a50aa028ce75871b1b21bbbe2c09f7d9a63824dd');
+    assert.equal(
+      createHash('sha256').update(s.stdout.trimEnd()).digest('hex'),
+      '889215658c424c65ba215ed9a50aa028ce75871b1b21bbbe2c09f7d9a63824dd',
+    );
   });
 
   test('threshold with several keys', async () => {
-    const s = await cli(['dsse', 'sign', '--key', 'a.key.pem', '--key', 'b.key.pem', '--key', 'c.key.pem', '--payload-type', 'text/plain', 'statement.json']);
+    const s = await cli([
+      'dsse',
+      'sign',
+      '--key',
+      'a.key.pem',
+      '--key',
+      'b.key.pem',
+      '--key',
+      'c.key.pem',
+      '--payload-type',
+      'text/plain',
+      'statement.json',
+    ]);
     assert.equal(s.code, 0, s.stderr);
     await writeFile(p('multi.json'), s.stdout);
     const keys = ['--key', 'a.pub.pem', '--key', 'b.pub.pem', '--key', 'c.pub.pem'];
@@ -70,10 +85,25 @@ describe('stella dsse', () => {
 
   test('verification failures exit 3 and name the failed check', async () => {
     const s = await cli(['dsse', 'sign', '--key', 'b.key.pem', '--payload-type', INTOTO, 'statement.json']);
-    const env = JSON.parse(s.stdout) as { payload: string; payloadType: string; signatures: { keyid: string; sig: string }[] };
+    const env = JSON.parse(s.stdout) as {
+      payload: string;
+      payloadType: string;
+      signatures: { keyid: string; sig: string }[];
+    };
     const cases: [string, string, string[]][] = [
-      ['tampered payload', JSON.stringify({ ...env, payload: Buffer.from('{"x":1}').toString('base64') }), ['--key', 'b.pub.pem']],
-      ['tampered sig', JSON.stringify({ ...env, signatures: [{ ...env.signatures[0]!, sig: Buffer.from('nope').toString('base64') }] }), ['--key', 'b.pub.pem']],
+      [
+        'tampered payload',
+        JSON.stringify({ ...env, payload: Buffer.from('{"x":1}').toString('base64') }),
+        ['--key', 'b.pub.pem'],
+      ],
+      [
+        'tampered sig',
+        JSON.stringify({
+          ...env,
+          signatures: [{ ...env.signatures[0]!, sig: Buffer.from('nope').toString('base64') }],
+        }),
+        ['--key', 'b.pub.pem'],
+      ],
       ['wrong key', JSON.stringify(env), ['--key', 'a.pub.pem']],
     ];
     for (const [name, text, keys] of cases) {
@@ -95,14 +125,20 @@ describe('stella dsse', () => {
   });
 
   test('unreadable files and keys exit 1; usage errors exit 2', async () => {
-    await writeFile(p('ok2.json'), (await cli(['dsse', 'sign', '--key', 'a.key.pem', '--payload-type', 't', 'statement.json'])).stdout);
+    await writeFile(
+      p('ok2.json'),
+      (await cli(['dsse', 'sign', '--key', 'a.key.pem', '--payload-type', 't', 'statement.json'])).stdout,
+    );
     assert.equal((await cli(['dsse', 'verify', '--key', 'a.pub.pem', 'missing.json'])).code, 1);
     const k = await cli(['dsse', 'verify', '--key', 'missing.pem', 'ok2.json']);
     assert.equal(k.code, 1);
     assert.match(k.stderr, /KEY_NOT_FOUND/);
     await writeFile(p('garbage.pem'), 'garbage');
     assert.equal((await cli(['dsse', 'verify', '--key', 'garbage.pem', 'ok2.json'])).code, 1);
-    assert.equal((await cli(['dsse', 'sign', '--key', 'missing.pem', '--payload-type', 't', 'statement.json'])).code, 1);
+    assert.equal(
+      (await cli(['dsse', 'sign', '--key', 'missing.pem', '--payload-type', 't', 'statement.json'])).code,
+      1,
+    );
     assert.equal((await cli(['dsse', 'sign', '--key', 'a.key.pem', '--payload-type', 't', 'missing.txt'])).code, 1);
     assert.equal((await cli(['dsse', 'sign', '--key', 'http://x', '--payload-type', 't', 'statement.json'])).code, 1);
     assert.equal((await cli(['dsse', 'verify', 'ok2.json'])).code, 2);
@@ -110,13 +146,43 @@ describe('stella dsse', () => {
     assert.equal((await cli(['dsse', 'verify', '--key', 'a.pub.pem', '--threshold', '2', 'ok2.json'])).code, 2);
     assert.equal((await cli(['dsse', 'sign', '--payload-type', 't', 'statement.json'])).code, 2);
     assert.equal((await cli(['dsse', 'sign', '--key', 'a.key.pem', 'statement.json'])).code, 2);
-    assert.equal((await cli(['dsse', 'sign', '--key', 'a.key.pem', '--key', 'b.key.pem', '--format', 'sigstore-bundle', '--payload-type', 't', 'statement.json'])).code, 2);
+    assert.equal(
+      (
+        await cli([
+          'dsse',
+          'sign',
+          '--key',
+          'a.key.pem',
+          '--key',
+          'b.key.pem',
+          '--format',
+          'sigstore-bundle',
+          '--payload-type',
+          't',
+          'statement.json',
+        ])
+      ).code,
+      2,
+    );
   });
 
   test('--format sigstore-bundle output verifies with dsse verify', async () => {
-    const s = await cli(['dsse', 'sign', '--key', 'b.key.pem', '--format', 'sigstore-bundle', '--payload-type', INTOTO, 'statement.json']);
+    const s = await cli([
+      'dsse',
+      'sign',
+      '--key',
+      'b.key.pem',
+      '--format',
+      'sigstore-bundle',
+      '--payload-type',
+      INTOTO,
+      'statement.json',
+    ]);
     assert.equal(s.code, 0, s.stderr);
-    assert.equal((JSON.parse(s.stdout) as { mediaType: string }).mediaType, 'application/vnd.dev.sigstore.bundle.v0.3+json');
+    assert.equal(
+      (JSON.parse(s.stdout) as { mediaType: string }).mediaType,
+      'application/vnd.dev.sigstore.bundle.v0.3+json',
+    );
     await writeFile(p('bundle.json'), s.stdout);
     assert.equal((await cli(['dsse', 'verify', '--key', 'b.pub.pem', 'bundle.json'])).code, 0);
     assert.equal((await cli(['dsse', 'verify', '--key', 'a.pub.pem', 'bundle.json'])).code, 3);

@@ -34,9 +34,17 @@ async function readInput(ctx: CommandContext, file: string, what: string): Promi
     if (!s.isFile()) throw new Error('not a regular file');
     size = s.size;
   } catch (err) {
-    throw new StellaError('NOT_FOUND', `cannot read ${what} ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
+    throw new StellaError(
+      'NOT_FOUND',
+      `cannot read ${what} ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+      { cause: err },
+    );
   }
-  if (size > MAX_FILE_BYTES) throw new StellaError('PAYLOAD_TOO_LARGE', `${what} ${file} is ${size} bytes, above the ${MAX_FILE_BYTES}-byte limit`);
+  if (size > MAX_FILE_BYTES)
+    throw new StellaError(
+      'PAYLOAD_TOO_LARGE',
+      `${what} ${file} is ${size} bytes, above the ${MAX_FILE_BYTES}-byte limit`,
+    );
   return readFile(path);
 }
 
@@ -55,9 +63,24 @@ const sign: CommandSpec = {
     '  stella dsse sign --key a.pem --payload-type application/vnd.in-toto+json --format sigstore-bundle st.json',
   ].join('\n'),
   options: {
-    key: { type: 'string', arg: '<uri>', multiple: true, description: 'Signer URI (repeat for several signatures)', env: 'STELLA_SIGNING_KEY' },
-    'payload-type': { type: 'string', arg: '<type>', description: 'DSSE payloadType, e.g. application/vnd.in-toto+json' },
-    format: { type: 'string', arg: '<dsse|sigstore-bundle>', description: 'Output an envelope or a Sigstore bundle v0.3 (one key only)', default: 'dsse' },
+    key: {
+      type: 'string',
+      arg: '<uri>',
+      multiple: true,
+      description: 'Signer URI (repeat for several signatures)',
+      env: 'STELLA_SIGNING_KEY',
+    },
+    'payload-type': {
+      type: 'string',
+      arg: '<type>',
+      description: 'DSSE payloadType, e.g. application/vnd.in-toto+json',
+    },
+    format: {
+      type: 'string',
+      arg: '<dsse|sigstore-bundle>',
+      description: 'Output an envelope or a Sigstore bundle v0.3 (one key only)',
+      default: 'dsse',
+    },
   },
   positionals: { min: 1, max: 1 },
   async run(ctx) {
@@ -65,10 +88,15 @@ const sign: CommandSpec = {
     if (keys.length === 0) throw new UsageError('--key is required');
     const payloadType = stringOpt(ctx, 'payload-type', true);
     const format = stringOpt(ctx, 'format') ?? 'dsse';
-    if (format !== 'dsse' && format !== 'sigstore-bundle') throw new UsageError(`--format must be dsse or sigstore-bundle, not ${format}`);
-    if (format === 'sigstore-bundle' && keys.length !== 1) throw new UsageError('a Sigstore bundle carries one signature: give exactly one --key');
+    if (format !== 'dsse' && format !== 'sigstore-bundle')
+      throw new UsageError(`--format must be dsse or sigstore-bundle, not ${format}`);
+    if (format === 'sigstore-bundle' && keys.length !== 1)
+      throw new UsageError('a Sigstore bundle carries one signature: give exactly one --key');
     const payload = await readInput(ctx, ctx.positionals[0]!, 'payload');
-    const [{ resolveSigner }, { signEnvelope, serializeEnvelope }] = await Promise.all([import('@stella/platform/keys'), import('@stella/core/dsse')]);
+    const [{ resolveSigner }, { signEnvelope, serializeEnvelope }] = await Promise.all([
+      import('@stella/platform/keys'),
+      import('@stella/core/dsse'),
+    ]);
     const signers = [];
     try {
       for (const k of keys) signers.push(await resolveSigner(toSignerUri(k), { cwd: ctx.cwd }));
@@ -116,9 +144,11 @@ const verify: CommandSpec = {
     const keyFiles = listOpt(ctx, 'key');
     if (keyFiles.length === 0) throw new UsageError('--key is required');
     const thresholdText = stringOpt(ctx, 'threshold') ?? '1';
-    if (!/^[1-9][0-9]{0,5}$/.test(thresholdText)) throw new UsageError(`--threshold must be a positive integer, not ${thresholdText}`);
+    if (!/^[1-9][0-9]{0,5}$/.test(thresholdText))
+      throw new UsageError(`--threshold must be a positive integer, not ${thresholdText}`);
     const threshold = Number(thresholdText);
-    if (threshold > keyFiles.length) throw new UsageError(`--threshold ${threshold} can never be met with ${keyFiles.length} key(s)`);
+    if (threshold > keyFiles.length)
+      throw new UsageError(`--threshold ${threshold} can never be met with ${keyFiles.length} key(s)`);
     const expectedPayloadType = stringOpt(ctx, 'payload-type');
 
     const [{ loadPublicKeyFile }, dsse, { keySetFromPublicKeys }] = await Promise.all([
@@ -134,11 +164,18 @@ const verify: CommandSpec = {
     try {
       let envelope;
       // A Sigstore bundle is recognised by its mediaType; anything else is parsed as an envelope.
-      if (bytes.includes(SIGSTORE_PREFIX) && /"mediaType"\s*:\s*"application\/vnd\.dev\.sigstore\.bundle/.test(bytes.toString('utf8'))) {
+      if (
+        bytes.includes(SIGSTORE_PREFIX) &&
+        /"mediaType"\s*:\s*"application\/vnd\.dev\.sigstore\.bundle/.test(bytes.toString('utf8'))
+      ) {
         const { parseSigstoreBundle } = await import('@stella/core/sigstore');
         envelope = parseSigstoreBundle(bytes).envelope;
       } else envelope = dsse.parseEnvelope(bytes);
-      const result = dsse.verifyEnvelope(envelope, { keys, threshold, ...(expectedPayloadType !== undefined ? { expectedPayloadType } : {}) });
+      const result = dsse.verifyEnvelope(envelope, {
+        keys,
+        threshold,
+        ...(expectedPayloadType !== undefined ? { expectedPayloadType } : {}),
+      });
       const summary = {
         verified: true,
         payloadType: result.payloadType,
@@ -149,15 +186,25 @@ const verify: CommandSpec = {
       };
       if (ctx.json) println(ctx.stdout, JSON.stringify(summary));
       else {
-        println(ctx.stdout, `Verified: ${result.verifiedKeyIds.length} of ${threshold} required signature(s) by trusted keys`);
+        println(
+          ctx.stdout,
+          `Verified: ${result.verifiedKeyIds.length} of ${threshold} required signature(s) by trusted keys`,
+        );
         for (const id of result.verifiedKeyIds) println(ctx.stdout, `  key ${id}`);
-        println(ctx.stdout, `payloadType ${result.payloadType}, payload ${summary.payloadSize} bytes, ${summary.payloadDigest}`);
+        println(
+          ctx.stdout,
+          `payloadType ${result.payloadType}, payload ${summary.payloadSize} bytes, ${summary.payloadDigest}`,
+        );
       }
       return EXIT.OK;
     } catch (err) {
       if (!isStellaError(err) || FAILED_CHECK[err.code] === undefined) throw err;
       const check = FAILED_CHECK[err.code]!;
-      if (ctx.json) println(ctx.stdout, JSON.stringify({ verified: false, check, code: err.code, message: err.message, details: err.details }));
+      if (ctx.json)
+        println(
+          ctx.stdout,
+          JSON.stringify({ verified: false, check, code: err.code, message: err.message, details: err.details }),
+        );
       println(ctx.stderr, `Verification FAILED (check: ${check}): ${err.code}: ${err.message}`);
       return EXIT.VERIFY_FAILED;
     }

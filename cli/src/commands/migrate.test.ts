@@ -6,9 +6,17 @@ import { createTestDatabase, needService, tempDir } from '@stella/testkit';
 import { openDb } from '@stella/platform/db';
 import { runCli } from '../testing/run-cli.js';
 
-const SERVICE_FILES = ['evidence-locker/0001_schema.sql', 'export-center/0001_schema.sql', 'timeline-indexer/0001_schema.sql'];
+const SERVICE_FILES = [
+  'evidence-locker/0001_schema.sql',
+  'export-center/0001_schema.sql',
+  'timeline-indexer/0001_schema.sql',
+];
 
-function flowFor(label: string, skip: string | false, target: () => Promise<{ args: string[]; env: NodeJS.ProcessEnv; cleanup: () => Promise<void> }>) {
+function flowFor(
+  label: string,
+  skip: string | false,
+  target: () => Promise<{ args: string[]; env: NodeJS.ProcessEnv; cleanup: () => Promise<void> }>,
+) {
   describe(`stella migrate (${label})`, { skip }, () => {
     let t: { args: string[]; env: NodeJS.ProcessEnv; cleanup: () => Promise<void> };
     const cli = (argv: string[]) => runCli([...argv, ...t.args], { env: t.env });
@@ -21,7 +29,11 @@ function flowFor(label: string, skip: string | false, target: () => Promise<{ ar
       const plan = await cli(['migrate', 'plan', '--json']);
       assert.equal(plan.code, 0, plan.stderr);
       const planned = (JSON.parse(plan.stdout) as { plan: { set: string; file: string; checksum: string }[] }).plan;
-      for (const f of SERVICE_FILES) assert.ok(planned.some((p) => `${p.set}/${p.file}` === f), f);
+      for (const f of SERVICE_FILES)
+        assert.ok(
+          planned.some((p) => `${p.set}/${p.file}` === f),
+          f,
+        );
 
       const human = await cli(['migrate', 'plan']);
       assert.match(human.stdout, /Would apply to .* in order:\n/);
@@ -29,7 +41,8 @@ function flowFor(label: string, skip: string | false, target: () => Promise<{ ar
 
       const run = await cli(['migrate']);
       assert.equal(run.code, 0, run.stderr);
-      for (const f of SERVICE_FILES) assert.match(run.stdout, new RegExp(`applied ${f.replace('.', '\\.')} \\(\\d+ ms\\)`));
+      for (const f of SERVICE_FILES)
+        assert.match(run.stdout, new RegExp(`applied ${f.replace('.', '\\.')} \\(\\d+ ms\\)`));
       assert.match(run.stdout, new RegExp(`${planned.length} migration\\(s\\) applied\\.`));
 
       const status = await cli(['migrate', 'status', '--json']);
@@ -53,7 +66,9 @@ function flowFor(label: string, skip: string | false, target: () => Promise<{ ar
       const dataDir = t.args[0] === '--data-dir' ? t.args[1] : undefined;
       const db = await openDb(dataDir ? { dataDir } : { url: t.env.STELLA_DATABASE_URL });
       try {
-        await db.query("update stella_migrations.applied set checksum = repeat('0', 64) where set_name = 'export-center' and version = 1");
+        await db.query(
+          "update stella_migrations.applied set checksum = repeat('0', 64) where set_name = 'export-center' and version = 1",
+        );
       } finally {
         await db.close();
       }
@@ -95,7 +110,9 @@ flowFor('postgres via STELLA_DATABASE_URL', await needService('postgres'), async
 
 describe('stella migrate: failures', () => {
   test('an unreachable database exits 1 with DB_UNAVAILABLE and no password', async () => {
-    const r = await runCli(['migrate', 'status', '--database-url', 'postgres://u:hunter2@127.0.0.1:1/x'], { env: { ...process.env } });
+    const r = await runCli(['migrate', 'status', '--database-url', 'postgres://u:hunter2@127.0.0.1:1/x'], {
+      env: { ...process.env },
+    });
     assert.equal(r.code, 1);
     assert.match(r.stderr, /DB_UNAVAILABLE/);
     assert.doesNotMatch(r.stderr + r.stdout, /hunter2/);

@@ -23,12 +23,17 @@ const dbOptions: NonNullable<CommandSpec['options']> = {
   },
 };
 
-async function withDb<T>(ctx: CommandContext, fn: (db: Db, sets: MigrationSet[], platform: typeof import('@stella/platform/db')) => Promise<T>): Promise<T> {
+async function withDb<T>(
+  ctx: CommandContext,
+  fn: (db: Db, sets: MigrationSet[], platform: typeof import('@stella/platform/db')) => Promise<T>,
+): Promise<T> {
   const platform = await import('@stella/platform/db');
   const { migrationSets } = await import('@stella/server/migration-sets');
   const url = stringOpt(ctx, 'database-url');
   const { resolve } = await import('node:path');
-  const db = await platform.openDb(url ? { url } : { dataDir: resolve(ctx.cwd, stringOpt(ctx, 'data-dir') ?? './.stella') });
+  const db = await platform.openDb(
+    url ? { url } : { dataDir: resolve(ctx.cwd, stringOpt(ctx, 'data-dir') ?? './.stella') },
+  );
   try {
     return await fn(db, migrationSets(), platform);
   } finally {
@@ -74,7 +79,8 @@ export const commands: CommandSpec[] = [
     positionals: { max: 0 },
     async run(ctx) {
       const lockTimeout = stringOpt(ctx, 'lock-timeout');
-      if (lockTimeout !== undefined && !/^[1-9]\d{0,8}$/.test(lockTimeout)) throw new UsageError('--lock-timeout must be a positive number of milliseconds');
+      if (lockTimeout !== undefined && !/^[1-9]\d{0,8}$/.test(lockTimeout))
+        throw new UsageError('--lock-timeout must be a positive number of milliseconds');
       return withDb(ctx, async (db, sets, platform) => {
         if (!ctx.json) println(ctx.stdout, `Migrating ${describeTarget(ctx)} (${db.driver})`);
         const applied = await platform.migrate(db, sets, {
@@ -84,7 +90,13 @@ export const commands: CommandSpec[] = [
           },
         });
         if (ctx.json) println(ctx.stdout, JSON.stringify({ driver: db.driver, applied }));
-        else println(ctx.stdout, applied.length ? `${applied.length} migration(s) applied.` : 'Nothing to apply: the database is up to date.');
+        else
+          println(
+            ctx.stdout,
+            applied.length
+              ? `${applied.length} migration(s) applied.`
+              : 'Nothing to apply: the database is up to date.',
+          );
         return EXIT.OK;
       });
     },
@@ -110,7 +122,8 @@ export const commands: CommandSpec[] = [
             println(ctx.stdout, `  ${s.state.padEnd(8)} ${`${s.set}/${s.file}`.padEnd(w)}${when}`);
           }
           println(ctx.stdout, `${status.length} file(s): ${pending} pending, ${changed} changed.`);
-          if (changed) println(ctx.stderr, 'Applied migrations were edited; restore them and add a new migration instead.');
+          if (changed)
+            println(ctx.stderr, 'Applied migrations were edited; restore them and add a new migration instead.');
         }
         return changed ? EXIT.ERROR : EXIT.OK;
       });

@@ -12,13 +12,19 @@ async function startServe(dataDir: string, extraEnv: Record<string, string> = {}
   const child = spawn(
     process.execPath,
     ['--conditions=development', '--import', 'tsx', 'cli/bin/stella.js', 'serve', '--port', '0', '--json'],
-    { cwd: repoRoot, env: { ...process.env, STELLA_DATA_DIR: dataDir, STELLA_LOG_LEVEL: 'warn', ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] },
+    {
+      cwd: repoRoot,
+      env: { ...process.env, STELLA_DATA_DIR: dataDir, STELLA_LOG_LEVEL: 'warn', ...extraEnv },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
   );
   let stderr = '';
   child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
   const lines = createInterface({ input: child.stdout });
   const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
-  const [first] = (await Promise.race([once(lines, 'line'), once(child, 'exit').then(() => [undefined])])) as [string | undefined];
+  const [first] = (await Promise.race([once(lines, 'line'), once(child, 'exit').then(() => [undefined])])) as [
+    string | undefined,
+  ];
   clearTimeout(timer);
   if (first === undefined) throw new Error(`serve exited early: ${stderr}`);
   const banner = JSON.parse(first) as { url: string; devToken: string; devTenant: string; startupMs: number };
@@ -42,12 +48,25 @@ describe('stella serve (embedded defaults)', () => {
       const first = await startServe(dir.path);
       const ready = await fetch(`${first.banner.url}/readyz`);
       assert.equal(ready.status, 200);
-      const client = new StellaClient({ server: first.banner.url, token: first.banner.devToken, tenant: first.banner.devTenant });
+      const client = new StellaClient({
+        server: first.banner.url,
+        token: first.banner.devToken,
+        tenant: first.banner.devTenant,
+      });
       const me = await client.whoami();
       assert.equal(me.tenant, 'dev');
       assert.ok(me.scopes.includes('evidence:read'));
       // Through the CLI's online path as well.
-      const who = await runCli(['whoami', '--json', '--server', first.banner.url, '--token', first.banner.devToken, '--tenant', 'dev']);
+      const who = await runCli([
+        'whoami',
+        '--json',
+        '--server',
+        first.banner.url,
+        '--token',
+        first.banner.devToken,
+        '--tenant',
+        'dev',
+      ]);
       assert.equal(who.code, 0, who.stderr);
       assert.equal(JSON.parse(who.stdout).subject, 'dev-user');
       assert.equal(await first.stop('SIGTERM'), 0);
@@ -65,7 +84,9 @@ describe('stella serve (embedded defaults)', () => {
   });
 
   test('invalid configuration exits 2 and lists every problem', async () => {
-    const r = await runCli(['serve'], { env: { ...process.env, STELLA_HTTP_PORT: 'eighty', STELLA_BUS_URL: 'ftp://x', STELLA_WORKERS: '-1' } });
+    const r = await runCli(['serve'], {
+      env: { ...process.env, STELLA_HTTP_PORT: 'eighty', STELLA_BUS_URL: 'ftp://x', STELLA_WORKERS: '-1' },
+    });
     assert.equal(r.code, 2);
     assert.match(r.stderr, /STELLA_HTTP_PORT/);
     assert.match(r.stderr, /STELLA_BUS_URL/);
@@ -76,7 +97,9 @@ describe('stella serve (embedded defaults)', () => {
     const noToken = await runCli(['whoami', '--tenant', 'dev'], { env: { PATH: process.env.PATH } });
     assert.equal(noToken.code, 2);
     assert.match(noToken.stderr, /no token/);
-    const down = await runCli(['whoami', '--server', 'http://127.0.0.1:9', '--token', 'x.y.z', '--tenant', 'dev'], { env: { PATH: process.env.PATH } });
+    const down = await runCli(['whoami', '--server', 'http://127.0.0.1:9', '--token', 'x.y.z', '--tenant', 'dev'], {
+      env: { PATH: process.env.PATH },
+    });
     assert.equal(down.code, 1);
   });
 });

@@ -18,9 +18,19 @@ export const commands: CommandSpec[] = [
     options: {
       port: { type: 'string', arg: '<n>', description: 'HTTP port', env: 'STELLA_HTTP_PORT' },
       host: { type: 'string', arg: '<addr>', description: 'HTTP listen address', env: 'STELLA_HTTP_HOST' },
-      services: { type: 'string', arg: '<a,b>', description: 'Services to run: evidence-locker,export-center,timeline-indexer', env: 'STELLA_SERVICES' },
+      services: {
+        type: 'string',
+        arg: '<a,b>',
+        description: 'Services to run: evidence-locker,export-center,timeline-indexer',
+        env: 'STELLA_SERVICES',
+      },
       workers: { type: 'string', arg: '<n>', description: 'Background workers per service', env: 'STELLA_WORKERS' },
-      'data-dir': { type: 'string', arg: '<dir>', description: 'Data directory for embedded mode', env: 'STELLA_DATA_DIR' },
+      'data-dir': {
+        type: 'string',
+        arg: '<dir>',
+        description: 'Data directory for embedded mode',
+        env: 'STELLA_DATA_DIR',
+      },
       'log-level': { type: 'string', arg: '<level>', description: 'Log level', env: 'STELLA_LOG_LEVEL' },
     },
     positionals: { max: 0 },
@@ -32,7 +42,8 @@ export const commands: CommandSpec[] = [
         config = loadConfig(ctx.env, flagOverrides(ctx.values), { cwd: ctx.cwd });
       } catch (err) {
         if (isStellaError(err, 'CONFIG_INVALID')) {
-          const problems = (err.details as { problems?: { variable?: string; message: string }[] } | undefined)?.problems ?? [];
+          const problems =
+            (err.details as { problems?: { variable?: string; message: string }[] } | undefined)?.problems ?? [];
           println(ctx.stderr, 'stella serve: invalid configuration:');
           for (const p of problems) println(ctx.stderr, `  - ${p.variable ? `${p.variable}: ` : ''}${p.message}`);
           if (problems.length === 0) println(ctx.stderr, `  - ${err.message}`);
@@ -40,7 +51,8 @@ export const commands: CommandSpec[] = [
         }
         throw err;
       }
-      for (const name of unknownVariables(ctx.env)) println(ctx.stderr, `stella serve: warning: unknown variable ${name} (typo?)`);
+      for (const name of unknownVariables(ctx.env))
+        println(ctx.stderr, `stella serve: warning: unknown variable ${name} (typo?)`);
 
       const started = Date.now();
       const { startRuntime, mintDevToken } = await import('@stella/server');
@@ -59,13 +71,19 @@ export const commands: CommandSpec[] = [
         println(ctx.stdout, JSON.stringify({ ...summary, ...(token ? { devToken: token, devTenant: 'dev' } : {}) }));
       } else {
         println(ctx.stdout, `stella serve: listening on ${runtime.url} (${summary.startupMs} ms)`);
-        println(ctx.stdout, `  services: ${config.services.join(', ')}; database: ${summary.database}; bus: ${summary.bus}; objects: ${summary.objectStore}`);
+        println(
+          ctx.stdout,
+          `  services: ${config.services.join(', ')}; database: ${summary.database}; bus: ${summary.bus}; objects: ${summary.objectStore}`,
+        );
         if (token) {
           println(ctx.stdout, '');
           println(ctx.stdout, 'Dev token (tenant "dev", all scopes, 12 h) — for this machine only:');
           println(ctx.stdout, `  export STELLA_TOKEN=${token}`);
           println(ctx.stdout, '  export STELLA_TENANT=dev');
-          println(ctx.stdout, `  curl -H "Authorization: Bearer $STELLA_TOKEN" -H "X-Stella-Tenant: dev" ${runtime.url}/v1/whoami`);
+          println(
+            ctx.stdout,
+            `  curl -H "Authorization: Bearer $STELLA_TOKEN" -H "X-Stella-Tenant: dev" ${runtime.url}/v1/whoami`,
+          );
         }
       }
       if (ctx.env.STELLA_DEBUG) println(ctx.stderr, JSON.stringify(redactConfig(config)));

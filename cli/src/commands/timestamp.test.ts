@@ -4,13 +4,26 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { readFile, writeFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { freePort, makeOpensslTsaPki, needTool, opensslVerify, repoRoot, startOpensslTsaHttp, tempDir, type OpensslTsaPki } from '@stella/testkit';
+import {
+  freePort,
+  makeOpensslTsaPki,
+  needTool,
+  opensslVerify,
+  repoRoot,
+  startOpensslTsaHttp,
+  tempDir,
+  type OpensslTsaPki,
+} from '@stella/testkit';
 import { runCli } from '../testing/run-cli.js';
 
 /** Run the real `stella` entry (TS sources via tsx) as a child process. */
 function spawnStella(args: string[]): ChildProcessWithoutNullStreams {
   const code = `import { main } from ${JSON.stringify(join(repoRoot, 'cli/src/main.ts'))}; process.exitCode = await main(process.argv.slice(1));`;
-  return spawn(process.execPath, ['--conditions=development', '--import', 'tsx', '--input-type=module', '-e', code, ...args], { cwd: repoRoot, stdio: 'pipe' });
+  return spawn(
+    process.execPath,
+    ['--conditions=development', '--import', 'tsx', '--input-type=module', '-e', code, ...args],
+    { cwd: repoRoot, stdio: 'pipe' },
+  );
 }
 
 describe('stella timestamp / stella tsa serve (end to end on loopback)', { skip: needTool('openssl') }, () => {
@@ -28,7 +41,21 @@ describe('stella timestamp / stella tsa serve (end to end on loopback)', { skip:
     other = await makeOpensslTsaPki(tmp.path, { name: 'other' });
     file = join(tmp.path, 'manifest.json');
     await writeFile(file, Buffer.alloc(3 * 1024 * 1024 + 7, 'evidence '));
-    child = spawnStella(['tsa', 'serve', '--key', pki.tsaKey, '--cert', pki.tsaCert, '--chain', pki.caCert, '--port', '0', '--policy', '1.3.6.1.4.1.99999.3.1', '--json']);
+    child = spawnStella([
+      'tsa',
+      'serve',
+      '--key',
+      pki.tsaKey,
+      '--cert',
+      pki.tsaCert,
+      '--chain',
+      pki.caCert,
+      '--port',
+      '0',
+      '--policy',
+      '1.3.6.1.4.1.99999.3.1',
+      '--json',
+    ]);
     child.stderr.on('data', (c: Buffer) => stderr.push(c.toString()));
     const lines = createInterface({ input: child.stdout });
     const first = await new Promise<string>((resolve, reject) => {
@@ -104,7 +131,17 @@ describe('stella timestamp / stella tsa serve (end to end on loopback)', { skip:
     assert.equal((await runCli(['timestamp', 'request', '--tsa', url, file, '--hash', 'md5'])).code, 2);
     const port = await freePort();
     const out = join(tmp.path, 'never.tsr');
-    const r = await runCli(['timestamp', 'request', '--tsa', `http://127.0.0.1:${port}/`, file, '-o', out, '--timeout', '2000']);
+    const r = await runCli([
+      'timestamp',
+      'request',
+      '--tsa',
+      `http://127.0.0.1:${port}/`,
+      file,
+      '-o',
+      out,
+      '--timeout',
+      '2000',
+    ]);
     assert.equal(r.code, 1);
     assert.match(r.stderr, /TIMESTAMP_REQUEST_FAILED/);
     await assert.rejects(stat(out));

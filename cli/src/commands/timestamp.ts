@@ -32,7 +32,8 @@ async function runRequest(ctx: CommandContext): Promise<number> {
   if (!HASHES.includes(hash)) throw new UsageError(`--hash must be one of ${HASHES.join(', ')}`);
   const timeout = stringOpt(ctx, 'timeout');
   const timeoutMs = timeout === undefined ? 30_000 : Number(timeout);
-  if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) throw new UsageError('--timeout must be a positive number of milliseconds');
+  if (!Number.isInteger(timeoutMs) || timeoutMs <= 0)
+    throw new UsageError('--timeout must be a positive number of milliseconds');
   const file = resolve(ctx.cwd, ctx.positionals[0]!);
   const out = resolve(ctx.cwd, stringOpt(ctx, 'output') ?? `${ctx.positionals[0]!}.tsr`);
 
@@ -82,7 +83,12 @@ async function runRequest(ctx: CommandContext): Promise<number> {
 }
 
 /** Codes that mean "this time-stamp does not prove what it should" → exit 3, not 1. */
-const VERIFY_FAILURE_CODES = new Set(['TIMESTAMP_INVALID', 'ASN1_MALFORMED', 'TIMESTAMP_REQUEST_FAILED', 'BASE64_INVALID']);
+const VERIFY_FAILURE_CODES = new Set([
+  'TIMESTAMP_INVALID',
+  'ASN1_MALFORMED',
+  'TIMESTAMP_REQUEST_FAILED',
+  'BASE64_INVALID',
+]);
 
 async function runVerify(ctx: CommandContext): Promise<number> {
   const cas = listOpt(ctx, 'ca');
@@ -135,7 +141,8 @@ async function runVerify(ctx: CommandContext): Promise<number> {
     return EXIT.OK;
   } catch (err) {
     if (!isStellaError(err) || !VERIFY_FAILURE_CODES.has(err.code)) throw err;
-    const check = (err.details as { check?: string } | undefined)?.check ?? (err.code === 'ASN1_MALFORMED' ? 'decode' : 'status');
+    const check =
+      (err.details as { check?: string } | undefined)?.check ?? (err.code === 'ASN1_MALFORMED' ? 'decode' : 'status');
     if (ctx.json) println(ctx.stdout, JSON.stringify({ ok: false, code: err.code, check, message: err.message }));
     println(ctx.stderr, `Verification: FAILED (${check}) — ${err.code}: ${err.message}`);
     return EXIT.VERIFY_FAILED;
@@ -156,7 +163,12 @@ export const commands: CommandSpec[] = [
     ].join('\n'),
     options: {
       tsa: { type: 'string', arg: '<url>', description: 'TSA URL (http or https)', env: 'STELLA_TSA_URL' },
-      output: { type: 'string', short: 'o', arg: '<file.tsr>', description: 'Where to write the TimeStampResp (default <file>.tsr)' },
+      output: {
+        type: 'string',
+        short: 'o',
+        arg: '<file.tsr>',
+        description: 'Where to write the TimeStampResp (default <file>.tsr)',
+      },
       hash: { type: 'string', arg: '<alg>', description: 'Imprint hash: sha256, sha384 or sha512', default: 'sha256' },
       policy: { type: 'string', arg: '<oid>', description: 'Request this TSA policy' },
       'no-cert-req': { type: 'boolean', description: 'Do not ask the TSA to embed its certificate' },
@@ -177,8 +189,18 @@ export const commands: CommandSpec[] = [
       'Example: stella timestamp verify --ca tsa-root.pem manifest.json manifest.tsr',
     ].join('\n'),
     options: {
-      ca: { type: 'string', arg: '<ca.pem>', multiple: true, description: 'Trusted CA certificate(s), PEM or DER (repeatable)' },
-      untrusted: { type: 'string', arg: '<pem>', multiple: true, description: 'Extra TSA/intermediate certificates when the token has none' },
+      ca: {
+        type: 'string',
+        arg: '<ca.pem>',
+        multiple: true,
+        description: 'Trusted CA certificate(s), PEM or DER (repeatable)',
+      },
+      untrusted: {
+        type: 'string',
+        arg: '<pem>',
+        multiple: true,
+        description: 'Extra TSA/intermediate certificates when the token has none',
+      },
       policy: { type: 'string', arg: '<oid>', description: 'Require this TSA policy' },
     },
     positionals: { min: 2, max: 2 },

@@ -13,7 +13,9 @@ async function runServe(ctx: CommandContext): Promise<number> {
   const keyPath = resolve(ctx.cwd, stringOpt(ctx, 'key', true));
   const certPath = resolve(ctx.cwd, stringOpt(ctx, 'cert', true));
   const chainArg = ctx.values.chain;
-  const chainPaths = (Array.isArray(chainArg) ? chainArg : typeof chainArg === 'string' ? [chainArg] : []).map((p) => resolve(ctx.cwd, p));
+  const chainPaths = (Array.isArray(chainArg) ? chainArg : typeof chainArg === 'string' ? [chainArg] : []).map((p) =>
+    resolve(ctx.cwd, p),
+  );
   const port = Number(stringOpt(ctx, 'port') ?? '3161');
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError('--port must be 0–65535');
   const host = stringOpt(ctx, 'host') ?? '127.0.0.1';
@@ -21,7 +23,11 @@ async function runServe(ctx: CommandContext): Promise<number> {
   if (!/^[0-2](\.(0|[1-9][0-9]*))+$/.test(policy)) throw new UsageError('--policy must be a dotted OID');
 
   const { startTsaServer } = await import('@stella/platform/timestamp');
-  const [key, cert, ...chain] = await Promise.all([readFile(keyPath, 'utf8'), readFile(certPath, 'utf8'), ...chainPaths.map((p) => readFile(p, 'utf8'))]);
+  const [key, cert, ...chain] = await Promise.all([
+    readFile(keyPath, 'utf8'),
+    readFile(certPath, 'utf8'),
+    ...chainPaths.map((p) => readFile(p, 'utf8')),
+  ]);
   const json = ctx.json;
   const tsa = await startTsaServer({
     key: key!,
@@ -33,14 +39,31 @@ async function runServe(ctx: CommandContext): Promise<number> {
     onResponse: (e) => {
       const at = new Date().toISOString();
       if (json) {
-        println(ctx.stderr, JSON.stringify({ at, status: e.status, granted: e.granted, failure: e.failure ?? null, reason: e.reason ?? null, serialNumber: e.serialNumber?.toString(16) ?? null }));
+        println(
+          ctx.stderr,
+          JSON.stringify({
+            at,
+            status: e.status,
+            granted: e.granted,
+            failure: e.failure ?? null,
+            reason: e.reason ?? null,
+            serialNumber: e.serialNumber?.toString(16) ?? null,
+          }),
+        );
       } else {
-        println(ctx.stderr, `${at} ${e.status} ${e.granted ? `granted serial=0x${e.serialNumber!.toString(16)}` : `rejected ${e.failure}: ${e.reason}`}`);
+        println(
+          ctx.stderr,
+          `${at} ${e.status} ${e.granted ? `granted serial=0x${e.serialNumber!.toString(16)}` : `rejected ${e.failure}: ${e.reason}`}`,
+        );
       }
     },
   });
   if (json) println(ctx.stdout, JSON.stringify({ url: tsa.url, port: tsa.port, policy }));
-  else println(ctx.stdout, `TSA listening on ${tsa.url} (policy ${policy}); POST application/timestamp-query. Ctrl-C to stop.`);
+  else
+    println(
+      ctx.stdout,
+      `TSA listening on ${tsa.url} (policy ${policy}); POST application/timestamp-query. Ctrl-C to stop.`,
+    );
   await waitForAbort(ctx.signal);
   await tsa.close();
   if (!json) println(ctx.stdout, 'TSA stopped.');
@@ -48,7 +71,9 @@ async function runServe(ctx: CommandContext): Promise<number> {
 }
 
 function waitForAbort(signal: AbortSignal): Promise<void> {
-  return signal.aborted ? Promise.resolve() : new Promise((r) => signal.addEventListener('abort', () => r(), { once: true }));
+  return signal.aborted
+    ? Promise.resolve()
+    : new Promise((r) => signal.addEventListener('abort', () => r(), { once: true }));
 }
 
 export const commands: CommandSpec[] = [
@@ -65,7 +90,12 @@ export const commands: CommandSpec[] = [
     options: {
       key: { type: 'string', arg: '<key.pem>', description: 'TSA private key (PKCS#8 PEM)' },
       cert: { type: 'string', arg: '<cert.pem>', description: 'TSA certificate (PEM)' },
-      chain: { type: 'string', arg: '<pem>', multiple: true, description: 'Chain certificates included when certReq is set (repeatable)' },
+      chain: {
+        type: 'string',
+        arg: '<pem>',
+        multiple: true,
+        description: 'Chain certificates included when certReq is set (repeatable)',
+      },
       port: { type: 'string', arg: '<n>', description: 'Port (0 = any free port)', default: '3161' },
       host: { type: 'string', arg: '<addr>', description: 'Bind address', default: '127.0.0.1' },
       policy: { type: 'string', arg: '<oid>', description: 'TSA policy OID', default: DEFAULT_TSA_POLICY },

@@ -17,7 +17,10 @@ export const commands: CommandSpec[] = [
         return EXIT.OK;
       } catch (err) {
         if (err instanceof ApiError) {
-          println(ctx.stderr, `stella whoami: ${err.code}: ${err.message} (HTTP ${err.statusCode}${err.traceId ? `, trace ${err.traceId}` : ''})`);
+          println(
+            ctx.stderr,
+            `stella whoami: ${err.code}: ${err.message} (HTTP ${err.statusCode}${err.traceId ? `, trace ${err.traceId}` : ''})`,
+          );
           return EXIT.ERROR;
         }
         throw err;

@@ -12,6 +12,11 @@ export async function runCli(
   const e: Buffer[] = [];
   out.on('data', (c: Buffer) => o.push(c));
   err.on('data', (c: Buffer) => e.push(c));
-  const code = await main(argv, { stdout: out, stderr: err, env: opts.env ?? { ...process.env }, cwd: opts.cwd ?? process.cwd() });
+  const code = await main(argv, {
+    stdout: out,
+    stderr: err,
+    env: opts.env ?? { ...process.env },
+    cwd: opts.cwd ?? process.cwd(),
+  });
   return { code, stdout: Buffer.concat(o).toString('utf8'), stderr: Buffer.concat(e).toString('utf8') };
 }

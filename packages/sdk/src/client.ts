@@ -64,7 +64,8 @@ export class StellaClient {
   }
 
   private tenant(): string {
-    if (!this.options.tenant) throw new ApiError(400, 'TENANT_HEADER_MISSING', 'no tenant configured (--tenant / STELLA_TENANT)');
+    if (!this.options.tenant)
+      throw new ApiError(400, 'TENANT_HEADER_MISSING', 'no tenant configured (--tenant / STELLA_TENANT)');
     return this.options.tenant;
   }
 

@@ -24,7 +24,11 @@ export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../
 export const datasetsDir = process.env.STELLA_DATASETS_DIR ?? resolve(repoRoot, '../shared/datasets');
 
 export const services = {
-  postgres: { host: '127.0.0.1', port: 5432, url: process.env.STELLA_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres' },
+  postgres: {
+    host: '127.0.0.1',
+    port: 5432,
+    url: process.env.STELLA_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
+  },
   nats: { host: '127.0.0.1', port: 4222, url: process.env.STELLA_TEST_NATS_URL ?? 'nats://127.0.0.1:4222' },
   redis: { host: '127.0.0.1', port: 6379, url: process.env.STELLA_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379' },
 } as const;
@@ -110,8 +114,12 @@ export function uniqueName(prefix: string): string {
  * A fresh database on the loopback Postgres, dropped by `drop()`. Each suite gets its own, so
  * suites run in parallel without seeing each other.
  */
-export async function createTestDatabase(prefix = 'stella'): Promise<{ url: string; name: string; drop: () => Promise<void> }> {
-  const name = uniqueName(`t_${prefix}`).toLowerCase().replace(/[^a-z0-9_]/g, '_');
+export async function createTestDatabase(
+  prefix = 'stella',
+): Promise<{ url: string; name: string; drop: () => Promise<void> }> {
+  const name = uniqueName(`t_${prefix}`)
+    .toLowerCase()
+    .replace(/[^a-z0-9_]/g, '_');
   const admin = new pg.Client({ connectionString: services.postgres.url });
   await admin.connect();
   try {

@@ -3,7 +3,16 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { makeOpensslTsaPki, needTool, opensslTimestamp, opensslVerify, run, startOpensslTsaHttp, tempDir, type OpensslTsaPki } from './index.js';
+import {
+  makeOpensslTsaPki,
+  needTool,
+  opensslTimestamp,
+  opensslVerify,
+  run,
+  startOpensslTsaHttp,
+  tempDir,
+  type OpensslTsaPki,
+} from './index.js';
 
 // The helper is itself checked with openssl: the certificates carry what RFC 3161 §2.3 asks for,
 // and every token it produces verifies with `openssl ts -verify` against its own CA only.
@@ -41,7 +50,14 @@ describe('openssl test TSA (testkit)', { skip: needTool('openssl') }, () => {
     const hex = createHash('sha256').update(data).digest('hex');
     const good = await opensslVerify(['-digest', hex, '-in', tsr, '-CAfile', pki.caCert]);
     assert.equal(good.code, 0, good.output);
-    const wrongData = await opensslVerify(['-digest', createHash('sha256').update('other').digest('hex'), '-in', tsr, '-CAfile', pki.caCert]);
+    const wrongData = await opensslVerify([
+      '-digest',
+      createHash('sha256').update('other').digest('hex'),
+      '-in',
+      tsr,
+      '-CAfile',
+      pki.caCert,
+    ]);
     assert.notEqual(wrongData.code, 0);
     const wrongCa = await opensslVerify(['-digest', hex, '-in', tsr, '-CAfile', other.caCert]);
     assert.notEqual(wrongCa.code, 0);
@@ -53,7 +69,11 @@ describe('openssl test TSA (testkit)', { skip: needTool('openssl') }, () => {
       assert.match(http.url, /^http:\/\/127\.0\.0\.1:\d+\/$/);
       const hex = createHash('sha256').update('x').digest('hex');
       const query = (await run('openssl', ['ts', '-query', '-digest', hex, '-sha256', '-cert'])).stdout;
-      const res = await fetch(http.url, { method: 'POST', headers: { 'content-type': 'application/timestamp-query' }, body: query });
+      const res = await fetch(http.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/timestamp-query' },
+        body: query,
+      });
       assert.equal(res.status, 200);
       assert.equal(res.headers.get('content-type'), 'application/timestamp-reply');
       const tsr = join(tmp.path, 'h.tsr');

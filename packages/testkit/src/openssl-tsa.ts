@@ -83,11 +83,76 @@ export async function makeOpensslTsaPki(dir: string, opts: OpensslTsaPkiOptions 
   await writeFile(config, tsaConfig(base, opts.ekuCritical === false ? 'timeStamping' : 'critical, timeStamping'));
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256'];
   const keyArgs = opts.keyType === 'rsa' ? ['-newkey', 'rsa:2048'] : ec;
-  await openssl(['req', '-x509', '-new', ...ec, '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '3650', '-subj', `/CN=Test ${n} Root`, '-config', config, '-extensions', 'v3_ca'], base);
-  await openssl(['req', '-new', ...keyArgs, '-nodes', '-keyout', 'tsa.key', '-out', 'tsa.csr', '-subj', `/O=Stella Test/CN=Test ${n}`, '-config', config], base);
-  await openssl(['x509', '-req', '-in', 'tsa.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'tsa.crt', '-days', '825', '-extfile', config, '-extensions', 'v3_tsa'], base);
+  await openssl(
+    [
+      'req',
+      '-x509',
+      '-new',
+      ...ec,
+      '-nodes',
+      '-keyout',
+      'ca.key',
+      '-out',
+      'ca.crt',
+      '-days',
+      '3650',
+      '-subj',
+      `/CN=Test ${n} Root`,
+      '-config',
+      config,
+      '-extensions',
+      'v3_ca',
+    ],
+    base,
+  );
+  await openssl(
+    [
+      'req',
+      '-new',
+      ...keyArgs,
+      '-nodes',
+      '-keyout',
+      'tsa.key',
+      '-out',
+      'tsa.csr',
+      '-subj',
+      `/O=Stella Test/CN=Test ${n}`,
+      '-config',
+      config,
+    ],
+    base,
+  );
+  await openssl(
+    [
+      'x509',
+      '-req',
+      '-in',
+      'tsa.csr',
+      '-CA',
+      'ca.crt',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-out',
+      'tsa.crt',
+      '-days',
+      '825',
+      '-extfile',
+      config,
+      '-extensions',
+      'v3_tsa',
+    ],
+    base,
+  );
   await writeFile(join(base, 'tsaserial'), '01\n');
-  return { dir: base, config, caKey: join(base, 'ca.key'), caCert: join(base, 'ca.crt'), tsaKey: join(base, 'tsa.key'), tsaCert: join(base, 'tsa.crt') };
+  return {
+    dir: base,
+    config,
+    caKey: join(base, 'ca.key'),
+    caCert: join(base, 'ca.crt'),
+    tsaKey: join(base, 'tsa.key'),
+    tsaCert: join(base, 'tsa.crt'),
+  };
 }
 
 /** Run `openssl ts -reply` for one DER TimeStampReq; returns the DER TimeStampResp. */

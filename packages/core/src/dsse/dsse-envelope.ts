@@ -48,7 +48,8 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
 export function envelopeFromJson(value: unknown): DsseEnvelope {
   if (!isPlainObject(value)) throw malformed('envelope is not a JSON object');
   const { payload, payloadType, signatures } = value;
-  if (typeof payloadType !== 'string' || payloadType === '') throw malformed('payloadType must be a non-empty string', { field: 'payloadType' });
+  if (typeof payloadType !== 'string' || payloadType === '')
+    throw malformed('payloadType must be a non-empty string', { field: 'payloadType' });
   if (typeof payload !== 'string') throw malformed('payload must be a base64 string', { field: 'payload' });
   if (!Array.isArray(signatures) || signatures.length === 0) {
     throw malformed('signatures must be a non-empty array', { field: 'signatures' });
@@ -57,8 +58,10 @@ export function envelopeFromJson(value: unknown): DsseEnvelope {
   const sigs: DsseSignature[] = signatures.map((s: unknown, i) => {
     if (!isPlainObject(s)) throw malformed(`signatures[${i}] is not an object`, { field: `signatures[${i}]` });
     const { keyid = '', sig } = s;
-    if (typeof keyid !== 'string') throw malformed(`signatures[${i}].keyid must be a string`, { field: `signatures[${i}].keyid` });
-    if (typeof sig !== 'string' || sig === '') throw malformed(`signatures[${i}].sig must be a non-empty base64 string`, { field: `signatures[${i}].sig` });
+    if (typeof keyid !== 'string')
+      throw malformed(`signatures[${i}].keyid must be a string`, { field: `signatures[${i}].keyid` });
+    if (typeof sig !== 'string' || sig === '')
+      throw malformed(`signatures[${i}].sig must be a non-empty base64 string`, { field: `signatures[${i}].sig` });
     return { keyid, sig: decodeBase64Strict(sig, `signatures[${i}].sig`) };
   });
   return { payloadType, payload: decoded, signatures: sigs };

@@ -10,8 +10,24 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { needTool, run, tempDir } from '@stella/testkit';
 import { isStellaError } from '../errors/index.js';
-import { createKeySigner, keySetFromPublicKeys, parsePrivateKey, parsePublicKey, spkiDer, spkiPem, type SignatureAlgorithm } from '../signing/index.js';
-import { encodeBase64, pae, parseEnvelope, serializeEnvelope, signEnvelope, verifyEnvelope, type DsseEnvelope } from './index.js';
+import {
+  createKeySigner,
+  keySetFromPublicKeys,
+  parsePrivateKey,
+  parsePublicKey,
+  spkiDer,
+  spkiPem,
+  type SignatureAlgorithm,
+} from '../signing/index.js';
+import {
+  encodeBase64,
+  pae,
+  parseEnvelope,
+  serializeEnvelope,
+  signEnvelope,
+  verifyEnvelope,
+  type DsseEnvelope,
+} from './index.js';
 
 const PY = '/usr/bin/python3';
 const SCRIPT = fileURLToPath(new URL('./testdata/verify_dsse.py', import.meta.url));
@@ -37,7 +53,10 @@ async function pyKeyArg(dir: string, name: string, alg: SignatureAlgorithm, publ
 
 function opensslVerifyArgs(alg: SignatureAlgorithm, pub: string, sig: string, data: string): string[] {
   if (alg === 'ed25519') return ['pkeyutl', '-verify', '-pubin', '-inkey', pub, '-rawin', '-in', data, '-sigfile', sig];
-  const pss = alg === 'rsa-pss-sha256' ? ['-sigopt', 'rsa_padding_mode:pss', '-sigopt', 'rsa_pss_saltlen:32', '-sigopt', 'rsa_mgf1_md:sha256'] : [];
+  const pss =
+    alg === 'rsa-pss-sha256'
+      ? ['-sigopt', 'rsa_padding_mode:pss', '-sigopt', 'rsa_pss_saltlen:32', '-sigopt', 'rsa_mgf1_md:sha256']
+      : [];
   return ['dgst', '-sha256', '-verify', pub, ...pss, '-signature', sig, data];
 }
 
@@ -53,7 +72,9 @@ describe('our envelopes → openssl', { skip: noOpenssl }, () => {
   for (const alg of ALGS) {
     test(`${alg}: openssl verifies the signature over PAE; a flipped PAE byte fails`, async () => {
       const { privateKey, publicKey } = keyPair(alg);
-      const env = await signEnvelope(te.encode('{"k":"v"}'), 'application/vnd.in-toto+json', [createKeySigner(privateKey)]);
+      const env = await signEnvelope(te.encode('{"k":"v"}'), 'application/vnd.in-toto+json', [
+        createKeySigner(privateKey),
+      ]);
       const p = (n: string) => join(dir.path, `${alg}.${n}`);
       await writeFile(p('pub.pem'), spkiPem(publicKey));
       await writeFile(p('pae'), pae(env.payloadType, env.payload));
@@ -85,15 +106,33 @@ describe('openssl signatures → our verifier', { skip: noOpenssl }, () => {
       const signArgs =
         alg === 'ed25519'
           ? ['pkeyutl', '-sign', '-inkey', p('key.pem'), '-rawin', '-in', p('pae'), '-out', p('sig')]
-          : ['dgst', '-sha256', '-sign', p('key.pem'),
-             // openssl's default PSS salt is the maximum; our verifier accepts any salt length, like sslib.
-             ...(alg === 'rsa-pss-sha256' ? ['-sigopt', 'rsa_padding_mode:pss', '-sigopt', 'rsa_mgf1_md:sha256'] : []), '-out', p('sig'), p('pae')];
+          : [
+              'dgst',
+              '-sha256',
+              '-sign',
+              p('key.pem'),
+              // openssl's default PSS salt is the maximum; our verifier accepts any salt length, like sslib.
+              ...(alg === 'rsa-pss-sha256' ? ['-sigopt', 'rsa_padding_mode:pss', '-sigopt', 'rsa_mgf1_md:sha256'] : []),
+              '-out',
+              p('sig'),
+              p('pae'),
+            ];
       const signed = await run('openssl', signArgs);
       assert.equal(signed.code, 0, signed.stderr.toString());
-      const json = JSON.stringify({ payload: encodeBase64(payload), payloadType: 'text/plain', signatures: [{ keyid: '', sig: encodeBase64(await readFile(p('sig'))) }] });
+      const json = JSON.stringify({
+        payload: encodeBase64(payload),
+        payloadType: 'text/plain',
+        signatures: [{ keyid: '', sig: encodeBase64(await readFile(p('sig'))) }],
+      });
       const keys = keySetFromPublicKeys([parsePublicKey(await readFile(p('pub.pem'), 'utf8'))]);
-      assert.equal(verifyEnvelope(parseEnvelope(json), { keys, expectedPayloadType: 'text/plain' }).verifiedKeyIds.length, 1);
-      assert.throws(() => verifyEnvelope(parseEnvelope(json.replace('"text/plain"', '"text/html"')), { keys }), (e: unknown) => isStellaError(e, 'DSSE_SIGNATURE_INVALID'));
+      assert.equal(
+        verifyEnvelope(parseEnvelope(json), { keys, expectedPayloadType: 'text/plain' }).verifiedKeyIds.length,
+        1,
+      );
+      assert.throws(
+        () => verifyEnvelope(parseEnvelope(json.replace('"text/plain"', '"text/html"')), { keys }),
+        (e: unknown) => isStellaError(e, 'DSSE_SIGNATURE_INVALID'),
+      );
     });
   }
 });
@@ -108,7 +147,9 @@ describe('our envelopes → securesystemslib (Debian python3)', { skip: noSslib 
   for (const alg of ALGS) {
     test(`${alg}: sslib verifies; tampered payloadType is rejected`, async () => {
       const { privateKey, publicKey } = keyPair(alg);
-      const env = await signEnvelope(te.encode('{"_type":"x"}'), 'application/vnd.in-toto+json', [createKeySigner(privateKey)]);
+      const env = await signEnvelope(te.encode('{"_type":"x"}'), 'application/vnd.in-toto+json', [
+        createKeySigner(privateKey),
+      ]);
       const key = await pyKeyArg(dir.path, `py-${alg}`, alg, publicKey);
       const ok = await py(env, [key]);
       assert.equal(ok.code, 0, ok.stderr.toString());
@@ -121,7 +162,11 @@ describe('our envelopes → securesystemslib (Debian python3)', { skip: noSslib 
 
   test('multi-signature envelope meets threshold 3 in sslib; the golden TEST-key envelope verifies', async () => {
     const pairs = ALGS.map((alg) => ({ alg, ...keyPair(alg) }));
-    const env = await signEnvelope(te.encode('three signers'), 'text/plain', pairs.map((p) => createKeySigner(p.privateKey)));
+    const env = await signEnvelope(
+      te.encode('three signers'),
+      'text/plain',
+      pairs.map((p) => createKeySigner(p.privateKey)),
+    );
     const keyArgs = await Promise.all(pairs.map((p) => pyKeyArg(dir.path, `multi-${p.alg}`, p.alg, p.publicKey)));
     const r = await py(env, ['--threshold', '3', ...keyArgs]);
     assert.equal(r.code, 0, r.stderr.toString());

@@ -21,7 +21,9 @@ const INTOTO = 'application/vnd.in-toto+json';
 const coded = (code: string) => (err: unknown) => isStellaError(err) && err.code === code;
 
 /** TEST-ONLY key (seed 32 × 0x01), see testdata/README.md. */
-const testKey = parsePrivateKey(readFileSync(new URL('./testdata/TEST-ONLY-ed25519-seed01.key.pem', import.meta.url), 'utf8'));
+const testKey = parsePrivateKey(
+  readFileSync(new URL('./testdata/TEST-ONLY-ed25519-seed01.key.pem', import.meta.url), 'utf8'),
+);
 const VECTOR_PAYLOAD =
   '{"_type":"https://in-toto.io/Statement/v1","predicate":{},"predicateType":"https://example.com/p/v1","subject":[{"digest":{"sha256":"2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"},"name":"hello"}]}';
 const VECTOR_SIG = 'idUMjOkyNs/1LzUd1YjDgXLYZl26ViVMh19LRBYr7zt+yDAN1CKyT8Hw/S14YDCmGtr55U5X/ozuA8YydMzABA==';
@@ -41,12 +43,18 @@ function newSigner(kind: 'ed25519' | 'ec' | 'rsa'): { signer: Signer; publicKey:
 describe('PAE (DSSE protocol.md)', () => {
   test('spec vectors', () => {
     const dec = new TextDecoder();
-    assert.equal(dec.decode(pae('http://example.com/HelloWorld', te.encode('hello world'))), 'DSSEv1 29 http://example.com/HelloWorld 11 hello world');
+    assert.equal(
+      dec.decode(pae('http://example.com/HelloWorld', te.encode('hello world'))),
+      'DSSEv1 29 http://example.com/HelloWorld 11 hello world',
+    );
     assert.equal(dec.decode(pae('', new Uint8Array())), 'DSSEv1 0  0 ');
     assert.equal(dec.decode(pae('t', te.encode('ಠ'))), 'DSSEv1 1 t 3 ಠ');
     assert.equal(dec.decode(pae('ಠ', new Uint8Array())), 'DSSEv1 3 ಠ 0 ');
     const p = pae(INTOTO, te.encode(VECTOR_PAYLOAD));
-    assert.equal(createHash('sha256').update(p).digest('hex'), '44d6cae74a946aa49a11687474be0764c92313a4efd480e27898bdd7801dea3f');
+    assert.equal(
+      createHash('sha256').update(p).digest('hex'),
+      '44d6cae74a946aa49a11687474be0764c92313a4efd480e27898bdd7801dea3f',
+    );
   });
 
   test('property: PAE is injective on (type, body) pairs', () => {
@@ -97,29 +105,44 @@ describe('verification', () => {
       const tamperedPayload: DsseEnvelope = { ...env, payload: te.encode('{"a":2}') };
       assert.throws(() => verifyEnvelope(tamperedPayload, { keys }), coded('DSSE_SIGNATURE_INVALID'));
       // payloadType is inside PAE, so changing it breaks the signature even when no type is expected.
-      assert.throws(() => verifyEnvelope({ ...env, payloadType: 'application/json' }, { keys }), coded('DSSE_SIGNATURE_INVALID'));
+      assert.throws(
+        () => verifyEnvelope({ ...env, payloadType: 'application/json' }, { keys }),
+        coded('DSSE_SIGNATURE_INVALID'),
+      );
       const sig = env.signatures[0]!.sig.slice();
       sig[5]! ^= 0x40;
-      assert.throws(() => verifyEnvelope({ ...env, signatures: [{ keyid: env.signatures[0]!.keyid, sig }] }, { keys }), coded('DSSE_SIGNATURE_INVALID'));
+      assert.throws(
+        () => verifyEnvelope({ ...env, signatures: [{ keyid: env.signatures[0]!.keyid, sig }] }, { keys }),
+        coded('DSSE_SIGNATURE_INVALID'),
+      );
       const other = keySetFromPublicKeys([newSigner(kind).publicKey]);
-      assert.throws(() => verifyEnvelope(env, { keys: other }), (err: unknown) => {
-        assert.ok(isStellaError(err, 'DSSE_SIGNATURE_INVALID'));
-        const d = err.details as { checks: { index: number; reason?: string }[] };
-        assert.deepEqual(d.checks.map((c) => [c.index, c.reason]), [[0, 'no-trusted-key-verifies']]);
-        assert.match(err.message, /signature #0/);
-        return true;
-      });
+      assert.throws(
+        () => verifyEnvelope(env, { keys: other }),
+        (err: unknown) => {
+          assert.ok(isStellaError(err, 'DSSE_SIGNATURE_INVALID'));
+          const d = err.details as { checks: { index: number; reason?: string }[] };
+          assert.deepEqual(
+            d.checks.map((c) => [c.index, c.reason]),
+            [[0, 'no-trusted-key-verifies']],
+          );
+          assert.match(err.message, /signature #0/);
+          return true;
+        },
+      );
     });
   }
 
   test('wrong payload type is reported before signatures', async () => {
     const { signer, publicKey } = newSigner('ed25519');
     const env = await signEnvelope(te.encode('x'), 'text/plain', [signer]);
-    assert.throws(() => verifyEnvelope(env, { keys: keySetFromPublicKeys([publicKey]), expectedPayloadType: INTOTO }), (err: unknown) => {
-      assert.ok(isStellaError(err, 'DSSE_PAYLOAD_TYPE_MISMATCH'));
-      assert.deepEqual(err.details, { check: 'payloadType', expected: INTOTO, actual: 'text/plain' });
-      return true;
-    });
+    assert.throws(
+      () => verifyEnvelope(env, { keys: keySetFromPublicKeys([publicKey]), expectedPayloadType: INTOTO }),
+      (err: unknown) => {
+        assert.ok(isStellaError(err, 'DSSE_PAYLOAD_TYPE_MISMATCH'));
+        assert.deepEqual(err.details, { check: 'payloadType', expected: INTOTO, actual: 'text/plain' });
+        return true;
+      },
+    );
   });
 
   test('threshold counts distinct trusted keys once', async () => {
@@ -129,7 +152,10 @@ describe('verification', () => {
     const keys = keySetFromPublicKeys([a.publicKey, b.publicKey, c.publicKey]);
     const payload = te.encode('multi');
     const two = await signEnvelope(payload, 'text/plain', [a.signer, b.signer]);
-    assert.deepEqual(verifyEnvelope(two, { keys, threshold: 2 }).verifiedKeyIds.sort(), [a.signer.keyId, b.signer.keyId].sort());
+    assert.deepEqual(
+      verifyEnvelope(two, { keys, threshold: 2 }).verifiedKeyIds.sort(),
+      [a.signer.keyId, b.signer.keyId].sort(),
+    );
     assert.throws(() => verifyEnvelope(two, { keys, threshold: 3 }), coded('DSSE_SIGNATURE_INVALID'));
     // The same key signing twice (ECDSA gives two different signatures) still counts once.
     const dup = await signEnvelope(payload, 'text/plain', [b.signer, b.signer]);
@@ -140,7 +166,8 @@ describe('verification', () => {
     // An untrusted signer does not count; a trusted one still does.
     const mixed = await signEnvelope(payload, 'text/plain', [newSigner('ed25519').signer, c.signer]);
     assert.deepEqual(verifyEnvelope(mixed, { keys }).verifiedKeyIds, [c.signer.keyId]);
-    for (const t of [0, -1, 1.5, Number.NaN]) assert.throws(() => verifyEnvelope(two, { keys, threshold: t }), coded('VALIDATION_FAILED'));
+    for (const t of [0, -1, 1.5, Number.NaN])
+      assert.throws(() => verifyEnvelope(two, { keys, threshold: t }), coded('VALIDATION_FAILED'));
     assert.throws(() => verifyEnvelope(two, { keys: new Map() }), coded('DSSE_SIGNATURE_INVALID'));
   });
 
@@ -149,7 +176,10 @@ describe('verification', () => {
     const keys = keySetFromPublicKeys([publicKey, newSigner('ec').publicKey]);
     const env = await signEnvelope(te.encode('x'), 'text/plain', [signer]);
     for (const keyid of ['', 'not-hex', 'ab'.repeat(32), `sha256:${env.signatures[0]!.keyid}`]) {
-      assert.deepEqual(verifyEnvelope({ ...env, signatures: [{ keyid, sig: env.signatures[0]!.sig }] }, { keys }).verifiedKeyIds, [signer.keyId]);
+      assert.deepEqual(
+        verifyEnvelope({ ...env, signatures: [{ keyid, sig: env.signatures[0]!.sig }] }, { keys }).verifiedKeyIds,
+        [signer.keyId],
+      );
     }
   });
 });
@@ -185,13 +215,18 @@ describe('parseEnvelope (strict)', () => {
   }
 
   test('rejects duplicate members, invalid UTF-8 and oversize input', () => {
-    assert.throws(() => parseEnvelope('{"payload":"aGVsbG8=","payload":"eA==","payloadType":"t","signatures":[{"sig":"AAEC"}]}'), coded('DSSE_MALFORMED'));
+    assert.throws(
+      () => parseEnvelope('{"payload":"aGVsbG8=","payload":"eA==","payloadType":"t","signatures":[{"sig":"AAEC"}]}'),
+      coded('DSSE_MALFORMED'),
+    );
     assert.throws(() => parseEnvelope(Uint8Array.from([0x7b, 0xff, 0x7d])), coded('DSSE_MALFORMED'));
     assert.throws(() => parseEnvelope(JSON.stringify(good), { maxBytes: 10 }), coded('DSSE_MALFORMED'));
   });
 
   test('accepts padded URL-safe base64 and a missing keyid', () => {
-    const env = parseEnvelope(JSON.stringify({ payload: '-_8=', payloadType: 't', signatures: [{ sig: '-_8=' }], extra: 1 }));
+    const env = parseEnvelope(
+      JSON.stringify({ payload: '-_8=', payloadType: 't', signatures: [{ sig: '-_8=' }], extra: 1 }),
+    );
     assert.deepEqual([...env.payload], [0xfb, 0xff]);
     assert.equal(env.signatures[0]!.keyid, '');
     assert.deepEqual([...decodeBase64Strict('', 'x')], []);
@@ -243,7 +278,13 @@ describe('parseEnvelope (strict)', () => {
           fc.string(),
           fc.json(),
           fc.uint8Array({ maxLength: 300 }),
-          fc.record({ payload: fc.base64String(), payloadType: fc.string(), signatures: fc.array(fc.record({ keyid: fc.string(), sig: fc.base64String() })) }).map((o) => JSON.stringify(o)),
+          fc
+            .record({
+              payload: fc.base64String(),
+              payloadType: fc.string(),
+              signatures: fc.array(fc.record({ keyid: fc.string(), sig: fc.base64String() })),
+            })
+            .map((o) => JSON.stringify(o)),
           fc.tuple(fc.nat(valid.length - 1), fc.integer({ min: 1, max: 255 })).map(([i, x]) => {
             const b = te.encode(valid);
             b[i]! ^= x;

@@ -17,4 +17,9 @@ export {
   type ParseEnvelopeOptions,
 } from './dsse-envelope.js';
 export { signEnvelope } from './sign-envelope.js';
-export { verifyEnvelope, type SignatureCheck, type VerifiedEnvelope, type VerifyEnvelopeOptions } from './verify-envelope.js';
+export {
+  verifyEnvelope,
+  type SignatureCheck,
+  type VerifiedEnvelope,
+  type VerifyEnvelopeOptions,
+} from './verify-envelope.js';

@@ -9,7 +9,11 @@ import { pae } from './pae.js';
  * over PAE(payloadType, payload); its `keyid` is the bare hex SHA-256 of the signer's SPKI (see
  * `keyIdHint`). With Ed25519 keys the result is fully deterministic.
  */
-export async function signEnvelope(payload: Uint8Array, payloadType: string, signers: readonly Signer[]): Promise<DsseEnvelope> {
+export async function signEnvelope(
+  payload: Uint8Array,
+  payloadType: string,
+  signers: readonly Signer[],
+): Promise<DsseEnvelope> {
   if (payloadType === '') throw new StellaError('VALIDATION_FAILED', 'payloadType must not be empty');
   if (signers.length === 0) throw new StellaError('VALIDATION_FAILED', 'at least one signer is required');
   const message = pae(payloadType, payload);

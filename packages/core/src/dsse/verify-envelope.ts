@@ -70,13 +70,23 @@ export function verifyEnvelope(envelope: DsseEnvelope, options: VerifyEnvelopeOp
     return { index, keyid: s.keyid, verifiedBy: hit.keyId };
   });
   if (verified.size < threshold) {
-    const failed = checks.filter((c) => c.verifiedBy === undefined).map((c) => `#${c.index}${c.keyid ? ` (keyid ${c.keyid})` : ''}`);
+    const failed = checks
+      .filter((c) => c.verifiedBy === undefined)
+      .map((c) => `#${c.index}${c.keyid ? ` (keyid ${c.keyid})` : ''}`);
     throw new StellaError(
       'DSSE_SIGNATURE_INVALID',
       `${verified.size} of ${threshold} required distinct trusted signatures verified` +
         (options.keys.size === 0 ? '; no trusted keys were given' : '') +
         (failed.length ? `; no trusted key verifies signature ${failed.join(', ')}` : ''),
-      { details: { check: 'signatures', threshold, verifiedKeyIds: [...verified], trustedKeyIds: [...options.keys.keys()], checks } },
+      {
+        details: {
+          check: 'signatures',
+          threshold,
+          verifiedKeyIds: [...verified],
+          trustedKeyIds: [...options.keys.keys()],
+          checks,
+        },
+      },
     );
   }
   return { payloadType: envelope.payloadType, payload: envelope.payload, verifiedKeyIds: [...verified], checks };

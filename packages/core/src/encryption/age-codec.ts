@@ -32,7 +32,8 @@ export async function generateAgeIdentity(): Promise<AgeKeyPair> {
 
 /** The `age1…` recipient of an `AGE-SECRET-KEY-1…` identity (KEY_INVALID when malformed). */
 export async function ageRecipientOf(identity: string): Promise<string> {
-  if (!identity.startsWith('AGE-SECRET-KEY-1')) throw new StellaError('KEY_INVALID', 'not an age X25519 identity (AGE-SECRET-KEY-1…)');
+  if (!identity.startsWith('AGE-SECRET-KEY-1'))
+    throw new StellaError('KEY_INVALID', 'not an age X25519 identity (AGE-SECRET-KEY-1…)');
   try {
     return await identityToRecipient(identity);
   } catch (err) {
@@ -92,12 +93,19 @@ function decrypterFor(identities: readonly string[]): Decrypter {
 function mapAgeError(err: unknown): StellaError {
   if (err instanceof StellaError) return err;
   const msg = err instanceof Error ? err.message : String(err);
-  const structural = /^(invalid (stanza|version|header|footer|line length|base64)|invalid \w+ stanza|scrypt recipient is not the only one)$/.test(msg) || msg.startsWith('invalid version');
+  const structural =
+    /^(invalid (stanza|version|header|footer|line length|base64)|invalid \w+ stanza|scrypt recipient is not the only one)$/.test(
+      msg,
+    ) || msg.startsWith('invalid version');
   return new StellaError(structural ? 'ENCRYPTION_INVALID' : 'DECRYPT_FAILED', `age: ${msg}`, { cause: err });
 }
 
 /** Encrypt bytes to X25519 recipients; `armor` gives the PEM-like ASCII form (`age -a`). */
-export async function ageEncrypt(plaintext: Uint8Array, recipients: readonly string[], options: { armor?: boolean } = {}): Promise<Uint8Array> {
+export async function ageEncrypt(
+  plaintext: Uint8Array,
+  recipients: readonly string[],
+  options: { armor?: boolean } = {},
+): Promise<Uint8Array> {
   const ct = await encrypterFor(recipients).encrypt(plaintext);
   return options.armor ? new TextEncoder().encode(armor.encode(ct)) : ct;
 }
@@ -154,7 +162,9 @@ async function* mapStreamErrors(stream: ReadableStream<Uint8Array>): AsyncGenera
 /** Streaming age encryption (binary form): plaintext chunks in, a Readable of ciphertext out. */
 export async function ageEncryptStream(source: ByteSource, recipients: readonly string[]): Promise<Readable> {
   const e = encrypterFor(recipients);
-  const out = (await e.encrypt(toWebStream(source) as unknown as globalThis.ReadableStream<Uint8Array>)) as unknown as ReadableStream<Uint8Array>;
+  const out = (await e.encrypt(
+    toWebStream(source) as unknown as globalThis.ReadableStream<Uint8Array>,
+  )) as unknown as ReadableStream<Uint8Array>;
   return Readable.from(mapStreamErrors(out), { objectMode: false });
 }
 
@@ -166,7 +176,9 @@ export async function ageDecryptStream(source: ByteSource, identities: readonly 
   const d = decrypterFor(identities);
   let out: ReadableStream<Uint8Array>;
   try {
-    out = (await d.decrypt(toWebStream(source) as unknown as globalThis.ReadableStream<Uint8Array>)) as unknown as ReadableStream<Uint8Array>;
+    out = (await d.decrypt(
+      toWebStream(source) as unknown as globalThis.ReadableStream<Uint8Array>,
+    )) as unknown as ReadableStream<Uint8Array>;
   } catch (err) {
     throw mapAgeError(err);
   }

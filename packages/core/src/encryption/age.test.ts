@@ -49,17 +49,27 @@ describe('age (typage) in-process', () => {
     const k = await generateAgeIdentity();
     const other = await generateAgeIdentity();
     const ct = Buffer.from(await ageEncrypt(randomBytes(150_000), [k.recipient]));
-    await assert.rejects(ageDecrypt(ct, [other.identity]), (e) => isStellaError(e, 'DECRYPT_FAILED') && /no identity matched/.test(e.message));
+    await assert.rejects(
+      ageDecrypt(ct, [other.identity]),
+      (e) => isStellaError(e, 'DECRYPT_FAILED') && /no identity matched/.test(e.message),
+    );
     const t = Buffer.from(ct);
     t[t.length - 100]! ^= 1;
     await assert.rejects(ageDecrypt(t, [k.identity]), (e) => isStellaError(e, 'DECRYPT_FAILED'));
-    await assert.rejects(ageDecrypt(ct.subarray(0, ct.length - 70_000), [k.identity]), (e) => isStellaError(e, 'DECRYPT_FAILED'));
+    await assert.rejects(ageDecrypt(ct.subarray(0, ct.length - 70_000), [k.identity]), (e) =>
+      isStellaError(e, 'DECRYPT_FAILED'),
+    );
     await assert.rejects(ageDecrypt(Buffer.from('hello'), [k.identity]), (e) => isStellaError(e, 'ENCRYPTION_INVALID'));
     const hdr = Buffer.from(ct);
     hdr[30]! ^= 0x20; // inside the stanza line
-    await assert.rejects(ageDecrypt(hdr, [k.identity]), (e) => isStellaError(e) && ['DECRYPT_FAILED', 'ENCRYPTION_INVALID'].includes(e.code));
+    await assert.rejects(
+      ageDecrypt(hdr, [k.identity]),
+      (e) => isStellaError(e) && ['DECRYPT_FAILED', 'ENCRYPTION_INVALID'].includes(e.code),
+    );
     // Streams: truncation surfaces as an error of the Readable, not a silent short output.
-    await assert.rejects(collect(await ageDecryptStream([ct.subarray(0, ct.length - 70_000)], [k.identity])), (e) => isStellaError(e, 'DECRYPT_FAILED'));
+    await assert.rejects(collect(await ageDecryptStream([ct.subarray(0, ct.length - 70_000)], [k.identity])), (e) =>
+      isStellaError(e, 'DECRYPT_FAILED'),
+    );
     await assert.rejects(ageEncrypt(new Uint8Array(1), ['age1pq1xyz']), (e) => isStellaError(e, 'KEY_INVALID'));
     await assert.rejects(ageEncrypt(new Uint8Array(1), ['age1qqqq']), (e) => isStellaError(e, 'KEY_INVALID'));
     await assert.rejects(ageDecrypt(ct, ['AGE-SECRET-KEY-1NOPE']), (e) => isStellaError(e, 'KEY_INVALID'));
@@ -70,26 +80,43 @@ describe('age (typage) in-process', () => {
     const k = await generateAgeIdentity();
     const valid = Buffer.from(await ageEncrypt(randomBytes(100), [k.recipient]));
     await fc.assert(
-      fc.asyncProperty(fc.oneof(fc.uint8Array({ maxLength: 300 }), fc.tuple(fc.nat({ max: valid.length - 1 }), fc.integer({ min: 1, max: 255 })).map(([p, x]) => {
-        const m = Buffer.from(valid);
-        m[p]! ^= x;
-        return new Uint8Array(m);
-      })), async (bytes) => {
-        try {
-          await ageDecrypt(bytes, [k.identity]);
-          assert.fail('decrypted garbage');
-        } catch (err) {
-          assert.ok(err instanceof StellaError && ['DECRYPT_FAILED', 'ENCRYPTION_INVALID'].includes(err.code), String(err));
-        }
-      }),
+      fc.asyncProperty(
+        fc.oneof(
+          fc.uint8Array({ maxLength: 300 }),
+          fc.tuple(fc.nat({ max: valid.length - 1 }), fc.integer({ min: 1, max: 255 })).map(([p, x]) => {
+            const m = Buffer.from(valid);
+            m[p]! ^= x;
+            return new Uint8Array(m);
+          }),
+        ),
+        async (bytes) => {
+          try {
+            await ageDecrypt(bytes, [k.identity]);
+            assert.fail('decrypted garbage');
+          } catch (err) {
+            assert.ok(
+              err instanceof StellaError && ['DECRYPT_FAILED', 'ENCRYPTION_INVALID'].includes(err.code),
+              String(err),
+            );
+          }
+        },
+      ),
       { numRuns: 300 },
     );
   });
 
   test('identity files: comments ok, other lines refused', () => {
-    assert.deepEqual(parseAgeIdentityFile('# created: x\n# public key: age1…\nAGE-SECRET-KEY-1ABC\n'), ['AGE-SECRET-KEY-1ABC']);
-    assert.throws(() => parseAgeIdentityFile('hello\n'), (e) => isStellaError(e, 'KEY_INVALID'));
-    assert.throws(() => parseAgeIdentityFile('# only comments\n'), (e) => isStellaError(e, 'KEY_INVALID'));
+    assert.deepEqual(parseAgeIdentityFile('# created: x\n# public key: age1…\nAGE-SECRET-KEY-1ABC\n'), [
+      'AGE-SECRET-KEY-1ABC',
+    ]);
+    assert.throws(
+      () => parseAgeIdentityFile('hello\n'),
+      (e) => isStellaError(e, 'KEY_INVALID'),
+    );
+    assert.throws(
+      () => parseAgeIdentityFile('# only comments\n'),
+      (e) => isStellaError(e, 'KEY_INVALID'),
+    );
   });
 });
 
@@ -104,7 +131,9 @@ describe('age interop with Debian age / age-keygen', { skip: needTool('age') || 
 
   test('ours → age -d -i (binary, armored, streamed)', async () => {
     assert.equal(spawnSync('age-keygen', ['-o', join(tmp.path, 'cli.key')]).status, 0);
-    const recipient = spawnSync('age-keygen', ['-y', join(tmp.path, 'cli.key')]).stdout.toString().trim();
+    const recipient = spawnSync('age-keygen', ['-y', join(tmp.path, 'cli.key')])
+      .stdout.toString()
+      .trim();
     const files = {
       'ours.age': await ageEncrypt(plain, [recipient]),
       'ours.age.asc': await ageEncrypt(plain, [recipient], { armor: true }),
@@ -133,7 +162,10 @@ describe('age interop with Debian age / age-keygen', { skip: needTool('age') || 
     // Encrypted to two recipients by age: either identity opens it.
     const other = await generateAgeIdentity();
     const two = join(tmp.path, 'two.age');
-    assert.equal(spawnSync('age', ['-e', '-r', k.recipient, '-r', other.recipient, '-o', two, join(tmp.path, 'plain.bin')]).status, 0);
+    assert.equal(
+      spawnSync('age', ['-e', '-r', k.recipient, '-r', other.recipient, '-o', two, join(tmp.path, 'plain.bin')]).status,
+      0,
+    );
     assert.deepEqual(Buffer.from(await ageDecrypt(readFileSync(two), [other.identity])), plain);
   });
 });

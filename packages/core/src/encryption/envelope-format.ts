@@ -49,7 +49,8 @@ export const NONCE_PREFIX_BYTES = 7;
 export const MAC_BYTES = 32;
 const FIXED_BYTES = 8 + 1 + 1 + 4 + NONCE_PREFIX_BYTES + 2;
 /** Upper bound of any valid header (bounds buffering while parsing a stream). */
-export const MAX_HEADER_BYTES = FIXED_BYTES + MAX_STANZAS * (1 + 32 + 2 + MAX_ID_BYTES + 2 + MAX_BODY_BYTES) + MAC_BYTES;
+export const MAX_HEADER_BYTES =
+  FIXED_BYTES + MAX_STANZAS * (1 + 32 + 2 + MAX_ID_BYTES + 2 + MAX_BODY_BYTES) + MAC_BYTES;
 
 const KIND_RE = /^[a-z0-9][a-z0-9.-]{0,31}$/;
 
@@ -82,11 +83,17 @@ export function assertStanzaKind(kind: string): void {
 }
 
 /** Encode the MAC input (header without MAC). */
-export function encodeHeaderBody(fields: { chunkSize: number; noncePrefix: Uint8Array; stanzas: readonly EnvelopeStanza[] }): Uint8Array {
+export function encodeHeaderBody(fields: {
+  chunkSize: number;
+  noncePrefix: Uint8Array;
+  stanzas: readonly EnvelopeStanza[];
+}): Uint8Array {
   const { chunkSize, noncePrefix, stanzas } = fields;
-  if (!Number.isInteger(chunkSize) || chunkSize < MIN_CHUNK_SIZE || chunkSize > MAX_CHUNK_SIZE) invalid(`chunk size ${chunkSize} outside ${MIN_CHUNK_SIZE}…${MAX_CHUNK_SIZE}`);
+  if (!Number.isInteger(chunkSize) || chunkSize < MIN_CHUNK_SIZE || chunkSize > MAX_CHUNK_SIZE)
+    invalid(`chunk size ${chunkSize} outside ${MIN_CHUNK_SIZE}…${MAX_CHUNK_SIZE}`);
   if (noncePrefix.byteLength !== NONCE_PREFIX_BYTES) invalid(`nonce prefix must be ${NONCE_PREFIX_BYTES} bytes`);
-  if (stanzas.length < 1 || stanzas.length > MAX_STANZAS) invalid(`1…${MAX_STANZAS} recipients required, got ${stanzas.length}`);
+  if (stanzas.length < 1 || stanzas.length > MAX_STANZAS)
+    invalid(`1…${MAX_STANZAS} recipients required, got ${stanzas.length}`);
   const parts: Buffer[] = [];
   const fixed = Buffer.alloc(FIXED_BYTES);
   fixed.set(ENVELOPE_MAGIC, 0);
@@ -100,7 +107,8 @@ export function encodeHeaderBody(fields: { chunkSize: number; noncePrefix: Uint8
     assertStanzaKind(s.kind);
     const id = Buffer.from(s.id, 'utf8');
     if (id.byteLength > MAX_ID_BYTES) invalid(`stanza id longer than ${MAX_ID_BYTES} bytes`);
-    if (s.body.byteLength < 1 || s.body.byteLength > MAX_BODY_BYTES) invalid(`wrapped key of ${s.body.byteLength} bytes (1…${MAX_BODY_BYTES})`);
+    if (s.body.byteLength < 1 || s.body.byteLength > MAX_BODY_BYTES)
+      invalid(`wrapped key of ${s.body.byteLength} bytes (1…${MAX_BODY_BYTES})`);
     const h = Buffer.alloc(1 + s.kind.length + 2);
     h[0] = s.kind.length;
     h.write(s.kind, 1, 'ascii');
@@ -122,12 +130,14 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 export function parseEnvelopeHeader(bytes: Uint8Array): { header: EnvelopeHeader; length: number } | undefined {
   const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const magicLen = Math.min(b.length, 8);
-  for (let i = 0; i < magicLen; i++) if (b[i] !== ENVELOPE_MAGIC[i]) invalid('bad magic (not a Stella envelope, or damaged in transfer)');
+  for (let i = 0; i < magicLen; i++)
+    if (b[i] !== ENVELOPE_MAGIC[i]) invalid('bad magic (not a Stella envelope, or damaged in transfer)');
   if (b.length < FIXED_BYTES) return undefined;
   if (b[8] !== ENVELOPE_VERSION) invalid(`unsupported version ${b[8]}`);
   if (b[9] !== AEAD_AES_256_GCM) invalid(`unsupported AEAD ${b[9]}`);
   const chunkSize = b.readUInt32BE(10);
-  if (chunkSize < MIN_CHUNK_SIZE || chunkSize > MAX_CHUNK_SIZE) invalid(`chunk size ${chunkSize} outside ${MIN_CHUNK_SIZE}…${MAX_CHUNK_SIZE}`);
+  if (chunkSize < MIN_CHUNK_SIZE || chunkSize > MAX_CHUNK_SIZE)
+    invalid(`chunk size ${chunkSize} outside ${MIN_CHUNK_SIZE}…${MAX_CHUNK_SIZE}`);
   const noncePrefix = new Uint8Array(b.subarray(14, 21));
   const count = b.readUInt16BE(21);
   if (count < 1 || count > MAX_STANZAS) invalid(`recipient count ${count} outside 1…${MAX_STANZAS}`);

@@ -94,7 +94,11 @@ class EnvelopeEncryptor extends Transform {
     super({ writableHighWaterMark: chunkSize * 2, readableHighWaterMark: chunkSize * 2 });
     this.chunkSize = chunkSize;
     // Validate eagerly so misuse fails at construction, not mid-stream.
-    encodeHeaderBody({ chunkSize: this.chunkSize, noncePrefix: new Uint8Array(NONCE_PREFIX_BYTES), stanzas: options.recipients.map((r) => ({ kind: r.kind, id: r.id, body: new Uint8Array(1) })) });
+    encodeHeaderBody({
+      chunkSize: this.chunkSize,
+      noncePrefix: new Uint8Array(NONCE_PREFIX_BYTES),
+      stanzas: options.recipients.map((r) => ({ kind: r.kind, id: r.id, body: new Uint8Array(1) })),
+    });
   }
 
   private start(): Promise<void> {
@@ -115,7 +119,8 @@ class EnvelopeEncryptor extends Transform {
   }
 
   private seal(plain: Buffer, last: boolean): void {
-    if (this.counter >= MAX_CHUNKS) throw new StellaError('VALIDATION_FAILED', 'input exceeds 2^32 chunks; use a larger chunk size');
+    if (this.counter >= MAX_CHUNKS)
+      throw new StellaError('VALIDATION_FAILED', 'input exceeds 2^32 chunks; use a larger chunk size');
     const c = createCipheriv('aes-256-gcm', this.payloadKey!, chunkNonce(this.noncePrefix!, this.counter++, last));
     const body = c.update(plain);
     c.final(); // GCM emits nothing here; it computes the tag
@@ -124,15 +129,19 @@ class EnvelopeEncryptor extends Transform {
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.start().then(() => {
-      this.queue.push(chunk);
-      // Hold back one full chunk: only at the end do we know which chunk is the last.
-      while (this.queue.length > this.chunkSize) this.seal(this.queue.take(this.chunkSize), false);
-    }).then(() => cb(), cb);
+    this.start()
+      .then(() => {
+        this.queue.push(chunk);
+        // Hold back one full chunk: only at the end do we know which chunk is the last.
+        while (this.queue.length > this.chunkSize) this.seal(this.queue.take(this.chunkSize), false);
+      })
+      .then(() => cb(), cb);
   }
 
   override _flush(cb: TransformCallback): void {
-    this.start().then(() => this.seal(this.queue.take(this.queue.length), true)).then(() => cb(), cb);
+    this.start()
+      .then(() => this.seal(this.queue.take(this.queue.length), true))
+      .then(() => cb(), cb);
   }
 }
 
@@ -162,13 +171,15 @@ class EnvelopeDecryptor extends Transform {
 
   constructor(private readonly options: DecryptOptions) {
     super({ writableHighWaterMark: 128 * 1024, readableHighWaterMark: 128 * 1024 });
-    if (options.unwrappers.length === 0) throw new StellaError('VALIDATION_FAILED', 'at least one key is needed to decrypt');
+    if (options.unwrappers.length === 0)
+      throw new StellaError('VALIDATION_FAILED', 'at least one key is needed to decrypt');
   }
 
   private async openHeader(): Promise<void> {
     const parsed = parseEnvelopeHeader(this.queue.peekAll());
     if (!parsed) {
-      if (this.queue.length > MAX_HEADER_BYTES) throw new StellaError('ENCRYPTION_INVALID', 'envelope header: too large');
+      if (this.queue.length > MAX_HEADER_BYTES)
+        throw new StellaError('ENCRYPTION_INVALID', 'envelope header: too large');
       return;
     }
     const { header, length } = parsed;
@@ -202,7 +213,11 @@ class EnvelopeDecryptor extends Transform {
   }
 
   private open(sealed: Buffer, last: boolean): Buffer {
-    const d = createDecipheriv('aes-256-gcm', this.payloadKey!, chunkNonce(this.header!.noncePrefix, this.counter, last));
+    const d = createDecipheriv(
+      'aes-256-gcm',
+      this.payloadKey!,
+      chunkNonce(this.header!.noncePrefix, this.counter, last),
+    );
     d.setAuthTag(sealed.subarray(sealed.length - TAG_BYTES));
     let plain: Buffer;
     try {

@@ -34,7 +34,11 @@ function fixedRandom(seed: number): (n: number) => Uint8Array {
   return (n) => new Uint8Array(n).map(() => (x = (x * 1103515245 + 12345) & 0xff));
 }
 
-async function rejectsWith(p: Promise<unknown>, code: 'DECRYPT_FAILED' | 'ENCRYPTION_INVALID', re?: RegExp): Promise<void> {
+async function rejectsWith(
+  p: Promise<unknown>,
+  code: 'DECRYPT_FAILED' | 'ENCRYPTION_INVALID',
+  re?: RegExp,
+): Promise<void> {
   await assert.rejects(p, (e: unknown) => {
     assert.ok(isStellaError(e), `uncoded: ${String(e)}`);
     assert.equal(e.code, code, e.message);
@@ -47,7 +51,8 @@ async function rejectsWith(p: Promise<unknown>, code: 'DECRYPT_FAILED' | 'ENCRYP
 function chunkOffsets(ct: Uint8Array, chunkSize: number): { headerLength: number; chunks: [number, number][] } {
   const { length } = parseEnvelopeHeader(ct)!;
   const chunks: [number, number][] = [];
-  for (let off = length; off < ct.length; off += chunkSize + TAG_BYTES) chunks.push([off, Math.min(off + chunkSize + TAG_BYTES, ct.length)]);
+  for (let off = length; off < ct.length; off += chunkSize + TAG_BYTES)
+    chunks.push([off, Math.min(off + chunkSize + TAG_BYTES, ct.length)]);
   return { headerLength: length, chunks };
 }
 
@@ -102,11 +107,22 @@ describe('AES-256-GCM envelope', () => {
   test('several recipients (AES-KW, RSA-OAEP-256, age X25519): each opens it alone', async () => {
     const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
     const age = await generateAgeIdentity();
-    const recipients: KeyWrapper[] = [kw, rsaOaepKeyWrapper({ publicKey: rsa.publicKey }), await ageKeyWrapper({ recipient: age.recipient })];
+    const recipients: KeyWrapper[] = [
+      kw,
+      rsaOaepKeyWrapper({ publicKey: rsa.publicKey }),
+      await ageKeyWrapper({ recipient: age.recipient }),
+    ];
     const plain = randomBytes(100_000);
     const ct = await encryptEnvelope(plain, { recipients });
-    assert.deepEqual(parseEnvelopeHeader(ct)!.header.stanzas.map((s) => s.kind), ['aes256-kw', 'rsa-oaep-256', 'age-x25519']);
-    for (const u of [kw, rsaOaepKeyWrapper({ privateKey: rsa.privateKey }), await ageKeyWrapper({ identity: age.identity })]) {
+    assert.deepEqual(
+      parseEnvelopeHeader(ct)!.header.stanzas.map((s) => s.kind),
+      ['aes256-kw', 'rsa-oaep-256', 'age-x25519'],
+    );
+    for (const u of [
+      kw,
+      rsaOaepKeyWrapper({ privateKey: rsa.privateKey }),
+      await ageKeyWrapper({ identity: age.identity }),
+    ]) {
       let opened = '';
       const out = await decryptEnvelope(ct, { unwrappers: [u], onHeader: (_h, o) => (opened = o.kind) });
       assert.deepEqual(Buffer.from(out), plain);
@@ -116,14 +132,29 @@ describe('AES-256-GCM envelope', () => {
 
   test('wrong keys fail with DECRYPT_FAILED and nothing is emitted', async () => {
     const ct = await encryptEnvelope(randomBytes(1000), { recipients: [kw] });
-    await rejectsWith(decryptEnvelope(ct, { unwrappers: [aesKeyWrapper({ kek: randomBytes(32), id: kw.id })] }), 'DECRYPT_FAILED', /unwrap/);
-    await rejectsWith(decryptEnvelope(ct, { unwrappers: [aesKeyWrapper({ kek, id: 'another-id' })] }), 'DECRYPT_FAILED');
+    await rejectsWith(
+      decryptEnvelope(ct, { unwrappers: [aesKeyWrapper({ kek: randomBytes(32), id: kw.id })] }),
+      'DECRYPT_FAILED',
+      /unwrap/,
+    );
+    await rejectsWith(
+      decryptEnvelope(ct, { unwrappers: [aesKeyWrapper({ kek, id: 'another-id' })] }),
+      'DECRYPT_FAILED',
+    );
     const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
-    const ct2 = await encryptEnvelope(randomBytes(10), { recipients: [rsaOaepKeyWrapper({ publicKey: rsa.publicKey })] });
-    await rejectsWith(decryptEnvelope(ct2, { unwrappers: [rsaOaepKeyWrapper({ publicKey: rsa.publicKey })] }), 'DECRYPT_FAILED');
+    const ct2 = await encryptEnvelope(randomBytes(10), {
+      recipients: [rsaOaepKeyWrapper({ publicKey: rsa.publicKey })],
+    });
+    await rejectsWith(
+      decryptEnvelope(ct2, { unwrappers: [rsaOaepKeyWrapper({ publicKey: rsa.publicKey })] }),
+      'DECRYPT_FAILED',
+    );
     const other = generateKeyPairSync('rsa', { modulusLength: 2048 });
     const id = rsaOaepKeyWrapper({ publicKey: rsa.publicKey }).id;
-    await rejectsWith(decryptEnvelope(ct2, { unwrappers: [rsaOaepKeyWrapper({ privateKey: other.privateKey, id })] }), 'DECRYPT_FAILED');
+    await rejectsWith(
+      decryptEnvelope(ct2, { unwrappers: [rsaOaepKeyWrapper({ privateKey: other.privateKey, id })] }),
+      'DECRYPT_FAILED',
+    );
   });
 
   test('tampering, truncation, dropped tail, swapped chunks and trailing data are all detected', async () => {
@@ -142,7 +173,12 @@ describe('AES-256-GCM envelope', () => {
     await rejectsWith(dec(ct.subarray(0, headerLength + 5)), 'DECRYPT_FAILED');
     await rejectsWith(dec(ct.subarray(0, headerLength)), 'DECRYPT_FAILED', /truncated/);
     const [a, b] = [chunks[1]!, chunks[2]!];
-    const swapped = Buffer.concat([ct.subarray(0, a[0]), ct.subarray(b[0], b[1]), ct.subarray(a[0], a[1]), ct.subarray(b[1])]);
+    const swapped = Buffer.concat([
+      ct.subarray(0, a[0]),
+      ct.subarray(b[0], b[1]),
+      ct.subarray(a[0], a[1]),
+      ct.subarray(b[1]),
+    ]);
     await rejectsWith(dec(swapped), 'DECRYPT_FAILED', /chunk 1/);
     await rejectsWith(dec(Buffer.concat([ct, Buffer.from([0])])), 'DECRYPT_FAILED');
     // Header fields are bound by the MAC: change the chunk size (still in range).
@@ -159,19 +195,36 @@ describe('AES-256-GCM envelope', () => {
   });
 
   test('bad options are rejected before any output', async () => {
-    assert.throws(() => createEncryptStream({ recipients: [] }), (e) => isStellaError(e, 'ENCRYPTION_INVALID'));
-    assert.throws(() => createEncryptStream({ recipients: [kw], chunkSize: 10 }), (e) => isStellaError(e, 'ENCRYPTION_INVALID'));
-    assert.throws(() => aesKeyWrapper({ kek: new Uint8Array(16), id: 'x' }), (e) => isStellaError(e, 'KEY_INVALID'));
-    assert.throws(() => rsaOaepKeyWrapper({ publicKey: 'nope' }), (e) => isStellaError(e, 'KEY_INVALID'));
+    assert.throws(
+      () => createEncryptStream({ recipients: [] }),
+      (e) => isStellaError(e, 'ENCRYPTION_INVALID'),
+    );
+    assert.throws(
+      () => createEncryptStream({ recipients: [kw], chunkSize: 10 }),
+      (e) => isStellaError(e, 'ENCRYPTION_INVALID'),
+    );
+    assert.throws(
+      () => aesKeyWrapper({ kek: new Uint8Array(16), id: 'x' }),
+      (e) => isStellaError(e, 'KEY_INVALID'),
+    );
+    assert.throws(
+      () => rsaOaepKeyWrapper({ publicKey: 'nope' }),
+      (e) => isStellaError(e, 'KEY_INVALID'),
+    );
     const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-    assert.throws(() => rsaOaepKeyWrapper({ publicKey: ec.publicKey }), (e) => isStellaError(e, 'KEY_INVALID'));
+    assert.throws(
+      () => rsaOaepKeyWrapper({ publicKey: ec.publicKey }),
+      (e) => isStellaError(e, 'KEY_INVALID'),
+    );
     await assert.rejects(ageKeyWrapper({ recipient: 'age1notarecipient' }), (e) => isStellaError(e, 'KEY_INVALID'));
   });
 
   test('header parser: arbitrary bytes give undefined, a header, or ENCRYPTION_INVALID (fast-check)', () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 400 }), fc.boolean(), (bytes, withMagic) => {
-        const input = withMagic ? Buffer.concat([Buffer.from([0x89, 0x53, 0x45, 0x4e, 0x56, 0x0d, 0x0a, 0x1a, 1, 1]), bytes]) : bytes;
+        const input = withMagic
+          ? Buffer.concat([Buffer.from([0x89, 0x53, 0x45, 0x4e, 0x56, 0x0d, 0x0a, 0x1a, 1, 1]), bytes])
+          : bytes;
         try {
           const r = parseEnvelopeHeader(input);
           if (r) assert.ok(r.length <= input.length);
@@ -190,15 +243,24 @@ describe('AES-256-GCM envelope', () => {
       body: fc.uint8Array({ minLength: 1, maxLength: 300 }),
     });
     fc.assert(
-      fc.property(fc.integer({ min: 256, max: 1 << 24 }), fc.uint8Array({ minLength: 7, maxLength: 7 }), fc.array(stanza, { minLength: 1, maxLength: 5 }), (chunkSize, noncePrefix, stanzas) => {
-        const body = encodeHeaderBody({ chunkSize, noncePrefix, stanzas });
-        const full = Buffer.concat([body, Buffer.alloc(32, 9)]);
-        const r = parseEnvelopeHeader(full)!;
-        assert.equal(r.length, full.length);
-        assert.equal(r.header.chunkSize, chunkSize);
-        assert.deepEqual(r.header.stanzas.map((s) => [s.kind, s.id, Buffer.from(s.body).toString('hex')]), stanzas.map((s) => [s.kind, s.id, Buffer.from(s.body).toString('hex')]));
-        for (const cut of [0, 1, 9, 23, Math.floor(full.length / 2), full.length - 1]) assert.equal(parseEnvelopeHeader(full.subarray(0, cut)), undefined);
-      }),
+      fc.property(
+        fc.integer({ min: 256, max: 1 << 24 }),
+        fc.uint8Array({ minLength: 7, maxLength: 7 }),
+        fc.array(stanza, { minLength: 1, maxLength: 5 }),
+        (chunkSize, noncePrefix, stanzas) => {
+          const body = encodeHeaderBody({ chunkSize, noncePrefix, stanzas });
+          const full = Buffer.concat([body, Buffer.alloc(32, 9)]);
+          const r = parseEnvelopeHeader(full)!;
+          assert.equal(r.length, full.length);
+          assert.equal(r.header.chunkSize, chunkSize);
+          assert.deepEqual(
+            r.header.stanzas.map((s) => [s.kind, s.id, Buffer.from(s.body).toString('hex')]),
+            stanzas.map((s) => [s.kind, s.id, Buffer.from(s.body).toString('hex')]),
+          );
+          for (const cut of [0, 1, 9, 23, Math.floor(full.length / 2), full.length - 1])
+            assert.equal(parseEnvelopeHeader(full.subarray(0, cut)), undefined);
+        },
+      ),
       { numRuns: 300 },
     );
   });
@@ -210,41 +272,82 @@ describe('AES-256-GCM envelope', () => {
       fc.asyncProperty(fc.nat({ max: ct.length - 1 }), fc.integer({ min: 1, max: 255 }), async (pos, x) => {
         const m = Buffer.from(ct);
         m[pos]! ^= x;
-        await assert.rejects(decryptEnvelope(m, { unwrappers: [kw] }), (e) => isStellaError(e) && ['DECRYPT_FAILED', 'ENCRYPTION_INVALID'].includes(e.code));
+        await assert.rejects(
+          decryptEnvelope(m, { unwrappers: [kw] }),
+          (e) => isStellaError(e) && ['DECRYPT_FAILED', 'ENCRYPTION_INVALID'].includes(e.code),
+        );
       }),
       { numRuns: 400 },
     );
   });
 });
 
-describe('envelope opened by independent tools', { skip: needTool('openssl') || needTool('/usr/bin/python3', { args: ['-c', 'import cryptography'] }) }, () => {
-  let tmp: { path: string; cleanup: () => Promise<void> };
-  before(async () => {
-    tmp = await tempDir('stella-env-');
-  });
-  after(async () => tmp?.cleanup());
+describe(
+  'envelope opened by independent tools',
+  { skip: needTool('openssl') || needTool('/usr/bin/python3', { args: ['-c', 'import cryptography'] }) },
+  () => {
+    let tmp: { path: string; cleanup: () => Promise<void> };
+    before(async () => {
+      tmp = await tempDir('stella-env-');
+    });
+    after(async () => tmp?.cleanup());
 
-  test('openssl unwraps the AES-KW and RSA-OAEP stanzas; python3-cryptography decrypts the whole envelope', async () => {
-    const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
-    writeFileSync(join(tmp.path, 'rsa.key'), rsa.privateKey.export({ format: 'pem', type: 'pkcs8' }));
-    const random = fixedRandom(42);
-    const dek = fixedRandom(42)(32); // the first 32 bytes the encryptor draws are the DEK
-    const plain = randomBytes(150_001);
-    writeFileSync(join(tmp.path, 'plain.bin'), plain);
-    const ct = await encryptEnvelope(plain, { recipients: [kw, rsaOaepKeyWrapper({ publicKey: rsa.publicKey })], random, chunkSize: 4096 });
-    writeFileSync(join(tmp.path, 'data.senv'), ct);
-    const [kwStanza, rsaStanza] = parseEnvelopeHeader(ct)!.header.stanzas;
-    writeFileSync(join(tmp.path, 'dek.kw'), kwStanza!.body);
-    writeFileSync(join(tmp.path, 'dek.oaep'), rsaStanza!.body);
-    const kwOut = spawnSync('openssl', ['enc', '-d', '-id-aes256-wrap', '-iv', 'A6A6A6A6A6A6A6A6', '-K', Buffer.from(kek).toString('hex'), '-in', 'dek.kw'], { cwd: tmp.path });
-    assert.equal(kwOut.status, 0, kwOut.stderr.toString());
-    assert.deepEqual(new Uint8Array(kwOut.stdout), dek);
-    const rsaOut = spawnSync('openssl', ['pkeyutl', '-decrypt', '-inkey', 'rsa.key', '-in', 'dek.oaep', '-pkeyopt', 'rsa_padding_mode:oaep', '-pkeyopt', 'rsa_oaep_md:sha256', '-pkeyopt', 'rsa_mgf1_md:sha256'], { cwd: tmp.path });
-    assert.equal(rsaOut.status, 0, rsaOut.stderr.toString());
-    assert.deepEqual(new Uint8Array(rsaOut.stdout), dek);
+    test('openssl unwraps the AES-KW and RSA-OAEP stanzas; python3-cryptography decrypts the whole envelope', async () => {
+      const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
+      writeFileSync(join(tmp.path, 'rsa.key'), rsa.privateKey.export({ format: 'pem', type: 'pkcs8' }));
+      const random = fixedRandom(42);
+      const dek = fixedRandom(42)(32); // the first 32 bytes the encryptor draws are the DEK
+      const plain = randomBytes(150_001);
+      writeFileSync(join(tmp.path, 'plain.bin'), plain);
+      const ct = await encryptEnvelope(plain, {
+        recipients: [kw, rsaOaepKeyWrapper({ publicKey: rsa.publicKey })],
+        random,
+        chunkSize: 4096,
+      });
+      writeFileSync(join(tmp.path, 'data.senv'), ct);
+      const [kwStanza, rsaStanza] = parseEnvelopeHeader(ct)!.header.stanzas;
+      writeFileSync(join(tmp.path, 'dek.kw'), kwStanza!.body);
+      writeFileSync(join(tmp.path, 'dek.oaep'), rsaStanza!.body);
+      const kwOut = spawnSync(
+        'openssl',
+        [
+          'enc',
+          '-d',
+          '-id-aes256-wrap',
+          '-iv',
+          'A6A6A6A6A6A6A6A6',
+          '-K',
+          Buffer.from(kek).toString('hex'),
+          '-in',
+          'dek.kw',
+        ],
+        { cwd: tmp.path },
+      );
+      assert.equal(kwOut.status, 0, kwOut.stderr.toString());
+      assert.deepEqual(new Uint8Array(kwOut.stdout), dek);
+      const rsaOut = spawnSync(
+        'openssl',
+        [
+          'pkeyutl',
+          '-decrypt',
+          '-inkey',
+          'rsa.key',
+          '-in',
+          'dek.oaep',
+          '-pkeyopt',
+          'rsa_padding_mode:oaep',
+          '-pkeyopt',
+          'rsa_oaep_md:sha256',
+          '-pkeyopt',
+          'rsa_mgf1_md:sha256',
+        ],
+        { cwd: tmp.path },
+      );
+      assert.equal(rsaOut.status, 0, rsaOut.stderr.toString());
+      assert.deepEqual(new Uint8Array(rsaOut.stdout), dek);
 
-    // A from-the-spec reader in Python (docs/formats/encryption.md), sharing no code with ours.
-    const py = `
+      // A from-the-spec reader in Python (docs/formats/encryption.md), sharing no code with ours.
+      const py = `
 import sys, struct, hmac, hashlib
 from cryptography.hazmat.primitives.keywrap import aes_key_unwrap
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -271,20 +374,30 @@ while True:
     if last: break
 sys.stdout.buffer.write(b''.join(out))
 `;
-    const r = spawnSync('/usr/bin/python3', ['-c', py, Buffer.from(kek).toString('hex'), join(tmp.path, 'data.senv')], { maxBuffer: 1 << 24 });
-    assert.equal(r.status, 0, r.stderr.toString());
-    assert.deepEqual(r.stdout, plain);
-  });
+      const r = spawnSync(
+        '/usr/bin/python3',
+        ['-c', py, Buffer.from(kek).toString('hex'), join(tmp.path, 'data.senv')],
+        { maxBuffer: 1 << 24 },
+      );
+      assert.equal(r.status, 0, r.stderr.toString());
+      assert.deepEqual(r.stdout, plain);
+    });
 
-  test('the age-x25519 stanza opens with Debian age', { skip: needTool('age') }, async () => {
-    const keygen = spawnSync('age-keygen', ['-o', join(tmp.path, 'id.txt')]);
-    assert.equal(keygen.status, 0);
-    const recipient = spawnSync('age-keygen', ['-y', join(tmp.path, 'id.txt')]).stdout.toString().trim();
-    const dek = fixedRandom(3)(32);
-    const ct = await encryptEnvelope(randomBytes(10), { recipients: [await ageKeyWrapper({ recipient })], random: fixedRandom(3) });
-    writeFileSync(join(tmp.path, 'dek.age'), parseEnvelopeHeader(ct)!.header.stanzas[0]!.body);
-    const r = spawnSync('age', ['-d', '-i', join(tmp.path, 'id.txt'), join(tmp.path, 'dek.age')]);
-    assert.equal(r.status, 0, r.stderr.toString());
-    assert.deepEqual(new Uint8Array(r.stdout), dek);
-  });
-});
+    test('the age-x25519 stanza opens with Debian age', { skip: needTool('age') }, async () => {
+      const keygen = spawnSync('age-keygen', ['-o', join(tmp.path, 'id.txt')]);
+      assert.equal(keygen.status, 0);
+      const recipient = spawnSync('age-keygen', ['-y', join(tmp.path, 'id.txt')])
+        .stdout.toString()
+        .trim();
+      const dek = fixedRandom(3)(32);
+      const ct = await encryptEnvelope(randomBytes(10), {
+        recipients: [await ageKeyWrapper({ recipient })],
+        random: fixedRandom(3),
+      });
+      writeFileSync(join(tmp.path, 'dek.age'), parseEnvelopeHeader(ct)!.header.stanzas[0]!.body);
+      const r = spawnSync('age', ['-d', '-i', join(tmp.path, 'id.txt'), join(tmp.path, 'dek.age')]);
+      assert.equal(r.status, 0, r.stderr.toString());
+      assert.deepEqual(new Uint8Array(r.stdout), dek);
+    });
+  },
+);

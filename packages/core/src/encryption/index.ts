@@ -14,7 +14,13 @@ export {
   parseAgeIdentityFile,
   type AgeKeyPair,
 } from './age-codec.js';
-export { aesKeyWrapper, ageKeyWrapper, publicKeyFingerprint, rsaOaepKeyWrapper, type KeyWrapper } from './key-wrappers.js';
+export {
+  aesKeyWrapper,
+  ageKeyWrapper,
+  publicKeyFingerprint,
+  rsaOaepKeyWrapper,
+  type KeyWrapper,
+} from './key-wrappers.js';
 export {
   DEFAULT_CHUNK_SIZE,
   ENVELOPE_MAGIC,

@@ -65,8 +65,13 @@ export function publicKeyFingerprint(key: KeyObject): string {
 function loadKey(input: string | Uint8Array | KeyObject, kind: 'public' | 'private'): KeyObject {
   if (typeof input === 'object' && !(input instanceof Uint8Array)) return input;
   try {
-    if (kind === 'private') return createPrivateKey(typeof input === 'string' ? input : { key: Buffer.from(input), format: 'der', type: 'pkcs8' });
-    return createPublicKey(typeof input === 'string' ? input : { key: Buffer.from(input), format: 'der', type: 'spki' });
+    if (kind === 'private')
+      return createPrivateKey(
+        typeof input === 'string' ? input : { key: Buffer.from(input), format: 'der', type: 'pkcs8' },
+      );
+    return createPublicKey(
+      typeof input === 'string' ? input : { key: Buffer.from(input), format: 'der', type: 'spki' },
+    );
   } catch (err) {
     throw new StellaError('KEY_INVALID', `cannot read RSA ${kind} key: ${(err as Error).message}`, { cause: err });
   }
@@ -77,12 +82,19 @@ function loadKey(input: string | Uint8Array | KeyObject, kind: 'public' | 'priva
  * rsa_padding_mode:oaep -pkeyopt rsa_oaep_md:sha256 -pkeyopt rsa_mgf1_md:sha256` does). Give the
  * public key to encrypt, the private key to decrypt (the public part is derived from it).
  */
-export function rsaOaepKeyWrapper(options: { publicKey?: string | Uint8Array | KeyObject; privateKey?: string | Uint8Array | KeyObject; id?: string }): KeyWrapper {
+export function rsaOaepKeyWrapper(options: {
+  publicKey?: string | Uint8Array | KeyObject;
+  privateKey?: string | Uint8Array | KeyObject;
+  id?: string;
+}): KeyWrapper {
   const priv = options.privateKey !== undefined ? loadKey(options.privateKey, 'private') : undefined;
-  const pub = options.publicKey !== undefined ? loadKey(options.publicKey, 'public') : priv ? createPublicKey(priv) : undefined;
+  const pub =
+    options.publicKey !== undefined ? loadKey(options.publicKey, 'public') : priv ? createPublicKey(priv) : undefined;
   if (!pub) throw new StellaError('KEY_INVALID', 'an RSA-OAEP wrapper needs a public or a private key');
-  if (pub.asymmetricKeyType !== 'rsa') throw new StellaError('KEY_INVALID', `RSA-OAEP needs an RSA key, got ${pub.asymmetricKeyType ?? '?'}`);
-  if ((pub.asymmetricKeyDetails?.modulusLength ?? 0) < 2048) throw new StellaError('KEY_INVALID', 'RSA keys must have at least 2048 bits');
+  if (pub.asymmetricKeyType !== 'rsa')
+    throw new StellaError('KEY_INVALID', `RSA-OAEP needs an RSA key, got ${pub.asymmetricKeyType ?? '?'}`);
+  if ((pub.asymmetricKeyDetails?.modulusLength ?? 0) < 2048)
+    throw new StellaError('KEY_INVALID', 'RSA keys must have at least 2048 bits');
   const oaep = { padding: cryptoConstants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' };
   return {
     kind: 'rsa-oaep-256',
@@ -105,7 +117,8 @@ export function rsaOaepKeyWrapper(options: { publicKey?: string | Uint8Array | K
  * `age -d -i key.txt`) can recover it. Give `recipient` to encrypt, `identity` to decrypt.
  */
 export async function ageKeyWrapper(options: { recipient?: string; identity?: string }): Promise<KeyWrapper> {
-  const recipient = options.recipient ?? (options.identity !== undefined ? await ageRecipientOf(options.identity) : undefined);
+  const recipient =
+    options.recipient ?? (options.identity !== undefined ? await ageRecipientOf(options.identity) : undefined);
   if (!recipient) throw new StellaError('KEY_INVALID', 'an age wrapper needs a recipient or an identity');
   const identity = options.identity;
   // Validate the recipient now, not at the first wrap.

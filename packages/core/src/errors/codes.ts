@@ -30,13 +30,26 @@ export const ERROR_CODES = {
   // --- database / migrations -------------------------------------------------------------------
   DB_UNAVAILABLE: { status: 503, description: 'The database cannot be reached.' },
   MIGRATION_FAILED: { status: 500, description: 'A migration file failed; its transaction was rolled back.' },
-  MIGRATION_CHECKSUM_MISMATCH: { status: 500, description: 'An applied migration file was changed after it was applied.' },
-  MIGRATION_INVALID_NAME: { status: 500, description: 'A migration file name is not `NNNN_name.sql` or numbers repeat.' },
+  MIGRATION_CHECKSUM_MISMATCH: {
+    status: 500,
+    description: 'An applied migration file was changed after it was applied.',
+  },
+  MIGRATION_INVALID_NAME: {
+    status: 500,
+    description: 'A migration file name is not `NNNN_name.sql` or numbers repeat.',
+  },
   TENANT_INVALID: { status: 400, description: 'A tenant id is empty or not of the allowed form.' },
-  DB_TRANSACTION_MISUSE: { status: 500, description: 'A Db was used inside its own transaction (would deadlock on PGlite or escape the transaction), or a transaction handle was used after it ended.' },
+  DB_TRANSACTION_MISUSE: {
+    status: 500,
+    description:
+      'A Db was used inside its own transaction (would deadlock on PGlite or escape the transaction), or a transaction handle was used after it ended.',
+  },
   // --- object store ----------------------------------------------------------------------------
   OBJECT_NOT_FOUND: { status: 404, description: 'No object with that key.' },
-  OBJECT_DIGEST_MISMATCH: { status: 400, description: 'Written bytes do not match the declared digest; nothing was kept.' },
+  OBJECT_DIGEST_MISMATCH: {
+    status: 400,
+    description: 'Written bytes do not match the declared digest; nothing was kept.',
+  },
   OBJECT_RETAINED: { status: 409, description: 'The object is under WORM retention or legal hold.' },
   OBJECT_KEY_INVALID: { status: 400, description: 'An object key is not allowed (traversal, empty, bad digest).' },
   OBJECT_STORE_UNAVAILABLE: { status: 503, description: 'The object store cannot be reached.' },
@@ -46,7 +59,10 @@ export const ERROR_CODES = {
   EVENT_INVALID: { status: 400, description: 'An event envelope does not match DESIGN.md §3.' },
   BUS_UNAVAILABLE: { status: 503, description: 'The event bus cannot be reached.' },
   // --- core: encoding / canonical JSON / digests -----------------------------------------------
-  JSON_INVALID: { status: 400, description: 'Input is not valid JSON or not canonicalizable (NaN, Infinity, lone surrogates).' },
+  JSON_INVALID: {
+    status: 400,
+    description: 'Input is not valid JSON or not canonicalizable (NaN, Infinity, lone surrogates).',
+  },
   BASE64_INVALID: { status: 400, description: 'Input is not valid base64.' },
   DIGEST_INVALID: { status: 400, description: 'A digest string is not `sha256:<64 hex>`.' },
   DIGEST_MISMATCH: { status: 400, description: 'Bytes do not match the expected digest.' },
@@ -68,11 +84,20 @@ export const ERROR_CODES = {
   PKCS11_ERROR: { status: 500, description: 'The PKCS#11 module returned an error.' },
   // --- RFC 3161 --------------------------------------------------------------------------------
   ASN1_MALFORMED: { status: 400, description: 'DER/ASN.1 input is truncated or malformed.' },
-  TIMESTAMP_INVALID: { status: 400, description: 'A time-stamp token fails a check (imprint, signature, chain, time).' },
+  TIMESTAMP_INVALID: {
+    status: 400,
+    description: 'A time-stamp token fails a check (imprint, signature, chain, time).',
+  },
   TIMESTAMP_REQUEST_FAILED: { status: 502, description: 'The TSA did not answer with a granted time-stamp.' },
   // --- archives --------------------------------------------------------------------------------
-  ARCHIVE_UNSAFE_ENTRY: { status: 400, description: 'An archive entry escapes the root, is a device, a link, or duplicated.' },
-  ARCHIVE_LIMIT_EXCEEDED: { status: 413, description: 'An archive exceeds an entry-size, total-size or entry-count limit.' },
+  ARCHIVE_UNSAFE_ENTRY: {
+    status: 400,
+    description: 'An archive entry escapes the root, is a device, a link, or duplicated.',
+  },
+  ARCHIVE_LIMIT_EXCEEDED: {
+    status: 413,
+    description: 'An archive exceeds an entry-size, total-size or entry-count limit.',
+  },
   ARCHIVE_MALFORMED: { status: 400, description: 'An archive is truncated or not tar/gzip.' },
   // --- OCI -------------------------------------------------------------------------------------
   OCI_INVALID: { status: 400, description: 'An OCI manifest, index, descriptor or layout is invalid.' },

@@ -20,7 +20,11 @@ const invalid = (err: unknown) => isStellaError(err, 'INTOTO_STATEMENT_INVALID')
 
 describe('in-toto Statement v1', () => {
   test('builds the canonical payload of the published DSSE vector', () => {
-    const st = buildStatement({ subject: [{ name: 'hello', digest: { sha256: HELLO } }], predicateType: 'https://example.com/p/v1', predicate: {} });
+    const st = buildStatement({
+      subject: [{ name: 'hello', digest: { sha256: HELLO } }],
+      predicateType: 'https://example.com/p/v1',
+      predicate: {},
+    });
     assert.equal(st._type, STATEMENT_V1_TYPE);
     assert.equal(
       new TextDecoder().decode(serializeStatement(st)),
@@ -38,10 +42,17 @@ describe('in-toto Statement v1', () => {
     const env = await signEnvelope(serializeStatement(st), IN_TOTO_PAYLOAD_TYPE, [createKeySigner(privateKey)]);
     verifyEnvelope(env, { keys: keySetFromPublicKeys([publicKey]), expectedPayloadType: IN_TOTO_PAYLOAD_TYPE });
     assert.deepEqual(statementFromEnvelope(env), st);
-    assert.throws(() => statementFromEnvelope({ ...env, payloadType: 'text/plain' }), (e: unknown) => isStellaError(e, 'DSSE_PAYLOAD_TYPE_MISMATCH'));
+    assert.throws(
+      () => statementFromEnvelope({ ...env, payloadType: 'text/plain' }),
+      (e: unknown) => isStellaError(e, 'DSSE_PAYLOAD_TYPE_MISMATCH'),
+    );
   });
 
-  const base = { _type: STATEMENT_V1_TYPE, subject: [{ name: 'a', digest: { sha256: HELLO } }], predicateType: 'https://x.test/p' };
+  const base = {
+    _type: STATEMENT_V1_TYPE,
+    subject: [{ name: 'a', digest: { sha256: HELLO } }],
+    predicateType: 'https://x.test/p',
+  };
   const bad: [string, unknown][] = [
     ['not object', []],
     ['wrong _type', { ...base, _type: 'https://in-toto.io/Statement/v0.1' }],
@@ -70,14 +81,20 @@ describe('in-toto Statement v1', () => {
     assert.throws(() => parseStatement(`{"_type":"${STATEMENT_V1_TYPE}","_type":"x"}`), invalid);
     const st = parseStatement(JSON.stringify({ ...base, future: { x: 1 } }));
     assert.deepEqual((st as unknown as { future: unknown }).future, { x: 1 });
-    assert.throws(() => serializeStatement({ ...base, predicate: { n: Number.NaN } } as never), (e: unknown) => isStellaError(e, 'JSON_INVALID'));
+    assert.throws(
+      () => serializeStatement({ ...base, predicate: { n: Number.NaN } } as never),
+      (e: unknown) => isStellaError(e, 'JSON_INVALID'),
+    );
   });
 
   test('property: build → serialize → parse is identity and serialization is deterministic', () => {
     const hex64 = fc.uint8Array({ minLength: 32, maxLength: 32 }).map((b) => Buffer.from(b).toString('hex'));
     fc.assert(
       fc.property(
-        fc.array(fc.record({ name: fc.string(), digest: fc.record({ sha256: hex64 }) }), { minLength: 1, maxLength: 4 }),
+        fc.array(fc.record({ name: fc.string(), digest: fc.record({ sha256: hex64 }) }), {
+          minLength: 1,
+          maxLength: 4,
+        }),
         fc.dictionary(fc.string(), fc.jsonValue()),
         (subject, predicate) => {
           const st = buildStatement({ subject, predicateType: 'https://x.test/p/v1', predicate: predicate as never });

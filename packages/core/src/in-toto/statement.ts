@@ -80,7 +80,8 @@ function checkDescriptor(d: unknown, path: string): void {
   for (const f of OPTIONAL_STRINGS) {
     if (d[f] !== undefined && typeof d[f] !== 'string') throw invalid(`${path}.${f}`, 'must be a string');
   }
-  if (d.annotations !== undefined && !isObject(d.annotations)) throw invalid(`${path}.annotations`, 'must be an object');
+  if (d.annotations !== undefined && !isObject(d.annotations))
+    throw invalid(`${path}.annotations`, 'must be an object');
   const digest = d.digest;
   // Statement v1: "Each subject MUST have a digest" — a name alone identifies nothing.
   if (!isObject(digest)) throw invalid(`${path}.digest`, 'must be an object of algorithm → hex');
@@ -105,7 +106,8 @@ function checkDescriptor(d: unknown, path: string): void {
 export function validateStatement(value: unknown): StatementV1 {
   if (!isObject(value)) throw invalid('$', 'is not a JSON object');
   if (value._type !== STATEMENT_V1_TYPE) throw invalid('$._type', `must be ${JSON.stringify(STATEMENT_V1_TYPE)}`);
-  if (!Array.isArray(value.subject) || value.subject.length === 0) throw invalid('$.subject', 'must be a non-empty array');
+  if (!Array.isArray(value.subject) || value.subject.length === 0)
+    throw invalid('$.subject', 'must be a non-empty array');
   value.subject.forEach((s, i) => checkDescriptor(s, `$.subject[${i}]`));
   if (typeof value.predicateType !== 'string' || !isUri(value.predicateType)) {
     throw invalid('$.predicateType', 'must be an absolute URI');
@@ -116,7 +118,11 @@ export function validateStatement(value: unknown): StatementV1 {
 
 /** Builds and validates a Statement v1 (throws INTOTO_STATEMENT_INVALID on bad input). */
 export function buildStatement<P extends Record<string, JsonValue>>(input: StatementInput<P>): StatementV1<P> {
-  const st: Record<string, unknown> = { _type: STATEMENT_V1_TYPE, subject: input.subject, predicateType: input.predicateType };
+  const st: Record<string, unknown> = {
+    _type: STATEMENT_V1_TYPE,
+    subject: input.subject,
+    predicateType: input.predicateType,
+  };
   if (input.predicate !== undefined) st.predicate = input.predicate;
   return validateStatement(st) as StatementV1<P>;
 }
@@ -140,7 +146,11 @@ export function parseStatement(input: string | Uint8Array): StatementV1 {
   try {
     json = parseJson(input);
   } catch (err) {
-    throw new StellaError('INTOTO_STATEMENT_INVALID', `in-toto statement is not valid JSON: ${(err as Error).message}`, { cause: err });
+    throw new StellaError(
+      'INTOTO_STATEMENT_INVALID',
+      `in-toto statement is not valid JSON: ${(err as Error).message}`,
+      { cause: err },
+    );
   }
   return validateStatement(json);
 }
@@ -151,9 +161,13 @@ export function parseStatement(input: string | Uint8Array): StatementV1 {
  */
 export function statementFromEnvelope(envelope: Pick<DsseEnvelope, 'payloadType' | 'payload'>): StatementV1 {
   if (envelope.payloadType !== IN_TOTO_PAYLOAD_TYPE) {
-    throw new StellaError('DSSE_PAYLOAD_TYPE_MISMATCH', `payloadType is ${JSON.stringify(envelope.payloadType)}, expected ${IN_TOTO_PAYLOAD_TYPE}`, {
-      details: { check: 'payloadType', expected: IN_TOTO_PAYLOAD_TYPE, actual: envelope.payloadType },
-    });
+    throw new StellaError(
+      'DSSE_PAYLOAD_TYPE_MISMATCH',
+      `payloadType is ${JSON.stringify(envelope.payloadType)}, expected ${IN_TOTO_PAYLOAD_TYPE}`,
+      {
+        details: { check: 'payloadType', expected: IN_TOTO_PAYLOAD_TYPE, actual: envelope.payloadType },
+      },
+    );
   }
   return parseStatement(envelope.payload);
 }

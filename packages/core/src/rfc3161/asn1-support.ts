@@ -70,7 +70,13 @@ let engineReady = false;
  */
 export function ensurePkijsEngine(): void {
   if (engineReady) return;
-  pkijs.setEngine('node', new pkijs.CryptoEngine({ name: 'node', crypto: webcrypto as unknown as ConstructorParameters<typeof pkijs.CryptoEngine>[0]['crypto'] }));
+  pkijs.setEngine(
+    'node',
+    new pkijs.CryptoEngine({
+      name: 'node',
+      crypto: webcrypto as unknown as ConstructorParameters<typeof pkijs.CryptoEngine>[0]['crypto'],
+    }),
+  );
   engineReady = true;
 }
 
@@ -93,13 +99,18 @@ export function decodeDer(bytes: Uint8Array, what: string): asn1js.AsnType {
     res = asn1js.fromBER(ab);
   } catch (err) {
     // asn1js throws (rather than reporting) on some malformed primitives, e.g. bad time strings.
-    throw new StellaError('ASN1_MALFORMED', `${what}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    throw new StellaError('ASN1_MALFORMED', `${what}: ${err instanceof Error ? err.message : String(err)}`, {
+      cause: err,
+    });
   }
   if (res.offset === -1 || res.result.error) {
     throw new StellaError('ASN1_MALFORMED', `${what}: ${res.result.error || 'cannot decode DER'}`);
   }
   if (res.offset !== bytes.byteLength) {
-    throw new StellaError('ASN1_MALFORMED', `${what}: ${bytes.byteLength - res.offset} trailing byte(s) after the DER element`);
+    throw new StellaError(
+      'ASN1_MALFORMED',
+      `${what}: ${bytes.byteLength - res.offset} trailing byte(s) after the DER element`,
+    );
   }
   assertConsistentLengths(res.result, what);
   return res.result;
@@ -117,14 +128,23 @@ function assertConsistentLengths(node: asn1js.AsnType, what: string, depth = 0):
     throw new StellaError('ASN1_MALFORMED', `${what}: non-minimal length encoding`);
   }
   // X.690 §8.3.1: an INTEGER has at least one content octet.
-  if (node.idBlock.tagClass === 1 && node.idBlock.tagNumber === 2 && !node.idBlock.isConstructed && node.lenBlock.length === 0) {
+  if (
+    node.idBlock.tagClass === 1 &&
+    node.idBlock.tagNumber === 2 &&
+    !node.idBlock.isConstructed &&
+    node.lenBlock.length === 0
+  ) {
     throw new StellaError('ASN1_MALFORMED', `${what}: empty INTEGER`);
   }
   const children = (node.valueBlock as { value?: unknown }).value;
   if (!node.idBlock.isConstructed || !Array.isArray(children)) return;
   if (!node.lenBlock.isIndefiniteForm) {
     const sum = (children as asn1js.AsnType[]).reduce((n, c) => n + c.valueBeforeDecodeView.byteLength, 0);
-    if (sum !== node.lenBlock.length) throw new StellaError('ASN1_MALFORMED', `${what}: element length ${node.lenBlock.length} does not match its content (${sum} bytes)`);
+    if (sum !== node.lenBlock.length)
+      throw new StellaError(
+        'ASN1_MALFORMED',
+        `${what}: element length ${node.lenBlock.length} does not match its content (${sum} bytes)`,
+      );
   }
   for (const c of children as asn1js.AsnType[]) assertConsistentLengths(c, what, depth + 1);
 }
@@ -138,7 +158,9 @@ export function parsePki<T>(bytes: Uint8Array, what: string, build: (schema: asn
   try {
     return build(schema);
   } catch (err) {
-    throw new StellaError('ASN1_MALFORMED', `${what}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    throw new StellaError('ASN1_MALFORMED', `${what}: ${err instanceof Error ? err.message : String(err)}`, {
+      cause: err,
+    });
   }
 }
 
@@ -182,7 +204,8 @@ export function integerFrom(value: bigint): asn1js.Integer {
 
 /** PEM (one or many blocks) or raw DER → list of DER buffers of the given label. */
 export function pemOrDerBlocks(input: Uint8Array | string, label = 'CERTIFICATE'): Uint8Array[] {
-  const text = typeof input === 'string' ? input : looksLikePem(input) ? Buffer.from(input).toString('latin1') : undefined;
+  const text =
+    typeof input === 'string' ? input : looksLikePem(input) ? Buffer.from(input).toString('latin1') : undefined;
   if (text === undefined) return [input as Uint8Array];
   const re = new RegExp(`-----BEGIN ${label}-----([A-Za-z0-9+/=\\s]*?)-----END ${label}-----`, 'g');
   const out: Uint8Array[] = [];
@@ -207,6 +230,8 @@ function looksLikePem(u8: Uint8Array): boolean {
 export function parseCertificates(input: Uint8Array | string | readonly (Uint8Array | string)[]): pkijs.Certificate[] {
   const list = Array.isArray(input) ? input : [input];
   return list.flatMap((item) =>
-    pemOrDerBlocks(item as Uint8Array | string).map((der) => parsePki(der, 'certificate', (schema) => new pkijs.Certificate({ schema }))),
+    pemOrDerBlocks(item as Uint8Array | string).map((der) =>
+      parsePki(der, 'certificate', (schema) => new pkijs.Certificate({ schema })),
+    ),
   );
 }

@@ -7,7 +7,18 @@ import { createPrivateKey, createPublicKey, randomBytes, sign as cryptoSign, typ
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
 import { StellaError } from '../errors/index.js';
-import { HASH_LENGTH, OID, bytesEqual, derOf, digest, hashOid, integerFrom, integerValue, parseCertificates, toArrayBuffer } from './asn1-support.js';
+import {
+  HASH_LENGTH,
+  OID,
+  bytesEqual,
+  derOf,
+  digest,
+  hashOid,
+  integerFrom,
+  integerValue,
+  parseCertificates,
+  toArrayBuffer,
+} from './asn1-support.js';
 import { PKI_FAILURE_BITS, type PkiFailure, type TimeStampAccuracy } from './timestamp-response.js';
 import { parseTimeStampRequest, type ImprintHash, type ParsedTimeStampRequest } from './timestamp-request.js';
 
@@ -93,7 +104,11 @@ export function prepareTsaSigner(options: TsaSignerOptions): TsaSigner {
   try {
     key =
       typeof options.key === 'string' || options.key instanceof Uint8Array
-        ? createPrivateKey(typeof options.key === 'string' ? options.key : { key: Buffer.from(options.key), format: 'der', type: 'pkcs8' })
+        ? createPrivateKey(
+            typeof options.key === 'string'
+              ? options.key
+              : { key: Buffer.from(options.key), format: 'der', type: 'pkcs8' },
+          )
         : options.key;
   } catch (err) {
     throw new StellaError('KEY_INVALID', `TSA key cannot be parsed: ${(err as Error).message}`, { cause: err });
@@ -106,12 +121,16 @@ export function prepareTsaSigner(options: TsaSignerOptions): TsaSigner {
 
   const certSpki = derOf(certificate.subjectPublicKeyInfo);
   const keySpki = new Uint8Array(createPublicKey(key).export({ format: 'der', type: 'spki' }));
-  if (!bytesEqual(certSpki, keySpki)) throw new StellaError('KEY_INVALID', 'the TSA key does not match the TSA certificate');
+  if (!bytesEqual(certSpki, keySpki))
+    throw new StellaError('KEY_INVALID', 'the TSA key does not match the TSA certificate');
   // RFC 3161 §2.3: the TSA certificate MUST carry exactly id-kp-timeStamping, critical.
   const eku = certificate.extensions?.find((e) => e.extnID === OID.extKeyUsage);
   const purposes = (eku?.parsedValue as pkijs.ExtKeyUsage | undefined)?.keyPurposes ?? [];
   if (!eku || !eku.critical || purposes.length !== 1 || purposes[0] !== OID.kpTimeStamping) {
-    throw new StellaError('KEY_INVALID', 'the TSA certificate needs extendedKeyUsage = critical, timeStamping (RFC 3161 §2.3)');
+    throw new StellaError(
+      'KEY_INVALID',
+      'the TSA certificate needs extendedKeyUsage = critical, timeStamping (RFC 3161 §2.3)',
+    );
   }
 
   let hash: ImprintHash = 'sha256';
@@ -125,14 +144,18 @@ export function prepareTsaSigner(options: TsaSignerOptions): TsaSigner {
       hash = 'sha384';
     } else throw new StellaError('KEY_INVALID', `unsupported EC curve ${curve ?? '?'} (use P-256 or P-384)`);
   } else if (key.asymmetricKeyType === 'rsa') {
-    if ((key.asymmetricKeyDetails?.modulusLength ?? 0) < 2048) throw new StellaError('KEY_INVALID', 'RSA TSA keys must have at least 2048 bits');
+    if ((key.asymmetricKeyDetails?.modulusLength ?? 0) < 2048)
+      throw new StellaError('KEY_INVALID', 'RSA TSA keys must have at least 2048 bits');
     sigOid = OID.sha256WithRsa;
     params = new asn1js.Null(); // RFC 4055 §5: parameters NULL for sha256WithRSAEncryption
   } else {
     throw new StellaError('KEY_INVALID', `unsupported TSA key type ${key.asymmetricKeyType ?? '?'} (use ECDSA or RSA)`);
   }
   // RFC 5758 §3.2: ecdsa-with-SHA* AlgorithmIdentifiers have absent parameters.
-  const signatureAlgorithm = new pkijs.AlgorithmIdentifier({ algorithmId: sigOid, ...(params ? { algorithmParams: params } : {}) });
+  const signatureAlgorithm = new pkijs.AlgorithmIdentifier({
+    algorithmId: sigOid,
+    ...(params ? { algorithmParams: params } : {}),
+  });
   return { options, key, certificate, chain, serial: options.serial ?? createSerialSource(), hash, signatureAlgorithm };
 }
 
@@ -156,7 +179,11 @@ function essCertIdV2Attribute(cert: pkijs.Certificate): pkijs.Attribute {
   const signingCertV2 = new asn1js.Sequence({
     value: [
       new asn1js.Sequence({
-        value: [new asn1js.Sequence({ value: [new asn1js.OctetString({ valueHex: toArrayBuffer(digest('sha256', derOf(cert))) }), issuerSerial] })],
+        value: [
+          new asn1js.Sequence({
+            value: [new asn1js.OctetString({ valueHex: toArrayBuffer(digest('sha256', derOf(cert))) }), issuerSerial],
+          }),
+        ],
       }),
     ],
   });
@@ -189,7 +216,10 @@ export function createTimeStampToken(
     version: 1,
     policy,
     messageImprint: new pkijs.MessageImprint({
-      hashAlgorithm: new pkijs.AlgorithmIdentifier({ algorithmId: request.hashAlgorithm, algorithmParams: new asn1js.Null() }),
+      hashAlgorithm: new pkijs.AlgorithmIdentifier({
+        algorithmId: request.hashAlgorithm,
+        algorithmParams: new asn1js.Null(),
+      }),
       hashedMessage: new asn1js.OctetString({ valueHex: toArrayBuffer(request.digest) }),
     }),
     serialNumber: integerFrom(serialNumber),
@@ -200,7 +230,9 @@ export function createTimeStampToken(
       ...(accuracy.micros !== undefined ? { micros: accuracy.micros } : {}),
     }),
     ...(request.nonce ? { nonce: request.nonce } : {}),
-    ...(signer.options.includeTsaName !== false ? { tsa: new pkijs.GeneralName({ type: 4, value: signer.certificate.subject }) } : {}),
+    ...(signer.options.includeTsaName !== false
+      ? { tsa: new pkijs.GeneralName({ type: 4, value: signer.certificate.subject }) }
+      : {}),
   });
   const tstDer = derOf(tst);
   const attributes = [
@@ -215,10 +247,16 @@ export function createTimeStampToken(
   const signedAttrsSet = new Uint8Array(new asn1js.Set({ value: attributes.map((a) => a.toSchema()) }).toBER(false));
   const signature = cryptoSign(signer.hash, signedAttrsSet, signer.key);
 
-  const digestAlgorithm = new pkijs.AlgorithmIdentifier({ algorithmId: hashOid(signer.hash), algorithmParams: new asn1js.Null() });
+  const digestAlgorithm = new pkijs.AlgorithmIdentifier({
+    algorithmId: hashOid(signer.hash),
+    algorithmParams: new asn1js.Null(),
+  });
   const signerInfo = new pkijs.SignerInfo({
     version: 1,
-    sid: new pkijs.IssuerAndSerialNumber({ issuer: signer.certificate.issuer, serialNumber: signer.certificate.serialNumber }),
+    sid: new pkijs.IssuerAndSerialNumber({
+      issuer: signer.certificate.issuer,
+      serialNumber: signer.certificate.serialNumber,
+    }),
     digestAlgorithm,
     signedAttrs: new pkijs.SignedAndUnsignedAttributes({ type: 0, attributes }),
     signatureAlgorithm: signer.signatureAlgorithm,
@@ -294,11 +332,15 @@ export function createTimeStampResponse(requestDer: Uint8Array, signer: TsaSigne
     return reject('badAlg', `unsupported message imprint hash algorithm ${req.hashAlgorithm}`);
   }
   if (req.digest.byteLength !== HASH_LENGTH[req.hashName]) {
-    return reject('badDataFormat', `a ${req.hashName} imprint has ${HASH_LENGTH[req.hashName]} bytes, got ${req.digest.byteLength}`);
+    return reject(
+      'badDataFormat',
+      `a ${req.hashName} imprint has ${HASH_LENGTH[req.hashName]} bytes, got ${req.digest.byteLength}`,
+    );
   }
   if (req.hasExtensions) return reject('unacceptedExtension', 'this TSA supports no request extensions');
   const policies = [signer.options.policy, ...(signer.options.acceptedPolicies ?? [])];
-  if (req.policy !== undefined && !policies.includes(req.policy)) return reject('unacceptedPolicy', `policy ${req.policy} is not offered`);
+  if (req.policy !== undefined && !policies.includes(req.policy))
+    return reject('unacceptedPolicy', `policy ${req.policy} is not offered`);
   if (req.nonce && integerValue(req.nonce) < 0n) {
     return reject('badRequest', 'nonce must be positive');
   }

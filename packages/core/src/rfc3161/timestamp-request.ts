@@ -5,7 +5,17 @@ import { randomBytes } from 'node:crypto';
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
 import { StellaError } from '../errors/index.js';
-import { HASH_LENGTH, derOf, hashNameFromOid, hashOid, integerFrom, integerValue, parsePki, toArrayBuffer, type HashName } from './asn1-support.js';
+import {
+  HASH_LENGTH,
+  derOf,
+  hashNameFromOid,
+  hashOid,
+  integerFrom,
+  integerValue,
+  parsePki,
+  toArrayBuffer,
+  type HashName,
+} from './asn1-support.js';
 
 /** Hash algorithms a message imprint may use (SHA-1 is refused: RFC 5816 and current practice). */
 export type ImprintHash = Exclude<HashName, 'sha1'>;
@@ -58,13 +68,19 @@ export function randomNonce(bytes = 8): bigint {
  * Build a DER TimeStampReq for a precomputed digest (RFC 3161 §2.4.1). The digest length must
  * match the hash algorithm.
  */
-export function buildTimeStampRequest(digest: Uint8Array, options: TimeStampRequestOptions = {}): BuiltTimeStampRequest {
+export function buildTimeStampRequest(
+  digest: Uint8Array,
+  options: TimeStampRequestOptions = {},
+): BuiltTimeStampRequest {
   const hashAlgorithm = options.hashAlgorithm ?? 'sha256';
   if (!(hashAlgorithm in HASH_LENGTH) || (hashAlgorithm as string) === 'sha1') {
     throw new StellaError('VALIDATION_FAILED', `unsupported hash algorithm ${hashAlgorithm}`);
   }
   if (digest.byteLength !== HASH_LENGTH[hashAlgorithm]) {
-    throw new StellaError('VALIDATION_FAILED', `a ${hashAlgorithm} digest has ${HASH_LENGTH[hashAlgorithm]} bytes, got ${digest.byteLength}`);
+    throw new StellaError(
+      'VALIDATION_FAILED',
+      `a ${hashAlgorithm} digest has ${HASH_LENGTH[hashAlgorithm]} bytes, got ${digest.byteLength}`,
+    );
   }
   let nonce: bigint | undefined;
   if (options.nonce === undefined) nonce = randomNonce();
@@ -76,7 +92,10 @@ export function buildTimeStampRequest(digest: Uint8Array, options: TimeStampRequ
   const req = new pkijs.TimeStampReq({
     version: 1,
     messageImprint: new pkijs.MessageImprint({
-      hashAlgorithm: new pkijs.AlgorithmIdentifier({ algorithmId: hashOid(hashAlgorithm), algorithmParams: new asn1js.Null() }),
+      hashAlgorithm: new pkijs.AlgorithmIdentifier({
+        algorithmId: hashOid(hashAlgorithm),
+        algorithmParams: new asn1js.Null(),
+      }),
       hashedMessage: new asn1js.OctetString({ valueHex: toArrayBuffer(digest) }),
     }),
     ...(options.policy ? { reqPolicy: options.policy } : {}),

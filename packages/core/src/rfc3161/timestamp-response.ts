@@ -118,14 +118,16 @@ function tstInfoOf(signedData: pkijs.SignedData): { der: Uint8Array; info: TimeS
   if (eci.eContentType !== OID.tstInfo) {
     throw new StellaError('ASN1_MALFORMED', `TimeStampToken: eContentType is ${eci.eContentType}, not id-ct-TSTInfo`);
   }
-  if (!(eci.eContent instanceof asn1js.OctetString)) throw new StellaError('ASN1_MALFORMED', 'TimeStampToken: eContent is missing or not an OCTET STRING');
+  if (!(eci.eContent instanceof asn1js.OctetString))
+    throw new StellaError('ASN1_MALFORMED', 'TimeStampToken: eContent is missing or not an OCTET STRING');
   const der = new Uint8Array(eci.eContent.getValue());
   const tst = parsePki(der, 'TSTInfo', (schema) => new pkijs.TSTInfo({ schema }));
   if (tst.version !== 1) throw new StellaError('ASN1_MALFORMED', `TSTInfo: unsupported version ${tst.version}`);
   const hashAlgorithm = tst.messageImprint.hashAlgorithm.algorithmId;
   const hashName = hashNameFromOid(hashAlgorithm);
   const genTime = tst.genTime;
-  if (!(genTime instanceof Date) || Number.isNaN(genTime.getTime())) throw new StellaError('ASN1_MALFORMED', 'TSTInfo: genTime is not a valid time');
+  if (!(genTime instanceof Date) || Number.isNaN(genTime.getTime()))
+    throw new StellaError('ASN1_MALFORMED', 'TSTInfo: genTime is not a valid time');
   let accuracy: TimeStampAccuracy | undefined;
   if (tst.accuracy) {
     accuracy = {};
@@ -156,7 +158,11 @@ function tokenFromContentInfo(ci: pkijs.ContentInfo, der: Uint8Array): ParsedTim
     // pkijs leaves unexpected shapes as generic ASN.1 values; any non-coded error while reading
     // them means the structure is not what RFC 3161 / RFC 5652 prescribe.
     if (err instanceof StellaError) throw err;
-    throw new StellaError('ASN1_MALFORMED', `TimeStampToken: unexpected structure (${err instanceof Error ? err.message : String(err)})`, { cause: err });
+    throw new StellaError(
+      'ASN1_MALFORMED',
+      `TimeStampToken: unexpected structure (${err instanceof Error ? err.message : String(err)})`,
+      { cause: err },
+    );
   }
 }
 
@@ -168,12 +174,19 @@ function tokenFromContentInfoUnsafe(ci: pkijs.ContentInfo, der: Uint8Array): Par
   try {
     signedData = new pkijs.SignedData({ schema: ci.content });
   } catch (err) {
-    throw new StellaError('ASN1_MALFORMED', `TimeStampToken: not a CMS SignedData (${err instanceof Error ? err.message : String(err)})`, { cause: err });
+    throw new StellaError(
+      'ASN1_MALFORMED',
+      `TimeStampToken: not a CMS SignedData (${err instanceof Error ? err.message : String(err)})`,
+      { cause: err },
+    );
   }
   if (signedData.signerInfos.length !== 1) {
     // RFC 3161 §2.4.2: "The time-stamp token MUST NOT contain any signatures other than the
     // signature of the TSA."
-    throw new StellaError('ASN1_MALFORMED', `TimeStampToken: expected exactly one SignerInfo, found ${signedData.signerInfos.length}`);
+    throw new StellaError(
+      'ASN1_MALFORMED',
+      `TimeStampToken: expected exactly one SignerInfo, found ${signedData.signerInfos.length}`,
+    );
   }
   const { der: tstInfoDer, info } = tstInfoOf(signedData);
   return { der, signedData, tstInfoDer, info };
@@ -193,12 +206,20 @@ export function parseTimeStampToken(der: Uint8Array): ParsedTimeStampToken {
 export function parseTimeStampResponse(der: Uint8Array): ParsedTimeStampResponse & { token: ParsedTimeStampToken } {
   const resp = parseTimeStampResponseStatus(der);
   if (resp.status !== 0 && resp.status !== 1) {
-    const extra = [resp.statusStrings.join('; '), resp.failInfo.length ? `failInfo: ${resp.failInfo.join(', ')}` : ''].filter(Boolean).join(' — ');
+    const extra = [resp.statusStrings.join('; '), resp.failInfo.length ? `failInfo: ${resp.failInfo.join(', ')}` : '']
+      .filter(Boolean)
+      .join(' — ');
     throw new StellaError('TIMESTAMP_REQUEST_FAILED', `TSA answered ${resp.statusText}${extra ? ` (${extra})` : ''}`, {
-      details: { status: resp.status, statusText: resp.statusText, statusStrings: resp.statusStrings, failInfo: resp.failInfo },
+      details: {
+        status: resp.status,
+        statusText: resp.statusText,
+        statusStrings: resp.statusStrings,
+        failInfo: resp.failInfo,
+      },
     });
   }
-  if (!resp.token) throw new StellaError('ASN1_MALFORMED', `TimeStampResp: status ${resp.statusText} but no timeStampToken`);
+  if (!resp.token)
+    throw new StellaError('ASN1_MALFORMED', `TimeStampResp: status ${resp.statusText} but no timeStampToken`);
   return resp as ParsedTimeStampResponse & { token: ParsedTimeStampToken };
 }
 

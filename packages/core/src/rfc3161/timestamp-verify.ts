@@ -33,7 +33,12 @@ import {
   toHex,
   type HashName,
 } from './asn1-support.js';
-import { formatName, readTimeStampToken, type ParsedTimeStampToken, type TimeStampAccuracy } from './timestamp-response.js';
+import {
+  formatName,
+  readTimeStampToken,
+  type ParsedTimeStampToken,
+  type TimeStampAccuracy,
+} from './timestamp-response.js';
 
 /** Names of the checks {@link verifyTimeStampToken} performs, in order. */
 export type TimeStampCheck =
@@ -96,13 +101,19 @@ export interface VerifiedTimeStamp {
 }
 
 function fail(check: TimeStampCheck, message: string, extra: Record<string, unknown> = {}): never {
-  throw new StellaError('TIMESTAMP_INVALID', `time-stamp ${check} check failed: ${message}`, { details: { check, ...extra } });
+  throw new StellaError('TIMESTAMP_INVALID', `time-stamp ${check} check failed: ${message}`, {
+    details: { check, ...extra },
+  });
 }
 
 function attribute(signerInfo: pkijs.SignerInfo, oid: string): pkijs.Attribute | undefined {
   const attrs = signerInfo.signedAttrs?.attributes ?? [];
   const found = attrs.filter((a) => a.type === oid);
-  if (found.length > 1) fail(oid === OID.attrMessageDigest ? 'message-digest' : 'content-type', `signed attribute ${oid} appears ${found.length} times`);
+  if (found.length > 1)
+    fail(
+      oid === OID.attrMessageDigest ? 'message-digest' : 'content-type',
+      `signed attribute ${oid} appears ${found.length} times`,
+    );
   return found[0];
 }
 
@@ -201,13 +212,19 @@ function verifySignature(signerInfo: pkijs.SignerInfo, signer: pkijs.Certificate
       ok = cryptoVerify(nodeHash(byOid[sigAlg]), data, key, sig);
     } else if (sigAlg === OID.rsaEncryption || sigAlg === OID.ecPublicKey) {
       // Some signers put the key algorithm here and rely on digestAlgorithm (RFC 5652 §5.3, RFC 5754).
-      if (!digestName || digestName === 'sha1') fail('signature', `unsupported digest algorithm ${signerInfo.digestAlgorithm.algorithmId}`);
+      if (!digestName || digestName === 'sha1')
+        fail('signature', `unsupported digest algorithm ${signerInfo.digestAlgorithm.algorithmId}`);
       ok = cryptoVerify(nodeHash(digestName), data, key, sig);
     } else if (sigAlg === OID.rsassaPss) {
       const params = new pkijs.RSASSAPSSParams({ schema: signerInfo.signatureAlgorithm.algorithmParams });
       const h = hashNameFromOid(params.hashAlgorithm.algorithmId);
       if (!h) fail('signature', `unsupported RSASSA-PSS hash ${params.hashAlgorithm.algorithmId}`);
-      ok = cryptoVerify(nodeHash(h), data, { key, padding: cryptoConstants.RSA_PKCS1_PSS_PADDING, saltLength: params.saltLength }, sig);
+      ok = cryptoVerify(
+        nodeHash(h),
+        data,
+        { key, padding: cryptoConstants.RSA_PKCS1_PSS_PADDING, saltLength: params.saltLength },
+        sig,
+      );
     } else if (sigAlg === OID.ed25519) {
       ok = cryptoVerify(null, data, key, sig);
     } else {
@@ -222,7 +239,8 @@ function verifySignature(signerInfo: pkijs.SignerInfo, signer: pkijs.Certificate
 
 function checkEku(cert: pkijs.Certificate): void {
   const ext = cert.extensions?.filter((e) => e.extnID === OID.extKeyUsage) ?? [];
-  if (ext.length !== 1) fail('eku', ext.length ? 'more than one extendedKeyUsage extension' : 'signer certificate has no extendedKeyUsage');
+  if (ext.length !== 1)
+    fail('eku', ext.length ? 'more than one extendedKeyUsage extension' : 'signer certificate has no extendedKeyUsage');
   const e = ext[0]!;
   if (!e.critical) fail('eku', 'extendedKeyUsage must be critical (RFC 3161 §2.3)');
   const purposes = (e.parsedValue as pkijs.ExtKeyUsage | undefined)?.keyPurposes ?? [];
@@ -250,11 +268,18 @@ export async function verifyTimeStampToken(
     // Safety net: a structure pkijs decoded but we did not anticipate must still be a coded
     // failure, never a TypeError and never a pass.
     if (err instanceof StellaError) throw err;
-    throw new StellaError('ASN1_MALFORMED', `time-stamp token has an unexpected structure: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    throw new StellaError(
+      'ASN1_MALFORMED',
+      `time-stamp token has an unexpected structure: ${err instanceof Error ? err.message : String(err)}`,
+      { cause: err },
+    );
   }
 }
 
-async function verifyUnsafe(token: Uint8Array | ParsedTimeStampToken, options: VerifyTimeStampOptions): Promise<VerifiedTimeStamp> {
+async function verifyUnsafe(
+  token: Uint8Array | ParsedTimeStampToken,
+  options: VerifyTimeStampOptions,
+): Promise<VerifiedTimeStamp> {
   ensurePkijsEngine();
   const parsed = token instanceof Uint8Array ? readTimeStampToken(token) : token;
   const { info, signedData, tstInfoDer } = parsed;
@@ -270,25 +295,35 @@ async function verifyUnsafe(token: Uint8Array | ParsedTimeStampToken, options: V
     fail('imprint', `token uses ${hashName}, the given digest is ${options.digestAlgorithm}`);
   }
   const expected = options.data !== undefined ? digest(hashName, options.data) : options.digest!;
-  if (!bytesEqual(expected, info.messageImprint)) fail('imprint', 'the message imprint does not match the data (data or token was altered)');
+  if (!bytesEqual(expected, info.messageImprint))
+    fail('imprint', 'the message imprint does not match the data (data or token was altered)');
 
   // 2. Nonce / policy (replay protection and policy pinning, RFC 3161 §2.4.2).
   if (options.nonce !== undefined && info.nonce !== options.nonce) {
-    fail('nonce', `expected nonce ${options.nonce.toString(16)}, token has ${info.nonce === undefined ? 'none' : info.nonce.toString(16)}`);
+    fail(
+      'nonce',
+      `expected nonce ${options.nonce.toString(16)}, token has ${info.nonce === undefined ? 'none' : info.nonce.toString(16)}`,
+    );
   }
-  if (options.policy !== undefined && info.policy !== options.policy) fail('policy', `expected policy ${options.policy}, token has ${info.policy}`);
+  if (options.policy !== undefined && info.policy !== options.policy)
+    fail('policy', `expected policy ${options.policy}, token has ${info.policy}`);
 
   // 3. Find the signer certificate among the token's and the caller's certificates.
-  const tokenCerts = (signedData.certificates ?? []).filter((c): c is pkijs.Certificate => c instanceof pkijs.Certificate);
+  const tokenCerts = (signedData.certificates ?? []).filter(
+    (c): c is pkijs.Certificate => c instanceof pkijs.Certificate,
+  );
   const extra = options.certificates?.length ? parseCertificates(options.certificates) : [];
   const trusted = parseCertificates(options.trustedCerts);
-  if (trusted.length === 0) throw new StellaError('VALIDATION_FAILED', 'at least one trusted CA certificate is required');
+  if (trusted.length === 0)
+    throw new StellaError('VALIDATION_FAILED', 'at least one trusted CA certificate is required');
   const pool = [...tokenCerts, ...extra];
   const signer = findSigner(signerInfo, [...pool, ...trusted]);
-  if (!signer) fail('signer-certificate', 'the signer certificate is neither in the token nor among the given certificates');
+  if (!signer)
+    fail('signer-certificate', 'the signer certificate is neither in the token nor among the given certificates');
 
   // 4. Signed attributes (RFC 5652 §5.3: with a non-data eContentType they are mandatory).
-  if (!signerInfo.signedAttrs || signerInfo.signedAttrs.attributes.length === 0) fail('content-type', 'SignerInfo has no signed attributes');
+  if (!signerInfo.signedAttrs || signerInfo.signedAttrs.attributes.length === 0)
+    fail('content-type', 'SignerInfo has no signed attributes');
   const ct = attribute(signerInfo, OID.attrContentType);
   const ctValue = ct?.values[0];
   if (!(ctValue instanceof asn1js.ObjectIdentifier) || ctValue.valueBlock.toString() !== OID.tstInfo) {
@@ -298,7 +333,10 @@ async function verifyUnsafe(token: Uint8Array | ParsedTimeStampToken, options: V
   const mdValue = md?.values[0];
   const digestName = hashNameFromOid(signerInfo.digestAlgorithm.algorithmId);
   if (!digestName) fail('message-digest', `unsupported digest algorithm ${signerInfo.digestAlgorithm.algorithmId}`);
-  if (!(mdValue instanceof asn1js.OctetString) || !bytesEqual(new Uint8Array(mdValue.getValue()), digest(digestName, tstInfoDer))) {
+  if (
+    !(mdValue instanceof asn1js.OctetString) ||
+    !bytesEqual(new Uint8Array(mdValue.getValue()), digest(digestName, tstInfoDer))
+  ) {
     fail('message-digest', 'messageDigest signed attribute does not match the TSTInfo (token content was altered)');
   }
   checkEssCertId(signerInfo, signer);
@@ -310,7 +348,10 @@ async function verifyUnsafe(token: Uint8Array | ParsedTimeStampToken, options: V
   checkEku(signer);
   const genTime = info.genTime;
   if (genTime < signer.notBefore.value || genTime > signer.notAfter.value) {
-    fail('certificate-validity', `genTime ${genTime.toISOString()} is outside the signer certificate validity ${signer.notBefore.value.toISOString()} – ${signer.notAfter.value.toISOString()}`);
+    fail(
+      'certificate-validity',
+      `genTime ${genTime.toISOString()} is outside the signer certificate validity ${signer.notBefore.value.toISOString()} – ${signer.notAfter.value.toISOString()}`,
+    );
   }
   const engine = new pkijs.CertificateChainValidationEngine({
     trustedCerts: trusted,
@@ -323,11 +364,16 @@ async function verifyUnsafe(token: Uint8Array | ParsedTimeStampToken, options: V
   } catch (err) {
     fail('chain', `chain validation error: ${err instanceof Error ? err.message : String(err)}`);
   }
-  if (!chain.result) fail('chain', `the signer does not chain to a trusted CA: ${chain.resultMessage}`, { resultCode: chain.resultCode });
+  if (!chain.result)
+    fail('chain', `the signer does not chain to a trusted CA: ${chain.resultMessage}`, {
+      resultCode: chain.resultCode,
+    });
 
   // 7. genTime bounds.
-  if (options.notBefore && genTime < options.notBefore) fail('gen-time', `genTime ${genTime.toISOString()} is before ${options.notBefore.toISOString()}`);
-  if (options.notAfter && genTime > options.notAfter) fail('gen-time', `genTime ${genTime.toISOString()} is after ${options.notAfter.toISOString()}`);
+  if (options.notBefore && genTime < options.notBefore)
+    fail('gen-time', `genTime ${genTime.toISOString()} is before ${options.notBefore.toISOString()}`);
+  if (options.notAfter && genTime > options.notAfter)
+    fail('gen-time', `genTime ${genTime.toISOString()} is after ${options.notAfter.toISOString()}`);
   const now = options.now ?? new Date();
   const skew = options.maxClockSkewMs ?? 5 * 60_000;
   if (genTime.getTime() > now.getTime() + skew) fail('gen-time', `genTime ${genTime.toISOString()} is in the future`);
@@ -342,7 +388,11 @@ async function verifyUnsafe(token: Uint8Array | ParsedTimeStampToken, options: V
     messageImprint: info.messageImprint,
     ...(info.nonce !== undefined ? { nonce: info.nonce } : {}),
     ordering: info.ordering,
-    signer: { subject: certLabel(signer), issuer: formatName(signer.issuer), serialNumber: toHex(new Uint8Array(signer.serialNumber.valueBlock.valueHexView)) },
+    signer: {
+      subject: certLabel(signer),
+      issuer: formatName(signer.issuer),
+      serialNumber: toHex(new Uint8Array(signer.serialNumber.valueBlock.valueHexView)),
+    },
     chain: (chain.certificatePath ?? []).map(certLabel),
   };
 }

@@ -6,6 +6,21 @@
 export type { KeySet, SignatureAlgorithm, Signer, VerificationKey } from './signer.js';
 export { SIGNATURE_ALGORITHMS } from './signer.js';
 export { isKeyId, keyIdFromSpki, keyIdHint, normalizeKeyIdHint } from './key-id.js';
-export { MIN_RSA_BITS, algorithmOfKey, parsePrivateKey, parsePublicKey, spkiDer, spkiPem, type PrivateKeyOptions } from './key-parsing.js';
-export { RSA_PSS_SALT_LENGTH, createKeySigner, keySetFromPublicKeys, signWithKey, verificationKey, verifyWithKey } from './key-signer.js';
+export {
+  MIN_RSA_BITS,
+  algorithmOfKey,
+  parsePrivateKey,
+  parsePublicKey,
+  spkiDer,
+  spkiPem,
+  type PrivateKeyOptions,
+} from './key-parsing.js';
+export {
+  RSA_PSS_SALT_LENGTH,
+  createKeySigner,
+  keySetFromPublicKeys,
+  signWithKey,
+  verificationKey,
+  verifyWithKey,
+} from './key-signer.js';
 export { derToP1363, p1363ToDer } from './ecdsa-signature.js';

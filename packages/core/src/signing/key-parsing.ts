@@ -27,7 +27,12 @@ function detect(input: string | Uint8Array): Detected {
     } catch (err) {
       throw new StellaError('KEY_INVALID', 'key looks like JSON but does not parse as a JWK', { cause: err });
     }
-    if (jwk === null || typeof jwk !== 'object' || Array.isArray(jwk) || typeof (jwk as { kty?: unknown }).kty !== 'string') {
+    if (
+      jwk === null ||
+      typeof jwk !== 'object' ||
+      Array.isArray(jwk) ||
+      typeof (jwk as { kty?: unknown }).kty !== 'string'
+    ) {
       throw new StellaError('KEY_INVALID', 'JWK has no "kty"');
     }
     return { kind: 'jwk', jwk: jwk as JsonWebKey };
@@ -50,19 +55,29 @@ export function algorithmOfKey(key: KeyObject): SignatureAlgorithm {
       return 'ed25519';
     case 'ec':
       if (details.namedCurve === 'prime256v1') return 'ecdsa-p256-sha256';
-      throw new StellaError('KEY_INVALID', `unsupported EC curve ${String(details.namedCurve)}; only P-256 is supported`);
+      throw new StellaError(
+        'KEY_INVALID',
+        `unsupported EC curve ${String(details.namedCurve)}; only P-256 is supported`,
+      );
     case 'rsa':
     case 'rsa-pss': {
       const bits = details.modulusLength ?? 0;
-      if (bits < MIN_RSA_BITS) throw new StellaError('KEY_INVALID', `RSA key of ${bits} bits is too short (minimum ${MIN_RSA_BITS})`);
+      if (bits < MIN_RSA_BITS)
+        throw new StellaError('KEY_INVALID', `RSA key of ${bits} bits is too short (minimum ${MIN_RSA_BITS})`);
       // An id-RSASSA-PSS key may carry parameters that pin another hash (RFC 4055 §3.1).
       if (type === 'rsa-pss' && details.hashAlgorithm !== undefined && details.hashAlgorithm !== 'sha256') {
-        throw new StellaError('KEY_INVALID', `RSA-PSS key is restricted to ${details.hashAlgorithm}; only SHA-256 is supported`);
+        throw new StellaError(
+          'KEY_INVALID',
+          `RSA-PSS key is restricted to ${details.hashAlgorithm}; only SHA-256 is supported`,
+        );
       }
       return 'rsa-pss-sha256';
     }
     default:
-      throw new StellaError('KEY_INVALID', `unsupported key type ${String(type)}; use Ed25519, ECDSA P-256 or RSA (PSS)`);
+      throw new StellaError(
+        'KEY_INVALID',
+        `unsupported key type ${String(type)}; use Ed25519, ECDSA P-256 or RSA (PSS)`,
+      );
   }
 }
 
@@ -80,7 +95,9 @@ export function parsePublicKey(input: string | Uint8Array): KeyObject {
     else if (d.kind === 'jwk') key = createPublicKey({ key: d.jwk, format: 'jwk' });
     else key = createPublicKey({ key: d.der, format: 'der', type: 'spki' });
   } catch (err) {
-    throw new StellaError('KEY_INVALID', `cannot parse public key (${d.kind}): ${(err as Error).message}`, { cause: err });
+    throw new StellaError('KEY_INVALID', `cannot parse public key (${d.kind}): ${(err as Error).message}`, {
+      cause: err,
+    });
   }
   algorithmOfKey(key);
   return key;
@@ -101,11 +118,18 @@ export function parsePrivateKey(input: string | Uint8Array, options: PrivateKeyO
   }
   let key: KeyObject;
   try {
-    if (d.kind === 'pem') key = createPrivateKey({ key: d.text, format: 'pem', ...(options.passphrase !== undefined ? { passphrase: options.passphrase } : {}) });
+    if (d.kind === 'pem')
+      key = createPrivateKey({
+        key: d.text,
+        format: 'pem',
+        ...(options.passphrase !== undefined ? { passphrase: options.passphrase } : {}),
+      });
     else if (d.kind === 'jwk') key = createPrivateKey({ key: d.jwk, format: 'jwk' });
     else key = createPrivateKey({ key: d.der, format: 'der', type: 'pkcs8' });
   } catch (err) {
-    throw new StellaError('KEY_INVALID', `cannot parse private key (${d.kind}): ${(err as Error).message}`, { cause: err });
+    throw new StellaError('KEY_INVALID', `cannot parse private key (${d.kind}): ${(err as Error).message}`, {
+      cause: err,
+    });
   }
   algorithmOfKey(key);
   return key;

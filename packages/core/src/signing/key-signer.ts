@@ -19,7 +19,11 @@ export function signWithKey(algorithm: SignatureAlgorithm, privateKey: KeyObject
       return new Uint8Array(sign('sha256', data, { key: privateKey, dsaEncoding: 'der' }));
     case 'rsa-pss-sha256':
       return new Uint8Array(
-        sign('sha256', data, { key: privateKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: RSA_PSS_SALT_LENGTH }),
+        sign('sha256', data, {
+          key: privateKey,
+          padding: constants.RSA_PKCS1_PSS_PADDING,
+          saltLength: RSA_PSS_SALT_LENGTH,
+        }),
       );
   }
 }
@@ -29,7 +33,12 @@ export function signWithKey(algorithm: SignatureAlgorithm, privateKey: KeyObject
  * so callers can report which signature failed. ECDSA expects DER; RSA-PSS accepts any salt length
  * (`RSA_PSS_SALTLEN_AUTO`, as securesystemslib's verifier does) with SHA-256 and MGF1-SHA-256.
  */
-export function verifyWithKey(algorithm: SignatureAlgorithm, publicKey: KeyObject, data: Uint8Array, signature: Uint8Array): boolean {
+export function verifyWithKey(
+  algorithm: SignatureAlgorithm,
+  publicKey: KeyObject,
+  data: Uint8Array,
+  signature: Uint8Array,
+): boolean {
   try {
     switch (algorithm) {
       case 'ed25519':

@@ -1,6 +1,12 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createPrivateKey, generateKeyPairSync, sign as nodeSign, verify as nodeVerify, type KeyObject } from 'node:crypto';
+import {
+  createPrivateKey,
+  generateKeyPairSync,
+  sign as nodeSign,
+  verify as nodeVerify,
+  type KeyObject,
+} from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import fc from 'fast-check';
@@ -56,9 +62,15 @@ describe('key parsing', () => {
 
   test('SEC1 and PKCS#1 PEM private keys parse', () => {
     const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
-    assert.equal(algorithmOfKey(parsePrivateKey(ec.export({ type: 'sec1', format: 'pem' }).toString())), 'ecdsa-p256-sha256');
+    assert.equal(
+      algorithmOfKey(parsePrivateKey(ec.export({ type: 'sec1', format: 'pem' }).toString())),
+      'ecdsa-p256-sha256',
+    );
     const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
-    assert.equal(algorithmOfKey(parsePrivateKey(rsa.export({ type: 'pkcs1', format: 'pem' }).toString())), 'rsa-pss-sha256');
+    assert.equal(
+      algorithmOfKey(parsePrivateKey(rsa.export({ type: 'pkcs1', format: 'pem' }).toString())),
+      'rsa-pss-sha256',
+    );
   });
 
   test('encrypted PKCS#8 needs the passphrase', () => {
@@ -66,7 +78,10 @@ describe('key parsing', () => {
     const pem = privateKey.export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: 'pw' }).toString();
     assert.throws(() => parsePrivateKey(pem), rejectsWith('KEY_INVALID'));
     assert.throws(() => parsePrivateKey(pem, { passphrase: 'wrong' }), rejectsWith('KEY_INVALID'));
-    assert.equal(keyIdFromSpki(spkiDer(parsePrivateKey(pem, { passphrase: 'pw' }))), keyIdFromSpki(spkiDer(privateKey)));
+    assert.equal(
+      keyIdFromSpki(spkiDer(parsePrivateKey(pem, { passphrase: 'pw' }))),
+      keyIdFromSpki(spkiDer(privateKey)),
+    );
   });
 
   test('garbage and unsupported keys are KEY_INVALID', () => {
@@ -86,20 +101,30 @@ describe('key parsing', () => {
     for (const b of bad) assert.throws(() => parsePublicKey(b), rejectsWith('KEY_INVALID'), String(b).slice(0, 40));
     const pub = spkiPem(generateKeyPairSync('ed25519').publicKey);
     assert.throws(() => parsePrivateKey(pub), rejectsWith('KEY_INVALID'));
-    assert.throws(() => parsePrivateKey(JSON.stringify(generateKeyPairSync('ed25519').publicKey.export({ format: 'jwk' }))), rejectsWith('KEY_INVALID'));
+    assert.throws(
+      () => parsePrivateKey(JSON.stringify(generateKeyPairSync('ed25519').publicKey.export({ format: 'jwk' }))),
+      rejectsWith('KEY_INVALID'),
+    );
   });
 
   test('property: arbitrary input never escapes as a non-coded error', () => {
     fc.assert(
-      fc.property(fc.oneof(fc.string(), fc.uint8Array({ maxLength: 200 }), fc.json().map((j) => j)), (input) => {
-        for (const parse of [parsePublicKey, (i: string | Uint8Array) => parsePrivateKey(i)]) {
-          try {
-            parse(input);
-          } catch (err) {
-            assert.ok(isStellaError(err, 'KEY_INVALID'), String(err));
+      fc.property(
+        fc.oneof(
+          fc.string(),
+          fc.uint8Array({ maxLength: 200 }),
+          fc.json().map((j) => j),
+        ),
+        (input) => {
+          for (const parse of [parsePublicKey, (i: string | Uint8Array) => parsePrivateKey(i)]) {
+            try {
+              parse(input);
+            } catch (err) {
+              assert.ok(isStellaError(err, 'KEY_INVALID'), String(err));
+            }
           }
-        }
-      }),
+        },
+      ),
       { numRuns: 300 },
     );
   });
@@ -117,21 +142,25 @@ describe('key ids', () => {
     assert.throws(() => keyIdHint('abc'), rejectsWith('KEY_INVALID'));
   });
 
-  test('keyIdFromSpki equals sha256 of `openssl pkey -pubout -outform DER`', { skip: needTool('openssl') }, async () => {
-    const dir = await tempDir();
-    try {
-      for (const alg of ALGS) {
-        const { privateKey } = keyPair(alg);
-        const p = join(dir.path, `${alg}.pem`);
-        await writeFile(p, privateKey.export({ type: 'pkcs8', format: 'pem' }));
-        const der = await run('openssl', ['pkey', '-in', p, '-pubout', '-outform', 'DER']);
-        assert.equal(der.code, 0, der.stderr.toString());
-        assert.equal(keyIdFromSpki(der.stdout), createKeySigner(privateKey).keyId);
+  test(
+    'keyIdFromSpki equals sha256 of `openssl pkey -pubout -outform DER`',
+    { skip: needTool('openssl') },
+    async () => {
+      const dir = await tempDir();
+      try {
+        for (const alg of ALGS) {
+          const { privateKey } = keyPair(alg);
+          const p = join(dir.path, `${alg}.pem`);
+          await writeFile(p, privateKey.export({ type: 'pkcs8', format: 'pem' }));
+          const der = await run('openssl', ['pkey', '-in', p, '-pubout', '-outform', 'DER']);
+          assert.equal(der.code, 0, der.stderr.toString());
+          assert.equal(keyIdFromSpki(der.stdout), createKeySigner(privateKey).keyId);
+        }
+      } finally {
+        await dir.cleanup();
       }
-    } finally {
-      await dir.cleanup();
-    }
-  });
+    },
+  );
 });
 
 describe('ECDSA signature encodings', () => {
@@ -160,7 +189,12 @@ describe('ECDSA signature encodings', () => {
 
   test('malformed DER is KEY_INVALID', () => {
     const good = p1363ToDer(new Uint8Array(64).fill(0x7f));
-    const cases = [new Uint8Array(0), good.subarray(0, good.length - 1), Uint8Array.from([...good, 0]), Uint8Array.from(good).fill(0x31, 0, 1)];
+    const cases = [
+      new Uint8Array(0),
+      good.subarray(0, good.length - 1),
+      Uint8Array.from([...good, 0]),
+      Uint8Array.from(good).fill(0x31, 0, 1),
+    ];
     for (const c of cases) assert.throws(() => derToP1363(c), rejectsWith('KEY_INVALID'));
     assert.throws(() => p1363ToDer(new Uint8Array(63)), rejectsWith('KEY_INVALID'));
   });
@@ -201,24 +235,41 @@ describe('signers and verification', () => {
     assert.equal(keySetFromPublicKeys([publicKey, publicKey]).size, 1);
   });
 
-  test('RSA-PSS uses SHA-256, MGF1-SHA-256 and a 32-byte salt (checked by openssl)', { skip: needTool('openssl') }, async () => {
-    const dir = await tempDir();
-    try {
-      const { privateKey, publicKey } = keyPair('rsa-pss-sha256');
-      const data = Buffer.from('pss check');
-      const sig = await createKeySigner(privateKey).sign(data);
-      await writeFile(join(dir.path, 'pub.pem'), spkiPem(publicKey));
-      await writeFile(join(dir.path, 'data'), data);
-      await writeFile(join(dir.path, 'sig'), sig);
-      const verifyWithSalt = (salt: string) =>
-        run('openssl', ['dgst', '-sha256', '-verify', join(dir.path, 'pub.pem'), '-sigopt', 'rsa_padding_mode:pss', '-sigopt', `rsa_pss_saltlen:${salt}`,
-          '-sigopt', 'rsa_mgf1_md:sha256', '-signature', join(dir.path, 'sig'), join(dir.path, 'data')]);
-      const ok = await verifyWithSalt('32');
-      assert.equal(ok.code, 0, ok.stderr.toString());
-      assert.match(ok.stdout.toString(), /Verified OK/);
-      assert.notEqual((await verifyWithSalt('20')).code, 0, 'salt length is pinned to 32');
-    } finally {
-      await dir.cleanup();
-    }
-  });
+  test(
+    'RSA-PSS uses SHA-256, MGF1-SHA-256 and a 32-byte salt (checked by openssl)',
+    { skip: needTool('openssl') },
+    async () => {
+      const dir = await tempDir();
+      try {
+        const { privateKey, publicKey } = keyPair('rsa-pss-sha256');
+        const data = Buffer.from('pss check');
+        const sig = await createKeySigner(privateKey).sign(data);
+        await writeFile(join(dir.path, 'pub.pem'), spkiPem(publicKey));
+        await writeFile(join(dir.path, 'data'), data);
+        await writeFile(join(dir.path, 'sig'), sig);
+        const verifyWithSalt = (salt: string) =>
+          run('openssl', [
+            'dgst',
+            '-sha256',
+            '-verify',
+            join(dir.path, 'pub.pem'),
+            '-sigopt',
+            'rsa_padding_mode:pss',
+            '-sigopt',
+            `rsa_pss_saltlen:${salt}`,
+            '-sigopt',
+            'rsa_mgf1_md:sha256',
+            '-signature',
+            join(dir.path, 'sig'),
+            join(dir.path, 'data'),
+          ]);
+        const ok = await verifyWithSalt('32');
+        assert.equal(ok.code, 0, ok.stderr.toString());
+        assert.match(ok.stdout.toString(), /Verified OK/);
+        assert.notEqual((await verifyWithSalt('20')).code, 0, 'salt length is pinned to 32');
+      } finally {
+        await dir.cleanup();
+      }
+    },
+  );
 });

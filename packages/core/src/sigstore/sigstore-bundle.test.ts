@@ -40,7 +40,12 @@ async function timestamp(data: Uint8Array): Promise<Uint8Array> {
   return new Uint8Array(await opensslTimestamp(pki, data));
 }
 
-function sigstoreVerify(bundle: SigstoreBundleJson, signer: Signer, publicKeyHint: string, timestampThreshold: number): void {
+function sigstoreVerify(
+  bundle: SigstoreBundleJson,
+  signer: Signer,
+  publicKeyHint: string,
+  timestampThreshold: number,
+): void {
   const trustedRoot = TrustedRoot.fromJSON({
     mediaType: 'application/vnd.dev.sigstore.trustedroot+json;version=0.1',
     tlogs: [],
@@ -50,22 +55,39 @@ function sigstoreVerify(bundle: SigstoreBundleJson, signer: Signer, publicKeyHin
       ? [
           {
             subject: { organization: 'test', commonName: 'Test TSA' },
-            certChain: { certificates: [{ rawBytes: tsaChain.leaf.toString('base64') }, { rawBytes: tsaChain.root.toString('base64') }] },
+            certChain: {
+              certificates: [
+                { rawBytes: tsaChain.leaf.toString('base64') },
+                { rawBytes: tsaChain.root.toString('base64') },
+              ],
+            },
             validFor: { start: '2020-01-01T00:00:00Z' },
           },
         ]
       : [],
   });
-  const keys = { [publicKeyHint]: { rawBytes: Buffer.from(signer.publicKeySpki()), keyDetails: sigstorePublicKeyDetails(signer.algorithm) } };
+  const keys = {
+    [publicKeyHint]: {
+      rawBytes: Buffer.from(signer.publicKeySpki()),
+      keyDetails: sigstorePublicKeyDetails(signer.algorithm),
+    },
+  };
   const parsed = bundleFromJSON(JSON.parse(serializeSigstoreBundle(bundle)));
-  new Verifier(toTrustMaterial(trustedRoot, keys as never), { tlogThreshold: 0, ctlogThreshold: 0, timestampThreshold }).verify(toSignedEntity(parsed));
+  new Verifier(toTrustMaterial(trustedRoot, keys as never), {
+    tlogThreshold: 0,
+    ctlogThreshold: 0,
+    timestampThreshold,
+  }).verify(toSignedEntity(parsed));
 }
 
 before(async () => {
   dir = await tempDir('stella-sigstore-');
   if (noOpenssl) return;
   pki = await makeOpensslTsaPki(dir.path);
-  tsaChain = { leaf: pemToDer(await readFile(pki.tsaCert, 'utf8')), root: pemToDer(await readFile(pki.caCert, 'utf8')) };
+  tsaChain = {
+    leaf: pemToDer(await readFile(pki.tsaCert, 'utf8')),
+    root: pemToDer(await readFile(pki.caCert, 'utf8')),
+  };
 });
 after(async () => {
   await dir.cleanup();
@@ -87,12 +109,21 @@ describe('Sigstore bundle v0.3 accepted by @sigstore/verify@3 offline', { skip: 
       assert.equal(bundle.verificationMaterial.publicKey.hint, keyIdHint(s.keyId));
       sigstoreVerify(bundle, s, keyIdHint(s.keyId), 1);
 
-      const tampered: SigstoreBundleJson = { ...bundle, dsseEnvelope: { ...bundle.dsseEnvelope, payloadType: 'application/json' } };
-      assert.throws(() => sigstoreVerify(tampered, s, keyIdHint(s.keyId), 1), (e: { code?: string }) => e.code === 'SIGNATURE_ERROR');
+      const tampered: SigstoreBundleJson = {
+        ...bundle,
+        dsseEnvelope: { ...bundle.dsseEnvelope, payloadType: 'application/json' },
+      };
+      assert.throws(
+        () => sigstoreVerify(tampered, s, keyIdHint(s.keyId), 1),
+        (e: { code?: string }) => e.code === 'SIGNATURE_ERROR',
+      );
 
       const otherTsr = await timestamp(te.encode('some other bytes'));
       const wrongTs = toSigstoreBundle(env, { rfc3161Timestamps: [otherTsr] });
-      assert.throws(() => sigstoreVerify(wrongTs, s, keyIdHint(s.keyId), 1), (e: { code?: string }) => e.code === 'TIMESTAMP_ERROR');
+      assert.throws(
+        () => sigstoreVerify(wrongTs, s, keyIdHint(s.keyId), 1),
+        (e: { code?: string }) => e.code === 'TIMESTAMP_ERROR',
+      );
     });
   }
 
@@ -102,9 +133,15 @@ describe('Sigstore bundle v0.3 accepted by @sigstore/verify@3 offline', { skip: 
     const bundle = toSigstoreBundle(env);
     assert.equal(bundle.verificationMaterial.timestampVerificationData, undefined);
     sigstoreVerify(bundle, s, keyIdHint(s.keyId), 0);
-    assert.throws(() => sigstoreVerify(bundle, s, keyIdHint(s.keyId), 1), (e: { code?: string }) => e.code === 'TIMESTAMP_ERROR');
+    assert.throws(
+      () => sigstoreVerify(bundle, s, keyIdHint(s.keyId), 1),
+      (e: { code?: string }) => e.code === 'TIMESTAMP_ERROR',
+    );
     const other = signer('ec').s;
-    assert.throws(() => sigstoreVerify(bundle, other, keyIdHint(s.keyId), 0), (e: { code?: string }) => e.code === 'SIGNATURE_ERROR');
+    assert.throws(
+      () => sigstoreVerify(bundle, other, keyIdHint(s.keyId), 0),
+      (e: { code?: string }) => e.code === 'SIGNATURE_ERROR',
+    );
   });
 });
 
@@ -119,17 +156,28 @@ describe('toSigstoreBundle / parseSigstoreBundle', () => {
   });
 
   test('multi-signature envelopes need keyId; the chosen signature is the only one', () => {
-    assert.throws(() => toSigstoreBundle(env), (e: unknown) => isStellaError(e, 'SIGSTORE_BUNDLE_INVALID'));
+    assert.throws(
+      () => toSigstoreBundle(env),
+      (e: unknown) => isStellaError(e, 'SIGSTORE_BUNDLE_INVALID'),
+    );
     const bundle = toSigstoreBundle(env, { keyId: b.keyId, rfc3161Timestamps: [Uint8Array.from([1, 2, 3])] });
     assert.equal(bundle.dsseEnvelope.signatures.length, 1);
     assert.equal(bundle.dsseEnvelope.signatures[0]!.keyid, keyIdHint(b.keyId));
     assert.deepEqual(signatureToTimestamp(env, b.keyId), env.signatures[1]!.sig);
-    assert.throws(() => toSigstoreBundle(env, { keyId: `sha256:${'0'.repeat(64)}` }), (e: unknown) => isStellaError(e, 'SIGSTORE_BUNDLE_INVALID'));
+    assert.throws(
+      () => toSigstoreBundle(env, { keyId: `sha256:${'0'.repeat(64)}` }),
+      (e: unknown) => isStellaError(e, 'SIGSTORE_BUNDLE_INVALID'),
+    );
     const parsed = parseSigstoreBundle(serializeSigstoreBundle(bundle));
     assert.equal(parsed.publicKeyHint, keyIdHint(b.keyId));
     assert.deepEqual([...parsed.rfc3161Timestamps[0]!], [1, 2, 3]);
     assert.deepEqual(parsed.envelope.signatures[0]!.sig, env.signatures[1]!.sig);
-    assert.equal(serializeSigstoreBundle(bundle), serializeSigstoreBundle(toSigstoreBundle(env, { keyId: b.keyId, rfc3161Timestamps: [Uint8Array.from([1, 2, 3])] })));
+    assert.equal(
+      serializeSigstoreBundle(bundle),
+      serializeSigstoreBundle(
+        toSigstoreBundle(env, { keyId: b.keyId, rfc3161Timestamps: [Uint8Array.from([1, 2, 3])] }),
+      ),
+    );
   });
 
   test('malformed bundles are SIGSTORE_BUNDLE_INVALID', () => {
@@ -140,14 +188,33 @@ describe('toSigstoreBundle / parseSigstoreBundle', () => {
       { ...good, mediaType: 'application/vnd.dev.sigstore.bundle.v0.1+json' },
       { ...good, verificationMaterial: undefined },
       { ...good, verificationMaterial: { publicKey: {} } },
-      { ...good, verificationMaterial: { ...good.verificationMaterial, timestampVerificationData: { rfc3161Timestamps: [{ signedTimestamp: '***' }] } } },
-      { ...good, verificationMaterial: { ...good.verificationMaterial, timestampVerificationData: { rfc3161Timestamps: {} } } },
+      {
+        ...good,
+        verificationMaterial: {
+          ...good.verificationMaterial,
+          timestampVerificationData: { rfc3161Timestamps: [{ signedTimestamp: '***' }] },
+        },
+      },
+      {
+        ...good,
+        verificationMaterial: { ...good.verificationMaterial, timestampVerificationData: { rfc3161Timestamps: {} } },
+      },
       { ...good, dsseEnvelope: undefined },
       { ...good, dsseEnvelope: { ...good.dsseEnvelope, payload: 'abc' } },
-      { ...good, dsseEnvelope: { ...good.dsseEnvelope, signatures: [...good.dsseEnvelope.signatures, ...good.dsseEnvelope.signatures] } },
+      {
+        ...good,
+        dsseEnvelope: {
+          ...good.dsseEnvelope,
+          signatures: [...good.dsseEnvelope.signatures, ...good.dsseEnvelope.signatures],
+        },
+      },
     ];
     for (const c of cases) {
-      assert.throws(() => parseSigstoreBundle(typeof c === 'string' ? c : JSON.stringify(c)), (e: unknown) => isStellaError(e, 'SIGSTORE_BUNDLE_INVALID'), JSON.stringify(c)?.slice(0, 80));
+      assert.throws(
+        () => parseSigstoreBundle(typeof c === 'string' ? c : JSON.stringify(c)),
+        (e: unknown) => isStellaError(e, 'SIGSTORE_BUNDLE_INVALID'),
+        JSON.stringify(c)?.slice(0, 80),
+      );
     }
   });
 });

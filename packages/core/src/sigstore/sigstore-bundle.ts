@@ -120,7 +120,10 @@ export function parseSigstoreBundle(input: string | Uint8Array): ParsedSigstoreB
   }
   if (!isObject(vm)) throw invalid('verificationMaterial is missing', '$.verificationMaterial');
   if (!isObject(vm.publicKey) || typeof vm.publicKey.hint !== 'string' || vm.publicKey.hint === '') {
-    throw invalid('verificationMaterial.publicKey.hint is missing (only public-key bundles are supported)', '$.verificationMaterial.publicKey');
+    throw invalid(
+      'verificationMaterial.publicKey.hint is missing (only public-key bundles are supported)',
+      '$.verificationMaterial.publicKey',
+    );
   }
   const tsd = vm.timestampVerificationData;
   const timestamps: Uint8Array[] = [];
@@ -130,7 +133,8 @@ export function parseSigstoreBundle(input: string | Uint8Array): ParsedSigstoreB
     }
     for (const [i, t] of ((tsd.rfc3161Timestamps as unknown[] | undefined) ?? []).entries()) {
       const path = `$.verificationMaterial.timestampVerificationData.rfc3161Timestamps[${i}]`;
-      if (!isObject(t) || typeof t.signedTimestamp !== 'string' || t.signedTimestamp === '') throw invalid('signedTimestamp is missing', path);
+      if (!isObject(t) || typeof t.signedTimestamp !== 'string' || t.signedTimestamp === '')
+        throw invalid('signedTimestamp is missing', path);
       try {
         timestamps.push(decodeBase64Strict(t.signedTimestamp, 'signedTimestamp'));
       } catch (err) {
@@ -138,14 +142,16 @@ export function parseSigstoreBundle(input: string | Uint8Array): ParsedSigstoreB
       }
     }
   }
-  if (dsseEnvelope === undefined) throw invalid('bundle has no dsseEnvelope (messageSignature bundles are not supported)', '$.dsseEnvelope');
+  if (dsseEnvelope === undefined)
+    throw invalid('bundle has no dsseEnvelope (messageSignature bundles are not supported)', '$.dsseEnvelope');
   let envelope: DsseEnvelope;
   try {
     envelope = envelopeFromJson(dsseEnvelope);
   } catch (err) {
     throw invalid(`dsseEnvelope is malformed: ${(err as Error).message}`, '$.dsseEnvelope', err);
   }
-  if (envelope.signatures.length !== 1) throw invalid('dsseEnvelope must hold exactly one signature', '$.dsseEnvelope.signatures');
+  if (envelope.signatures.length !== 1)
+    throw invalid('dsseEnvelope must hold exactly one signature', '$.dsseEnvelope.signatures');
   return { mediaType, publicKeyHint: vm.publicKey.hint, envelope, rfc3161Timestamps: timestamps };
 }
 

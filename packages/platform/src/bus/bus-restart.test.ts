@@ -93,44 +93,64 @@ async function scenario(
 }
 
 describe('broker restarts under a live bus', { timeout: 120_000 }, () => {
-  test('NATS JetStream: down → BUS_UNAVAILABLE; back → consumer resumes; back empty → stream and consumer recreated', { skip: needTool('nats-server') }, async () => {
-    const port = await freePort();
-    let dir = await tempDir('stella-nats-');
-    const dirs = [dir];
-    const args = () => ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', dir.path];
-    let server: ChildProcess | undefined = await start('nats-server', args(), port);
-    try {
-      await scenario(
-        () => openNatsBus(`nats://127.0.0.1:${port}`, { ackWaitMs: 1_000, drainTimeoutMs: 200, publishTimeoutMs: 1_000 }),
-        async ({ wipe }) => {
-          if (wipe) dirs.push((dir = await tempDir('stella-nats-')));
-          server = await start('nats-server', args(), port);
-        },
-        async () => stop(server),
-      );
-    } finally {
-      await stop(server);
-      for (const d of dirs) await d.cleanup();
-    }
-  });
+  test(
+    'NATS JetStream: down → BUS_UNAVAILABLE; back → consumer resumes; back empty → stream and consumer recreated',
+    { skip: needTool('nats-server') },
+    async () => {
+      const port = await freePort();
+      let dir = await tempDir('stella-nats-');
+      const dirs = [dir];
+      const args = () => ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', dir.path];
+      let server: ChildProcess | undefined = await start('nats-server', args(), port);
+      try {
+        await scenario(
+          () =>
+            openNatsBus(`nats://127.0.0.1:${port}`, { ackWaitMs: 1_000, drainTimeoutMs: 200, publishTimeoutMs: 1_000 }),
+          async ({ wipe }) => {
+            if (wipe) dirs.push((dir = await tempDir('stella-nats-')));
+            server = await start('nats-server', args(), port);
+          },
+          async () => stop(server),
+        );
+      } finally {
+        await stop(server);
+        for (const d of dirs) await d.cleanup();
+      }
+    },
+  );
 
-  test('Redis Streams: down → BUS_UNAVAILABLE; back empty → group recreated (NOGROUP) and consumer resumes', { skip: needTool('redis-server') }, async () => {
-    const port = await freePort();
-    const dir = await tempDir('stella-redis-');
-    // No persistence: every restart comes back empty, the harder case for the consumer group.
-    const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir.path];
-    let server: ChildProcess | undefined = await start('redis-server', args, port);
-    try {
-      await scenario(
-        () => openRedisBus(`redis://127.0.0.1:${port}`, { ackWaitMs: 1_000, drainTimeoutMs: 200, pollMs: 100 }),
-        async () => {
-          server = await start('redis-server', args, port);
-        },
-        async () => stop(server),
-      );
-    } finally {
-      await stop(server);
-      await dir.cleanup();
-    }
-  });
+  test(
+    'Redis Streams: down → BUS_UNAVAILABLE; back empty → group recreated (NOGROUP) and consumer resumes',
+    { skip: needTool('redis-server') },
+    async () => {
+      const port = await freePort();
+      const dir = await tempDir('stella-redis-');
+      // No persistence: every restart comes back empty, the harder case for the consumer group.
+      const args = [
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        '--dir',
+        dir.path,
+      ];
+      let server: ChildProcess | undefined = await start('redis-server', args, port);
+      try {
+        await scenario(
+          () => openRedisBus(`redis://127.0.0.1:${port}`, { ackWaitMs: 1_000, drainTimeoutMs: 200, pollMs: 100 }),
+          async () => {
+            server = await start('redis-server', args, port);
+          },
+          async () => stop(server),
+        );
+      } finally {
+        await stop(server);
+        await dir.cleanup();
+      }
+    },
+  );
 });

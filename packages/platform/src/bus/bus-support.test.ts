@@ -23,7 +23,10 @@ const raw = Buffer.from(encodeEvent(newEvent({ tenant: 't1', kind: 'x.y', source
 
 function options(extra: Parameters<typeof resolveSubscribeOptions>[0] = {}) {
   const dead: DeadLetter[] = [];
-  const o = resolveSubscribeOptions({ maxDeliveries: 3, retryBaseMs: 100, retryMaxMs: 1_000, onDeadLetter: (d) => void dead.push(d), ...extra }, {});
+  const o = resolveSubscribeOptions(
+    { maxDeliveries: 3, retryBaseMs: 100, retryMaxMs: 1_000, onDeadLetter: (d) => void dead.push(d), ...extra },
+    {},
+  );
   return { o, dead };
 }
 
@@ -121,8 +124,14 @@ describe('BusSubscriptions', () => {
       opened++;
       return new FakeSub('g');
     };
-    await assert.rejects(subs.subscribe('bad group', undefined, {}, open), (e) => isStellaError(e) && e.code === 'VALIDATION_FAILED');
-    await assert.rejects(subs.subscribe('g', { batchSize: 0 }, {}, open), (e) => isStellaError(e) && e.code === 'VALIDATION_FAILED');
+    await assert.rejects(
+      subs.subscribe('bad group', undefined, {}, open),
+      (e) => isStellaError(e) && e.code === 'VALIDATION_FAILED',
+    );
+    await assert.rejects(
+      subs.subscribe('g', { batchSize: 0 }, {}, open),
+      (e) => isStellaError(e) && e.code === 'VALIDATION_FAILED',
+    );
     assert.equal(opened, 0);
     const a = await subs.subscribe('g', undefined, {}, open);
     const b = await subs.subscribe('g', undefined, {}, open);
@@ -132,8 +141,14 @@ describe('BusSubscriptions', () => {
     assert.equal(await subs.closeAll(), false);
     assert.deepEqual([a.closes, b.closes], [2, 0]);
     assert.equal(subs.closed, true);
-    assert.throws(() => subs.assertOpen(), (e) => isStellaError(e) && e.code === 'BUS_UNAVAILABLE');
-    await assert.rejects(subs.subscribe('g', undefined, {}, open), (e) => isStellaError(e) && e.code === 'BUS_UNAVAILABLE');
+    assert.throws(
+      () => subs.assertOpen(),
+      (e) => isStellaError(e) && e.code === 'BUS_UNAVAILABLE',
+    );
+    await assert.rejects(
+      subs.subscribe('g', undefined, {}, open),
+      (e) => isStellaError(e) && e.code === 'BUS_UNAVAILABLE',
+    );
   });
 
   test('awaits start() before tracking; a subscription whose start fails is not tracked', async () => {
@@ -151,7 +166,10 @@ describe('BusSubscriptions', () => {
     const ok = await subs.subscribe('g', undefined, {}, () => new StartingSub(false));
     assert.equal(ok.started, true);
     let failed: StartingSub | undefined;
-    await assert.rejects(subs.subscribe('g', undefined, {}, () => (failed = new StartingSub(true))), /broker down/);
+    await assert.rejects(
+      subs.subscribe('g', undefined, {}, () => (failed = new StartingSub(true))),
+      /broker down/,
+    );
     await subs.closeAll();
     assert.deepEqual([ok.closes, failed!.closes], [1, 0]);
   });

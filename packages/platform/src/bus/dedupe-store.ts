@@ -59,7 +59,11 @@ export class PgDedupeStore implements DedupeStore<Tx> {
 
   async once(consumer: string, event: EventEnvelope, work: (tx: Tx) => Promise<void>): Promise<boolean> {
     if (!CONSUMER_RE.test(consumer)) {
-      throw new StellaError('VALIDATION_FAILED', `invalid dedupe consumer name ${JSON.stringify(consumer)}: must match ${CONSUMER_RE.source}`, { details: { consumer } });
+      throw new StellaError(
+        'VALIDATION_FAILED',
+        `invalid dedupe consumer name ${JSON.stringify(consumer)}: must match ${CONSUMER_RE.source}`,
+        { details: { consumer } },
+      );
     }
     return this.db.withTenant(event.tenant, async (tx) => {
       // A concurrent duplicate blocks here on the first one's uncommitted row, then conflicts
@@ -82,7 +86,10 @@ export class PgDedupeStore implements DedupeStore<Tx> {
  */
 export async function pruneProcessedEvents(db: Db, olderThanMs: number): Promise<number> {
   const r = await db.transaction((tx) =>
-    tx.query('DELETE FROM stella_platform.processed_events WHERE processed_at < now() - make_interval(secs => $1::double precision / 1000)', [olderThanMs]),
+    tx.query(
+      'DELETE FROM stella_platform.processed_events WHERE processed_at < now() - make_interval(secs => $1::double precision / 1000)',
+      [olderThanMs],
+    ),
   );
   return r.rowCount;
 }
@@ -101,7 +108,11 @@ function isDedupeStore(x: unknown): x is DedupeStore<unknown> {
  */
 export function dedupedHandler(db: Db, consumer: string, work: DedupedWork<Tx>): EventHandler;
 export function dedupedHandler<Ctx>(store: DedupeStore<Ctx>, consumer: string, work: DedupedWork<Ctx>): EventHandler;
-export function dedupedHandler(storeOrDb: Db | DedupeStore<unknown>, consumer: string, work: DedupedWork<any>): EventHandler {
+export function dedupedHandler(
+  storeOrDb: Db | DedupeStore<unknown>,
+  consumer: string,
+  work: DedupedWork<any>,
+): EventHandler {
   const store: DedupeStore<unknown> = isDedupeStore(storeOrDb) ? storeOrDb : new PgDedupeStore(storeOrDb);
   return async (event, meta) => {
     await store.once(consumer, event, (ctx) => work(event, ctx, meta));

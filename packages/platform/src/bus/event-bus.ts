@@ -111,9 +111,13 @@ const GROUP_RE = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
 /** Throws `VALIDATION_FAILED` unless `group` is a valid durable group name. */
 export function assertGroupName(group: string): void {
   if (typeof group !== 'string' || !GROUP_RE.test(group)) {
-    throw new StellaError('VALIDATION_FAILED', `invalid consumer group name ${JSON.stringify(group)}: must match ${GROUP_RE.source}`, {
-      details: { group },
-    });
+    throw new StellaError(
+      'VALIDATION_FAILED',
+      `invalid consumer group name ${JSON.stringify(group)}: must match ${GROUP_RE.source}`,
+      {
+        details: { group },
+      },
+    );
   }
 }
 
@@ -130,7 +134,8 @@ export interface ResolvedSubscribeOptions {
 
 /** The default dead-letter sink: one JSON line on stderr, so log shipping picks it up. */
 export function logDeadLetter(dead: DeadLetter): void {
-  const error = dead.error instanceof Error ? { name: dead.error.name, message: dead.error.message } : String(dead.error);
+  const error =
+    dead.error instanceof Error ? { name: dead.error.name, message: dead.error.message } : String(dead.error);
   process.stderr.write(
     `${JSON.stringify({ level: 'error', msg: 'event dead-lettered', group: dead.group, messageId: dead.messageId, attempt: dead.attempt, tenant: dead.event?.tenant, eventId: dead.event?.eventId, kind: dead.event?.kind, error })}\n`,
   );
@@ -142,13 +147,18 @@ export function resolveSubscribeOptions(opts: SubscribeOptions | undefined, bus:
   const int = (name: string, v: number | undefined, def: number, min: number, max: number): number => {
     const x = v ?? def;
     if (!Number.isInteger(x) || x < min || x > max) {
-      throw new StellaError('VALIDATION_FAILED', `subscribe option ${name} must be an integer in [${min}, ${max}]`, { details: { [name]: v } });
+      throw new StellaError('VALIDATION_FAILED', `subscribe option ${name} must be an integer in [${min}, ${max}]`, {
+        details: { [name]: v },
+      });
     }
     return x;
   };
   if (o.kinds !== undefined) {
     for (const k of o.kinds) {
-      if (!/^[a-z][a-z0-9_.-]*$/.test(k)) throw new StellaError('VALIDATION_FAILED', `invalid kind filter ${JSON.stringify(k)}`, { details: { kind: k } });
+      if (!/^[a-z][a-z0-9_.-]*$/.test(k))
+        throw new StellaError('VALIDATION_FAILED', `invalid kind filter ${JSON.stringify(k)}`, {
+          details: { kind: k },
+        });
     }
   }
   return {
@@ -168,7 +178,9 @@ export function retryDelayMs(attempt: number, o: Pick<ResolvedSubscribeOptions, 
 }
 
 /** Resolved bus options (internal to the adapters). */
-export function resolveBusOptions(o: BusOptions | undefined): Required<Omit<BusOptions, 'onDeadLetter'>> & Pick<BusOptions, 'onDeadLetter'> {
+export function resolveBusOptions(
+  o: BusOptions | undefined,
+): Required<Omit<BusOptions, 'onDeadLetter'>> & Pick<BusOptions, 'onDeadLetter'> {
   return {
     drainTimeoutMs: o?.drainTimeoutMs ?? 5_000,
     dedupeWindowMs: o?.dedupeWindowMs ?? 120_000,
@@ -196,7 +208,13 @@ export async function settleWithin(p: Promise<unknown>, ms: number): Promise<boo
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<false>((res) => (timer = setTimeout(() => res(false), ms)));
   try {
-    return await Promise.race([p.then(() => true, () => true), timeout]);
+    return await Promise.race([
+      p.then(
+        () => true,
+        () => true,
+      ),
+      timeout,
+    ]);
   } finally {
     clearTimeout(timer);
   }

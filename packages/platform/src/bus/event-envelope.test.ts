@@ -43,7 +43,14 @@ describe('event envelope', () => {
       actor: 'user:alice',
       attributes: { size: 3, sealed: true, profile: 'default' },
       payload: { a: [1, 2, { b: null }] },
-      evidence: [{ bundleId: 'b1', digest: `sha256:${'0'.repeat(64)}`, manifestDigest: `sha256:${'f'.repeat(64)}`, attestationSubject: 'pkg:oci/x' }],
+      evidence: [
+        {
+          bundleId: 'b1',
+          digest: `sha256:${'0'.repeat(64)}`,
+          manifestDigest: `sha256:${'f'.repeat(64)}`,
+          attestationSubject: 'pkg:oci/x',
+        },
+      ],
     };
     assert.deepEqual(validateEvent(e), e);
     assert.deepEqual(decodeEvent(encodeEvent(e)), e);
@@ -51,8 +58,27 @@ describe('event envelope', () => {
   });
 
   test('every problem is reported at once, with JSON-pointer paths', () => {
-    const paths = problemsOf({ eventId: 'x', tenant: '', kind: 'A.B', occurredAt: 'yesterday', bogus: 1, evidence: [{ digest: 'sha1:00', extra: true }] });
-    assert.deepEqual(paths.sort(), ['/bogus', '/eventId', '/evidence/0/digest', '/evidence/0/extra', '/kind', '/occurredAt', '/source', '/tenant'].sort());
+    const paths = problemsOf({
+      eventId: 'x',
+      tenant: '',
+      kind: 'A.B',
+      occurredAt: 'yesterday',
+      bogus: 1,
+      evidence: [{ digest: 'sha1:00', extra: true }],
+    });
+    assert.deepEqual(
+      paths.sort(),
+      [
+        '/bogus',
+        '/eventId',
+        '/evidence/0/digest',
+        '/evidence/0/extra',
+        '/kind',
+        '/occurredAt',
+        '/source',
+        '/tenant',
+      ].sort(),
+    );
   });
 
   test('negative cases: each is EVENT_INVALID at the expected path', () => {
@@ -85,7 +111,12 @@ describe('event envelope', () => {
       [{ source: '' }, '/source'],
       [{ x: 1 }, '/x'],
     ];
-    for (const [patch, path] of cases) assert.deepEqual(problemsOf({ ...base(), ...patch }), [path], JSON.stringify(patch, (_k, v) => (typeof v === 'bigint' ? `${v}n` : v)));
+    for (const [patch, path] of cases)
+      assert.deepEqual(
+        problemsOf({ ...base(), ...patch }),
+        [path],
+        JSON.stringify(patch, (_k, v) => (typeof v === 'bigint' ? `${v}n` : v)),
+      );
     assert.deepEqual(problemsOf(null), ['']);
     assert.deepEqual(problemsOf([base()]), ['']);
     assert.deepEqual(problemsOf('{}'), ['']);
@@ -96,21 +127,46 @@ describe('event envelope', () => {
     cyclic['self'] = cyclic;
     assert.deepEqual(problemsOf({ ...base(), payload: cyclic }), ['/payload']);
     assert.deepEqual(problemsOf({ ...base(), payload: 'x'.repeat(MAX_EVENT_BYTES) }), ['']);
-    assert.throws(() => encodeEvent({ ...base(), payload: 'x'.repeat(MAX_EVENT_BYTES) }), (err: unknown) => isStellaError(err, 'EVENT_INVALID'));
+    assert.throws(
+      () => encodeEvent({ ...base(), payload: 'x'.repeat(MAX_EVENT_BYTES) }),
+      (err: unknown) => isStellaError(err, 'EVENT_INVALID'),
+    );
     // Multi-byte characters count as bytes, not UTF-16 units.
-    assert.throws(() => encodeEvent({ ...base(), payload: '\u00e9'.repeat(MAX_EVENT_BYTES / 2) }), (err: unknown) => isStellaError(err, 'EVENT_INVALID'));
-    assert.throws(() => decodeEvent(JSON.stringify({ ...base(), payload: '\u00e9'.repeat(MAX_EVENT_BYTES / 2) })), (err: unknown) => isStellaError(err, 'EVENT_INVALID'));
+    assert.throws(
+      () => encodeEvent({ ...base(), payload: '\u00e9'.repeat(MAX_EVENT_BYTES / 2) }),
+      (err: unknown) => isStellaError(err, 'EVENT_INVALID'),
+    );
+    assert.throws(
+      () => decodeEvent(JSON.stringify({ ...base(), payload: '\u00e9'.repeat(MAX_EVENT_BYTES / 2) })),
+      (err: unknown) => isStellaError(err, 'EVENT_INVALID'),
+    );
   });
 
   test('decodeEvent: bytes that are not JSON are EVENT_INVALID', () => {
     for (const bad of ['', '{', 'null', '[]', '{"eventId":1}']) {
-      assert.throws(() => decodeEvent(Buffer.from(bad)), (err: unknown) => isStellaError(err, 'EVENT_INVALID'));
+      assert.throws(
+        () => decodeEvent(Buffer.from(bad)),
+        (err: unknown) => isStellaError(err, 'EVENT_INVALID'),
+      );
     }
   });
 
   test('RFC 3339 details: offsets, lower-case t/z, leap seconds, leap years', () => {
-    for (const ok of ['2024-02-29T23:59:60Z', '2025-06-30t12:00:00z', '2025-01-01T00:00:00+05:30', '2025-01-01T00:00:00.123456789-08:00']) assert.ok(isRfc3339(ok), ok);
-    for (const bad of ['1900-02-29T00:00:00Z', '2025-13-01T00:00:00Z', '2025-01-01T00:00:00+24:00', '2025-01-01T00:60:00Z', '25-01-01T00:00:00Z']) assert.ok(!isRfc3339(bad), bad);
+    for (const ok of [
+      '2024-02-29T23:59:60Z',
+      '2025-06-30t12:00:00z',
+      '2025-01-01T00:00:00+05:30',
+      '2025-01-01T00:00:00.123456789-08:00',
+    ])
+      assert.ok(isRfc3339(ok), ok);
+    for (const bad of [
+      '1900-02-29T00:00:00Z',
+      '2025-13-01T00:00:00Z',
+      '2025-01-01T00:00:00+24:00',
+      '2025-01-01T00:60:00Z',
+      '25-01-01T00:00:00Z',
+    ])
+      assert.ok(!isRfc3339(bad), bad);
   });
 
   test('newEvent: fresh monotonic ULIDs, now as occurredAt, undefined fields dropped', () => {
@@ -119,7 +175,10 @@ describe('event envelope', () => {
     assert.ok(a.eventId < b.eventId, 'monotonic within a process');
     assert.ok(!('subject' in a));
     assert.equal(b.occurredAt, '1970-01-01T00:00:00.000Z');
-    assert.throws(() => newEvent({ tenant: 't', kind: 'Bad', source: 's' }), (err: unknown) => isStellaError(err, 'EVENT_INVALID'));
+    assert.throws(
+      () => newEvent({ tenant: 't', kind: 'Bad', source: 's' }),
+      (err: unknown) => isStellaError(err, 'EVENT_INVALID'),
+    );
   });
 
   test('property: generated valid envelopes validate, and encoding is deterministic', () => {
@@ -130,8 +189,13 @@ describe('event envelope', () => {
         tenant: fc.stringMatching(/^[A-Za-z0-9][A-Za-z0-9._-]{0,20}$/),
         kind: fc.array(token, { minLength: 1, maxLength: 5 }).map((t) => t.join('.')),
         source: fc.string({ minLength: 1, maxLength: 30 }),
-        occurredAt: fc.date({ min: new Date('1970-01-01'), max: new Date('2999-12-31'), noInvalidDate: true }).map((d) => d.toISOString()),
-        attributes: fc.dictionary(fc.string({ minLength: 1, maxLength: 10 }), fc.oneof(fc.string({ maxLength: 20 }), fc.boolean(), fc.integer())),
+        occurredAt: fc
+          .date({ min: new Date('1970-01-01'), max: new Date('2999-12-31'), noInvalidDate: true })
+          .map((d) => d.toISOString()),
+        attributes: fc.dictionary(
+          fc.string({ minLength: 1, maxLength: 10 }),
+          fc.oneof(fc.string({ maxLength: 20 }), fc.boolean(), fc.integer()),
+        ),
         payload: fc.jsonValue(),
       },
       { requiredKeys: ['eventId', 'tenant', 'kind', 'source', 'occurredAt'] },
@@ -157,11 +221,15 @@ describe('event envelope', () => {
 
   test('property: a kind with any character outside [a-z0-9_.-] is rejected (it would be a NATS wildcard/subject break)', () => {
     fc.assert(
-      fc.property(fc.string({ minLength: 1, maxLength: 20 }), fc.constantFrom('*', '>', ' ', '\t', 'A', ':', '/', '\u00e9'), (s, bad) => {
-        const kind = `a.${s}${bad}`;
-        assert.ok(!isValidKind(kind));
-        assert.deepEqual(problemsOf({ ...base(), kind }), ['/kind']);
-      }),
+      fc.property(
+        fc.string({ minLength: 1, maxLength: 20 }),
+        fc.constantFrom('*', '>', ' ', '\t', 'A', ':', '/', '\u00e9'),
+        (s, bad) => {
+          const kind = `a.${s}${bad}`;
+          assert.ok(!isValidKind(kind));
+          assert.deepEqual(problemsOf({ ...base(), kind }), ['/kind']);
+        },
+      ),
     );
   });
 });

@@ -65,8 +65,18 @@ const DIGEST_RE = /^sha256:[0-9a-f]{64}$/;
 const TRACE_ID_RE = /^(?!0{32})[0-9a-f]{32}$/;
 
 const TOP_LEVEL = new Set([
-  'eventId', 'tenant', 'kind', 'source', 'occurredAt', 'subject', 'correlationId', 'traceId',
-  'actor', 'attributes', 'payload', 'evidence',
+  'eventId',
+  'tenant',
+  'kind',
+  'source',
+  'occurredAt',
+  'subject',
+  'correlationId',
+  'traceId',
+  'actor',
+  'attributes',
+  'payload',
+  'evidence',
 ]);
 const EVIDENCE_KEYS = new Set(['bundleId', 'digest', 'manifestDigest', 'attestationSubject']);
 
@@ -75,7 +85,9 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
 }
 
 function daysInMonth(y: number, m: number): number {
-  return [31, y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0) ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][m - 1]!;
+  return [31, y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0) ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][
+    m - 1
+  ]!;
 }
 
 /** True when `s` is an RFC 3339 date-time with real calendar values (no Feb 30, no hour 24). */
@@ -136,13 +148,33 @@ function collectProblems(input: unknown, o: { fromJson?: boolean; bytes?: number
   for (const key of Object.keys(input)) {
     if (!TOP_LEVEL.has(key)) problems.push({ path: `/${key}`, message: 'is not an envelope field' });
   }
-  checkString(problems, input, 'eventId', { required: true, max: 26, re: ULID_RE, reMessage: 'must be a ULID (26 upper-case Crockford base32 chars)' });
-  checkString(problems, input, 'tenant', { required: true, max: 128, re: TENANT_RE, reMessage: 'must match [A-Za-z0-9][A-Za-z0-9._-]*' });
-  checkString(problems, input, 'kind', { required: true, max: 300, re: KIND_RE, reMessage: 'must be dotted lower-case tokens [a-z][a-z0-9_-]* (at most 10)' });
+  checkString(problems, input, 'eventId', {
+    required: true,
+    max: 26,
+    re: ULID_RE,
+    reMessage: 'must be a ULID (26 upper-case Crockford base32 chars)',
+  });
+  checkString(problems, input, 'tenant', {
+    required: true,
+    max: 128,
+    re: TENANT_RE,
+    reMessage: 'must match [A-Za-z0-9][A-Za-z0-9._-]*',
+  });
+  checkString(problems, input, 'kind', {
+    required: true,
+    max: 300,
+    re: KIND_RE,
+    reMessage: 'must be dotted lower-case tokens [a-z][a-z0-9_-]* (at most 10)',
+  });
   checkString(problems, input, 'source', { required: true, max: 256 });
   checkString(problems, input, 'subject', { required: false, max: 1024 });
   checkString(problems, input, 'correlationId', { required: false, max: 256 });
-  checkString(problems, input, 'traceId', { required: false, max: 32, re: TRACE_ID_RE, reMessage: 'must be a W3C trace-id (32 lower-case hex, not all zero)' });
+  checkString(problems, input, 'traceId', {
+    required: false,
+    max: 32,
+    re: TRACE_ID_RE,
+    reMessage: 'must be a W3C trace-id (32 lower-case hex, not all zero)',
+  });
   checkString(problems, input, 'actor', { required: false, max: 256 });
   const occurredAt = input['occurredAt'];
   if (occurredAt === undefined) problems.push({ path: '/occurredAt', message: 'is required' });
@@ -157,9 +189,17 @@ function collectProblems(input: unknown, o: { fromJson?: boolean; bytes?: number
       if (keys.length > 64) problems.push({ path: '/attributes', message: 'must have at most 64 keys' });
       for (const k of keys) {
         const v = attributes[k];
-        if (k.length === 0 || k.length > 128) problems.push({ path: `/attributes/${k}`, message: 'key must be 1..128 characters' });
-        const ok = typeof v === 'string' ? v.length <= 4096 : typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v));
-        if (!ok) problems.push({ path: `/attributes/${k}`, message: 'must be a string (<= 4096 chars), finite number or boolean' });
+        if (k.length === 0 || k.length > 128)
+          problems.push({ path: `/attributes/${k}`, message: 'key must be 1..128 characters' });
+        const ok =
+          typeof v === 'string'
+            ? v.length <= 4096
+            : typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v));
+        if (!ok)
+          problems.push({
+            path: `/attributes/${k}`,
+            message: 'must be a string (<= 4096 chars), finite number or boolean',
+          });
       }
     }
   }
@@ -174,10 +214,26 @@ function collectProblems(input: unknown, o: { fromJson?: boolean; bytes?: number
         for (const key of Object.keys(item)) {
           if (!EVIDENCE_KEYS.has(key)) problems.push({ path: `${base}/${key}`, message: 'is not an evidence field' });
         }
-        checkString(problems, item, 'digest', { required: true, max: 71, re: DIGEST_RE, reMessage: 'must be sha256:<64 lower-case hex>', path: `${base}/digest` });
-        checkString(problems, item, 'manifestDigest', { required: false, max: 71, re: DIGEST_RE, reMessage: 'must be sha256:<64 lower-case hex>', path: `${base}/manifestDigest` });
+        checkString(problems, item, 'digest', {
+          required: true,
+          max: 71,
+          re: DIGEST_RE,
+          reMessage: 'must be sha256:<64 lower-case hex>',
+          path: `${base}/digest`,
+        });
+        checkString(problems, item, 'manifestDigest', {
+          required: false,
+          max: 71,
+          re: DIGEST_RE,
+          reMessage: 'must be sha256:<64 lower-case hex>',
+          path: `${base}/manifestDigest`,
+        });
         checkString(problems, item, 'bundleId', { required: false, max: 256, path: `${base}/bundleId` });
-        checkString(problems, item, 'attestationSubject', { required: false, max: 1024, path: `${base}/attestationSubject` });
+        checkString(problems, item, 'attestationSubject', {
+          required: false,
+          max: 1024,
+          path: `${base}/attestationSubject`,
+        });
       });
     }
   }
@@ -199,14 +255,19 @@ function collectProblems(input: unknown, o: { fromJson?: boolean; bytes?: number
 }
 
 function sizeProblem(problems: EventProblem[], bytes: number): void {
-  if (bytes > MAX_EVENT_BYTES) problems.push({ path: '', message: `encodes to ${bytes} bytes, more than ${MAX_EVENT_BYTES}` });
+  if (bytes > MAX_EVENT_BYTES)
+    problems.push({ path: '', message: `encodes to ${bytes} bytes, more than ${MAX_EVENT_BYTES}` });
 }
 
 function throwProblems(problems: EventProblem[]): never {
   const first = problems[0]!;
-  throw new StellaError('EVENT_INVALID', `invalid event envelope: ${first.path || '(root)'} ${first.message}${problems.length > 1 ? ` (+${problems.length - 1} more)` : ''}`, {
-    details: { problems },
-  });
+  throw new StellaError(
+    'EVENT_INVALID',
+    `invalid event envelope: ${first.path || '(root)'} ${first.message}${problems.length > 1 ? ` (+${problems.length - 1} more)` : ''}`,
+    {
+      details: { problems },
+    },
+  );
 }
 
 /**
@@ -231,14 +292,21 @@ export function encodeEvent(event: EventEnvelope): Uint8Array {
 
 /** Decodes and validates wire bytes; `EVENT_INVALID` when they are not JSON or not an envelope. */
 export function decodeEvent(bytes: Uint8Array | string): EventEnvelope {
-  const text = typeof bytes === 'string' ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
+  const text =
+    typeof bytes === 'string' ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
   } catch (err) {
-    throw new StellaError('EVENT_INVALID', 'event bytes are not JSON', { details: { problems: [{ path: '', message: 'is not JSON' }] }, cause: err });
+    throw new StellaError('EVENT_INVALID', 'event bytes are not JSON', {
+      details: { problems: [{ path: '', message: 'is not JSON' }] },
+      cause: err,
+    });
   }
-  const problems = collectProblems(parsed, { fromJson: true, bytes: typeof bytes === 'string' ? Buffer.byteLength(bytes, 'utf8') : bytes.byteLength });
+  const problems = collectProblems(parsed, {
+    fromJson: true,
+    bytes: typeof bytes === 'string' ? Buffer.byteLength(bytes, 'utf8') : bytes.byteLength,
+  });
   if (problems.length > 0) throwProblems(problems);
   return parsed as EventEnvelope;
 }
@@ -262,7 +330,12 @@ export type NewEventInit = Omit<EventEnvelope, 'eventId' | 'occurredAt'> & {
 export function newEvent(init: NewEventInit): EventEnvelope {
   const { eventId, occurredAt, ...rest } = init;
   const now = Date.now();
-  const at = occurredAt === undefined ? new Date(now).toISOString() : occurredAt instanceof Date ? occurredAt.toISOString() : occurredAt;
+  const at =
+    occurredAt === undefined
+      ? new Date(now).toISOString()
+      : occurredAt instanceof Date
+        ? occurredAt.toISOString()
+        : occurredAt;
   const event: Record<string, unknown> = { eventId: eventId ?? nextUlid(now), occurredAt: at };
   for (const [k, v] of Object.entries(rest)) if (v !== undefined) event[k] = v;
   return validateEvent(event);

@@ -4,7 +4,14 @@ export { MemoryBroker, createMemoryBus, namedMemoryBroker, type MemoryBusOptions
 export { openNatsBus, deleteNatsStream, type NatsBusOptions } from './nats-bus.js';
 export { openRedisBus, deleteRedisStream, type RedisBusOptions } from './redis-bus.js';
 export { openBus, type OpenBusOptions } from './open-bus.js';
-export { MemoryDedupeStore, PgDedupeStore, dedupedHandler, pruneProcessedEvents, type DedupeStore, type DedupedWork } from './dedupe-store.js';
+export {
+  MemoryDedupeStore,
+  PgDedupeStore,
+  dedupedHandler,
+  pruneProcessedEvents,
+  type DedupeStore,
+  type DedupedWork,
+} from './dedupe-store.js';
 export {
   PLATFORM_MIGRATIONS,
   appendToOutbox,

@@ -87,7 +87,10 @@ describe('memory bus specifics', () => {
       await waitFor('shared broker delivery', () => got.length === 1);
       await assert.rejects(openBus('kafka://x'), (err: unknown) => isStellaError(err, 'CONFIG_INVALID'));
       await assert.rejects(openBus('memory://'), (err: unknown) => isStellaError(err, 'CONFIG_INVALID'));
-      await assert.rejects(openBus('amqp://user:s3cret@host/'), (err: unknown) => isStellaError(err, 'CONFIG_INVALID') && !err.message.includes('s3cret'));
+      await assert.rejects(
+        openBus('amqp://user:s3cret@host/'),
+        (err: unknown) => isStellaError(err, 'CONFIG_INVALID') && !err.message.includes('s3cret'),
+      );
     } finally {
       await Promise.all([a.close(), b.close(), c.close()]);
     }
@@ -97,7 +100,10 @@ describe('memory bus specifics', () => {
     const bus = createMemoryBus();
     try {
       for (const bad of [{ maxDeliveries: 0 }, { batchSize: 0 }, { retryBaseMs: -1 }, { kinds: ['Bad Kind'] }]) {
-        await assert.rejects(bus.subscribe('g', async () => undefined, bad), (err: unknown) => isStellaError(err, 'VALIDATION_FAILED'));
+        await assert.rejects(
+          bus.subscribe('g', async () => undefined, bad),
+          (err: unknown) => isStellaError(err, 'VALIDATION_FAILED'),
+        );
       }
     } finally {
       await bus.close();

@@ -253,7 +253,12 @@ export function createMemoryBus(options: MemoryBusOptions = {}): EventBus {
       broker.append(eventKey(event), raw, opts.dedupeWindowMs);
     },
     subscribe: (group, handler, subOpts) =>
-      subs.subscribe(group, subOpts, opts, (o) => new MemorySubscription(group, broker.group(group, o.startFrom), handler, o)),
+      subs.subscribe(
+        group,
+        subOpts,
+        opts,
+        (o) => new MemorySubscription(group, broker.group(group, o.startFrom), handler, o),
+      ),
     async ping() {
       subs.assertOpen();
     },

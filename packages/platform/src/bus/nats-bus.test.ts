@@ -52,7 +52,11 @@ describe('nats bus specifics', { skip }, () => {
 
   test('an unreachable server is BUS_UNAVAILABLE; bad stream names are CONFIG_INVALID', async () => {
     await assert.rejects(openNatsBus('nats://127.0.0.1:1'), (err: unknown) => isStellaError(err, 'BUS_UNAVAILABLE'));
-    await assert.rejects(openNatsBus(url, { stream: 'bad.name' }), (err: unknown) => isStellaError(err, 'CONFIG_INVALID'));
-    await assert.rejects(openNatsBus(url, { subjectPrefix: 'a.>' }), (err: unknown) => isStellaError(err, 'CONFIG_INVALID'));
+    await assert.rejects(openNatsBus(url, { stream: 'bad.name' }), (err: unknown) =>
+      isStellaError(err, 'CONFIG_INVALID'),
+    );
+    await assert.rejects(openNatsBus(url, { subjectPrefix: 'a.>' }), (err: unknown) =>
+      isStellaError(err, 'CONFIG_INVALID'),
+    );
   });
 });

@@ -58,16 +58,27 @@ const PREFIX_RE = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
 
 function unavailable(what: string, err: unknown): StellaError {
   if (isStellaError(err)) return err;
-  return new StellaError('BUS_UNAVAILABLE', `NATS ${what} failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  return new StellaError(
+    'BUS_UNAVAILABLE',
+    `NATS ${what} failed: ${err instanceof Error ? err.message : String(err)}`,
+    { cause: err },
+  );
 }
 
 /** Ensures the stream exists with our subjects (idempotent; races with other replicas are fine). */
-async function ensureStream(jsm: JetStreamManager, stream: string, prefix: string, o: { dedupeWindowMs: number; maxAgeMs: number; maxMessages: number }): Promise<void> {
+async function ensureStream(
+  jsm: JetStreamManager,
+  stream: string,
+  prefix: string,
+  o: { dedupeWindowMs: number; maxAgeMs: number; maxMessages: number },
+): Promise<void> {
   const subjects = [`${prefix}.>`];
   try {
     const info = await jsm.streams.info(stream);
     if (!info.config.subjects?.some((s) => s === subjects[0])) {
-      throw new StellaError('BUS_UNAVAILABLE', `NATS stream ${stream} exists but does not capture ${subjects[0]}`, { details: { subjects: info.config.subjects } });
+      throw new StellaError('BUS_UNAVAILABLE', `NATS stream ${stream} exists but does not capture ${subjects[0]}`, {
+        details: { subjects: info.config.subjects },
+      });
     }
     return;
   } catch (err) {
@@ -95,8 +106,10 @@ export async function openNatsBus(url: string, options: NatsBusOptions = {}): Pr
   const opts = resolveBusOptions(options);
   const stream = options.stream ?? 'STELLA_EVENTS';
   const prefix = options.subjectPrefix ?? 'stella.events';
-  if (!STREAM_RE.test(stream)) throw new StellaError('CONFIG_INVALID', `invalid NATS stream name ${JSON.stringify(stream)}`);
-  if (!PREFIX_RE.test(prefix)) throw new StellaError('CONFIG_INVALID', `invalid NATS subject prefix ${JSON.stringify(prefix)}`);
+  if (!STREAM_RE.test(stream))
+    throw new StellaError('CONFIG_INVALID', `invalid NATS stream name ${JSON.stringify(stream)}`);
+  if (!PREFIX_RE.test(prefix))
+    throw new StellaError('CONFIG_INVALID', `invalid NATS subject prefix ${JSON.stringify(prefix)}`);
   const servers = url.split(',').map((s) => s.trim());
   let nc: NatsConnection;
   try {
@@ -254,7 +267,8 @@ export async function openNatsBus(url: string, options: NatsBusOptions = {}): Pr
         throw unavailable('publish', err);
       }
     },
-    subscribe: (group, handler, subOpts) => subs.subscribe(group, subOpts, opts, (o) => new NatsSubscription(group, handler, o)),
+    subscribe: (group, handler, subOpts) =>
+      subs.subscribe(group, subOpts, opts, (o) => new NatsSubscription(group, handler, o)),
     async ping() {
       if (subs.closed || nc.isClosed()) throw new StellaError('BUS_UNAVAILABLE', 'the bus is closed');
       const ok = await settleWithin(nc.flush(), 2_000);

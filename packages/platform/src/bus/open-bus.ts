@@ -24,5 +24,8 @@ export async function openBus(url: string | undefined, options: OpenBusOptions =
   }
   if (u.startsWith('nats://') || u.startsWith('tls://')) return openNatsBus(u, options);
   if (u.startsWith('redis://') || u.startsWith('rediss://')) return openRedisBus(u, options);
-  throw new StellaError('CONFIG_INVALID', `unsupported bus URL scheme in ${JSON.stringify(redactUrl(u))}: use memory:, nats:// or redis://`);
+  throw new StellaError(
+    'CONFIG_INVALID',
+    `unsupported bus URL scheme in ${JSON.stringify(redactUrl(u))}: use memory:, nats:// or redis://`,
+  );
 }

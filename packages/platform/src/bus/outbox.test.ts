@@ -41,14 +41,21 @@ async function outboxCount(db: Db): Promise<number> {
   return Number(rows[0]!.n);
 }
 
-function outboxSuite(driver: 'pg' | 'pglite', open: () => Promise<{ db: Db; done: () => Promise<void> }>, skip: string | false) {
+function outboxSuite(
+  driver: 'pg' | 'pglite',
+  open: () => Promise<{ db: Db; done: () => Promise<void> }>,
+  skip: string | false,
+) {
   describe(`transactional outbox + Postgres dedupe (${driver})`, { skip, timeout: 120_000 }, () => {
     let db: Db;
     let done: () => Promise<void>;
     before(async () => {
       ({ db, done } = await open());
       const applied = await migrate(db, [PLATFORM_MIGRATIONS]);
-      assert.deepEqual(applied.map((m) => m.file), ['0001_outbox.sql', '0002_processed_events.sql']);
+      assert.deepEqual(
+        applied.map((m) => m.file),
+        ['0001_outbox.sql', '0002_processed_events.sql'],
+      );
     });
     after(async () => {
       await db?.close();
@@ -74,15 +81,24 @@ function outboxSuite(driver: 'pg' | 'pglite', open: () => Promise<{ db: Db; done
       } finally {
         await relay.stop();
       }
-      assert.deepEqual(published.map((e) => e.eventId), [committed.eventId]);
+      assert.deepEqual(
+        published.map((e) => e.eventId),
+        [committed.eventId],
+      );
       assert.deepEqual(published[0], committed);
       assert.equal(await outboxCount(db), 0);
       await bus.close();
     });
 
     test('RLS: a tenant transaction cannot enqueue another tenant’s event, and cannot read the outbox', async () => {
-      await assert.rejects(db.withTenant('tenant-a', (tx) => appendToOutbox(tx, ev('tenant-b'))), /row-level security|violates/i);
-      await assert.rejects(db.withTenant('tenant-a', (tx) => tx.query('SELECT * FROM stella_platform.outbox')), /permission denied/i);
+      await assert.rejects(
+        db.withTenant('tenant-a', (tx) => appendToOutbox(tx, ev('tenant-b'))),
+        /row-level security|violates/i,
+      );
+      await assert.rejects(
+        db.withTenant('tenant-a', (tx) => tx.query('SELECT * FROM stella_platform.outbox')),
+        /permission denied/i,
+      );
       assert.equal(await outboxCount(db), 0, 'nothing half-written');
     });
 
@@ -105,7 +121,10 @@ function outboxSuite(driver: 'pg' | 'pglite', open: () => Promise<{ db: Db; done
       const { bus, published } = recordingBus();
       const relay = startOutboxRelay(db, bus, { pollIntervalMs: 20 });
       await relay.stop({ drain: true });
-      assert.deepEqual(published.map((x) => x.eventId), [e.eventId]);
+      assert.deepEqual(
+        published.map((x) => x.eventId),
+        [e.eventId],
+      );
       await bus.close();
     });
 
@@ -117,14 +136,22 @@ function outboxSuite(driver: 'pg' | 'pglite', open: () => Promise<{ db: Db; done
       });
       failNext(2);
       const errors: unknown[] = [];
-      const relay = startOutboxRelay(db, bus, { pollIntervalMs: 20, retryBaseMs: 20, retryMaxMs: 100, onError: (e) => errors.push(e) });
+      const relay = startOutboxRelay(db, bus, {
+        pollIntervalMs: 20,
+        retryBaseMs: 20,
+        retryMaxMs: 100,
+        onError: (e) => errors.push(e),
+      });
       try {
         await waitFor('three published', () => published.length >= 3, 10_000);
       } finally {
         await relay.stop();
       }
       assert.equal(errors.length, 2);
-      assert.deepEqual(published.map((e) => e.eventId), sent.map((e) => e.eventId));
+      assert.deepEqual(
+        published.map((e) => e.eventId),
+        sent.map((e) => e.eventId),
+      );
       assert.equal(await outboxCount(db), 0);
       await bus.close();
     });
@@ -149,20 +176,28 @@ function outboxSuite(driver: 'pg' | 'pglite', open: () => Promise<{ db: Db; done
 
     test('a row that is not an envelope (written behind our back) is marked dead, not retried forever', async () => {
       await db.transaction((tx) =>
-        tx.query("INSERT INTO stella_platform.outbox (tenant_id, event_id, kind, envelope) VALUES ('tenant-a', 'X', 'x.y', '{\"nope\":1}')"),
+        tx.query(
+          "INSERT INTO stella_platform.outbox (tenant_id, event_id, kind, envelope) VALUES ('tenant-a', 'X', 'x.y', '{\"nope\":1}')",
+        ),
       );
       const { bus, published } = recordingBus();
       const errors: unknown[] = [];
       const relay = startOutboxRelay(db, bus, { pollIntervalMs: 20, onError: (e) => errors.push(e) });
       try {
         await waitFor('dead-letter report', () => errors.length >= 1);
-        assert.deepEqual(await relay.runOnce(), { published: 0, failed: false, dead: 0 }, 'a dead row is not picked up again');
+        assert.deepEqual(
+          await relay.runOnce(),
+          { published: 0, failed: false, dead: 0 },
+          'a dead row is not picked up again',
+        );
       } finally {
         await relay.stop();
       }
       assert.equal(published.length, 0);
       assert.ok(isStellaError(errors[0], 'EVENT_INVALID'));
-      const { rows } = await db.query<{ dead_at: Date | null }>("SELECT dead_at FROM stella_platform.outbox WHERE event_id = 'X'");
+      const { rows } = await db.query<{ dead_at: Date | null }>(
+        "SELECT dead_at FROM stella_platform.outbox WHERE event_id = 'X'",
+      );
       assert.ok(rows[0]!.dead_at instanceof Date);
       await db.query("DELETE FROM stella_platform.outbox WHERE event_id = 'X'");
       await bus.close();
@@ -176,12 +211,22 @@ function outboxSuite(driver: 'pg' | 'pglite', open: () => Promise<{ db: Db; done
           const name = uniqueName('e2e');
           const bus =
             broker === 'nats'
-              ? await openNatsBus(services.nats.url, { stream: name.toUpperCase(), subjectPrefix: `t.${name}`, dedupeWindowMs: 0 })
-              : await openRedisBus(services.redis.url, { streamKey: `stella:test:${name}`, dedupeWindowMs: 0, pollMs: 100 });
+              ? await openNatsBus(services.nats.url, {
+                  stream: name.toUpperCase(),
+                  subjectPrefix: `t.${name}`,
+                  dedupeWindowMs: 0,
+                })
+              : await openRedisBus(services.redis.url, {
+                  streamKey: `stella:test:${name}`,
+                  dedupeWindowMs: 0,
+                  pollMs: 100,
+                });
           const relay = startOutboxRelay(db, bus, { pollIntervalMs: 20 });
           try {
-            await db.transaction((tx) => tx.exec(`CREATE TABLE IF NOT EXISTS stella_platform.e2e_effects (tenant_id text NOT NULL DEFAULT current_setting('app.tenant_id', true), event_id text NOT NULL);
-              GRANT INSERT ON stella_platform.e2e_effects TO ${db.appRole};`));
+            await db.transaction((tx) =>
+              tx.exec(`CREATE TABLE IF NOT EXISTS stella_platform.e2e_effects (tenant_id text NOT NULL DEFAULT current_setting('app.tenant_id', true), event_id text NOT NULL);
+              GRANT INSERT ON stella_platform.e2e_effects TO ${db.appRole};`),
+            );
             const deliveries: string[] = [];
             const handler = dedupedHandler(db, `timeline-${name}`, async (e, tx) => {
               await tx.query('INSERT INTO stella_platform.e2e_effects (event_id) VALUES ($1)', [e.eventId]);
@@ -200,8 +245,14 @@ function outboxSuite(driver: 'pg' | 'pglite', open: () => Promise<{ db: Db; done
             await db.withTenant('tenant-b', (tx) => appendToOutbox(tx, marker));
             await waitFor('marker', () => deliveries.includes(marker.eventId), 15_000);
             const { rows } = await db.query<{ event_id: string }>('SELECT event_id FROM stella_platform.e2e_effects');
-            const effects = rows.map((r) => r.event_id).filter((id) => [...events, marker].some((e) => e.eventId === id));
-            assert.deepEqual(effects.sort(), [...events, marker].map((e) => e.eventId).sort(), 'each event took effect exactly once');
+            const effects = rows
+              .map((r) => r.event_id)
+              .filter((id) => [...events, marker].some((e) => e.eventId === id));
+            assert.deepEqual(
+              effects.sort(),
+              [...events, marker].map((e) => e.eventId).sort(),
+              'each event took effect exactly once',
+            );
           } finally {
             await relay.stop();
             await bus.close();
@@ -223,7 +274,10 @@ function outboxSuite(driver: 'pg' | 'pglite', open: () => Promise<{ db: Db; done
             }
           });
         }
-        const relays = [startOutboxRelay(db, bus, { batchSize: 7, pollIntervalMs: 10 }), startOutboxRelay(db, bus, { batchSize: 7, pollIntervalMs: 10 })];
+        const relays = [
+          startOutboxRelay(db, bus, { batchSize: 7, pollIntervalMs: 10 }),
+          startOutboxRelay(db, bus, { batchSize: 7, pollIntervalMs: 10 }),
+        ];
         try {
           await waitFor('300 published', () => published.length >= 300, 20_000);
           await new Promise((r) => setTimeout(r, 100));
@@ -263,7 +317,10 @@ function outboxSuite(driver: 'pg' | 'pglite', open: () => Promise<{ db: Db; done
       assert.equal(calls, 2);
       assert.equal(await store.once('timeline-indexer', e, async () => assert.fail('must not run')), false);
       assert.equal(await store.once('other-consumer', e, async () => undefined), true, 'dedupe is per consumer');
-      const { rows } = await db.query<{ n: string }>('SELECT count(*) AS n FROM stella_platform.test_effects WHERE event_id = $1', [e.eventId]);
+      const { rows } = await db.query<{ n: string }>(
+        'SELECT count(*) AS n FROM stella_platform.test_effects WHERE event_id = $1',
+        [e.eventId],
+      );
       assert.equal(Number(rows[0]!.n), 1);
       // Concurrent duplicates: exactly one does the work.
       const e2 = ev('tenant-b');
@@ -271,7 +328,10 @@ function outboxSuite(driver: 'pg' | 'pglite', open: () => Promise<{ db: Db; done
       const results = await Promise.all(Array.from({ length: 5 }, () => store.once('c2', e2, async () => void ran++)));
       assert.equal(ran, 1);
       assert.equal(results.filter(Boolean).length, 1);
-      await assert.rejects(store.once('bad name', e2, async () => undefined), (err: unknown) => isStellaError(err, 'VALIDATION_FAILED'));
+      await assert.rejects(
+        store.once('bad name', e2, async () => undefined),
+        (err: unknown) => isStellaError(err, 'VALIDATION_FAILED'),
+      );
       assert.equal(await pruneProcessedEvents(db, 60_000), 0, 'fresh rows are kept');
       assert.ok((await pruneProcessedEvents(db, -1_000)) >= 3, 'older-than-now rows are pruned');
     });

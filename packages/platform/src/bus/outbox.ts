@@ -77,7 +77,10 @@ export interface OutboxRelay {
 type OutboxRow = { id: string; tenant_id: string; event_id: string; envelope: unknown; attempts: number };
 
 function defaultOnError(err: unknown, context: Record<string, unknown>): void {
-  const error = err instanceof Error ? { name: err.name, message: err.message, code: (err as { code?: unknown }).code } : String(err);
+  const error =
+    err instanceof Error
+      ? { name: err.name, message: err.message, code: (err as { code?: unknown }).code }
+      : String(err);
   process.stderr.write(`${JSON.stringify({ level: 'warn', msg: 'outbox relay', ...context, error })}\n`);
 }
 
@@ -88,7 +91,8 @@ export function startOutboxRelay(db: Db, bus: EventBus, options: OutboxRelayOpti
   const retryBaseMs = options.retryBaseMs ?? 200;
   const retryMaxMs = options.retryMaxMs ?? 30_000;
   const onError = options.onError ?? defaultOnError;
-  if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 10_000) throw new StellaError('CONFIG_INVALID', 'outbox batchSize must be an integer in [1, 10000]');
+  if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 10_000)
+    throw new StellaError('CONFIG_INVALID', 'outbox batchSize must be an integer in [1, 10000]');
   const backoff = (n: number) => Math.min(retryBaseMs * 2 ** Math.min(Math.max(n - 1, 0), 30), retryMaxMs);
 
   async function runOnce(): Promise<RelayPassResult> {
@@ -108,8 +112,16 @@ export function startOutboxRelay(db: Db, bus: EventBus, options: OutboxRelayOpti
         if (problems.length > 0) {
           // Someone wrote the table without appendToOutbox: retrying cannot help.
           dead++;
-          await tx.query('UPDATE stella_platform.outbox SET dead_at = now(), last_error = $2 WHERE id = $1', [row.id, `EVENT_INVALID: ${JSON.stringify(problems)}`]);
-          onError(new StellaError('EVENT_INVALID', 'outbox row is not a valid envelope; marked dead', { details: { problems } }), ctx);
+          await tx.query('UPDATE stella_platform.outbox SET dead_at = now(), last_error = $2 WHERE id = $1', [
+            row.id,
+            `EVENT_INVALID: ${JSON.stringify(problems)}`,
+          ]);
+          onError(
+            new StellaError('EVENT_INVALID', 'outbox row is not a valid envelope; marked dead', {
+              details: { problems },
+            }),
+            ctx,
+          );
           continue;
         }
         try {
@@ -118,7 +130,10 @@ export function startOutboxRelay(db: Db, bus: EventBus, options: OutboxRelayOpti
         } catch (err) {
           if (isStellaError(err, 'EVENT_INVALID')) {
             dead++;
-            await tx.query('UPDATE stella_platform.outbox SET dead_at = now(), last_error = $2 WHERE id = $1', [row.id, `EVENT_INVALID: ${err.message}`]);
+            await tx.query('UPDATE stella_platform.outbox SET dead_at = now(), last_error = $2 WHERE id = $1', [
+              row.id,
+              `EVENT_INVALID: ${err.message}`,
+            ]);
             onError(err, ctx);
             continue;
           }
@@ -171,7 +186,9 @@ export function startOutboxRelay(db: Db, bus: EventBus, options: OutboxRelayOpti
         // Let the loop keep going; wait until a pass finds nothing due (or time runs out).
         while (Date.now() < end) {
           wake.abort();
-          const { rows } = await db.query<{ n: string }>('SELECT count(*) AS n FROM stella_platform.outbox WHERE dead_at IS NULL AND next_attempt_at <= now()');
+          const { rows } = await db.query<{ n: string }>(
+            'SELECT count(*) AS n FROM stella_platform.outbox WHERE dead_at IS NULL AND next_attempt_at <= now()',
+          );
           if (Number(rows[0]?.n ?? 0) === 0) break;
           await sleep(Math.min(50, pollIntervalMs));
         }

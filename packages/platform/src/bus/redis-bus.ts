@@ -53,7 +53,11 @@ type StreamEntry = [id: string, fields: string[]];
 
 function unavailable(what: string, err: unknown): StellaError {
   if (isStellaError(err)) return err;
-  return new StellaError('BUS_UNAVAILABLE', `Redis ${what} failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  return new StellaError(
+    'BUS_UNAVAILABLE',
+    `Redis ${what} failed: ${err instanceof Error ? err.message : String(err)}`,
+    { cause: err },
+  );
 }
 
 function field(fields: string[], name: string): string | undefined {
@@ -69,8 +73,10 @@ export async function openRedisBus(url: string, options: RedisBusOptions = {}): 
   const key = options.streamKey ?? 'stella:events';
   const maxLen = options.maxLen ?? 1_000_000;
   const pollMs = options.pollMs ?? 500;
-  if (key.length === 0 || /\s/.test(key)) throw new StellaError('CONFIG_INVALID', `invalid Redis stream key ${JSON.stringify(key)}`);
-  if (!Number.isInteger(maxLen) || maxLen < 1) throw new StellaError('CONFIG_INVALID', 'Redis maxLen must be a positive integer');
+  if (key.length === 0 || /\s/.test(key))
+    throw new StellaError('CONFIG_INVALID', `invalid Redis stream key ${JSON.stringify(key)}`);
+  if (!Number.isInteger(maxLen) || maxLen < 1)
+    throw new StellaError('CONFIG_INVALID', 'Redis maxLen must be a positive integer');
   const dedupePrefix = `{${key}}:dedupe:`;
   const connOpts = { maxRetriesPerRequest: 2, lazyConnect: true, connectionName: 'stella-bus' };
   const redis = new Redis(url, connOpts);
@@ -134,7 +140,16 @@ export async function openRedisBus(url: string, options: RedisBusOptions = {}): 
           }
           if (this.stopped) break;
           const res = (await this.conn.xreadgroup(
-            'GROUP', this.group, this.consumer, 'COUNT', this.o.batchSize, 'BLOCK', pollMs, 'STREAMS', key, '>',
+            'GROUP',
+            this.group,
+            this.consumer,
+            'COUNT',
+            this.o.batchSize,
+            'BLOCK',
+            pollMs,
+            'STREAMS',
+            key,
+            '>',
           )) as [string, StreamEntry[]][] | null;
           const entries = res?.[0]?.[1] ?? [];
           await this.process(entries, () => 1);
@@ -154,11 +169,15 @@ export async function openRedisBus(url: string, options: RedisBusOptions = {}): 
 
     /** XAUTOCLAIM entries idle longer than ackWaitMs (crashed or abandoned consumers, retries). */
     private async claimStale(): Promise<void> {
-      const reply = (await this.conn.xautoclaim(key, this.group, this.consumer, opts.ackWaitMs, this.claimCursor, 'COUNT', this.o.batchSize)) as unknown as [
-        string,
-        (StreamEntry | null)[],
-        string[]?,
-      ];
+      const reply = (await this.conn.xautoclaim(
+        key,
+        this.group,
+        this.consumer,
+        opts.ackWaitMs,
+        this.claimCursor,
+        'COUNT',
+        this.o.batchSize,
+      )) as unknown as [string, (StreamEntry | null)[], string[]?];
       this.claimCursor = reply[0];
       const entries = reply[1].filter((e): e is StreamEntry => e !== null);
       if (entries.length === 0) return;
@@ -200,7 +219,9 @@ export async function openRedisBus(url: string, options: RedisBusOptions = {}): 
           // Keep it pending but make it look idle so XAUTOCLAIM takes it again after the backoff
           // delay (bounded by ackWaitMs). JUSTID leaves the delivery counter alone.
           const delay = Math.min(delayMs, opts.ackWaitMs);
-          await this.conn.xclaim(key, this.group, this.consumer, 0, id, 'IDLE', opts.ackWaitMs - delay, 'JUSTID').catch(() => undefined);
+          await this.conn
+            .xclaim(key, this.group, this.consumer, 0, id, 'IDLE', opts.ackWaitMs - delay, 'JUSTID')
+            .catch(() => undefined);
         },
         abandoned: () => cur.abandoned,
       });
@@ -235,11 +256,16 @@ export async function openRedisBus(url: string, options: RedisBusOptions = {}): 
       if (!cur?.abandoned) {
         // Clean stop: entries fetched but not started go back to the group at once (idle = ackWaitMs).
         if (this.buffered.length > 0) {
-          await this.conn.xclaim(key, this.group, this.consumer, 0, ...this.buffered, 'IDLE', opts.ackWaitMs, 'JUSTID').catch(() => undefined);
+          await this.conn
+            .xclaim(key, this.group, this.consumer, 0, ...this.buffered, 'IDLE', opts.ackWaitMs, 'JUSTID')
+            .catch(() => undefined);
         }
         // Forget this consumer name if it holds nothing, so the group does not collect ghosts.
-        const pending = (await this.conn.xpending(key, this.group, '-', '+', 1, this.consumer).catch(() => [1])) as unknown[];
-        if (pending.length === 0) await this.conn.xgroup('DELCONSUMER', key, this.group, this.consumer).catch(() => undefined);
+        const pending = (await this.conn
+          .xpending(key, this.group, '-', '+', 1, this.consumer)
+          .catch(() => [1])) as unknown[];
+        if (pending.length === 0)
+          await this.conn.xgroup('DELCONSUMER', key, this.group, this.consumer).catch(() => undefined);
       }
       // Interrupts a pending BLOCK; the loop sees `stopped` and ends.
       this.conn.disconnect();
@@ -254,7 +280,9 @@ export async function openRedisBus(url: string, options: RedisBusOptions = {}): 
       const raw = Buffer.from(encodeEvent(event)).toString('utf8');
       subs.assertOpen();
       try {
-        await (redis as unknown as { stellaPublish: (...a: (string | number)[]) => Promise<string | null> }).stellaPublish(
+        await (
+          redis as unknown as { stellaPublish: (...a: (string | number)[]) => Promise<string | null> }
+        ).stellaPublish(
           key,
           `${dedupePrefix}${event.tenant}:${event.eventId}`,
           opts.dedupeWindowMs,
@@ -266,11 +294,13 @@ export async function openRedisBus(url: string, options: RedisBusOptions = {}): 
         throw unavailable('publish', err);
       }
     },
-    subscribe: (group, handler, subOpts) => subs.subscribe(group, subOpts, opts, (o) => new RedisSubscription(group, handler, o)),
+    subscribe: (group, handler, subOpts) =>
+      subs.subscribe(group, subOpts, opts, (o) => new RedisSubscription(group, handler, o)),
     async ping() {
       subs.assertOpen();
       const ok = await settleWithin(redis.ping(), 2_000);
-      if (!ok || redis.status !== 'ready') throw new StellaError('BUS_UNAVAILABLE', 'Redis did not answer PING within 2 s');
+      if (!ok || redis.status !== 'ready')
+        throw new StellaError('BUS_UNAVAILABLE', 'Redis did not answer PING within 2 s');
     },
     async close() {
       if (!(await subs.closeAll())) return;

@@ -28,7 +28,10 @@ describe('app role bootstrap (pg)', { skip: await needService('postgres') }, () 
     const [a, b] = await Promise.all([openDb({ url: d1.url, appRole: role }), openDb({ url: d2.url, appRole: role })]);
     try {
       for (let round = 0; round < 3; round++) await Promise.all([migrate(a, []), migrate(b, [])]);
-      const { rows } = await a.query<Record<string, boolean>>('select rolsuper, rolbypassrls, rolcanlogin from pg_roles where rolname = $1', [role]);
+      const { rows } = await a.query<Record<string, boolean>>(
+        'select rolsuper, rolbypassrls, rolcanlogin from pg_roles where rolname = $1',
+        [role],
+      );
       assert.deepEqual(rows, [{ rolsuper: false, rolbypassrls: false, rolcanlogin: false }]);
       // withTenant switches to the configured role.
       const who = await b.withTenant('t1', (tx) => tx.query<{ u: string }>('select current_user as u'));
@@ -46,7 +49,10 @@ describe('app role bootstrap (pg)', { skip: await needService('postgres') }, () 
     await admin((c) => c.query(`CREATE ROLE "${role}" NOLOGIN BYPASSRLS`));
     const db = await openDb({ url: d.url, appRole: role });
     try {
-      await assert.rejects(migrate(db, []), (e: unknown) => isStellaError(e, 'MIGRATION_FAILED') && /BYPASSRLS/.test((e as Error).message));
+      await assert.rejects(
+        migrate(db, []),
+        (e: unknown) => isStellaError(e, 'MIGRATION_FAILED') && /BYPASSRLS/.test((e as Error).message),
+      );
     } finally {
       await db.close();
       await d.drop();
@@ -67,7 +73,9 @@ describe('app role bootstrap (pg)', { skip: await needService('postgres') }, () 
     const db = await openDb({ url: url.toString(), appRole: role });
     try {
       await migrate(db, []);
-      const who = await db.withTenant('t1', (tx) => tx.query<{ u: string; t: string }>("select current_user as u, current_setting('app.tenant_id') as t"));
+      const who = await db.withTenant('t1', (tx) =>
+        tx.query<{ u: string; t: string }>("select current_user as u, current_setting('app.tenant_id') as t"),
+      );
       assert.deepEqual(who.rows, [{ u: role, t: 't1' }]);
     } finally {
       await db.close();
@@ -79,29 +87,54 @@ describe('app role bootstrap (pg)', { skip: await needService('postgres') }, () 
     }
   });
 
-  test('psql (an independent client) sees the same isolation the driver enforces', { skip: needTool('psql') }, async () => {
-    const d = await createTestDatabase('psqlrls');
-    const db = await openDb({ url: d.url });
-    try {
-      await migrate(db, [{ name: 'contract-rls', dir: join(repoRoot, 'packages/platform/src/db/__fixtures__/rls-set') }]);
-      await db.withTenant('tenant-a', (tx) => tx.query("insert into contract_rls.notes (body) values ('one'), ('two')"));
-      const countAs = async (tenant: string) => {
-        const sql = `begin; select set_config('app.tenant_id', '${tenant}', true) is not null; set local role stella_app; select count(*) from contract_rls.notes; commit;`;
-        const r = await run('psql', ['-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', d.url, '-c', sql]);
-        assert.equal(r.code, 0, r.stderr.toString());
-        return r.stdout.toString().trim().split('\n').at(-1);
-      };
-      assert.equal(await countAs('tenant-a'), '2');
-      assert.equal(await countAs('tenant-b'), '0');
-      const forged = await run('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', d.url, '-c',
-        "begin; select set_config('app.tenant_id', 'tenant-b', true); set local role stella_app; insert into contract_rls.notes (tenant_id, body) values ('tenant-a', 'x'); commit;"]);
-      assert.notEqual(forged.code, 0);
-      assert.match(forged.stderr.toString(), /row-level security/);
-      const policies = await run('psql', ['-X', '-A', '-t', d.url, '-c', "select tablename || ':' || policyname from pg_policies where schemaname = 'contract_rls' order by 1"]);
-      assert.deepEqual(policies.stdout.toString().trim().split('\n'), ['notes:tenant_isolation', 'tags:tenant_isolation']);
-    } finally {
-      await db.close();
-      await d.drop();
-    }
-  });
+  test(
+    'psql (an independent client) sees the same isolation the driver enforces',
+    { skip: needTool('psql') },
+    async () => {
+      const d = await createTestDatabase('psqlrls');
+      const db = await openDb({ url: d.url });
+      try {
+        await migrate(db, [
+          { name: 'contract-rls', dir: join(repoRoot, 'packages/platform/src/db/__fixtures__/rls-set') },
+        ]);
+        await db.withTenant('tenant-a', (tx) =>
+          tx.query("insert into contract_rls.notes (body) values ('one'), ('two')"),
+        );
+        const countAs = async (tenant: string) => {
+          const sql = `begin; select set_config('app.tenant_id', '${tenant}', true) is not null; set local role stella_app; select count(*) from contract_rls.notes; commit;`;
+          const r = await run('psql', ['-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', d.url, '-c', sql]);
+          assert.equal(r.code, 0, r.stderr.toString());
+          return r.stdout.toString().trim().split('\n').at(-1);
+        };
+        assert.equal(await countAs('tenant-a'), '2');
+        assert.equal(await countAs('tenant-b'), '0');
+        const forged = await run('psql', [
+          '-X',
+          '-q',
+          '-v',
+          'ON_ERROR_STOP=1',
+          d.url,
+          '-c',
+          "begin; select set_config('app.tenant_id', 'tenant-b', true); set local role stella_app; insert into contract_rls.notes (tenant_id, body) values ('tenant-a', 'x'); commit;",
+        ]);
+        assert.notEqual(forged.code, 0);
+        assert.match(forged.stderr.toString(), /row-level security/);
+        const policies = await run('psql', [
+          '-X',
+          '-A',
+          '-t',
+          d.url,
+          '-c',
+          "select tablename || ':' || policyname from pg_policies where schemaname = 'contract_rls' order by 1",
+        ]);
+        assert.deepEqual(policies.stdout.toString().trim().split('\n'), [
+          'notes:tenant_isolation',
+          'tags:tenant_isolation',
+        ]);
+      } finally {
+        await db.close();
+        await d.drop();
+      }
+    },
+  );
 });

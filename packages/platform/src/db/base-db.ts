@@ -5,7 +5,10 @@ import { assertTenantId, quoteIdent } from './tenant.js';
 
 /** What a driver hands out: one connection, used by one caller at a time. */
 export interface RawConnection {
-  query(sql: string, params?: readonly unknown[]): Promise<{ rows: Record<string, unknown>[]; rowCount: number; command?: string }>;
+  query(
+    sql: string,
+    params?: readonly unknown[],
+  ): Promise<{ rows: Record<string, unknown>[]; rowCount: number; command?: string }>;
   exec(sql: string): Promise<void>;
 }
 
@@ -40,7 +43,10 @@ export abstract class BaseDb implements Db {
 
   protected abstract acquire(): Promise<Lease>;
   /** A one-off statement outside any transaction. */
-  protected abstract queryOnce(sql: string, params?: readonly unknown[]): Promise<{ rows: Record<string, unknown>[]; rowCount: number }>;
+  protected abstract queryOnce(
+    sql: string,
+    params?: readonly unknown[],
+  ): Promise<{ rows: Record<string, unknown>[]; rowCount: number }>;
   abstract close(): Promise<void>;
 
   protected assertNotNested(what: string): void {

@@ -6,8 +6,18 @@ import { StellaError } from '@stella/core/errors';
  * invalid catalog name (no such database), 57P01–57P03 admin/crash shutdown, cannot connect now.
  */
 const UNAVAILABLE_SQLSTATE = /^(08...|28...|3D000|57P0[1-3]|53300)$/;
-const UNAVAILABLE_ERRNO = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN']);
-const UNAVAILABLE_MESSAGE = /Connection terminated|connection timeout|Cannot use a pool after calling end|Client was closed|timeout exceeded when trying to connect/i;
+const UNAVAILABLE_ERRNO = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EAI_AGAIN',
+]);
+const UNAVAILABLE_MESSAGE =
+  /Connection terminated|connection timeout|Cannot use a pool after calling end|Client was closed|timeout exceeded when trying to connect/i;
 
 /** True when `err` says the server cannot be reached or refused the session. */
 export function isConnectionError(err: unknown): boolean {

@@ -19,7 +19,10 @@ import {
   type MigrationSet,
 } from './index.js';
 
-const fixtureRls: MigrationSet = { name: 'contract-rls', dir: join(repoRoot, 'packages/platform/src/db/__fixtures__/rls-set') };
+const fixtureRls: MigrationSet = {
+  name: 'contract-rls',
+  dir: join(repoRoot, 'packages/platform/src/db/__fixtures__/rls-set'),
+};
 const serviceSets: MigrationSet[] = [
   { name: 'platform', dir: join(repoRoot, 'packages/platform/migrations') },
   { name: 'evidence-locker', dir: join(repoRoot, 'services/evidence-locker/migrations') },
@@ -70,7 +73,10 @@ function dbContract(label: string, skip: string | false, setup: () => Promise<Ha
       return rows[0]!.t !== null;
     }
     async function trackedVersions(set: string): Promise<number[]> {
-      const { rows } = await db.query<{ version: number }>('select version from stella_migrations.applied where set_name = $1 order by version', [set]);
+      const { rows } = await db.query<{ version: number }>(
+        'select version from stella_migrations.applied where set_name = $1 order by version',
+        [set],
+      );
       return rows.map((r) => r.version);
     }
 
@@ -87,7 +93,8 @@ function dbContract(label: string, skip: string | false, setup: () => Promise<Ha
     test('migrations apply: service sets + RLS fixture, tracking rows, app role without BYPASSRLS', async () => {
       const applied = await migrate(db, [...serviceSets, fixtureRls]);
       const names = applied.map((a) => `${a.set}/${a.file}`);
-      for (const svc of ['evidence-locker', 'export-center', 'timeline-indexer']) assert.ok(names.includes(`${svc}/0001_schema.sql`), names.join());
+      for (const svc of ['evidence-locker', 'export-center', 'timeline-indexer'])
+        assert.ok(names.includes(`${svc}/0001_schema.sql`), names.join());
       assert.deepEqual(names.slice(-2), ['contract-rls/0001_notes.sql', 'contract-rls/0002_note_tags.sql']);
       for (const a of applied) {
         assert.match(a.checksum, /^[0-9a-f]{64}$/);
@@ -96,7 +103,10 @@ function dbContract(label: string, skip: string | false, setup: () => Promise<Ha
       const { rows: schemas } = await db.query<{ nspname: string }>(
         "select nspname from pg_namespace where nspname in ('evidence_locker','export_center','timeline') order by 1",
       );
-      assert.deepEqual(schemas.map((r) => r.nspname), ['evidence_locker', 'export_center', 'timeline']);
+      assert.deepEqual(
+        schemas.map((r) => r.nspname),
+        ['evidence_locker', 'export_center', 'timeline'],
+      );
       const { rows: role } = await db.query<Record<string, boolean>>(
         'select rolsuper, rolbypassrls, rolcanlogin from pg_roles where rolname = $1',
         [db.appRole],
@@ -108,23 +118,36 @@ function dbContract(label: string, skip: string | false, setup: () => Promise<Ha
         [db.appRole],
       );
       assert.deepEqual(privs, [{ usage: true, create: false }]);
-      const { rows: tracked } = await db.query<{ n: string }>("select count(*)::text as n from stella_migrations.applied where set_name = 'contract-rls'");
+      const { rows: tracked } = await db.query<{ n: string }>(
+        "select count(*)::text as n from stella_migrations.applied where set_name = 'contract-rls'",
+      );
       assert.equal(tracked[0]!.n, '2');
     });
 
     test('re-running applies nothing; status says applied; plan is empty', async () => {
       assert.deepEqual(await migrate(db, [...serviceSets, fixtureRls]), []);
       const status = await migrationStatus(db, [fixtureRls]);
-      assert.deepEqual(status.map((s) => [s.file, s.state]), [['0001_notes.sql', 'applied'], ['0002_note_tags.sql', 'applied']]);
+      assert.deepEqual(
+        status.map((s) => [s.file, s.state]),
+        [
+          ['0001_notes.sql', 'applied'],
+          ['0002_note_tags.sql', 'applied'],
+        ],
+      );
       assert.ok(status[0]!.appliedAt instanceof Date);
       assert.deepEqual(await migrationPlan(db, [...serviceSets, fixtureRls]), []);
     });
 
     test('default privileges: a table created by a later service migration is usable by the app role', async () => {
       // Simulates a service's 0002: no explicit GRANT, relying on ALTER DEFAULT PRIVILEGES of 0001.
-      const set = await makeSet({ '0001_t.sql': 'CREATE TABLE timeline.contract_dp (tenant_id text NOT NULL, x int);' });
+      const set = await makeSet({
+        '0001_t.sql': 'CREATE TABLE timeline.contract_dp (tenant_id text NOT NULL, x int);',
+      });
       await migrate(db, [set]);
-      const n = await db.withTenant('acme', async (tx) => (await tx.query('insert into timeline.contract_dp values ($1, 1)', ['acme'])).rowCount);
+      const n = await db.withTenant(
+        'acme',
+        async (tx) => (await tx.query('insert into timeline.contract_dp values ($1, 1)', ['acme'])).rowCount,
+      );
       assert.equal(n, 1);
       await db.query('drop table timeline.contract_dp');
     });
@@ -137,16 +160,37 @@ function dbContract(label: string, skip: string | false, setup: () => Promise<Ha
         'README.md': 'not a migration',
       });
       const st = await migrationStatus(db, [set]);
-      assert.deepEqual(st.map((s) => [s.version, s.state]), [[1, 'pending'], [2, 'pending']]);
+      assert.deepEqual(
+        st.map((s) => [s.version, s.state]),
+        [
+          [1, 'pending'],
+          [2, 'pending'],
+        ],
+      );
       const plan = await migrationPlan(db, [set]);
-      assert.deepEqual(plan.map((p) => p.file), ['0001_first.sql', '0002_second.sql']);
+      assert.deepEqual(
+        plan.map((p) => p.file),
+        ['0001_first.sql', '0002_second.sql'],
+      );
       assert.equal(await tableExists(`${s1}.a`), false, 'plan must not run anything');
       const applied = await migrate(db, [set]);
-      assert.deepEqual(applied.map((a) => a.version), [1, 2]);
-      assert.deepEqual((await migrationStatus(db, [set])).map((s) => s.state), ['applied', 'applied']);
+      assert.deepEqual(
+        applied.map((a) => a.version),
+        [1, 2],
+      );
+      assert.deepEqual(
+        (await migrationStatus(db, [set])).map((s) => s.state),
+        ['applied', 'applied'],
+      );
       await writeFile(join(set.dir, '0010_third.sql'), `CREATE TABLE ${s1}.c (x int);`);
-      assert.deepEqual((await migrationPlan(db, [set])).map((p) => p.file), ['0010_third.sql']);
-      assert.deepEqual((await migrate(db, [set])).map((a) => a.file), ['0010_third.sql']);
+      assert.deepEqual(
+        (await migrationPlan(db, [set])).map((p) => p.file),
+        ['0010_third.sql'],
+      );
+      assert.deepEqual(
+        (await migrate(db, [set])).map((a) => a.file),
+        ['0010_third.sql'],
+      );
     });
 
     test('checksum mismatch: detected before anything runs; CRLF/BOM changes do not count', async () => {
@@ -155,7 +199,10 @@ function dbContract(label: string, skip: string | false, setup: () => Promise<Ha
       await migrate(db, [set]);
       // Same text with CRLF line endings and a BOM (a Windows checkout): still "applied".
       await writeFile(join(set.dir, '0001_a.sql'), `\uFEFFCREATE SCHEMA ${s1};\r\nCREATE TABLE ${s1}.a (x int);\r\n`);
-      assert.deepEqual((await migrationStatus(db, [set])).map((s) => s.state), ['applied']);
+      assert.deepEqual(
+        (await migrationStatus(db, [set])).map((s) => s.state),
+        ['applied'],
+      );
       // A real edit + a new pending file: nothing may run.
       await writeFile(join(set.dir, '0001_a.sql'), `CREATE SCHEMA ${s1};\nCREATE TABLE ${s1}.a (x bigint);\n`);
       await writeFile(join(set.dir, '0002_b.sql'), `CREATE TABLE ${s1}.b (x int);`);
@@ -163,7 +210,10 @@ function dbContract(label: string, skip: string | false, setup: () => Promise<Ha
       assert.ok(Array.isArray((err as { details?: unknown }).details));
       await rejectsWith(migrationPlan(db, [set]), 'MIGRATION_CHECKSUM_MISMATCH');
       assert.equal(await tableExists(`${s1}.b`), false);
-      assert.deepEqual((await migrationStatus(db, [set])).map((s) => s.state), ['changed', 'pending']);
+      assert.deepEqual(
+        (await migrationStatus(db, [set])).map((s) => s.state),
+        ['changed', 'pending'],
+      );
     });
 
     test('a failing migration rolls back completely and names the file; fixing it lets it apply', async () => {
@@ -182,12 +232,17 @@ function dbContract(label: string, skip: string | false, setup: () => Promise<Ha
       assert.equal(await tableExists(`${s1}.after`), false, 'nothing after the failing file ran');
       assert.deepEqual(await trackedVersions(set.name), [1]);
       await writeFile(join(set.dir, '0002_broken.sql'), `CREATE TABLE ${s1}.half (x int);`);
-      assert.deepEqual((await migrate(db, [set])).map((a) => a.version), [2, 3]);
+      assert.deepEqual(
+        (await migrate(db, [set])).map((a) => a.version),
+        [2, 3],
+      );
     });
 
     test('a migration that ends the surrounding transaction is refused and named', async () => {
       const s1 = schemaName();
-      const set = await makeSet({ '0001_commits.sql': `CREATE SCHEMA ${s1}; COMMIT; BEGIN; CREATE TABLE ${s1}.t (x int);` });
+      const set = await makeSet({
+        '0001_commits.sql': `CREATE SCHEMA ${s1}; COMMIT; BEGIN; CREATE TABLE ${s1}.t (x int);`,
+      });
       await rejectsWith(migrate(db, [set]), 'MIGRATION_FAILED', /0001_commits\.sql.*(BEGIN\/COMMIT|transaction)/s);
       assert.deepEqual(await trackedVersions(set.name), []);
     });
@@ -195,7 +250,14 @@ function dbContract(label: string, skip: string | false, setup: () => Promise<Ha
     test('bad file names, repeated numbers, bad set names and out-of-order files are rejected; nothing runs', async () => {
       const s1 = schemaName();
       const good = `CREATE SCHEMA ${s1};`;
-      for (const bad of ['1_short.sql', '0002-dash.sql', '0002_Upper.sql', '0000_zero.sql', '0002_.sql', '0002_x.SQL']) {
+      for (const bad of [
+        '1_short.sql',
+        '0002-dash.sql',
+        '0002_Upper.sql',
+        '0000_zero.sql',
+        '0002_.sql',
+        '0002_x.SQL',
+      ]) {
         const set = await makeSet({ '0001_good.sql': good, [bad]: 'select 1;' });
         await rejectsWith(migrate(db, [set]), 'MIGRATION_INVALID_NAME', new RegExp(bad.replace('.', '\\.')));
         await rejectsWith(migrationStatus(db, [set]), 'MIGRATION_INVALID_NAME');
@@ -204,7 +266,10 @@ function dbContract(label: string, skip: string | false, setup: () => Promise<Ha
       await rejectsWith(migrate(db, [dup]), 'MIGRATION_INVALID_NAME', /share version 1/);
       await rejectsWith(migrate(db, [{ name: 'Bad Name', dir: dup.dir }]), 'MIGRATION_INVALID_NAME');
       await rejectsWith(migrate(db, [fixtureRls, fixtureRls]), 'MIGRATION_INVALID_NAME', /twice/);
-      const { rows } = await db.query<{ n: string }>("select count(*)::text as n from pg_namespace where nspname = $1", [s1]);
+      const { rows } = await db.query<{ n: string }>(
+        'select count(*)::text as n from pg_namespace where nspname = $1',
+        [s1],
+      );
       assert.equal(rows[0]!.n, '0', 'no file of a rejected set ran');
       // Forward-only: a file numbered below an applied one is refused.
       const ooo = await makeSet({ '0002_b.sql': good });
@@ -217,7 +282,9 @@ function dbContract(label: string, skip: string | false, setup: () => Promise<Ha
 
     test('concurrent migrate calls serialize: every file applied exactly once', async () => {
       const s1 = schemaName();
-      const files: Record<string, string> = { '0001_a.sql': `CREATE SCHEMA ${s1}; CREATE TABLE ${s1}.log (n int); SELECT pg_sleep(1);` };
+      const files: Record<string, string> = {
+        '0001_a.sql': `CREATE SCHEMA ${s1}; CREATE TABLE ${s1}.log (n int); SELECT pg_sleep(1);`,
+      };
       for (let i = 2; i <= 5; i++) files[`000${i}_f${i}.sql`] = `INSERT INTO ${s1}.log VALUES (${i});`;
       const set = await makeSet(files);
       const other = h.openSecond ? await h.openSecond() : db;
@@ -239,7 +306,11 @@ function dbContract(label: string, skip: string | false, setup: () => Promise<Ha
         }
         if (h.openSecond) {
           // A third runner with a short lock timeout gives up with a coded error, naming the holder.
-          await rejectsWith(migrate(other, [set], { lockTimeoutMs: 50 }), 'MIGRATION_FAILED', /timed out after 50 ms waiting for the migration lock \(held by backend pid \d+\)/);
+          await rejectsWith(
+            migrate(other, [set], { lockTimeoutMs: 50 }),
+            'MIGRATION_FAILED',
+            /timed out after 50 ms waiting for the migration lock \(held by backend pid \d+\)/,
+          );
         }
         const [a, b] = await Promise.all(runs);
         const counts = [a!.length, b!.length].sort();
@@ -254,21 +325,31 @@ function dbContract(label: string, skip: string | false, setup: () => Promise<Ha
 
     test('RLS: two tenants — B reads nothing of A, cannot update/delete it, cannot insert as A', async () => {
       const idA = await db.withTenant('tenant-a', async (tx) => {
-        const r = await tx.query<{ id: string }>("insert into contract_rls.notes (body) values ('secret of A') returning id");
+        const r = await tx.query<{ id: string }>(
+          "insert into contract_rls.notes (body) values ('secret of A') returning id",
+        );
         await tx.query("insert into contract_rls.tags (note_id, tag) values ($1, 'x')", [r.rows[0]!.id]);
         return r.rows[0]!.id;
       });
-      const seenByA = await db.withTenant('tenant-a', (tx) => tx.query('select tenant_id, body from contract_rls.notes where id = $1', [idA]));
+      const seenByA = await db.withTenant('tenant-a', (tx) =>
+        tx.query('select tenant_id, body from contract_rls.notes where id = $1', [idA]),
+      );
       assert.deepEqual(seenByA.rows, [{ tenant_id: 'tenant-a', body: 'secret of A' }]);
 
       const seenByB = await db.withTenant('tenant-b', (tx) => tx.query('select * from contract_rls.notes'));
       assert.equal(seenByB.rowCount, 0);
       assert.equal((await db.withTenant('tenant-b', (tx) => tx.query('select * from contract_rls.tags'))).rowCount, 0);
-      const upd = await db.withTenant('tenant-b', (tx) => tx.query("update contract_rls.notes set body = 'pwned' where id = $1", [idA]));
+      const upd = await db.withTenant('tenant-b', (tx) =>
+        tx.query("update contract_rls.notes set body = 'pwned' where id = $1", [idA]),
+      );
       assert.equal(upd.rowCount, 0);
-      const del = await db.withTenant('tenant-b', (tx) => tx.query('delete from contract_rls.notes where id = $1', [idA]));
+      const del = await db.withTenant('tenant-b', (tx) =>
+        tx.query('delete from contract_rls.notes where id = $1', [idA]),
+      );
       assert.equal(del.rowCount, 0);
-      const ins = db.withTenant('tenant-b', (tx) => tx.query("insert into contract_rls.notes (tenant_id, body) values ('tenant-a', 'forged')"));
+      const ins = db.withTenant('tenant-b', (tx) =>
+        tx.query("insert into contract_rls.notes (tenant_id, body) values ('tenant-a', 'forged')"),
+      );
       await assert.rejects(ins, (err: { code?: string }) => err.code === '42501');
       // B cannot move its own row into A either (WITH CHECK on UPDATE).
       const move = db.withTenant('tenant-b', async (tx) => {
@@ -277,7 +358,9 @@ function dbContract(label: string, skip: string | false, setup: () => Promise<Ha
       });
       await assert.rejects(move, (err: { code?: string }) => err.code === '42501');
       // A's row is untouched, and the failed B transactions left nothing.
-      const owner = await db.query<{ tenant_id: string; body: string }>('select tenant_id, body from contract_rls.notes order by id');
+      const owner = await db.query<{ tenant_id: string; body: string }>(
+        'select tenant_id, body from contract_rls.notes order by id',
+      );
       assert.deepEqual(owner.rows, [{ tenant_id: 'tenant-a', body: 'secret of A' }]);
     });
 
@@ -296,15 +379,32 @@ function dbContract(label: string, skip: string | false, setup: () => Promise<Ha
 
     test('tenant context and role do not leak out of the transaction (same pooled connection)', async () => {
       await db.withTenant('tenant-a', (tx) => tx.query('select 1'));
-      const { rows } = await db.query<{ t: string | null; u: string }>("select current_setting('app.tenant_id', true) as t, current_user as u");
+      const { rows } = await db.query<{ t: string | null; u: string }>(
+        "select current_setting('app.tenant_id', true) as t, current_user as u",
+      );
       assert.ok(rows[0]!.t === null || rows[0]!.t === '', `tenant leaked: ${rows[0]!.t}`);
       assert.notEqual(rows[0]!.u, db.appRole);
-      const inside = await db.withTenant('tenant-a', (tx) => tx.query<{ t: string; u: string }>("select current_setting('app.tenant_id') as t, current_user as u"));
+      const inside = await db.withTenant('tenant-a', (tx) =>
+        tx.query<{ t: string; u: string }>("select current_setting('app.tenant_id') as t, current_user as u"),
+      );
       assert.deepEqual(inside.rows, [{ t: 'tenant-a', u: db.appRole }]);
     });
 
     test('invalid tenants are rejected before any SQL runs', async () => {
-      const bad: unknown[] = ['', ' a', 'a b', 'a/b', '-a', '.a', "a'; drop table x; --", 'é', 'a'.repeat(129), 'x\n', null, 42];
+      const bad: unknown[] = [
+        '',
+        ' a',
+        'a b',
+        'a/b',
+        '-a',
+        '.a',
+        "a'; drop table x; --",
+        'é',
+        'a'.repeat(129),
+        'x\n',
+        null,
+        42,
+      ];
       for (const t of bad) {
         let ran = false;
         await rejectsWith(
@@ -335,7 +435,9 @@ function dbContract(label: string, skip: string | false, setup: () => Promise<Ha
         }),
         (err) => err === boom,
       );
-      const { rows } = await db.query<{ n: string }>("select count(*)::text as n from contract_rls.notes where tenant_id = 'tenant-r'");
+      const { rows } = await db.query<{ n: string }>(
+        "select count(*)::text as n from contract_rls.notes where tenant_id = 'tenant-r'",
+      );
       assert.equal(rows[0]!.n, '0');
     });
 
@@ -345,7 +447,9 @@ function dbContract(label: string, skip: string | false, setup: () => Promise<Ha
         await tx.query('select * from no_such_table').catch(() => undefined);
       });
       await rejectsWith(p, 'DB_TRANSACTION_MISUSE', /rolled back/);
-      const { rows } = await db.query<{ n: string }>("select count(*)::text as n from contract_rls.notes where tenant_id = 'tenant-s'");
+      const { rows } = await db.query<{ n: string }>(
+        "select count(*)::text as n from contract_rls.notes where tenant_id = 'tenant-s'",
+      );
       assert.equal(rows[0]!.n, '0');
     });
 
@@ -354,12 +458,24 @@ function dbContract(label: string, skip: string | false, setup: () => Promise<Ha
       await db.transaction(async (tx) => {
         leaked = tx;
         await rejectsWith(db.query('select 1'), 'DB_TRANSACTION_MISUSE');
-        await rejectsWith(db.transaction(async () => 1), 'DB_TRANSACTION_MISUSE');
-        await rejectsWith(db.withTenant('a', async () => 1), 'DB_TRANSACTION_MISUSE');
-        await rejectsWith(db.withSession(async () => 1), 'DB_TRANSACTION_MISUSE');
+        await rejectsWith(
+          db.transaction(async () => 1),
+          'DB_TRANSACTION_MISUSE',
+        );
+        await rejectsWith(
+          db.withTenant('a', async () => 1),
+          'DB_TRANSACTION_MISUSE',
+        );
+        await rejectsWith(
+          db.withSession(async () => 1),
+          'DB_TRANSACTION_MISUSE',
+        );
         // Concurrent statements on the same handle are fine (queued on its connection).
         const rs = await Promise.all([tx.query('select 1 as x'), tx.query('select 2 as x')]);
-        assert.deepEqual(rs.map((r) => r.rows[0]), [{ x: 1 }, { x: 2 }]);
+        assert.deepEqual(
+          rs.map((r) => r.rows[0]),
+          [{ x: 1 }, { x: 2 }],
+        );
       });
       await rejectsWith(leaked!.query('select 1'), 'DB_TRANSACTION_MISUSE', /after/);
       // Work that merely started inside a transaction may use the Db once it has ended.
@@ -403,7 +519,9 @@ function dbContract(label: string, skip: string | false, setup: () => Promise<Ha
       const param = await db.query<{ x: string }>('select $1::bytea as x', [Buffer.from('hi')]);
       assert.deepEqual(param.rows[0]!.x, Buffer.from('hi'));
       await assert.rejects(
-        db.query("insert into stella_migrations.applied (set_name, version, name, checksum, duration_ms) select set_name, version, name, checksum, 0 from stella_migrations.applied limit 1"),
+        db.query(
+          'insert into stella_migrations.applied (set_name, version, name, checksum, duration_ms) select set_name, version, name, checksum, 0 from stella_migrations.applied limit 1',
+        ),
         (err: { code?: string }) => err.code === '23505',
       );
       assert.equal((await db.query('select 1 where false')).rowCount, 0);
@@ -414,7 +532,9 @@ function dbContract(label: string, skip: string | false, setup: () => Promise<Ha
       const old = db;
       db = await h.reopen();
       await rejectsWith(old.query('select 1'), 'DB_UNAVAILABLE');
-      const { rows } = await db.withTenant('tenant-p', (tx) => tx.query<{ body: string }>('select body from contract_rls.notes'));
+      const { rows } = await db.withTenant('tenant-p', (tx) =>
+        tx.query<{ body: string }>('select body from contract_rls.notes'),
+      );
       assert.deepEqual(rows, [{ body: 'durable' }]);
       assert.deepEqual(await migrate(db, [...serviceSets, fixtureRls]), []);
       await db.ping();
@@ -475,11 +595,18 @@ dbContract('pg', await needService('postgres'), async () => {
 const pgSkip = await needService('postgres');
 describe('openDb: connection failures and bad options', () => {
   test('an unreachable server is DB_UNAVAILABLE, password redacted', async () => {
-    const err = await rejectsWith(openDb({ url: 'postgres://u:hunter2@127.0.0.1:1/x', connectTimeoutMs: 2000 }), 'DB_UNAVAILABLE');
+    const err = await rejectsWith(
+      openDb({ url: 'postgres://u:hunter2@127.0.0.1:1/x', connectTimeoutMs: 2000 }),
+      'DB_UNAVAILABLE',
+    );
     assert.doesNotMatch(err.message, /hunter2/);
   });
   test('a missing database is DB_UNAVAILABLE', { skip: pgSkip }, async () => {
-    await rejectsWith(openDb({ url: `postgres://postgres@127.0.0.1:5432/${uniqueName('nodb').toLowerCase()}` }), 'DB_UNAVAILABLE', /does not exist/);
+    await rejectsWith(
+      openDb({ url: `postgres://postgres@127.0.0.1:5432/${uniqueName('nodb').toLowerCase()}` }),
+      'DB_UNAVAILABLE',
+      /does not exist/,
+    );
   });
   test('bad URL, scheme, role name and pool size are CONFIG_INVALID', async () => {
     await rejectsWith(openDb({ url: 'not a url' }), 'CONFIG_INVALID');
@@ -505,23 +632,42 @@ describe('openDb: connection failures and bad options', () => {
       await writeFile(join(dir.path, 'pgdata'), 'not a dir');
       const err = await rejectsWith(openDb({ dataDir: dir.path }), 'DB_UNAVAILABLE');
       if (/in use by process/.test(err.message)) {
-        assert.equal(await readFile(join(dir.path, 'pgdata.lock'), 'utf8'), lock, 'a refused open leaves the lock alone');
+        assert.equal(
+          await readFile(join(dir.path, 'pgdata.lock'), 'utf8'),
+          lock,
+          'a refused open leaves the lock alone',
+        );
         return 'refused';
       }
       assert.match(err.message, /cannot open the embedded database/);
-      await assert.rejects(readFile(join(dir.path, 'pgdata.lock')), { code: 'ENOENT' }, 'a failed open releases the lock it took');
+      await assert.rejects(
+        readFile(join(dir.path, 'pgdata.lock')),
+        { code: 'ENOENT' },
+        'a failed open releases the lock it took',
+      );
       return 'taken-over';
     } finally {
       await dir.cleanup();
     }
   }
   test('PGlite lock file: live holders refuse the open, stale ones are taken over', async () => {
-    const parentStart = (await readFile(`/proc/${process.ppid}/stat`, 'utf8').catch(() => undefined))?.split(') ')[1]?.split(' ')[19];
+    const parentStart = (await readFile(`/proc/${process.ppid}/stat`, 'utf8').catch(() => undefined))
+      ?.split(') ')[1]
+      ?.split(' ')[19];
     assert.equal(await lockCase(`${process.ppid}\n`), 'refused', 'live pid, no start time recorded');
-    if (parentStart) assert.equal(await lockCase(`${process.ppid}\n${parentStart}\n`), 'refused', 'live pid, same start time');
+    if (parentStart)
+      assert.equal(await lockCase(`${process.ppid}\n${parentStart}\n`), 'refused', 'live pid, same start time');
     assert.equal(await lockCase('2147483646\n'), 'taken-over', 'dead pid');
-    assert.equal(await lockCase(`${process.ppid}\n1\n`), 'taken-over', 'pid reused by another process (start time differs)');
-    assert.equal(await lockCase(`${process.pid}\n\n`), 'taken-over', 'our own pid from a previous incarnation (container pid 1)');
+    assert.equal(
+      await lockCase(`${process.ppid}\n1\n`),
+      'taken-over',
+      'pid reused by another process (start time differs)',
+    );
+    assert.equal(
+      await lockCase(`${process.pid}\n\n`),
+      'taken-over',
+      'our own pid from a previous incarnation (container pid 1)',
+    );
     assert.equal(await lockCase('garbage'), 'taken-over', 'unreadable lock');
   });
 });

@@ -3,7 +3,12 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { isStellaError } from '@stella/core/errors';
 import { run } from '@stella/testkit';
-import { MIGRATION_FILE_PATTERN, migrationChecksum, orderMigrationFileNames, parseMigrationFileName } from './migration-files.js';
+import {
+  MIGRATION_FILE_PATTERN,
+  migrationChecksum,
+  orderMigrationFileNames,
+  parseMigrationFileName,
+} from './migration-files.js';
 import { TENANT_ID_PATTERN, assertTenantId } from './tenant.js';
 
 const snake = fc.array(fc.stringMatching(/^[a-z0-9]{1,8}$/), { minLength: 1, maxLength: 4 }).map((p) => p.join('_'));
@@ -14,7 +19,20 @@ describe('migration file names', () => {
     assert.deepEqual(parseMigrationFileName('0001_schema.sql'), { version: 1, name: 'schema' });
     assert.deepEqual(parseMigrationFileName('0042_add_bundle_index.sql'), { version: 42, name: 'add_bundle_index' });
     assert.deepEqual(parseMigrationFileName('12345_big.sql'), { version: 12345, name: 'big' });
-    for (const bad of ['1_x.sql', '001_x.sql', '0000_x.sql', '0001-x.sql', '0001_X.sql', '0001_x.SQL', '0001_.sql', '0001__x.sql', '0001_x_.sql', '0001_x.sql.bak', ' 0001_x.sql', '0001_x y.sql']) {
+    for (const bad of [
+      '1_x.sql',
+      '001_x.sql',
+      '0000_x.sql',
+      '0001-x.sql',
+      '0001_X.sql',
+      '0001_x.SQL',
+      '0001_.sql',
+      '0001__x.sql',
+      '0001_x_.sql',
+      '0001_x.sql.bak',
+      ' 0001_x.sql',
+      '0001_x y.sql',
+    ]) {
       assert.equal(parseMigrationFileName(bad), undefined, bad);
     }
   });
@@ -44,18 +62,30 @@ describe('migration file names', () => {
       fc.property(fc.uniqueArray(fc.integer({ min: 1, max: 99_999 }), { maxLength: 30 }), snake, (versions, name) => {
         const files = [...versions.map((v) => fileName(v, name)), 'README.md', '.hidden.sql'];
         const out = orderMigrationFileNames('s', files);
-        assert.deepEqual(out.map((f) => f.version), [...versions].sort((a, b) => a - b));
+        assert.deepEqual(
+          out.map((f) => f.version),
+          [...versions].sort((a, b) => a - b),
+        );
       }),
     );
   });
 
   test('property: a repeated version is always rejected with MIGRATION_INVALID_NAME', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 9999 }), snake, snake, fc.array(fc.integer({ min: 1, max: 9999 }), { maxLength: 5 }), (v, a, b, more) => {
-        fc.pre(a !== b);
-        const files = [fileName(v, a), fileName(v, b), ...more.filter((m) => m !== v).map((m) => fileName(m, 'x'))];
-        assert.throws(() => orderMigrationFileNames('s', files), (e: unknown) => isStellaError(e, 'MIGRATION_INVALID_NAME'));
-      }),
+      fc.property(
+        fc.integer({ min: 1, max: 9999 }),
+        snake,
+        snake,
+        fc.array(fc.integer({ min: 1, max: 9999 }), { maxLength: 5 }),
+        (v, a, b, more) => {
+          fc.pre(a !== b);
+          const files = [fileName(v, a), fileName(v, b), ...more.filter((m) => m !== v).map((m) => fileName(m, 'x'))];
+          assert.throws(
+            () => orderMigrationFileNames('s', files),
+            (e: unknown) => isStellaError(e, 'MIGRATION_INVALID_NAME'),
+          );
+        },
+      ),
     );
   });
 
@@ -76,11 +106,18 @@ describe('migration file names', () => {
 describe('tenant ids', () => {
   test('property: assertTenantId accepts exactly the pattern', () => {
     fc.assert(
-      fc.property(fc.oneof(fc.string({ maxLength: 140 }), fc.stringMatching(/^[A-Za-z0-9][A-Za-z0-9._-]{0,130}$/)), (s) => {
-        const ok = TENANT_ID_PATTERN.test(s);
-        if (ok) assertTenantId(s);
-        else assert.throws(() => assertTenantId(s), (e: unknown) => isStellaError(e, 'TENANT_INVALID'));
-      }),
+      fc.property(
+        fc.oneof(fc.string({ maxLength: 140 }), fc.stringMatching(/^[A-Za-z0-9][A-Za-z0-9._-]{0,130}$/)),
+        (s) => {
+          const ok = TENANT_ID_PATTERN.test(s);
+          if (ok) assertTenantId(s);
+          else
+            assert.throws(
+              () => assertTenantId(s),
+              (e: unknown) => isStellaError(e, 'TENANT_INVALID'),
+            );
+        },
+      ),
     );
   });
 });

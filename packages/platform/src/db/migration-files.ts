@@ -57,7 +57,10 @@ function normalizeSql(text: string): string {
  * `MIGRATION_INVALID_NAME` for a `.sql` name of the wrong form, version 0, or a repeated number.
  * Files not ending in `.sql` (README.md, …) and dot-files are ignored.
  */
-export function orderMigrationFileNames(setName: string, files: readonly string[]): { version: number; name: string; file: string }[] {
+export function orderMigrationFileNames(
+  setName: string,
+  files: readonly string[],
+): { version: number; name: string; file: string }[] {
   const out: { version: number; name: string; file: string }[] = [];
   const bad: string[] = [];
   for (const file of files) {
@@ -67,16 +70,24 @@ export function orderMigrationFileNames(setName: string, files: readonly string[
     else out.push({ ...parsed, file });
   }
   if (bad.length) {
-    throw new StellaError('MIGRATION_INVALID_NAME', `migration set ${setName}: ${bad.sort().join(', ')} not of the form NNNN_snake_name.sql (version ≥ 1)`, {
-      details: { set: setName, files: bad },
-    });
+    throw new StellaError(
+      'MIGRATION_INVALID_NAME',
+      `migration set ${setName}: ${bad.sort().join(', ')} not of the form NNNN_snake_name.sql (version ≥ 1)`,
+      {
+        details: { set: setName, files: bad },
+      },
+    );
   }
   out.sort((a, b) => a.version - b.version || (a.file < b.file ? -1 : 1));
   for (let i = 1; i < out.length; i++) {
     if (out[i]!.version === out[i - 1]!.version) {
-      throw new StellaError('MIGRATION_INVALID_NAME', `migration set ${setName}: ${out[i - 1]!.file} and ${out[i]!.file} share version ${out[i]!.version}`, {
-        details: { set: setName, files: [out[i - 1]!.file, out[i]!.file] },
-      });
+      throw new StellaError(
+        'MIGRATION_INVALID_NAME',
+        `migration set ${setName}: ${out[i - 1]!.file} and ${out[i]!.file} share version ${out[i]!.version}`,
+        {
+          details: { set: setName, files: [out[i - 1]!.file, out[i]!.file] },
+        },
+      );
     }
   }
   return out;
@@ -87,7 +98,10 @@ export async function loadMigrationSets(sets: readonly MigrationSet[]): Promise<
   const seen = new Set<string>();
   for (const s of sets) {
     if (!MIGRATION_SET_PATTERN.test(s.name)) {
-      throw new StellaError('MIGRATION_INVALID_NAME', `migration set name ${JSON.stringify(s.name)} is not ${MIGRATION_SET_PATTERN.source}`);
+      throw new StellaError(
+        'MIGRATION_INVALID_NAME',
+        `migration set name ${JSON.stringify(s.name)} is not ${MIGRATION_SET_PATTERN.source}`,
+      );
     }
     if (seen.has(s.name)) throw new StellaError('MIGRATION_INVALID_NAME', `migration set ${s.name} is listed twice`);
     seen.add(s.name);
@@ -104,7 +118,15 @@ export async function loadMigrationSets(sets: readonly MigrationSet[]): Promise<
     for (const f of orderMigrationFileNames(s.name, entries)) {
       const path = join(s.dir, f.file);
       const sql = normalizeSql(await readFile(path, 'utf8'));
-      all.push({ set: s.name, version: f.version, name: f.name, file: f.file, path, checksum: migrationChecksum(sql), sql });
+      all.push({
+        set: s.name,
+        version: f.version,
+        name: f.name,
+        file: f.file,
+        path,
+        checksum: migrationChecksum(sql),
+        sql,
+      });
     }
   }
   return all;

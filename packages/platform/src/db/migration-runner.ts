@@ -106,14 +106,20 @@ $stella$`);
   );
   const r = rows[0];
   if (!r || r.rolsuper || r.rolbypassrls) {
-    throw new StellaError('MIGRATION_FAILED', `app role ${appRole} ${!r ? 'is missing' : 'is SUPERUSER or BYPASSRLS'}: tenant isolation would not hold`, {
-      details: { role: appRole },
-    });
+    throw new StellaError(
+      'MIGRATION_FAILED',
+      `app role ${appRole} ${!r ? 'is missing' : 'is SUPERUSER or BYPASSRLS'}: tenant isolation would not hold`,
+      {
+        details: { role: appRole },
+      },
+    );
   }
 }
 
 async function readApplied(q: Queryable): Promise<AppliedRow[]> {
-  const { rows: exists } = await q.query<{ t: string | null }>("select to_regclass('stella_migrations.applied')::text as t");
+  const { rows: exists } = await q.query<{ t: string | null }>(
+    "select to_regclass('stella_migrations.applied')::text as t",
+  );
   if (!exists[0]?.t) return [];
   const { rows } = await q.query<AppliedRow>(
     'select set_name, version, name, checksum, applied_at, duration_ms from stella_migrations.applied order by set_name, version',
@@ -177,7 +183,9 @@ function assertConsistent(status: MigrationStatusEntry[]): MigrationStatusEntry[
   }
   const pending = status.filter((s) => s.state === 'pending');
   for (const p of pending) {
-    const later = status.find((s) => s.set === p.set && s.version > p.version && (s.state === 'applied' || s.state === 'unknown'));
+    const later = status.find(
+      (s) => s.set === p.set && s.version > p.version && (s.state === 'applied' || s.state === 'unknown'),
+    );
     if (later) {
       throw new StellaError(
         'MIGRATION_INVALID_NAME',
@@ -235,7 +243,11 @@ export interface MigrateOptions {
  * back completely (schema as before, no row) and raises `MIGRATION_FAILED` naming set, file and
  * the PostgreSQL error; files applied before it stay applied.
  */
-export async function migrate(db: Db, sets: readonly MigrationSet[], options: MigrateOptions = {}): Promise<AppliedMigration[]> {
+export async function migrate(
+  db: Db,
+  sets: readonly MigrationSet[],
+  options: MigrateOptions = {},
+): Promise<AppliedMigration[]> {
   const files = await loadMigrationSets(sets);
   return db.withSession(async (s) => {
     await acquireMigrationLock(s, options.lockTimeoutMs);
@@ -245,7 +257,10 @@ export async function migrate(db: Db, sets: readonly MigrationSet[], options: Mi
         await ensureAppRole(s, db.appRole);
       }).catch((err: unknown) => {
         if (err instanceof StellaError) throw err;
-        throw new StellaError('MIGRATION_FAILED', `migration bootstrap failed: ${(err as Error).message}`, { cause: err, details: pgDetails(err) });
+        throw new StellaError('MIGRATION_FAILED', `migration bootstrap failed: ${(err as Error).message}`, {
+          cause: err,
+          details: pgDetails(err),
+        });
       });
       // Read history only now, under the lock: a runner that waited sees the other's work.
       const pending = assertConsistent(compare(files, await readApplied(s), sets));
@@ -280,14 +295,20 @@ async function acquireMigrationLock(s: Session, timeoutMs: number | undefined): 
     await s.query('select pg_advisory_lock($1, $2)', [...MIGRATION_LOCK_KEY]);
   } catch (err) {
     if ((err as { code?: unknown }).code === '55P03') {
-      const { rows } = await s.query<{ pid: number }>(
-        "select pid from pg_locks where locktype = 'advisory' and classid = $1 and objid = $2 and granted",
-        [...MIGRATION_LOCK_KEY],
-      ).catch(() => ({ rows: [] as { pid: number }[] }));
-      throw new StellaError('MIGRATION_FAILED', `timed out after ${timeoutMs} ms waiting for the migration lock${rows[0] ? ` (held by backend pid ${rows[0].pid})` : ''}; another migration is running`, {
-        cause: err,
-        details: { lockTimeoutMs: timeoutMs, holderPid: rows[0]?.pid },
-      });
+      const { rows } = await s
+        .query<{ pid: number }>(
+          "select pid from pg_locks where locktype = 'advisory' and classid = $1 and objid = $2 and granted",
+          [...MIGRATION_LOCK_KEY],
+        )
+        .catch(() => ({ rows: [] as { pid: number }[] }));
+      throw new StellaError(
+        'MIGRATION_FAILED',
+        `timed out after ${timeoutMs} ms waiting for the migration lock${rows[0] ? ` (held by backend pid ${rows[0].pid})` : ''}; another migration is running`,
+        {
+          cause: err,
+          details: { lockTimeoutMs: timeoutMs, holderPid: rows[0]?.pid },
+        },
+      );
     }
     throw err;
   } finally {
@@ -318,7 +339,9 @@ async function applyOne(s: Session, f: MigrationFile, appRole: string): Promise<
       // outside it; the transaction id changes when that happens, so detect and refuse.
       const after = await s.query<{ x: string }>('select txid_current()::text as x');
       if (after.rows[0]!.x !== before.rows[0]!.x) {
-        throw new Error('the file ends the surrounding transaction (BEGIN/COMMIT/ROLLBACK inside a migration are not allowed)');
+        throw new Error(
+          'the file ends the surrounding transaction (BEGIN/COMMIT/ROLLBACK inside a migration are not allowed)',
+        );
       }
       durationMs = Math.round(performance.now() - started);
       await s.query(
@@ -328,10 +351,14 @@ async function applyOne(s: Session, f: MigrationFile, appRole: string): Promise<
     });
   } catch (err) {
     if (err instanceof StellaError && err.code === 'DB_UNAVAILABLE') throw err;
-    throw new StellaError('MIGRATION_FAILED', `migration ${f.set}/${f.file} failed and was rolled back: ${(err as Error).message}`, {
-      cause: err,
-      details: { set: f.set, file: f.file, path: f.path, ...pgDetails(err) },
-    });
+    throw new StellaError(
+      'MIGRATION_FAILED',
+      `migration ${f.set}/${f.file} failed and was rolled back: ${(err as Error).message}`,
+      {
+        cause: err,
+        details: { set: f.set, file: f.file, path: f.path, ...pgDetails(err) },
+      },
+    );
   }
   return { set: f.set, version: f.version, name: f.name, file: f.file, checksum: f.checksum, durationMs };
 }

@@ -32,13 +32,21 @@ export interface OpenDbOptions {
 export async function openDb(options: OpenDbOptions = {}): Promise<Db> {
   const appRole = options.appRole ?? DEFAULT_APP_ROLE;
   if (!ROLE_NAME_PATTERN.test(appRole)) {
-    throw new StellaError('CONFIG_INVALID', `app role ${JSON.stringify(appRole)} is not a plain identifier (${ROLE_NAME_PATTERN.source})`);
+    throw new StellaError(
+      'CONFIG_INVALID',
+      `app role ${JSON.stringify(appRole)} is not a plain identifier (${ROLE_NAME_PATTERN.source})`,
+    );
   }
   if (options.poolMax !== undefined && !(Number.isInteger(options.poolMax) && options.poolMax >= 1)) {
     throw new StellaError('CONFIG_INVALID', `poolMax must be a positive integer, got ${String(options.poolMax)}`);
   }
   if (options.url !== undefined && options.url !== '') {
-    return PgDb.open({ url: options.url, appRole, poolMax: options.poolMax, connectTimeoutMs: options.connectTimeoutMs });
+    return PgDb.open({
+      url: options.url,
+      appRole,
+      poolMax: options.poolMax,
+      connectTimeoutMs: options.connectTimeoutMs,
+    });
   }
   return PgliteDb.open({ dataDir: resolve(options.dataDir ?? DEFAULT_DATA_DIR), appRole });
 }

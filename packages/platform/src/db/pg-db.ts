@@ -37,7 +37,10 @@ export class PgDb extends BaseDb {
       throw new StellaError('CONFIG_INVALID', `database url is not a URL: ${redactUrl(o.url)}`);
     }
     if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') {
-      throw new StellaError('CONFIG_INVALID', `database url must be postgres:// or postgresql://, got ${parsed.protocol}`);
+      throw new StellaError(
+        'CONFIG_INVALID',
+        `database url must be postgres:// or postgresql://, got ${parsed.protocol}`,
+      );
     }
     const where = redactUrl(o.url);
     const pool = new pg.Pool({

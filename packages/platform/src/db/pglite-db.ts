@@ -56,7 +56,9 @@ export class PgliteDb extends BaseDb {
     try {
       await mkdir(dataDir, { recursive: true });
     } catch (err) {
-      throw new StellaError('DB_UNAVAILABLE', `cannot create the data dir ${dataDir}: ${(err as Error).message}`, { cause: err });
+      throw new StellaError('DB_UNAVAILABLE', `cannot create the data dir ${dataDir}: ${(err as Error).message}`, {
+        cause: err,
+      });
     }
     const lockFile = join(dataDir, 'pgdata.lock');
     await takeLock(lockFile);
@@ -72,7 +74,11 @@ export class PgliteDb extends BaseDb {
       return new PgliteDb(pglite, o.appRole, lockFile);
     } catch (err) {
       await releaseLock(lockFile);
-      throw new StellaError('DB_UNAVAILABLE', `cannot open the embedded database in ${pgdata}: ${(err as Error).message}`, { cause: err });
+      throw new StellaError(
+        'DB_UNAVAILABLE',
+        `cannot open the embedded database in ${pgdata}: ${(err as Error).message}`,
+        { cause: err },
+      );
     }
   }
 
@@ -142,9 +148,13 @@ const heldLocks = new Set<string>();
  */
 async function takeLock(lockFile: string): Promise<void> {
   if (heldLocks.has(lockFile)) {
-    throw new StellaError('DB_UNAVAILABLE', `the embedded database ${lockFile.replace(/\.lock$/, '')} is in use by process ${process.pid} (this process)`, {
-      details: { pid: process.pid },
-    });
+    throw new StellaError(
+      'DB_UNAVAILABLE',
+      `the embedded database ${lockFile.replace(/\.lock$/, '')} is in use by process ${process.pid} (this process)`,
+      {
+        details: { pid: process.pid },
+      },
+    );
   }
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
@@ -162,9 +172,13 @@ async function takeLock(lockFile: string): Promise<void> {
     const [pidText = '', startedText = ''] = (await readFile(lockFile, 'utf8').catch(() => '')).split('\n');
     const pid = Number.parseInt(pidText.trim(), 10);
     if (await isLockHolderAlive(pid, startedText.trim())) {
-      throw new StellaError('DB_UNAVAILABLE', `the embedded database ${lockFile.replace(/\.lock$/, '')} is in use by process ${pid}`, {
-        details: { pid },
-      });
+      throw new StellaError(
+        'DB_UNAVAILABLE',
+        `the embedded database ${lockFile.replace(/\.lock$/, '')} is in use by process ${pid}`,
+        {
+          details: { pid },
+        },
+      );
     }
     await rm(lockFile, { force: true });
   }

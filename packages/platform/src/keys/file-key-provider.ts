@@ -11,23 +11,33 @@ export async function readKeyFile(path: string): Promise<Buffer> {
   let size: number;
   try {
     const s = await stat(path);
-    if (!s.isFile()) throw new StellaError('KEY_NOT_FOUND', `key file ${path} is not a regular file`, { details: { path } });
+    if (!s.isFile())
+      throw new StellaError('KEY_NOT_FOUND', `key file ${path} is not a regular file`, { details: { path } });
     size = s.size;
   } catch (err) {
     if (err instanceof StellaError) throw err;
-    throw new StellaError('KEY_NOT_FOUND', `cannot read key file ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, {
-      details: { path },
-      cause: err,
-    });
+    throw new StellaError(
+      'KEY_NOT_FOUND',
+      `cannot read key file ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+      {
+        details: { path },
+        cause: err,
+      },
+    );
   }
-  if (size > MAX_KEY_FILE_BYTES) throw new StellaError('KEY_INVALID', `key file ${path} is ${size} bytes; not a key`, { details: { path } });
+  if (size > MAX_KEY_FILE_BYTES)
+    throw new StellaError('KEY_INVALID', `key file ${path} is ${size} bytes; not a key`, { details: { path } });
   try {
     return await readFile(path);
   } catch (err) {
-    throw new StellaError('KEY_NOT_FOUND', `cannot read key file ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, {
-      details: { path },
-      cause: err,
-    });
+    throw new StellaError(
+      'KEY_NOT_FOUND',
+      `cannot read key file ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+      {
+        details: { path },
+        cause: err,
+      },
+    );
   }
 }
 
@@ -37,7 +47,8 @@ export async function loadFileSigner(path: string, options: { passphrase?: strin
   try {
     return createKeySigner(parsePrivateKey(bytes, options));
   } catch (err) {
-    if (err instanceof StellaError) throw new StellaError(err.code, `${path}: ${err.message}`, { details: { path }, cause: err });
+    if (err instanceof StellaError)
+      throw new StellaError(err.code, `${path}: ${err.message}`, { details: { path }, cause: err });
     throw err;
   }
 }
@@ -51,7 +62,8 @@ export async function loadPublicKeyFile(path: string): Promise<KeyObject> {
   try {
     return parsePublicKey(bytes);
   } catch (err) {
-    if (err instanceof StellaError) throw new StellaError(err.code, `${path}: ${err.message}`, { details: { path }, cause: err });
+    if (err instanceof StellaError)
+      throw new StellaError(err.code, `${path}: ${err.message}`, { details: { path }, cause: err });
     throw err;
   }
 }

@@ -39,8 +39,12 @@ export async function generateFileKey(path: string, algorithm: SignatureAlgorith
     fh = await open(path, 'wx', 0o600);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'EEXIST') throw new StellaError('CONFLICT', `${path} already exists; refusing to overwrite a key`, { details: { path } });
-    throw new StellaError('KEY_NOT_FOUND', `cannot create key file ${path}: ${code ?? (err as Error).message}`, { details: { path }, cause: err });
+    if (code === 'EEXIST')
+      throw new StellaError('CONFLICT', `${path} already exists; refusing to overwrite a key`, { details: { path } });
+    throw new StellaError('KEY_NOT_FOUND', `cannot create key file ${path}: ${code ?? (err as Error).message}`, {
+      details: { path },
+      cause: err,
+    });
   }
   try {
     await fh.writeFile(pem);

@@ -7,7 +7,14 @@ import fc from 'fast-check';
 import { isStellaError } from '@stella/core/errors';
 import { keyIdFromSpki, spkiDer, verifyWithKey } from '@stella/core/signing';
 import { needTool, run, tempDir } from '@stella/testkit';
-import { generateFileKey, loadFileSigner, loadPublicKeyFile, parseSignerUri, redactSignerUri, resolveSigner } from './index.js';
+import {
+  generateFileKey,
+  loadFileSigner,
+  loadPublicKeyFile,
+  parseSignerUri,
+  redactSignerUri,
+  resolveSigner,
+} from './index.js';
 
 const coded = (code: string) => (e: unknown) => isStellaError(e, code as never);
 const MOD = '/usr/lib/softhsm/libsofthsm2.so';
@@ -22,8 +29,18 @@ describe('parseSignerUri', () => {
   });
 
   test('pkcs11: RFC 7512 form with percent-encoding, id bytes and pin sources', () => {
-    const r = parseSignerUri(`pkcs11:token=My%20Token;object=sig-ec;id=%01%02;type=private?module-path=${MOD}&pin-source=file:pin.txt`, '/cwd');
-    assert.deepEqual(r, { kind: 'pkcs11', token: 'My Token', object: 'sig-ec', id: Uint8Array.from([1, 2]), modulePath: MOD, pin: { source: 'file', path: '/cwd/pin.txt' } });
+    const r = parseSignerUri(
+      `pkcs11:token=My%20Token;object=sig-ec;id=%01%02;type=private?module-path=${MOD}&pin-source=file:pin.txt`,
+      '/cwd',
+    );
+    assert.deepEqual(r, {
+      kind: 'pkcs11',
+      token: 'My Token',
+      object: 'sig-ec',
+      id: Uint8Array.from([1, 2]),
+      modulePath: MOD,
+      pin: { source: 'file', path: '/cwd/pin.txt' },
+    });
     const v = parseSignerUri(`pkcs11:token=t;id=%03;x-vendor=1?module-path=${MOD}&pin-value=1234`);
     assert.deepEqual(v.kind === 'pkcs11' && v.pin, { source: 'value', value: '1234' });
   });
@@ -51,7 +68,8 @@ describe('parseSignerUri', () => {
     `pkcs11:token=t;object?module-path=${MOD}`,
   ];
   for (const uri of bad) {
-    test(`rejects ${JSON.stringify(uri)}`, () => assert.throws(() => parseSignerUri(uri, '/cwd'), coded('SIGNER_URI_INVALID')));
+    test(`rejects ${JSON.stringify(uri)}`, () =>
+      assert.throws(() => parseSignerUri(uri, '/cwd'), coded('SIGNER_URI_INVALID')));
   }
 
   test('errors never carry a pin-value', () => {
@@ -62,20 +80,45 @@ describe('parseSignerUri', () => {
       assert.ok(isStellaError(err, 'SIGNER_URI_INVALID'));
       assert.ok(!JSON.stringify({ m: err.message, d: err.details }).includes('s3cret'));
     }
-    assert.equal(redactSignerUri('pkcs11:token=t?pin-value=1234&module-path=/m'), 'pkcs11:token=t?pin-value=***&module-path=/m');
+    assert.equal(
+      redactSignerUri('pkcs11:token=t?pin-value=1234&module-path=/m'),
+      'pkcs11:token=t?pin-value=***&module-path=/m',
+    );
   });
 
   test('fuzz: any string parses or fails with SIGNER_URI_INVALID', () => {
-    const pieces = fc.constantFrom('pkcs11:', 'file:', 'token=', 'object=', ';', '?', '&', '%', '%41', 'module-path=/m.so', 'pin-value=1', 'id=', '=', '/', '#');
+    const pieces = fc.constantFrom(
+      'pkcs11:',
+      'file:',
+      'token=',
+      'object=',
+      ';',
+      '?',
+      '&',
+      '%',
+      '%41',
+      'module-path=/m.so',
+      'pin-value=1',
+      'id=',
+      '=',
+      '/',
+      '#',
+    );
     fc.assert(
-      fc.property(fc.oneof(fc.string(), fc.array(fc.oneof(pieces, fc.string({ maxLength: 3 })), { maxLength: 12 }).map((a) => a.join(''))), (s) => {
-        try {
-          const r = parseSignerUri(s, '/cwd');
-          assert.ok(r.kind === 'file' || r.kind === 'pkcs11');
-        } catch (err) {
-          assert.ok(isStellaError(err, 'SIGNER_URI_INVALID'), String(err));
-        }
-      }),
+      fc.property(
+        fc.oneof(
+          fc.string(),
+          fc.array(fc.oneof(pieces, fc.string({ maxLength: 3 })), { maxLength: 12 }).map((a) => a.join('')),
+        ),
+        (s) => {
+          try {
+            const r = parseSignerUri(s, '/cwd');
+            assert.ok(r.kind === 'file' || r.kind === 'pkcs11');
+          } catch (err) {
+            assert.ok(isStellaError(err, 'SIGNER_URI_INVALID'), String(err));
+          }
+        },
+      ),
       { numRuns: 2000 },
     );
   });
@@ -131,7 +174,15 @@ describe('file keys', () => {
     await writeFile(join(dir.path, 'o.pub'), g.publicKeyPem);
     await writeFile(join(dir.path, 'o.msg'), 'msg');
     await writeFile(join(dir.path, 'o.sig'), await s.sign(Buffer.from('msg')));
-    const r = await run('openssl', ['dgst', '-sha256', '-verify', join(dir.path, 'o.pub'), '-signature', join(dir.path, 'o.sig'), join(dir.path, 'o.msg')]);
+    const r = await run('openssl', [
+      'dgst',
+      '-sha256',
+      '-verify',
+      join(dir.path, 'o.pub'),
+      '-signature',
+      join(dir.path, 'o.sig'),
+      join(dir.path, 'o.msg'),
+    ]);
     assert.equal(r.code, 0, r.stderr.toString());
   });
 });

@@ -19,7 +19,11 @@ const MOD = '/usr/lib/softhsm/libsofthsm2.so';
 const TOKEN = 'stella-test';
 const PIN = '1234';
 const coded = (code: string) => (e: unknown) => isStellaError(e, code as never);
-const skip = needTool('softhsm2-util') || needTool('pkcs11-tool') || needTool('openssl') || (existsSync(MOD) ? false : `${MOD} missing`);
+const skip =
+  needTool('softhsm2-util') ||
+  needTool('pkcs11-tool') ||
+  needTool('openssl') ||
+  (existsSync(MOD) ? false : `${MOD} missing`);
 
 const KEYS = [
   { label: 'sig-ec', id: '01', type: 'EC:prime256v1', alg: 'ecdsa-p256-sha256' },
@@ -31,7 +35,8 @@ describe('PKCS#11 signer on SoftHSM2', { skip }, () => {
   let dir: { path: string; cleanup: () => Promise<void> };
   let env: NodeJS.ProcessEnv;
   let pinFile: string;
-  const uri = (object: string, extra = `&pin-source=file:${pinFile}`) => `pkcs11:token=${TOKEN};object=${object}?module-path=${MOD}${extra}`;
+  const uri = (object: string, extra = `&pin-source=file:${pinFile}`) =>
+    `pkcs11:token=${TOKEN};object=${object}?module-path=${MOD}${extra}`;
 
   async function tool(cmd: string, args: string[]): Promise<Buffer> {
     const r = await run(cmd, args, { env });
@@ -43,7 +48,10 @@ describe('PKCS#11 signer on SoftHSM2', { skip }, () => {
     dir = await tempDir('stella-p11-');
     await mkdir(join(dir.path, 'tokens'));
     const conf = join(dir.path, 'softhsm2.conf');
-    await writeFile(conf, `directories.tokendir = ${join(dir.path, 'tokens')}\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n`);
+    await writeFile(
+      conf,
+      `directories.tokendir = ${join(dir.path, 'tokens')}\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n`,
+    );
     // SoftHSM reads SOFTHSM2_CONF when the module initialises; our provider loads it lazily, after this.
     process.env.SOFTHSM2_CONF = conf;
     env = { ...process.env, SOFTHSM2_CONF: conf };
@@ -51,13 +59,60 @@ describe('PKCS#11 signer on SoftHSM2', { skip }, () => {
     await writeFile(pinFile, `${PIN}\n`, { mode: 0o600 });
     await tool('softhsm2-util', ['--init-token', '--free', '--label', TOKEN, '--pin', PIN, '--so-pin', '5678']);
     for (const k of KEYS) {
-      await tool('pkcs11-tool', ['--module', MOD, '--token-label', TOKEN, '--login', '--pin', PIN, '--keypairgen', '--key-type', k.type, '--label', k.label, '--id', k.id]);
+      await tool('pkcs11-tool', [
+        '--module',
+        MOD,
+        '--token-label',
+        TOKEN,
+        '--login',
+        '--pin',
+        PIN,
+        '--keypairgen',
+        '--key-type',
+        k.type,
+        '--label',
+        k.label,
+        '--id',
+        k.id,
+      ]);
       const exported = join(dir.path, `${k.label}.pub.exported`);
-      await tool('pkcs11-tool', ['--module', MOD, '--token-label', TOKEN, '--read-object', '--type', 'pubkey', '--id', k.id, '-o', exported]);
+      await tool('pkcs11-tool', [
+        '--module',
+        MOD,
+        '--token-label',
+        TOKEN,
+        '--read-object',
+        '--type',
+        'pubkey',
+        '--id',
+        k.id,
+        '-o',
+        exported,
+      ]);
       // OpenSC writes EC/RSA public keys as SPKI DER but Ed25519 ones as PEM; let openssl normalise both.
       const inform = (await readFile(exported)).subarray(0, 5).toString() === '-----' ? 'PEM' : 'DER';
-      await tool('openssl', ['pkey', '-pubin', '-inform', inform, '-in', exported, '-out', join(dir.path, `${k.label}.pub.pem`)]);
-      await tool('openssl', ['pkey', '-pubin', '-inform', inform, '-in', exported, '-outform', 'DER', '-out', join(dir.path, `${k.label}.pub.der`)]);
+      await tool('openssl', [
+        'pkey',
+        '-pubin',
+        '-inform',
+        inform,
+        '-in',
+        exported,
+        '-out',
+        join(dir.path, `${k.label}.pub.pem`),
+      ]);
+      await tool('openssl', [
+        'pkey',
+        '-pubin',
+        '-inform',
+        inform,
+        '-in',
+        exported,
+        '-outform',
+        'DER',
+        '-out',
+        join(dir.path, `${k.label}.pub.der`),
+      ]);
     }
   });
   after(async () => {
@@ -79,13 +134,31 @@ describe('PKCS#11 signer on SoftHSM2', { skip }, () => {
         const args =
           k.alg === 'ed25519'
             ? ['pkeyutl', '-verify', '-pubin', '-inkey', p('pub.pem'), '-rawin', '-in', p('pae'), '-sigfile', p('sig')]
-            : ['dgst', '-sha256', '-verify', p('pub.pem'),
-               ...(k.alg === 'rsa-pss-sha256' ? ['-sigopt', 'rsa_padding_mode:pss', '-sigopt', 'rsa_pss_saltlen:32', '-sigopt', 'rsa_mgf1_md:sha256'] : []),
-               '-signature', p('sig'), p('pae')];
+            : [
+                'dgst',
+                '-sha256',
+                '-verify',
+                p('pub.pem'),
+                ...(k.alg === 'rsa-pss-sha256'
+                  ? [
+                      '-sigopt',
+                      'rsa_padding_mode:pss',
+                      '-sigopt',
+                      'rsa_pss_saltlen:32',
+                      '-sigopt',
+                      'rsa_mgf1_md:sha256',
+                    ]
+                  : []),
+                '-signature',
+                p('sig'),
+                p('pae'),
+              ];
         const r = await run('openssl', args);
         assert.equal(r.code, 0, r.stderr.toString() + r.stdout.toString());
         const keys = keySetFromPublicKeys([parsePublicKey(await readFile(p('pub.pem'), 'utf8'))]);
-        assert.deepEqual(verifyEnvelope(parseEnvelope(serializeEnvelope(envl)), { keys }).verifiedKeyIds, [signer.keyId]);
+        assert.deepEqual(verifyEnvelope(parseEnvelope(serializeEnvelope(envl)), { keys }).verifiedKeyIds, [
+          signer.keyId,
+        ]);
       } finally {
         await signer.close();
       }
@@ -114,11 +187,23 @@ describe('PKCS#11 signer on SoftHSM2', { skip }, () => {
       assert.match(e.message, /CKR_PIN_INCORRECT/);
       return true;
     });
-    await assert.rejects(resolveSigner(`pkcs11:token=nope;object=sig-ec?module-path=${MOD}&pin-value=${PIN}`), coded('KEY_NOT_FOUND'));
+    await assert.rejects(
+      resolveSigner(`pkcs11:token=nope;object=sig-ec?module-path=${MOD}&pin-value=${PIN}`),
+      coded('KEY_NOT_FOUND'),
+    );
     await assert.rejects(resolveSigner(uri('nope')), coded('KEY_NOT_FOUND'));
-    await assert.rejects(resolveSigner(`pkcs11:token=${TOKEN};object=sig-ec?module-path=${MOD}`), coded('KEY_NOT_FOUND'));
-    await assert.rejects(resolveSigner(`pkcs11:token=${TOKEN};object=sig-ec?module-path=/nonexistent/lib.so&pin-value=1`), coded('PKCS11_ERROR'));
-    await assert.rejects(resolveSigner(uri('sig-ec', `&pin-source=file:${join(dir.path, 'no-pin-file')}`)), coded('KEY_NOT_FOUND'));
+    await assert.rejects(
+      resolveSigner(`pkcs11:token=${TOKEN};object=sig-ec?module-path=${MOD}`),
+      coded('KEY_NOT_FOUND'),
+    );
+    await assert.rejects(
+      resolveSigner(`pkcs11:token=${TOKEN};object=sig-ec?module-path=/nonexistent/lib.so&pin-value=1`),
+      coded('PKCS11_ERROR'),
+    );
+    await assert.rejects(
+      resolveSigner(uri('sig-ec', `&pin-source=file:${join(dir.path, 'no-pin-file')}`)),
+      coded('KEY_NOT_FOUND'),
+    );
     // After all those failures the module is still usable (references were released correctly).
     const s = await resolveSigner(uri('sig-ec'));
     assert.ok((await s.sign(Buffer.from('ok'))).length > 60);

@@ -2,7 +2,14 @@ import { createHash, createPublicKey, type JsonWebKey, type KeyObject } from 'no
 import { readFile } from 'node:fs/promises';
 import type * as Pkcs11Types from 'pkcs11js';
 import { StellaError } from '@stella/core/errors';
-import { keyIdFromSpki, p1363ToDer, spkiDer, verifyWithKey, type SignatureAlgorithm, type Signer } from '@stella/core/signing';
+import {
+  keyIdFromSpki,
+  p1363ToDer,
+  spkiDer,
+  verifyWithKey,
+  type SignatureAlgorithm,
+  type Signer,
+} from '@stella/core/signing';
 import type { Pkcs11SignerRef } from './signer-uri.js';
 
 type PKCS11 = Pkcs11Types.PKCS11;
@@ -26,7 +33,9 @@ export interface Pkcs11Signer extends Signer {
 let modulePromise: Promise<Pkcs11Module> | undefined;
 /** pkcs11js is a native addon: load it only when a pkcs11: signer is actually used. */
 function pkcs11js(): Promise<Pkcs11Module> {
-  modulePromise ??= import('pkcs11js').then((m) => ((m as unknown as { default?: Pkcs11Module }).default ?? m) as Pkcs11Module);
+  modulePromise ??= import('pkcs11js').then(
+    (m) => ((m as unknown as { default?: Pkcs11Module }).default ?? m) as Pkcs11Module,
+  );
   return modulePromise;
 }
 
@@ -46,7 +55,10 @@ function p11Error(m: Pkcs11Module, what: string, err: unknown): StellaError {
   if (err instanceof StellaError) return err;
   const e = err as { code?: number; method?: string; message?: string };
   const ckr = typeof e.code === 'number' ? ckrName(m, e.code) : undefined;
-  return new StellaError('PKCS11_ERROR', `${what}: ${ckr ?? e.message ?? String(err)}`, { details: { ckr, method: e.method }, cause: err });
+  return new StellaError('PKCS11_ERROR', `${what}: ${ckr ?? e.message ?? String(err)}`, {
+    details: { ckr, method: e.method },
+    cause: err,
+  });
 }
 
 async function acquire(m: Pkcs11Module, path: string): Promise<PKCS11> {
@@ -59,7 +71,10 @@ async function acquire(m: Pkcs11Module, path: string): Promise<PKCS11> {
   try {
     lib.load(path);
   } catch (err) {
-    throw new StellaError('PKCS11_ERROR', `cannot load PKCS#11 module ${path}: ${(err as Error).message}`, { details: { modulePath: path }, cause: err });
+    throw new StellaError('PKCS11_ERROR', `cannot load PKCS#11 module ${path}: ${(err as Error).message}`, {
+      details: { modulePath: path },
+      cause: err,
+    });
   }
   try {
     lib.C_Initialize();
@@ -97,7 +112,8 @@ function b64url(b: Buffer): string {
 function unwrapEcPoint(raw: Buffer, pointLength: number): Buffer {
   if (raw.length === pointLength) return raw;
   if (raw[0] === 0x04 && raw[1] === pointLength && raw.length === pointLength + 2) return raw.subarray(2);
-  if (raw[0] === 0x04 && raw[1] === 0x81 && raw[2] === pointLength && raw.length === pointLength + 3) return raw.subarray(3);
+  if (raw[0] === 0x04 && raw[1] === 0x81 && raw[2] === pointLength && raw.length === pointLength + 3)
+    return raw.subarray(3);
   throw new StellaError('KEY_INVALID', `unexpected CKA_EC_POINT encoding (${raw.length} bytes)`);
 }
 
@@ -108,10 +124,14 @@ async function readPin(ref: Pkcs11SignerRef): Promise<string | undefined> {
     // A PIN file holds the PIN, optionally followed by one newline (as `echo` writes it).
     return (await readFile(ref.pin.path, 'utf8')).replace(/\r?\n$/, '');
   } catch (err) {
-    throw new StellaError('KEY_NOT_FOUND', `cannot read PIN file ${ref.pin.path}: ${(err as NodeJS.ErrnoException).code ?? ''}`, {
-      details: { path: ref.pin.path },
-      cause: err,
-    });
+    throw new StellaError(
+      'KEY_NOT_FOUND',
+      `cannot read PIN file ${ref.pin.path}: ${(err as NodeJS.ErrnoException).code ?? ''}`,
+      {
+        details: { path: ref.pin.path },
+        cause: err,
+      },
+    );
   }
 }
 
@@ -151,14 +171,20 @@ export async function openPkcs11Signer(ref: Pkcs11SignerRef): Promise<Pkcs11Sign
       const info = lib.C_GetTokenInfo(s);
       return info.label.trim() === ref.token && (ref.serial === undefined || info.serialNumber.trim() === ref.serial);
     });
-    if (!slot) throw new StellaError('KEY_NOT_FOUND', `no PKCS#11 token labelled ${JSON.stringify(ref.token)} in ${ref.modulePath}`, { details: { token: ref.token } });
+    if (!slot)
+      throw new StellaError(
+        'KEY_NOT_FOUND',
+        `no PKCS#11 token labelled ${JSON.stringify(ref.token)} in ${ref.modulePath}`,
+        { details: { token: ref.token } },
+      );
     session = lib.C_OpenSession(slot, m.CKF_SERIAL_SESSION);
     if (pin !== undefined) {
       try {
         lib.C_Login(session, m.CKU_USER, pin);
       } catch (err) {
         // Login state is per application and token; a second signer on the same token finds it done.
-        if ((err as { code?: number }).code !== m.CKR_USER_ALREADY_LOGGED_IN) throw p11Error(m, `C_Login to token ${JSON.stringify(ref.token)}`, err);
+        if ((err as { code?: number }).code !== m.CKR_USER_ALREADY_LOGGED_IN)
+          throw p11Error(m, `C_Login to token ${JSON.stringify(ref.token)}`, err);
       }
     }
     const select: Pkcs11Types.Template = [];
@@ -166,18 +192,32 @@ export async function openPkcs11Signer(ref: Pkcs11SignerRef): Promise<Pkcs11Sign
     if (ref.id) select.push({ type: m.CKA_ID, value: Buffer.from(ref.id) });
     const privs = findObjects(lib, session, [{ type: m.CKA_CLASS, value: m.CKO_PRIVATE_KEY }, ...select]);
     if (privs.length === 0) {
-      throw new StellaError('KEY_NOT_FOUND', `no private key ${describe(ref)}${pin === undefined ? ' (no PIN given; private keys are only visible after login)' : ''}`, {
-        details: { token: ref.token, object: ref.object },
-      });
+      throw new StellaError(
+        'KEY_NOT_FOUND',
+        `no private key ${describe(ref)}${pin === undefined ? ' (no PIN given; private keys are only visible after login)' : ''}`,
+        {
+          details: { token: ref.token, object: ref.object },
+        },
+      );
     }
-    if (privs.length > 1) throw new StellaError('SIGNER_URI_INVALID', `more than one private key matches ${describe(ref)}; add id= to the URI`);
+    if (privs.length > 1)
+      throw new StellaError(
+        'SIGNER_URI_INVALID',
+        `more than one private key matches ${describe(ref)}; add id= to the URI`,
+      );
     const priv = privs[0]!;
-    const [typeAttr, idAttr, labelAttr] = lib.C_GetAttributeValue(session, priv, [{ type: m.CKA_KEY_TYPE }, { type: m.CKA_ID }, { type: m.CKA_LABEL }]);
+    const [typeAttr, idAttr, labelAttr] = lib.C_GetAttributeValue(session, priv, [
+      { type: m.CKA_KEY_TYPE },
+      { type: m.CKA_ID },
+      { type: m.CKA_LABEL },
+    ]);
     const keyType = ulong(typeAttr?.value as Buffer | undefined);
     const keyIdBytes = idAttr?.value as Buffer | undefined;
     // The public half lives in its own object with the same CKA_ID (PKCS#11 §4.4 convention).
     const pubSelect: Pkcs11Types.Template =
-      keyIdBytes && keyIdBytes.length > 0 ? [{ type: m.CKA_ID, value: keyIdBytes }] : [{ type: m.CKA_LABEL, value: labelAttr?.value as Buffer }];
+      keyIdBytes && keyIdBytes.length > 0
+        ? [{ type: m.CKA_ID, value: keyIdBytes }]
+        : [{ type: m.CKA_LABEL, value: labelAttr?.value as Buffer }];
     const pubs = findObjects(lib, session, [{ type: m.CKA_CLASS, value: m.CKO_PUBLIC_KEY }, ...pubSelect]);
     const pubObj = pubs.length === 1 ? pubs[0]! : undefined;
 
@@ -185,20 +225,27 @@ export async function openPkcs11Signer(ref: Pkcs11SignerRef): Promise<Pkcs11Sign
     let jwk: JsonWebKey;
     if (keyType === m.CKK_EC || keyType === CKK_EC_EDWARDS) {
       if (!pubObj) throw new StellaError('KEY_NOT_FOUND', `no (unique) public key object for ${describe(ref)}`);
-      const [params, point] = lib.C_GetAttributeValue(session, pubObj, [{ type: m.CKA_EC_PARAMS }, { type: m.CKA_EC_POINT }]);
+      const [params, point] = lib.C_GetAttributeValue(session, pubObj, [
+        { type: m.CKA_EC_PARAMS },
+        { type: m.CKA_EC_POINT },
+      ]);
       const raw = point?.value as Buffer;
       if (keyType === CKK_EC_EDWARDS) {
         algorithm = 'ed25519';
         jwk = { kty: 'OKP', crv: 'Ed25519', x: b64url(unwrapEcPoint(raw, 32)) };
       } else {
-        if (!P256_PARAMS.equals(params?.value as Buffer)) throw new StellaError('KEY_INVALID', `${describe(ref)} is an EC key on a curve other than P-256`);
+        if (!P256_PARAMS.equals(params?.value as Buffer))
+          throw new StellaError('KEY_INVALID', `${describe(ref)} is an EC key on a curve other than P-256`);
         const q = unwrapEcPoint(raw, 65);
         if (q[0] !== 0x04) throw new StellaError('KEY_INVALID', 'compressed EC points are not supported');
         algorithm = 'ecdsa-p256-sha256';
         jwk = { kty: 'EC', crv: 'P-256', x: b64url(q.subarray(1, 33)), y: b64url(q.subarray(33)) };
       }
     } else if (keyType === m.CKK_RSA) {
-      const [n, e] = lib.C_GetAttributeValue(session, pubObj ?? priv, [{ type: m.CKA_MODULUS }, { type: m.CKA_PUBLIC_EXPONENT }]);
+      const [n, e] = lib.C_GetAttributeValue(session, pubObj ?? priv, [
+        { type: m.CKA_MODULUS },
+        { type: m.CKA_PUBLIC_EXPONENT },
+      ]);
       algorithm = 'rsa-pss-sha256';
       jwk = { kty: 'RSA', n: b64url(n?.value as Buffer), e: b64url(e?.value as Buffer) };
     } else {
@@ -230,7 +277,12 @@ export async function openPkcs11Signer(ref: Pkcs11SignerRef): Promise<Pkcs11Sign
         mechanism = { mechanism: m.CKM_ECDSA };
         input = createHash('sha256').update(data).digest();
       } else {
-        const params: Pkcs11Types.RsaPSS = { type: m.CK_PARAMS_RSA_PSS, hashAlg: m.CKM_SHA256, mgf: m.CKG_MGF1_SHA256, saltLen: 32 };
+        const params: Pkcs11Types.RsaPSS = {
+          type: m.CK_PARAMS_RSA_PSS,
+          hashAlg: m.CKM_SHA256,
+          mgf: m.CKG_MGF1_SHA256,
+          saltLen: 32,
+        };
         mechanism = { mechanism: m.CKM_SHA256_RSA_PKCS_PSS, parameter: params };
         input = Buffer.from(data);
       }
@@ -238,13 +290,18 @@ export async function openPkcs11Signer(ref: Pkcs11SignerRef): Promise<Pkcs11Sign
       try {
         lib.C_SignInit(openSession, mechanism, priv);
         // The callback form runs C_Sign on libuv's pool, so a slow HSM does not block the event loop.
-        out = await new Promise<Buffer>((res, rej) => lib.C_Sign(openSession, input, Buffer.alloc(1024), (err, sig) => (err ? rej(err) : res(sig))));
+        out = await new Promise<Buffer>((res, rej) =>
+          lib.C_Sign(openSession, input, Buffer.alloc(1024), (err, sig) => (err ? rej(err) : res(sig))),
+        );
       } catch (err) {
         throw p11Error(m, `C_Sign with ${describe(ref)}`, err);
       }
       const sig = algorithm === 'ecdsa-p256-sha256' ? p1363ToDer(out) : new Uint8Array(out);
       if (!verifyWithKey(algorithm, publicKey, data, sig)) {
-        throw new StellaError('PKCS11_ERROR', `token returned a signature that does not verify with ${describe(ref)}'s public key`);
+        throw new StellaError(
+          'PKCS11_ERROR',
+          `token returned a signature that does not verify with ${describe(ref)}'s public key`,
+        );
       }
       return sig;
     };

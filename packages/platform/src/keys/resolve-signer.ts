@@ -25,8 +25,17 @@ export interface ResolveSignerOptions {
 export async function resolveSigner(uri: string, options: ResolveSignerOptions = {}): Promise<ResolvedSigner> {
   const ref = parseSignerUri(uri, options.cwd);
   if (ref.kind === 'file') {
-    const s = await loadFileSigner(ref.path, options.passphrase !== undefined ? { passphrase: options.passphrase } : {});
-    return { keyId: s.keyId, algorithm: s.algorithm, publicKeySpki: () => s.publicKeySpki(), sign: (d) => s.sign(d), close: () => Promise.resolve() };
+    const s = await loadFileSigner(
+      ref.path,
+      options.passphrase !== undefined ? { passphrase: options.passphrase } : {},
+    );
+    return {
+      keyId: s.keyId,
+      algorithm: s.algorithm,
+      publicKeySpki: () => s.publicKeySpki(),
+      sign: (d) => s.sign(d),
+      close: () => Promise.resolve(),
+    };
   }
   if (ref.kind === 'pkcs11') return openPkcs11Signer(ref);
   throw new StellaError('SIGNER_URI_INVALID', 'unsupported signer URI');

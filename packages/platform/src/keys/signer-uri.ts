@@ -30,7 +30,9 @@ export type SignerRef = FileSignerRef | Pkcs11SignerRef;
 
 function bad(uri: string, why: string): StellaError {
   // Never echo a pin-value back into logs or error bodies.
-  return new StellaError('SIGNER_URI_INVALID', `signer URI ${redactSignerUri(uri)}: ${why}`, { details: { uri: redactSignerUri(uri) } });
+  return new StellaError('SIGNER_URI_INVALID', `signer URI ${redactSignerUri(uri)}: ${why}`, {
+    details: { uri: redactSignerUri(uri) },
+  });
 }
 
 function pctDecode(uri: string, s: string): string {
@@ -60,7 +62,21 @@ export function redactSignerUri(uri: string): string {
   return uri.replace(/(pin-value=)[^&]*/gi, '$1***');
 }
 
-const PATH_ATTRS = new Set(['token', 'object', 'id', 'type', 'serial', 'manufacturer', 'model', 'slot-id', 'slot-description', 'slot-manufacturer', 'library-description', 'library-manufacturer', 'library-version']);
+const PATH_ATTRS = new Set([
+  'token',
+  'object',
+  'id',
+  'type',
+  'serial',
+  'manufacturer',
+  'model',
+  'slot-id',
+  'slot-description',
+  'slot-manufacturer',
+  'library-description',
+  'library-manufacturer',
+  'library-version',
+]);
 const QUERY_ATTRS = new Set(['module-path', 'module-name', 'pin-source', 'pin-value']);
 
 function parseAttrs(uri: string, part: string, sep: string, allowed: Set<string>, where: string): Map<string, string> {
@@ -71,7 +87,8 @@ function parseAttrs(uri: string, part: string, sep: string, allowed: Set<string>
     if (eq <= 0) throw bad(uri, `${where} attribute ${JSON.stringify(pair)} is not name=value`);
     const name = pair.slice(0, eq).toLowerCase();
     // RFC 7512 §2.3: vendor attributes start with "x-"; we ignore those and reject other unknowns.
-    if (!allowed.has(name) && !name.startsWith('x-')) throw bad(uri, `unknown ${where} attribute ${JSON.stringify(name)}`);
+    if (!allowed.has(name) && !name.startsWith('x-'))
+      throw bad(uri, `unknown ${where} attribute ${JSON.stringify(name)}`);
     if (m.has(name)) throw bad(uri, `attribute ${JSON.stringify(name)} is repeated`);
     m.set(name, pair.slice(eq + 1));
   }
@@ -129,7 +146,15 @@ function parsePkcs11Ref(uri: string, cwd: string): Pkcs11SignerRef {
     pin = { source: 'file', path: parseFileRef(pinSource, cwd).path };
   } else if (pinValue !== undefined) pin = { source: 'value', value: pinValue };
   const serial = get(path, 'serial');
-  return { kind: 'pkcs11', token, modulePath, ...(object !== undefined ? { object } : {}), ...(id ? { id } : {}), ...(serial ? { serial } : {}), ...(pin ? { pin } : {}) };
+  return {
+    kind: 'pkcs11',
+    token,
+    modulePath,
+    ...(object !== undefined ? { object } : {}),
+    ...(id ? { id } : {}),
+    ...(serial ? { serial } : {}),
+    ...(pin ? { pin } : {}),
+  };
 }
 
 /**

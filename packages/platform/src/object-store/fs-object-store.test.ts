@@ -23,7 +23,11 @@ async function walk(dir: string): Promise<string[]> {
   return out;
 }
 
-const code = (p: Promise<unknown>) => p.then(() => 'no error', (e: { code?: string }) => e.code ?? 'uncoded');
+const code = (p: Promise<unknown>) =>
+  p.then(
+    () => 'no error',
+    (e: { code?: string }) => e.code ?? 'uncoded',
+  );
 
 describe('fs object store specifics', () => {
   test('layout: sharded content addresses, sidecar JSON, sha256sum agrees with the stored bytes', async () => {
@@ -61,9 +65,15 @@ describe('fs object store specifics', () => {
         throw new Error('boom');
       }
       await assert.rejects(s.put('keep/two', failing()), /boom/);
-      assert.equal(await code(s.put('keep/three', Buffer.from('abc'), { expectedDigest: `sha256:${'0'.repeat(64)}` })), 'OBJECT_DIGEST_MISMATCH');
+      assert.equal(
+        await code(s.put('keep/three', Buffer.from('abc'), { expectedDigest: `sha256:${'0'.repeat(64)}` })),
+        'OBJECT_DIGEST_MISMATCH',
+      );
       assert.equal(await code(s.put('keep/four', Buffer.from('abc'), { size: 2 })), 'OBJECT_SIZE_MISMATCH');
-      assert.equal(await code(s.put('keep/one', Buffer.from('abc'), { expectedDigest: `sha256:${'0'.repeat(64)}` })), 'OBJECT_DIGEST_MISMATCH');
+      assert.equal(
+        await code(s.put('keep/one', Buffer.from('abc'), { expectedDigest: `sha256:${'0'.repeat(64)}` })),
+        'OBJECT_DIGEST_MISMATCH',
+      );
       assert.deepEqual((await walk(dir.path)).sort(), before);
       assert.equal((await readFile(before.find((p) => p.includes('one~b-'))!)).toString(), 'one');
     } finally {

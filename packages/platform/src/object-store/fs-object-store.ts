@@ -103,7 +103,9 @@ export class FsObjectStore implements ObjectStore {
 
   constructor(opts: FsObjectStoreOptions) {
     if (typeof opts.root !== 'string' || !isAbsolute(opts.root)) {
-      throw new StellaError('CONFIG_INVALID', 'fs object store root must be an absolute path', { details: { root: opts.root } });
+      throw new StellaError('CONFIG_INVALID', 'fs object store root must be an absolute path', {
+        details: { root: opts.root },
+      });
     }
     this.root = opts.root;
     this.now = opts.now ?? Date.now;
@@ -394,7 +396,8 @@ export class FsObjectStore implements ObjectStore {
     }
     try {
       const m = JSON.parse(text) as Sidecar;
-      if (m.v !== 1 || m.key !== loc.key || typeof m.blob !== 'string' || typeof m.size !== 'number') throw new Error('bad sidecar');
+      if (m.v !== 1 || m.key !== loc.key || typeof m.blob !== 'string' || typeof m.size !== 'number')
+        throw new Error('bad sidecar');
       return m;
     } catch (err) {
       throw unavailable(`parse metadata of ${loc.key}`, err);
@@ -414,7 +417,12 @@ export class FsObjectStore implements ObjectStore {
     yield* this.walkDir(join(this.root, 'objects', ...segs), base, prefix, after);
   }
 
-  private async *walkDir(dir: string, keyBase: string, prefix: string, after: string | undefined): AsyncGenerator<ListItem> {
+  private async *walkDir(
+    dir: string,
+    keyBase: string,
+    prefix: string,
+    after: string | undefined,
+  ): AsyncGenerator<ListItem> {
     let names: { name: string; isDir: boolean }[];
     try {
       names = (await readdir(dir, { withFileTypes: true })).map((d) => ({ name: d.name, isDir: d.isDirectory() }));
@@ -426,7 +434,8 @@ export class FsObjectStore implements ObjectStore {
     const entries: { sort: string; isDir: boolean; name: string }[] = [];
     for (const { name, isDir } of names) {
       if (isDir && !name.includes('~')) entries.push({ sort: `${keyBase}${name}/`, isDir, name });
-      else if (!isDir && name.endsWith(META)) entries.push({ sort: keyBase + name.slice(0, -META.length), isDir, name });
+      else if (!isDir && name.endsWith(META))
+        entries.push({ sort: keyBase + name.slice(0, -META.length), isDir, name });
     }
     entries.sort((a, b) => (a.sort < b.sort ? -1 : a.sort > b.sort ? 1 : 0));
     for (const e of entries) {
@@ -446,15 +455,29 @@ export class FsObjectStore implements ObjectStore {
     const tag = 'sha256:';
     if (!(prefix.startsWith(tag) || tag.startsWith(prefix))) return;
     const hexPrefix = prefix.slice(tag.length);
-    const hexAfter = after === undefined ? undefined : after.startsWith(tag) ? after.slice(tag.length) : after < tag ? undefined : null;
+    const hexAfter =
+      after === undefined
+        ? undefined
+        : after.startsWith(tag)
+          ? after.slice(tag.length)
+          : after < tag
+            ? undefined
+            : null;
     if (hexAfter === null) return; // the cursor is past every sha256: key
     const base = join(this.root, 'cas', 'sha256');
     // Shard names are the first 2 and next 2 hex digits; prune by the prefix and the cursor.
-    const fits = (name: string, depth: number) => /^[0-9a-f]{2}$/.test(name) && name.startsWith(hexPrefix.slice(depth, depth + 2));
-    for (const l1 of (await this.readNames(base)).filter((n) => fits(n, 0) && (hexAfter === undefined || n >= hexAfter.slice(0, 2)))) {
+    const fits = (name: string, depth: number) =>
+      /^[0-9a-f]{2}$/.test(name) && name.startsWith(hexPrefix.slice(depth, depth + 2));
+    for (const l1 of (await this.readNames(base)).filter(
+      (n) => fits(n, 0) && (hexAfter === undefined || n >= hexAfter.slice(0, 2)),
+    )) {
       const afterL1 = hexAfter !== undefined && l1 === hexAfter.slice(0, 2) ? hexAfter : undefined;
-      for (const l2 of (await this.readNames(join(base, l1))).filter((n) => fits(n, 2) && (afterL1 === undefined || n >= afterL1.slice(2, 4)))) {
-        const files = (await this.readNames(join(base, l1, l2))).filter((n) => n.endsWith(META)).map((n) => n.slice(0, -META.length));
+      for (const l2 of (await this.readNames(join(base, l1))).filter(
+        (n) => fits(n, 2) && (afterL1 === undefined || n >= afterL1.slice(2, 4)),
+      )) {
+        const files = (await this.readNames(join(base, l1, l2)))
+          .filter((n) => n.endsWith(META))
+          .map((n) => n.slice(0, -META.length));
         for (const hex of files) {
           const key = tag + hex;
           if (!key.startsWith(prefix) || (after !== undefined && key <= after)) continue;

@@ -1,11 +1,20 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { assertValidKey, assertValidPrefix, decodeCursor, encodeCursor, isContentAddressedKey, parseLimit } from './object-key.js';
+import {
+  assertValidKey,
+  assertValidPrefix,
+  decodeCursor,
+  encodeCursor,
+  isContentAddressedKey,
+  parseLimit,
+} from './object-key.js';
 import { checkDate, checkPutOptions, resolveRange } from './object-store-support.js';
 
 const segChar = fc.constantFrom(...'abcXYZ019._-:@+=,'.split(''));
-const segment = fc.string({ unit: segChar, minLength: 1, maxLength: 20 }).filter((s) => s !== '.' && s !== '..' && !s.startsWith('sha256:'));
+const segment = fc
+  .string({ unit: segChar, minLength: 1, maxLength: 20 })
+  .filter((s) => s !== '.' && s !== '..' && !s.startsWith('sha256:'));
 const validKey = fc.array(segment, { minLength: 1, maxLength: 6 }).map((a) => a.join('/'));
 
 function errCode(fn: () => unknown): string | undefined {
@@ -39,7 +48,9 @@ describe('object keys', () => {
         const c = errCode(() => assertValidKey(k));
         if (c === undefined) {
           // Accepted keys never traverse and never hold driver-reserved characters.
-          return !k.split('/').some((s) => s === '..' || s === '.' || s === '') && !k.includes('~') && !k.startsWith('/');
+          return (
+            !k.split('/').some((s) => s === '..' || s === '.' || s === '') && !k.includes('~') && !k.startsWith('/')
+          );
         }
         return c === 'OBJECT_KEY_INVALID';
       }),
@@ -50,30 +61,63 @@ describe('object keys', () => {
     assert.equal(isContentAddressedKey(`sha256:${'a'.repeat(64)}`), true);
     assertValidKey(`sha256:${'0f'.repeat(32)}`);
     for (const k of [`sha256:${'A'.repeat(64)}`, `sha256:${'a'.repeat(65)}`, 'sha256:', `sha256:${'a'.repeat(64)}/x`]) {
-      assert.equal(errCode(() => assertValidKey(k)), 'OBJECT_KEY_INVALID', k);
+      assert.equal(
+        errCode(() => assertValidKey(k)),
+        'OBJECT_KEY_INVALID',
+        k,
+      );
     }
-    fc.assert(fc.property(fc.stringMatching(/^[0-9a-f]{64}$/), (h) => errCode(() => assertValidKey(`sha256:${h}`)) === undefined));
+    fc.assert(
+      fc.property(
+        fc.stringMatching(/^[0-9a-f]{64}$/),
+        (h) => errCode(() => assertValidKey(`sha256:${h}`)) === undefined,
+      ),
+    );
   });
 
   test('length limits: 1024 bytes per key, 200 per segment', () => {
     assertValidKey(`${'a'.repeat(200)}/${'b'.repeat(200)}`);
-    assert.equal(errCode(() => assertValidKey('a'.repeat(201))), 'OBJECT_KEY_INVALID');
+    assert.equal(
+      errCode(() => assertValidKey('a'.repeat(201))),
+      'OBJECT_KEY_INVALID',
+    );
     const long = Array.from({ length: 6 }, () => 'c'.repeat(170)).join('/');
     assert.ok(long.length > 1024);
-    assert.equal(errCode(() => assertValidKey(long)), 'OBJECT_KEY_INVALID');
-    assert.equal(errCode(() => assertValidKey(undefined)), 'OBJECT_KEY_INVALID');
+    assert.equal(
+      errCode(() => assertValidKey(long)),
+      'OBJECT_KEY_INVALID',
+    );
+    assert.equal(
+      errCode(() => assertValidKey(undefined)),
+      'OBJECT_KEY_INVALID',
+    );
   });
 
   test('prefixes: any prefix of a valid key is a valid prefix', () => {
-    fc.assert(fc.property(validKey, fc.nat(), (k, n) => errCode(() => assertValidPrefix(k.slice(0, n % (k.length + 1)))) === undefined));
-    assert.equal(errCode(() => assertValidPrefix('a/../')), undefined, 'prefixes are only charset-checked; they select, never address');
-    assert.equal(errCode(() => assertValidPrefix('a b')), 'OBJECT_KEY_INVALID');
+    fc.assert(
+      fc.property(
+        validKey,
+        fc.nat(),
+        (k, n) => errCode(() => assertValidPrefix(k.slice(0, n % (k.length + 1)))) === undefined,
+      ),
+    );
+    assert.equal(
+      errCode(() => assertValidPrefix('a/../')),
+      undefined,
+      'prefixes are only charset-checked; they select, never address',
+    );
+    assert.equal(
+      errCode(() => assertValidPrefix('a b')),
+      'OBJECT_KEY_INVALID',
+    );
   });
 });
 
 describe('cursors and limits', () => {
   test('property: cursors round-trip and are opaque base64url', () => {
-    fc.assert(fc.property(validKey, (k) => decodeCursor(encodeCursor(k)) === k && /^[A-Za-z0-9_-]+$/.test(encodeCursor(k))));
+    fc.assert(
+      fc.property(validKey, (k) => decodeCursor(encodeCursor(k)) === k && /^[A-Za-z0-9_-]+$/.test(encodeCursor(k))),
+    );
   });
 
   test('property: random strings are either a canonical cursor or VALIDATION_FAILED', () => {
@@ -88,7 +132,12 @@ describe('cursors and limits', () => {
   test('limit validation', () => {
     assert.equal(parseLimit(undefined), 1000);
     assert.equal(parseLimit(1), 1);
-    for (const bad of [0, -1, 1001, 1.5, '10', NaN]) assert.equal(errCode(() => parseLimit(bad)), 'VALIDATION_FAILED', String(bad));
+    for (const bad of [0, -1, 1001, 1.5, '10', NaN])
+      assert.equal(
+        errCode(() => parseLimit(bad)),
+        'VALIDATION_FAILED',
+        String(bad),
+      );
   });
 });
 
@@ -100,26 +149,49 @@ describe('put options and ranges', () => {
         return d >= ms && d - ms < 1000 && d % 1000 === 0;
       }),
     );
-    assert.equal(errCode(() => checkDate(new Date('x'), 'd')), 'VALIDATION_FAILED');
-    assert.equal(errCode(() => checkDate('2030-01-01', 'd')), 'VALIDATION_FAILED');
+    assert.equal(
+      errCode(() => checkDate(new Date('x'), 'd')),
+      'VALIDATION_FAILED',
+    );
+    assert.equal(
+      errCode(() => checkDate('2030-01-01', 'd')),
+      'VALIDATION_FAILED',
+    );
   });
 
   test('bad options are refused before any byte is read', () => {
-    assert.equal(errCode(() => checkPutOptions({ expectedDigest: 'sha256:XYZ' })), 'DIGEST_INVALID');
-    assert.equal(errCode(() => checkPutOptions({ size: 1.5 })), 'VALIDATION_FAILED');
-    assert.equal(errCode(() => checkPutOptions({ contentType: 'text/plain\r\nX-Evil: 1' })), 'VALIDATION_FAILED');
-    assert.equal(errCode(() => checkPutOptions({ legalHold: 'yes' as unknown as boolean })), 'VALIDATION_FAILED');
+    assert.equal(
+      errCode(() => checkPutOptions({ expectedDigest: 'sha256:XYZ' })),
+      'DIGEST_INVALID',
+    );
+    assert.equal(
+      errCode(() => checkPutOptions({ size: 1.5 })),
+      'VALIDATION_FAILED',
+    );
+    assert.equal(
+      errCode(() => checkPutOptions({ contentType: 'text/plain\r\nX-Evil: 1' })),
+      'VALIDATION_FAILED',
+    );
+    assert.equal(
+      errCode(() => checkPutOptions({ legalHold: 'yes' as unknown as boolean })),
+      'VALIDATION_FAILED',
+    );
     assert.deepEqual(checkPutOptions(undefined), { legalHold: false });
   });
 
   test('property: resolved ranges stay inside the object', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 10_000 }), fc.nat(20_000), fc.option(fc.nat(20_000), { nil: undefined }), (size, start, end) => {
-        const c = errCode(() => resolveRange({ start, ...(end !== undefined ? { end } : {}) }, size));
-        if (start >= size || (end !== undefined && end < start)) return c === 'OBJECT_RANGE_INVALID';
-        const r = resolveRange({ start, ...(end !== undefined ? { end } : {}) }, size)!;
-        return c === undefined && r.start === start && r.end <= size - 1 && r.end >= r.start;
-      }),
+      fc.property(
+        fc.integer({ min: 1, max: 10_000 }),
+        fc.nat(20_000),
+        fc.option(fc.nat(20_000), { nil: undefined }),
+        (size, start, end) => {
+          const c = errCode(() => resolveRange({ start, ...(end !== undefined ? { end } : {}) }, size));
+          if (start >= size || (end !== undefined && end < start)) return c === 'OBJECT_RANGE_INVALID';
+          const r = resolveRange({ start, ...(end !== undefined ? { end } : {}) }, size)!;
+          return c === undefined && r.start === start && r.end <= size - 1 && r.end >= r.start;
+        },
+      ),
     );
   });
 });

@@ -57,7 +57,8 @@ export function assertValidKey(key: unknown): asserts key is string {
 export function assertValidPrefix(prefix: unknown): asserts prefix is string {
   if (typeof prefix !== 'string') throw invalid(prefix, 'prefix is not a string');
   if (prefix.length > MAX_KEY_BYTES) throw invalid(prefix, `prefix longer than ${MAX_KEY_BYTES} bytes`);
-  if (prefix !== '' && !KEY_CHARS.test(prefix)) throw invalid(prefix, 'prefix has characters outside [A-Za-z0-9._-:@+=,/]');
+  if (prefix !== '' && !KEY_CHARS.test(prefix))
+    throw invalid(prefix, 'prefix has characters outside [A-Za-z0-9._-:@+=,/]');
 }
 
 /** True for a content-addressed key (`sha256:<64 hex>`). */
@@ -84,9 +85,14 @@ export function encodeCursor(lastKey: string): string {
 /** Decodes a cursor made by {@link encodeCursor}; anything else is `VALIDATION_FAILED`. */
 export function decodeCursor(cursor: string | undefined): string | undefined {
   if (cursor === undefined) return undefined;
-  const key = typeof cursor === 'string' && /^[A-Za-z0-9_-]+$/.test(cursor) ? Buffer.from(cursor, 'base64url').toString('utf8') : '';
+  const key =
+    typeof cursor === 'string' && /^[A-Za-z0-9_-]+$/.test(cursor)
+      ? Buffer.from(cursor, 'base64url').toString('utf8')
+      : '';
   if (key === '' || key.length > MAX_KEY_BYTES || !KEY_CHARS.test(key) || encodeCursor(key) !== cursor) {
-    throw new StellaError('VALIDATION_FAILED', 'list cursor is malformed', { details: { cursor: String(cursor).slice(0, 80) } });
+    throw new StellaError('VALIDATION_FAILED', 'list cursor is malformed', {
+      details: { cursor: String(cursor).slice(0, 80) },
+    });
   }
   return key;
 }

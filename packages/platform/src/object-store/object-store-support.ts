@@ -7,7 +7,16 @@ import { createHash, type Hash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { StellaError } from '@stella/core/errors';
 import { assertValidPrefix, decodeCursor, encodeCursor, parseExpectedDigest, parseLimit } from './object-key.js';
-import type { ByteRange, ListItem, ListOptions, ListPage, ObjectBody, ObjectInfo, PutOptions, Sha256Digest } from './object-store.js';
+import type {
+  ByteRange,
+  ListItem,
+  ListOptions,
+  ListPage,
+  ObjectBody,
+  ObjectInfo,
+  PutOptions,
+  Sha256Digest,
+} from './object-store.js';
 
 /** Validated put options. */
 export interface CheckedPutOptions {
@@ -66,7 +75,11 @@ export function bodyChunks(body: ObjectBody): AsyncIterable<Uint8Array> {
       if (body.byteLength > 0) yield body;
     })();
   }
-  if (body === null || typeof body !== 'object' || typeof (body as AsyncIterable<Uint8Array>)[Symbol.asyncIterator] !== 'function') {
+  if (
+    body === null ||
+    typeof body !== 'object' ||
+    typeof (body as AsyncIterable<Uint8Array>)[Symbol.asyncIterator] !== 'function'
+  ) {
     throw new StellaError('VALIDATION_FAILED', 'body must be a Readable, an AsyncIterable<Uint8Array> or a Uint8Array');
   }
   return body as AsyncIterable<Uint8Array>;
@@ -101,7 +114,10 @@ export function checkLegalHoldFlag(on: unknown): asserts on is boolean {
 }
 
 /** Validated list arguments: the prefix, the page size and the key the cursor points after. */
-export function listWindow(prefix: string, opts: ListOptions | undefined): { limit: number; after: string | undefined } {
+export function listWindow(
+  prefix: string,
+  opts: ListOptions | undefined,
+): { limit: number; after: string | undefined } {
   assertValidPrefix(prefix);
   return { limit: parseLimit(opts?.limit), after: decodeCursor(opts?.cursor) };
 }
@@ -146,7 +162,12 @@ export class DigestCounter {
 }
 
 /** After the last byte: size and digest must match what was declared. */
-export function verifyWritten(digest: Sha256Digest, size: number, opts: CheckedPutOptions, keyDigest?: Sha256Digest): void {
+export function verifyWritten(
+  digest: Sha256Digest,
+  size: number,
+  opts: CheckedPutOptions,
+  keyDigest?: Sha256Digest,
+): void {
   if (opts.size !== undefined && size !== opts.size) {
     throw new StellaError('OBJECT_SIZE_MISMATCH', `body has ${size} bytes, declared ${opts.size}`, {
       details: { expectedSize: opts.size, actualSize: size },
@@ -169,7 +190,12 @@ export function wormReason(info: Pick<ObjectInfo, 'retainUntil' | 'legalHold'>, 
 }
 
 /** Throws `OBJECT_RETAINED` when the object may not be overwritten or deleted. */
-export function assertNotRetained(key: string, info: Pick<ObjectInfo, 'retainUntil' | 'legalHold'>, nowMs: number, action: string): void {
+export function assertNotRetained(
+  key: string,
+  info: Pick<ObjectInfo, 'retainUntil' | 'legalHold'>,
+  nowMs: number,
+  action: string,
+): void {
   const reason = wormReason(info, nowMs);
   if (reason) {
     throw new StellaError('OBJECT_RETAINED', `cannot ${action} ${key}: ${reason}`, {
@@ -193,9 +219,12 @@ export function resolveRange(range: ByteRange | undefined, size: number): { star
   const { start, end } = range;
   const ok =
     Number.isSafeInteger(start) && start >= 0 && (end === undefined || (Number.isSafeInteger(end) && end >= start));
-  if (!ok) throw new StellaError('OBJECT_RANGE_INVALID', 'range needs integers 0 <= start <= end', { details: { range } });
+  if (!ok)
+    throw new StellaError('OBJECT_RANGE_INVALID', 'range needs integers 0 <= start <= end', { details: { range } });
   if (start >= size) {
-    throw new StellaError('OBJECT_RANGE_INVALID', `range starts at ${start}, object has ${size} bytes`, { details: { range, size } });
+    throw new StellaError('OBJECT_RANGE_INVALID', `range starts at ${start}, object has ${size} bytes`, {
+      details: { range, size },
+    });
   }
   return { start, end: Math.min(end ?? size - 1, size - 1) };
 }

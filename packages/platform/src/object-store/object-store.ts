@@ -93,7 +93,10 @@ export interface ObjectStore {
    * Store under `sha256:<hex>` of the bytes. Idempotent: storing the same bytes again returns the
    * existing object (its retention can only be extended, a legal hold only added, by the options).
    */
-  putContentAddressed(body: ObjectBody, opts?: Omit<PutOptions, 'expectedDigest'> & { expectedDigest?: string }): Promise<PutResult>;
+  putContentAddressed(
+    body: ObjectBody,
+    opts?: Omit<PutOptions, 'expectedDigest'> & { expectedDigest?: string },
+  ): Promise<PutResult>;
   get(key: string, opts?: { range?: ByteRange }): Promise<GetResult>;
   head(key: string): Promise<ObjectInfo>;
   exists(key: string): Promise<boolean>;

@@ -55,7 +55,12 @@ describe('openObjectStore', () => {
       's3://bucket?unknown=1',
       's3://Bad_Bucket',
     ];
-    for (const u of bad) assert.equal(code(() => openObjectStore(u)), 'CONFIG_INVALID', u);
+    for (const u of bad)
+      assert.equal(
+        code(() => openObjectStore(u)),
+        'CONFIG_INVALID',
+        u,
+      );
     try {
       openObjectStore('s3://AKIA:supersecret@bucket');
       assert.fail('accepted credentials in the URL');
@@ -64,6 +69,9 @@ describe('openObjectStore', () => {
       assert.ok(!JSON.stringify((e as { details?: unknown }).details).includes('supersecret'));
       assert.ok(!(e as Error).message.includes('supersecret'));
     }
-    assert.equal(code(() => openObjectStore('s3://bucket', { credentials: { accessKeyId: '', secretAccessKey: 'x' } })), 'CONFIG_INVALID');
+    assert.equal(
+      code(() => openObjectStore('s3://bucket', { credentials: { accessKeyId: '', secretAccessKey: 'x' } })),
+      'CONFIG_INVALID',
+    );
   });
 });

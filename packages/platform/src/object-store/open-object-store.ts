@@ -26,7 +26,9 @@ export interface OpenObjectStoreOptions {
 function bad(url: string, reason: string): StellaError {
   // Never echo userinfo: strip anything between '//' and '@'.
   const shown = url.replace(/\/\/[^/@]*@/, '//***@').slice(0, 200);
-  return new StellaError('CONFIG_INVALID', `object store URL is invalid: ${reason}`, { details: { url: shown, reason } });
+  return new StellaError('CONFIG_INVALID', `object store URL is invalid: ${reason}`, {
+    details: { url: shown, reason },
+  });
 }
 
 /** Parse `url` and build the matching driver (`CONFIG_INVALID` on any problem). No I/O happens. */
@@ -60,11 +62,13 @@ export function openObjectStore(url: string, opts: OpenObjectStoreOptions = {}):
       if (e.protocol !== 'http:' && e.protocol !== 'https:') throw bad(url, 'endpoint must be http(s)');
     }
     const worm = (u.searchParams.get('worm') ?? 'auto') as S3WormMode;
-    if (!['auto', 'object-lock', 'metadata'].includes(worm)) throw bad(url, 'worm must be auto, object-lock or metadata');
+    if (!['auto', 'object-lock', 'metadata'].includes(worm))
+      throw bad(url, 'worm must be auto, object-lock or metadata');
     const fps = u.searchParams.get('forcePathStyle');
     if (fps !== null && fps !== 'true' && fps !== 'false') throw bad(url, 'forcePathStyle must be true or false');
     const lockMode = u.searchParams.get('lockMode') ?? 'COMPLIANCE';
-    if (lockMode !== 'COMPLIANCE' && lockMode !== 'GOVERNANCE') throw bad(url, 'lockMode must be COMPLIANCE or GOVERNANCE');
+    if (lockMode !== 'COMPLIANCE' && lockMode !== 'GOVERNANCE')
+      throw bad(url, 'lockMode must be COMPLIANCE or GOVERNANCE');
     const region = u.searchParams.get('region') ?? 'us-east-1';
     if (!/^[a-z0-9-]{1,32}$/.test(region)) throw bad(url, 'region is malformed');
     if (opts.credentials && (!opts.credentials.accessKeyId || !opts.credentials.secretAccessKey)) {

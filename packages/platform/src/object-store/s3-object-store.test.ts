@@ -2,7 +2,13 @@ import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DeleteObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand, ListObjectVersionsCommand, S3Client } from '@aws-sdk/client-s3';
+import {
+  DeleteObjectCommand,
+  HeadObjectCommand,
+  ListMultipartUploadsCommand,
+  ListObjectVersionsCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
 import { freePort, inCI } from '@stella/testkit';
 import { S3ObjectStore, type S3ObjectStoreOptions } from './s3-object-store.js';
 import { motoUnavailable, startMotoServer, type MotoServer } from './testing/moto-server.js';
@@ -20,7 +26,14 @@ after(async () => {
 async function makeStore(objectLock: boolean, extra: Partial<S3ObjectStoreOptions> = {}) {
   const srv = await server();
   const bucket = await srv.createBucket({ objectLock });
-  const store = new S3ObjectStore({ bucket, endpoint: srv.endpoint, region: srv.region, credentials: srv.credentials, partSize: 5 * 1024 * 1024, ...extra });
+  const store = new S3ObjectStore({
+    bucket,
+    endpoint: srv.endpoint,
+    region: srv.region,
+    credentials: srv.credentials,
+    partSize: 5 * 1024 * 1024,
+    ...extra,
+  });
   return { store, bucket, srv };
 }
 
@@ -42,14 +55,23 @@ objectStoreContract(
   { skip: missing },
 );
 
-const code = (p: Promise<unknown>) => p.then(() => 'no error', (e: { code?: string }) => e.code ?? `uncoded ${String(e)}`);
+const code = (p: Promise<unknown>) =>
+  p.then(
+    () => 'no error',
+    (e: { code?: string }) => e.code ?? `uncoded ${String(e)}`,
+  );
 
 describe('s3 object store specifics', { skip: missing }, () => {
   let raw: S3Client;
   let srv: MotoServer;
   before(async () => {
     srv = await server();
-    raw = new S3Client({ endpoint: srv.endpoint, region: srv.region, credentials: srv.credentials, forcePathStyle: true });
+    raw = new S3Client({
+      endpoint: srv.endpoint,
+      region: srv.region,
+      credentials: srv.credentials,
+      forcePathStyle: true,
+    });
   });
   after(() => raw?.destroy());
 
@@ -68,11 +90,17 @@ describe('s3 object store specifics', { skip: missing }, () => {
     const h = await raw.send(new HeadObjectCommand({ Bucket: bucket, Key: 'locked/x' }));
     assert.equal(h.ObjectLockMode, 'COMPLIANCE');
     assert.ok(h.ObjectLockRetainUntilDate);
-    await assert.rejects(raw.send(new DeleteObjectCommand({ Bucket: bucket, Key: 'locked/x', VersionId: h.VersionId })), { name: 'AccessDenied' });
+    await assert.rejects(
+      raw.send(new DeleteObjectCommand({ Bucket: bucket, Key: 'locked/x', VersionId: h.VersionId })),
+      { name: 'AccessDenied' },
+    );
     await store.put('held/x', Buffer.from('x'), { legalHold: true });
     const h2 = await raw.send(new HeadObjectCommand({ Bucket: bucket, Key: 'held/x' }));
     assert.equal(h2.ObjectLockLegalHoldStatus, 'ON');
-    await assert.rejects(raw.send(new DeleteObjectCommand({ Bucket: bucket, Key: 'held/x', VersionId: h2.VersionId })), { name: 'AccessDenied' });
+    await assert.rejects(
+      raw.send(new DeleteObjectCommand({ Bucket: bucket, Key: 'held/x', VersionId: h2.VersionId })),
+      { name: 'AccessDenied' },
+    );
     await store.close();
   });
 
@@ -83,13 +111,24 @@ describe('s3 object store specifics', { skip: missing }, () => {
       throw new Error('dropped');
     }
     await assert.rejects(store.put('f/a', failing()), /dropped/);
-    assert.equal(await code(store.put('f/b', Readable.from([randomBytes(6 * 1024 * 1024)]), { expectedDigest: `sha256:${'1'.repeat(64)}` })), 'OBJECT_DIGEST_MISMATCH');
-    assert.equal(await code(store.put('f/c', Readable.from(patternChunks(11 * 1024 * 1024)), { size: 10 * 1024 * 1024 })), 'OBJECT_SIZE_MISMATCH');
+    assert.equal(
+      await code(
+        store.put('f/b', Readable.from([randomBytes(6 * 1024 * 1024)]), { expectedDigest: `sha256:${'1'.repeat(64)}` }),
+      ),
+      'OBJECT_DIGEST_MISMATCH',
+    );
+    assert.equal(
+      await code(store.put('f/c', Readable.from(patternChunks(11 * 1024 * 1024)), { size: 10 * 1024 * 1024 })),
+      'OBJECT_SIZE_MISMATCH',
+    );
     await store.put('f/d', Buffer.from('1'));
     await store.put('f/d', Buffer.from('2'));
     await store.put('f/d', Buffer.from('3'));
     const v = await raw.send(new ListObjectVersionsCommand({ Bucket: bucket }));
-    assert.deepEqual([...(v.Versions ?? []), ...(v.DeleteMarkers ?? [])].map((x) => x.Key), ['f/d']);
+    assert.deepEqual(
+      [...(v.Versions ?? []), ...(v.DeleteMarkers ?? [])].map((x) => x.Key),
+      ['f/d'],
+    );
     const mp = await raw.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
     assert.deepEqual(mp.Uploads ?? [], []);
     await store.delete('f/d');
@@ -99,11 +138,17 @@ describe('s3 object store specifics', { skip: missing }, () => {
   });
 
   test('large objects are published with multipart copy (UploadPartCopy), lock headers included', async () => {
-    const { store, bucket } = await makeStore(true, { multipartCopyThreshold: 6 * 1024 * 1024, copyPartSize: 5 * 1024 * 1024 });
+    const { store, bucket } = await makeStore(true, {
+      multipartCopyThreshold: 6 * 1024 * 1024,
+      copyPartSize: 5 * 1024 * 1024,
+    });
     const total = 13 * 1024 * 1024 + 7;
     const h = createHash('sha256');
     for (const c of patternChunks(total, 1 << 20, 9)) h.update(c);
-    const r = await store.put('mp/big', Readable.from(patternChunks(total, 1 << 20, 9)), { legalHold: true, contentType: 'application/x-big' });
+    const r = await store.put('mp/big', Readable.from(patternChunks(total, 1 << 20, 9)), {
+      legalHold: true,
+      contentType: 'application/x-big',
+    });
     assert.equal(r.digest, `sha256:${h.digest('hex')}`);
     const head = await store.head('mp/big');
     assert.equal(head.size, total);
@@ -129,11 +174,21 @@ describe('s3 object store specifics', { skip: missing }, () => {
   });
 
   test('ping and operations fail with OBJECT_STORE_UNAVAILABLE on a missing bucket or a closed port', async () => {
-    const noBucket = new S3ObjectStore({ bucket: 'no-such-bucket-here', endpoint: srv.endpoint, credentials: srv.credentials });
+    const noBucket = new S3ObjectStore({
+      bucket: 'no-such-bucket-here',
+      endpoint: srv.endpoint,
+      credentials: srv.credentials,
+    });
     assert.equal(await code(noBucket.ping()), 'OBJECT_STORE_UNAVAILABLE');
     await noBucket.close();
     const port = await freePort();
-    const closed = new S3ObjectStore({ bucket: 'any-bucket', endpoint: `http://127.0.0.1:${port}`, credentials: srv.credentials, worm: 'metadata', client: undefined });
+    const closed = new S3ObjectStore({
+      bucket: 'any-bucket',
+      endpoint: `http://127.0.0.1:${port}`,
+      credentials: srv.credentials,
+      worm: 'metadata',
+      client: undefined,
+    });
     assert.equal(await code(closed.ping()), 'OBJECT_STORE_UNAVAILABLE');
     assert.equal(await code(closed.head('x')), 'OBJECT_STORE_UNAVAILABLE');
     assert.equal(await code(closed.put('x', Buffer.from('x'))), 'OBJECT_STORE_UNAVAILABLE');
@@ -154,7 +209,9 @@ describe('s3 object store specifics', { skip: missing }, () => {
       clearInterval(timer);
     }
     const growth = (peak - base) / 1024 / 1024;
-    t.diagnostic(`RSS growth ${growth.toFixed(1)} MiB for a ${total / 1024 / 1024} MiB upload (partSize 5 MiB, queueSize 2)`);
+    t.diagnostic(
+      `RSS growth ${growth.toFixed(1)} MiB for a ${total / 1024 / 1024} MiB upload (partSize 5 MiB, queueSize 2)`,
+    );
     assert.ok(growth < 96, `RSS grew by ${growth.toFixed(1)} MiB`);
     await store.delete('mem/big');
     await store.close();

@@ -153,7 +153,9 @@ export class S3ObjectStore implements ObjectStore {
     this.copyPartSize = Math.max(opts.copyPartSize ?? 512 * MiB, 5 * MiB);
     this.wormOpt = opts.worm ?? 'auto';
     if (!['auto', 'object-lock', 'metadata'].includes(this.wormOpt)) {
-      throw new StellaError('CONFIG_INVALID', 'S3 worm mode must be auto, object-lock or metadata', { details: { worm: this.wormOpt } });
+      throw new StellaError('CONFIG_INVALID', 'S3 worm mode must be auto, object-lock or metadata', {
+        details: { worm: this.wormOpt },
+      });
     }
   }
 
@@ -317,7 +319,9 @@ export class S3ObjectStore implements ObjectStore {
 
   async ping(): Promise<void> {
     try {
-      await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }), { abortSignal: AbortSignal.timeout(5000) });
+      await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }), {
+        abortSignal: AbortSignal.timeout(5000),
+      });
     } catch (err) {
       throw unavailable(`reach bucket ${this.bucket}`, err);
     }
@@ -370,7 +374,9 @@ export class S3ObjectStore implements ObjectStore {
       const digest = counter.digest();
       verifyWritten(digest, counter.size, o, key !== undefined && isContentAddressedKey(key) ? key : undefined);
       const finalKey = key ?? digest;
-      return await this.mutex.run(finalKey, () => this.publish(finalKey, staging, stagedVersion, digest, counter.size, o));
+      return await this.mutex.run(finalKey, () =>
+        this.publish(finalKey, staging, stagedVersion, digest, counter.size, o),
+      );
     } finally {
       // Best effort: a failed cleanup leaves an invisible staging object under ~stella/, which a
       // lifecycle rule on that prefix expires (docs/object-store.md).
@@ -378,7 +384,14 @@ export class S3ObjectStore implements ObjectStore {
     }
   }
 
-  private async publish(key: string, staging: string, stagedVersion: string | undefined, digest: Sha256Digest, size: number, o: CheckedPutOptions): Promise<PutResult> {
+  private async publish(
+    key: string,
+    staging: string,
+    stagedVersion: string | undefined,
+    digest: Sha256Digest,
+    size: number,
+    o: CheckedPutOptions,
+  ): Promise<PutResult> {
     const cur = await this.headRaw(key);
     const mode = await this.worm();
     if (cur && isContentAddressedKey(key)) {
@@ -386,13 +399,29 @@ export class S3ObjectStore implements ObjectStore {
       const info = await this.infoOf(key, cur);
       if (o.retainUntil && (!info.retainUntil || info.retainUntil < o.retainUntil)) {
         if (mode === 'object-lock') {
-          await this.send(new PutObjectRetentionCommand({ Bucket: this.bucket, Key: key, ...(cur.VersionId ? { VersionId: cur.VersionId } : {}), Retention: { Mode: this.lockMode, RetainUntilDate: o.retainUntil } }), 'extend retention');
+          await this.send(
+            new PutObjectRetentionCommand({
+              Bucket: this.bucket,
+              Key: key,
+              ...(cur.VersionId ? { VersionId: cur.VersionId } : {}),
+              Retention: { Mode: this.lockMode, RetainUntilDate: o.retainUntil },
+            }),
+            'extend retention',
+          );
         } else await this.rewriteMetadata(key, cur, { [META_RETAIN]: o.retainUntil.toISOString() });
       }
       if (o.legalHold && !info.legalHold) {
         const fresh = (await this.headRaw(key)) ?? cur;
         if (mode === 'object-lock') {
-          await this.send(new PutObjectLegalHoldCommand({ Bucket: this.bucket, Key: key, ...(fresh.VersionId ? { VersionId: fresh.VersionId } : {}), LegalHold: { Status: 'ON' } }), 'set legal hold');
+          await this.send(
+            new PutObjectLegalHoldCommand({
+              Bucket: this.bucket,
+              Key: key,
+              ...(fresh.VersionId ? { VersionId: fresh.VersionId } : {}),
+              LegalHold: { Status: 'ON' },
+            }),
+            'set legal hold',
+          );
         } else await this.rewriteMetadata(key, fresh, { [META_HOLD]: 'ON' });
       }
       return { key, digest: (info.digest ?? digest) as Sha256Digest, size: info.size };
@@ -401,18 +430,29 @@ export class S3ObjectStore implements ObjectStore {
     const metadata: Record<string, string> = { [META_DIGEST]: digest.slice('sha256:'.length) };
     const lock: Record<string, unknown> = {};
     if (mode === 'object-lock') {
-      if (o.retainUntil) Object.assign(lock, { ObjectLockMode: this.lockMode, ObjectLockRetainUntilDate: o.retainUntil });
+      if (o.retainUntil)
+        Object.assign(lock, { ObjectLockMode: this.lockMode, ObjectLockRetainUntilDate: o.retainUntil });
       if (o.legalHold) lock.ObjectLockLegalHoldStatus = 'ON';
     } else {
       if (o.retainUntil) metadata[META_RETAIN] = o.retainUntil.toISOString();
       if (o.legalHold) metadata[META_HOLD] = 'ON';
     }
     const source = `${this.bucket}/${encodeURIComponent(staging)}${stagedVersion ? `?versionId=${encodeURIComponent(stagedVersion)}` : ''}`;
-    const common = { Bucket: this.bucket, Key: key, Metadata: metadata, ...(o.contentType ? { ContentType: o.contentType } : {}), ...lock };
+    const common = {
+      Bucket: this.bucket,
+      Key: key,
+      Metadata: metadata,
+      ...(o.contentType ? { ContentType: o.contentType } : {}),
+      ...lock,
+    };
     if (size > this.copyThreshold && size > 0) {
       await this.copyMultipart(source, size, common);
       if (mode === 'object-lock' && (o.retainUntil || o.legalHold)) await this.ensureLock(key, o);
-    } else await this.copyWithLock(new CopyObjectCommand({ ...common, CopySource: source, MetadataDirective: 'REPLACE' }), Object.keys(lock).length > 0);
+    } else
+      await this.copyWithLock(
+        new CopyObjectCommand({ ...common, CopySource: source, MetadataDirective: 'REPLACE' }),
+        Object.keys(lock).length > 0,
+      );
     // The previous version was unlocked (checked above); drop it so overwrites do not pile up
     // noncurrent versions. If the server refuses (a hold raced in), the old version stays locked.
     if (cur?.VersionId && mode === 'object-lock') await this.deleteRaw(key, cur.VersionId).catch(() => {});
@@ -420,7 +460,10 @@ export class S3ObjectStore implements ObjectStore {
   }
 
   /** CopyObject carrying Object Lock headers; see `lockHint`. */
-  private async copyWithLock(cmd: CopyObjectCommand | CreateMultipartUploadCommand, hasLock: boolean): Promise<unknown> {
+  private async copyWithLock(
+    cmd: CopyObjectCommand | CreateMultipartUploadCommand,
+    hasLock: boolean,
+  ): Promise<unknown> {
     const attempt = () => {
       if (hasLock && this.lockHint) {
         // moto (like S3 for PutObject) insists on Content-MD5 or x-amz-sdk-checksum-algorithm on
@@ -453,20 +496,38 @@ export class S3ObjectStore implements ObjectStore {
   /** UploadPartCopy for objects over CopyObject's 5 GiB limit; aborts the upload on failure. */
   private async copyMultipart(source: string, size: number, common: Record<string, unknown>): Promise<void> {
     const hasLock = 'ObjectLockMode' in common || 'ObjectLockLegalHoldStatus' in common;
-    const created = (await this.copyWithLock(new CreateMultipartUploadCommand(common as any), hasLock)) as { UploadId?: string };
+    const created = (await this.copyWithLock(new CreateMultipartUploadCommand(common as any), hasLock)) as {
+      UploadId?: string;
+    };
     const uploadId = created.UploadId!;
     try {
       const parts = [];
       for (let start = 0, n = 1; start < size; start += this.copyPartSize, n++) {
         const end = Math.min(start + this.copyPartSize, size) - 1;
         const r = await this.client.send(
-          new UploadPartCopyCommand({ Bucket: this.bucket, Key: common.Key as string, UploadId: uploadId, PartNumber: n, CopySource: source, CopySourceRange: `bytes=${start}-${end}` }),
+          new UploadPartCopyCommand({
+            Bucket: this.bucket,
+            Key: common.Key as string,
+            UploadId: uploadId,
+            PartNumber: n,
+            CopySource: source,
+            CopySourceRange: `bytes=${start}-${end}`,
+          }),
         );
         parts.push({ PartNumber: n, ETag: r.CopyPartResult?.ETag });
       }
-      await this.client.send(new CompleteMultipartUploadCommand({ Bucket: this.bucket, Key: common.Key as string, UploadId: uploadId, MultipartUpload: { Parts: parts } }));
+      await this.client.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: this.bucket,
+          Key: common.Key as string,
+          UploadId: uploadId,
+          MultipartUpload: { Parts: parts },
+        }),
+      );
     } catch (err) {
-      await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: common.Key as string, UploadId: uploadId })).catch(() => {});
+      await this.client
+        .send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: common.Key as string, UploadId: uploadId }))
+        .catch(() => {});
       throw unavailable('copy object (multipart)', err);
     }
   }
@@ -480,15 +541,30 @@ export class S3ObjectStore implements ObjectStore {
     if (!h) throw unavailable(`verify lock of ${key}`, new Error('object vanished after publish'));
     const version = h.VersionId ? { VersionId: h.VersionId } : {};
     if (o.retainUntil && !(h.ObjectLockRetainUntilDate && new Date(h.ObjectLockRetainUntilDate) >= o.retainUntil)) {
-      await this.send(new PutObjectRetentionCommand({ Bucket: this.bucket, Key: key, ...version, Retention: { Mode: this.lockMode, RetainUntilDate: o.retainUntil } }), 'set retention');
+      await this.send(
+        new PutObjectRetentionCommand({
+          Bucket: this.bucket,
+          Key: key,
+          ...version,
+          Retention: { Mode: this.lockMode, RetainUntilDate: o.retainUntil },
+        }),
+        'set retention',
+      );
     }
     if (o.legalHold && h.ObjectLockLegalHoldStatus !== 'ON') {
-      await this.send(new PutObjectLegalHoldCommand({ Bucket: this.bucket, Key: key, ...version, LegalHold: { Status: 'ON' } }), 'set legal hold');
+      await this.send(
+        new PutObjectLegalHoldCommand({ Bucket: this.bucket, Key: key, ...version, LegalHold: { Status: 'ON' } }),
+        'set legal hold',
+      );
     }
   }
 
   /** Metadata-mode WORM update: copy the object onto itself with replaced user metadata. */
-  private async rewriteMetadata(key: string, head: HeadObjectCommandOutput, patch: Record<string, string>): Promise<void> {
+  private async rewriteMetadata(
+    key: string,
+    head: HeadObjectCommandOutput,
+    patch: Record<string, string>,
+  ): Promise<void> {
     const source = `${this.bucket}/${encodeURIComponent(key)}${head.VersionId ? `?versionId=${encodeURIComponent(head.VersionId)}` : ''}`;
     await this.send(
       new CopyObjectCommand({
@@ -546,11 +622,16 @@ export class S3ObjectStore implements ObjectStore {
 
   private async deleteRaw(key: string, versionId: string | undefined): Promise<void> {
     try {
-      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key, ...(versionId ? { VersionId: versionId } : {}) }));
+      await this.client.send(
+        new DeleteObjectCommand({ Bucket: this.bucket, Key: key, ...(versionId ? { VersionId: versionId } : {}) }),
+      );
     } catch (err) {
       if (awsName(err) === 'AccessDenied') {
         // With Object Lock the server refuses to delete a locked version: that is WORM working.
-        throw new StellaError('OBJECT_RETAINED', `the store refused to delete ${key} (Object Lock)`, { details: { key }, cause: err });
+        throw new StellaError('OBJECT_RETAINED', `the store refused to delete ${key} (Object Lock)`, {
+          details: { key },
+          cause: err,
+        });
       }
       throw unavailable(`delete ${key}`, err);
     }
@@ -599,5 +680,9 @@ function awsName(err: unknown): string | undefined {
 function isNotFound(err: unknown): boolean {
   const name = awsName(err);
   if (name === 'NoSuchBucket') return false;
-  return name === 'NotFound' || name === 'NoSuchKey' || (err as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode === 404;
+  return (
+    name === 'NotFound' ||
+    name === 'NoSuchKey' ||
+    (err as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode === 404
+  );
 }

@@ -4,14 +4,23 @@ import { createHash } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
-import { makeOpensslTsaPki, needTool, opensslVerify, startOpensslTsaHttp, tempDir, type OpensslTsaPki } from '@stella/testkit';
+import {
+  makeOpensslTsaPki,
+  needTool,
+  opensslVerify,
+  startOpensslTsaHttp,
+  tempDir,
+  type OpensslTsaPki,
+} from '@stella/testkit';
 import { isStellaError } from '@stella/core/errors';
 import { buildTimeStampRequest, parseTimeStampResponseStatus, verifyTimeStampToken } from '@stella/core/rfc3161';
 import { requestTimestamp, startTsaServer, type TsaServer } from './index.js';
 
 const sha256 = (b: Uint8Array | string) => new Uint8Array(createHash('sha256').update(b).digest());
 
-async function listen(handler: Parameters<typeof createServer>[1]): Promise<{ server: Server; url: string; close: () => Promise<void> }> {
+async function listen(
+  handler: Parameters<typeof createServer>[1],
+): Promise<{ server: Server; url: string; close: () => Promise<void> }> {
   const server = createServer(handler);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as { port: number }).port;
@@ -53,7 +62,11 @@ describe('timestamp client and TSA server on loopback', { skip: needTool('openss
     const http = await startOpensslTsaHttp(pki);
     try {
       const r = await requestTimestamp(http.url, sha256(data));
-      const v = await verifyTimeStampToken(r.response, { data, trustedCerts: [await readFile(pki.caCert, 'utf8')], nonce: r.nonce });
+      const v = await verifyTimeStampToken(r.response, {
+        data,
+        trustedCerts: [await readFile(pki.caCert, 'utf8')],
+        nonce: r.nonce,
+      });
       assert.equal(v.policy, '1.2.3.4.1');
       assert.equal(http.requests, 1);
     } finally {
@@ -78,7 +91,9 @@ describe('timestamp client and TSA server on loopback', { skip: needTool('openss
 
   test('serial numbers are unique across concurrent requests', async () => {
     const before = issued.length;
-    const results = await Promise.all(Array.from({ length: 40 }, (_, i) => requestTimestamp(tsa.url, sha256(`doc ${i}`))));
+    const results = await Promise.all(
+      Array.from({ length: 40 }, (_, i) => requestTimestamp(tsa.url, sha256(`doc ${i}`))),
+    );
     const serials = new Set(results.map((r) => r.token.info.serialNumber));
     assert.equal(serials.size, 40);
     assert.equal(issued.length - before, 40);
@@ -90,7 +105,9 @@ describe('timestamp client and TSA server on loopback', { skip: needTool('openss
     const garbage = await post(new Uint8Array([0x30, 0x03, 0x02, 0x01]));
     assert.equal(garbage.status, 400);
     assert.equal(garbage.headers.get('content-type'), 'application/timestamp-reply');
-    assert.deepEqual(parseTimeStampResponseStatus(new Uint8Array(await garbage.arrayBuffer())).failInfo, ['badDataFormat']);
+    assert.deepEqual(parseTimeStampResponseStatus(new Uint8Array(await garbage.arrayBuffer())).failInfo, [
+      'badDataFormat',
+    ]);
     const wrongType = await post(buildTimeStampRequest(sha256(data)).der, 'application/octet-stream');
     assert.equal(wrongType.status, 415);
     assert.equal(parseTimeStampResponseStatus(new Uint8Array(await wrongType.arrayBuffer())).statusText, 'rejection');
@@ -102,11 +119,16 @@ describe('timestamp client and TSA server on loopback', { skip: needTool('openss
     await get.arrayBuffer();
     const policy = await post(buildTimeStampRequest(sha256(data), { policy: '1.9.9' }).der);
     assert.equal(policy.status, 400);
-    assert.deepEqual(parseTimeStampResponseStatus(new Uint8Array(await policy.arrayBuffer())).failInfo, ['unacceptedPolicy']);
+    assert.deepEqual(parseTimeStampResponseStatus(new Uint8Array(await policy.arrayBuffer())).failInfo, [
+      'unacceptedPolicy',
+    ]);
   });
 
   test('client: rejection, replayed nonce, foreign imprint, HTML errors and timeouts are coded', async () => {
-    await assert.rejects(requestTimestamp(tsa.url, sha256(data), { policy: '1.9.9' }), (e) => isStellaError(e, 'TIMESTAMP_REQUEST_FAILED') && /rejection/.test(e.message));
+    await assert.rejects(
+      requestTimestamp(tsa.url, sha256(data), { policy: '1.9.9' }),
+      (e) => isStellaError(e, 'TIMESTAMP_REQUEST_FAILED') && /rejection/.test(e.message),
+    );
 
     const stored = (await requestTimestamp(tsa.url, sha256(data))).response;
     const replay = await listen((req, res) => {
@@ -117,7 +139,10 @@ describe('timestamp client and TSA server on loopback', { skip: needTool('openss
       });
     });
     try {
-      await assert.rejects(requestTimestamp(replay.url, sha256(data)), (e) => isStellaError(e, 'TIMESTAMP_INVALID') && (e.details as { check: string }).check === 'nonce');
+      await assert.rejects(
+        requestTimestamp(replay.url, sha256(data)),
+        (e) => isStellaError(e, 'TIMESTAMP_INVALID') && (e.details as { check: string }).check === 'nonce',
+      );
       const r0 = await requestTimestamp(tsa.url, sha256(data));
       const nonce = r0.nonce;
       // Same nonce, different document: the TSA (here: a replay) answers for another imprint.
@@ -129,7 +154,10 @@ describe('timestamp client and TSA server on loopback', { skip: needTool('openss
         });
       });
       try {
-        await assert.rejects(requestTimestamp(replay2.url, sha256('other'), { nonce }), (e) => isStellaError(e, 'TIMESTAMP_INVALID') && (e.details as { check: string }).check === 'imprint');
+        await assert.rejects(
+          requestTimestamp(replay2.url, sha256('other'), { nonce }),
+          (e) => isStellaError(e, 'TIMESTAMP_INVALID') && (e.details as { check: string }).check === 'imprint',
+        );
       } finally {
         await replay2.close();
       }
@@ -149,9 +177,15 @@ describe('timestamp client and TSA server on loopback', { skip: needTool('openss
     });
     const silent = await listen(() => {});
     try {
-      await assert.rejects(requestTimestamp(html.url, sha256(data)), (e) => isStellaError(e, 'TIMESTAMP_REQUEST_FAILED') && /502/.test(e.message));
+      await assert.rejects(
+        requestTimestamp(html.url, sha256(data)),
+        (e) => isStellaError(e, 'TIMESTAMP_REQUEST_FAILED') && /502/.test(e.message),
+      );
       await assert.rejects(requestTimestamp(garbage.url, sha256(data)), (e) => isStellaError(e, 'ASN1_MALFORMED'));
-      await assert.rejects(requestTimestamp(silent.url, sha256(data), { timeoutMs: 300 }), (e) => isStellaError(e, 'TIMESTAMP_REQUEST_FAILED') && /300 ms/.test(e.message));
+      await assert.rejects(
+        requestTimestamp(silent.url, sha256(data), { timeoutMs: 300 }),
+        (e) => isStellaError(e, 'TIMESTAMP_REQUEST_FAILED') && /300 ms/.test(e.message),
+      );
     } finally {
       await html.close();
       await garbage.close();
@@ -163,7 +197,11 @@ describe('timestamp client and TSA server on loopback', { skip: needTool('openss
   test('a TSA with a key that does not match its certificate never starts', async () => {
     const other = await makeOpensslTsaPki(tmp.path, { name: 'other', keyType: 'rsa' });
     await assert.rejects(
-      startTsaServer({ key: await readFile(other.tsaKey, 'utf8'), cert: await readFile(pki.tsaCert, 'utf8'), policy: '1.2' }),
+      startTsaServer({
+        key: await readFile(other.tsaKey, 'utf8'),
+        cert: await readFile(pki.tsaCert, 'utf8'),
+        policy: '1.2',
+      }),
       (e) => isStellaError(e, 'KEY_INVALID'),
     );
   });

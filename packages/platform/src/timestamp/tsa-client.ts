@@ -44,14 +44,18 @@ export interface TimestampResult {
 async function readLimited(res: Response, limit: number): Promise<Uint8Array> {
   const declared = Number(res.headers.get('content-length') ?? NaN);
   if (Number.isFinite(declared) && declared > limit) {
-    throw new StellaError('TIMESTAMP_REQUEST_FAILED', `TSA response of ${declared} bytes exceeds the ${limit}-byte limit`);
+    throw new StellaError(
+      'TIMESTAMP_REQUEST_FAILED',
+      `TSA response of ${declared} bytes exceeds the ${limit}-byte limit`,
+    );
   }
   if (!res.body) return new Uint8Array();
   const chunks: Uint8Array[] = [];
   let total = 0;
   for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
     total += chunk.byteLength;
-    if (total > limit) throw new StellaError('TIMESTAMP_REQUEST_FAILED', `TSA response exceeds the ${limit}-byte limit`);
+    if (total > limit)
+      throw new StellaError('TIMESTAMP_REQUEST_FAILED', `TSA response exceeds the ${limit}-byte limit`);
     chunks.push(chunk);
   }
   return new Uint8Array(Buffer.concat(chunks));
@@ -66,7 +70,11 @@ async function readLimited(res: Response, limit: number): Promise<Uint8Array> {
  * This checks that the reply answers *our* request; the token's signature and chain are checked
  * by `verifyTimeStampToken` with the caller's trust anchors.
  */
-export async function requestTimestamp(url: string, digest: Uint8Array, options: RequestTimestampOptions = {}): Promise<TimestampResult> {
+export async function requestTimestamp(
+  url: string,
+  digest: Uint8Array,
+  options: RequestTimestampOptions = {},
+): Promise<TimestampResult> {
   let parsedUrl: URL;
   try {
     parsedUrl = new URL(url);
@@ -88,7 +96,11 @@ export async function requestTimestamp(url: string, digest: Uint8Array, options:
   try {
     res = await fetch(parsedUrl, {
       method: 'POST',
-      headers: { 'content-type': 'application/timestamp-query', accept: 'application/timestamp-reply', ...options.headers },
+      headers: {
+        'content-type': 'application/timestamp-query',
+        accept: 'application/timestamp-reply',
+        ...options.headers,
+      },
       body: req.der,
       signal,
       redirect: 'error',
@@ -102,7 +114,9 @@ export async function requestTimestamp(url: string, digest: Uint8Array, options:
     body = await readLimited(res, options.maxResponseBytes ?? 1 << 20);
   } catch (err) {
     if (err instanceof StellaError) throw err;
-    throw new StellaError('TIMESTAMP_REQUEST_FAILED', `reading the TSA answer failed: ${(err as Error).message}`, { cause: err });
+    throw new StellaError('TIMESTAMP_REQUEST_FAILED', `reading the TSA answer failed: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
   const type = (res.headers.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
   if (type === 'application/timestamp-reply' && body.byteLength > 0) {
@@ -115,12 +129,21 @@ export async function requestTimestamp(url: string, digest: Uint8Array, options:
         details: { check: 'nonce' },
       });
     }
-    if (info.hashName !== req.hashAlgorithm || Buffer.compare(Buffer.from(info.messageImprint), Buffer.from(req.digest)) !== 0) {
-      throw new StellaError('TIMESTAMP_INVALID', 'TSA reply time-stamps a different message imprint', { details: { check: 'imprint' } });
+    if (
+      info.hashName !== req.hashAlgorithm ||
+      Buffer.compare(Buffer.from(info.messageImprint), Buffer.from(req.digest)) !== 0
+    ) {
+      throw new StellaError('TIMESTAMP_INVALID', 'TSA reply time-stamps a different message imprint', {
+        details: { check: 'imprint' },
+      });
     }
     return { response: body, token: parsed.token, nonce: req.nonce! };
   }
-  throw new StellaError('TIMESTAMP_REQUEST_FAILED', `TSA answered HTTP ${res.status} with ${type || 'no content type'}, not application/timestamp-reply`, {
-    details: { httpStatus: res.status },
-  });
+  throw new StellaError(
+    'TIMESTAMP_REQUEST_FAILED',
+    `TSA answered HTTP ${res.status} with ${type || 'no content type'}, not application/timestamp-reply`,
+    {
+      details: { httpStatus: res.status },
+    },
+  );
 }

@@ -41,7 +41,13 @@ export interface TsaServerOptions {
   /** Maximum request size (default 64 KiB; real requests are < 200 bytes). */
   maxRequestBytes?: number;
   /** Called after every answer (for logs/metrics). */
-  onResponse?: (event: { status: number; granted: boolean; failure?: PkiFailure; reason?: string; serialNumber?: bigint }) => void;
+  onResponse?: (event: {
+    status: number;
+    granted: boolean;
+    failure?: PkiFailure;
+    reason?: string;
+    serialNumber?: bigint;
+  }) => void;
 }
 
 /** A running TSA. */
@@ -53,8 +59,19 @@ export interface TsaServer {
   close(): Promise<void>;
 }
 
-function send(res: ServerResponse, status: number, body: Uint8Array, type = 'application/timestamp-reply', extra: Record<string, string> = {}): void {
-  res.writeHead(status, { 'content-type': type, 'content-length': String(body.byteLength), 'cache-control': 'no-store', ...extra });
+function send(
+  res: ServerResponse,
+  status: number,
+  body: Uint8Array,
+  type = 'application/timestamp-reply',
+  extra: Record<string, string> = {},
+): void {
+  res.writeHead(status, {
+    'content-type': type,
+    'content-length': String(body.byteLength),
+    'cache-control': 'no-store',
+    ...extra,
+  });
   res.end(body);
 }
 
@@ -65,7 +82,13 @@ export function createTsaRequestHandler(
 ): (req: IncomingMessage, res: ServerResponse) => void {
   const limit = options.maxRequestBytes ?? 64 * 1024;
   const notify = options.onResponse ?? (() => {});
-  const reject = (res: ServerResponse, status: number, failure: PkiFailure, reason: string, extra: Record<string, string> = {}) => {
+  const reject = (
+    res: ServerResponse,
+    status: number,
+    failure: PkiFailure,
+    reason: string,
+    extra: Record<string, string> = {},
+  ) => {
     send(res, status, createRejectionResponse(failure, reason), 'application/timestamp-reply', extra);
     notify({ status, granted: false, failure, reason });
   };

@@ -78,7 +78,9 @@ export function busContract(name: string, makeHarness: () => Promise<BusHarness>
             traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
             actor: 'user:alice',
             payload: { nested: { list: [1, 'two', null], ok: true } },
-            evidence: [{ bundleId: 'b1', digest: `sha256:${'a'.repeat(64)}`, manifestDigest: `sha256:${'b'.repeat(64)}` }],
+            evidence: [
+              { bundleId: 'b1', digest: `sha256:${'a'.repeat(64)}`, manifestDigest: `sha256:${'b'.repeat(64)}` },
+            ],
           }),
           ev('export.built', 'tenant-b'),
         ];
@@ -97,8 +99,14 @@ export function busContract(name: string, makeHarness: () => Promise<BusHarness>
         const sent = Array.from({ length: 10 }, () => ev());
         for (const e of sent) await bus.publish(e);
         await waitFor('10 events in both groups', () => a.length >= 10 && b.length >= 10);
-        assert.deepEqual(a, sent.map((e) => e.eventId));
-        assert.deepEqual(b, sent.map((e) => e.eventId));
+        assert.deepEqual(
+          a,
+          sent.map((e) => e.eventId),
+        );
+        assert.deepEqual(
+          b,
+          sent.map((e) => e.eventId),
+        );
       }));
 
     test('two consumers of one group share the work, each event handled once', () =>
@@ -126,10 +134,14 @@ export function busContract(name: string, makeHarness: () => Promise<BusHarness>
       withHarness(async (open) => {
         const crashing = await open({ drainTimeoutMs: 100 });
         const got: { id: string; meta: DeliveryMeta }[] = [];
-        await crashing.subscribe('crashy', async (e, meta) => {
-          got.push({ id: e.eventId, meta });
-          await new Promise<void>(() => undefined); // never acks
-        }, { batchSize: 1 });
+        await crashing.subscribe(
+          'crashy',
+          async (e, meta) => {
+            got.push({ id: e.eventId, meta });
+            await new Promise<void>(() => undefined); // never acks
+          },
+          { batchSize: 1 },
+        );
         const e = ev();
         await crashing.publish(e);
         await waitFor('first delivery', () => got.length === 1);
@@ -151,7 +163,15 @@ export function busContract(name: string, makeHarness: () => Promise<BusHarness>
         const bus = await open();
         const child = spawn(
           process.execPath,
-          ['--conditions=development', '--import', 'tsx', resolve(here, 'bus-consumer-child.ts'), h.child!.url, 'killed', JSON.stringify(h.child!.options)],
+          [
+            '--conditions=development',
+            '--import',
+            'tsx',
+            resolve(here, 'bus-consumer-child.ts'),
+            h.child!.url,
+            'killed',
+            JSON.stringify(h.child!.options),
+          ],
           { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] },
         );
         let out = '';
@@ -182,10 +202,14 @@ export function busContract(name: string, makeHarness: () => Promise<BusHarness>
       withHarness(async (open) => {
         const bus = await open();
         const attempts: number[] = [];
-        await bus.subscribe('flaky', async (_e, meta) => {
-          attempts.push(meta.attempt);
-          if (meta.attempt < 3) throw new Error('transient');
-        }, { retryBaseMs: 20, retryMaxMs: 100 });
+        await bus.subscribe(
+          'flaky',
+          async (_e, meta) => {
+            attempts.push(meta.attempt);
+            if (meta.attempt < 3) throw new Error('transient');
+          },
+          { retryBaseMs: 20, retryMaxMs: 100 },
+        );
         await bus.publish(ev());
         await waitFor('third attempt', () => attempts.length >= 3, 15_000);
         await new Promise((r) => setTimeout(r, 1_500));
@@ -198,10 +222,14 @@ export function busContract(name: string, makeHarness: () => Promise<BusHarness>
         const bus = await open({ onDeadLetter: (d) => dead.push(d) });
         let calls = 0;
         const e = ev();
-        await bus.subscribe('doomed', async () => {
-          calls++;
-          throw new Error('permanent');
-        }, { maxDeliveries: 3, retryBaseMs: 10, retryMaxMs: 20 });
+        await bus.subscribe(
+          'doomed',
+          async () => {
+            calls++;
+            throw new Error('permanent');
+          },
+          { maxDeliveries: 3, retryBaseMs: 10, retryMaxMs: 20 },
+        );
         await bus.publish(e);
         await waitFor('dead letter', () => dead.length >= 1, 15_000);
         await new Promise((r) => setTimeout(r, 1_200));
@@ -226,7 +254,11 @@ export function busContract(name: string, makeHarness: () => Promise<BusHarness>
         await bus.publish(sentinel);
         await waitFor('sentinel', () => got.includes(sentinel.eventId));
         // Order is kept per publisher, so a stored duplicate would have arrived before the sentinel.
-        assert.deepEqual(got, [e.eventId, e.eventId, sentinel.eventId], 'one per (tenant, eventId): the other tenant is a different event');
+        assert.deepEqual(
+          got,
+          [e.eventId, e.eventId, sentinel.eventId],
+          'one per (tenant, eventId): the other tenant is a different event',
+        );
       }));
 
     test('dedupedHandler makes a consumer idempotent across republish and redelivery', () =>
@@ -238,15 +270,19 @@ export function busContract(name: string, makeHarness: () => Promise<BusHarness>
         let crashOnce = true;
         const business = dedupedHandler(store, 'idem', async (e) => void effects.push(`${e.tenant}:${e.eventId}`));
         const deliveries: number[] = [];
-        await bus.subscribe('idem', async (e, meta) => {
-          deliveries.push(meta.attempt);
-          await business(e, meta);
-          // The work committed, then the process "died" before the ack: the bus redelivers.
-          if (crashOnce) {
-            crashOnce = false;
-            throw new Error('crash after commit');
-          }
-        }, { retryBaseMs: 10 });
+        await bus.subscribe(
+          'idem',
+          async (e, meta) => {
+            deliveries.push(meta.attempt);
+            await business(e, meta);
+            // The work committed, then the process "died" before the ack: the bus redelivers.
+            if (crashOnce) {
+              crashOnce = false;
+              throw new Error('crash after commit');
+            }
+          },
+          { retryBaseMs: 10 },
+        );
         const e = ev();
         const sentinel = ev();
         await bus.publish(e);
@@ -290,15 +326,21 @@ export function busContract(name: string, makeHarness: () => Promise<BusHarness>
         const sent = Array.from({ length: 100 }, (_, i) => ev(i % 2 ? 'kind.odd' : 'kind.even'));
         for (const e of sent) await bus.publish(e);
         await waitFor('100 events', () => got.length >= 100);
-        assert.deepEqual(got, sent.map((e) => e.eventId));
+        assert.deepEqual(
+          got,
+          sent.map((e) => e.eventId),
+        );
       }));
 
     test('kinds filter: only the listed kinds reach the handler; the others are acknowledged', () =>
       withHarness(async (open) => {
         const bus = await open();
         const got: string[] = [];
-        await bus.subscribe('filtered', async (e) => void got.push(e.kind), { kinds: ['export.built', 'export.failed'] });
-        for (const k of ['export.requested', 'export.built', 'evidence.bundle.sealed', 'export.failed']) await bus.publish(ev(k));
+        await bus.subscribe('filtered', async (e) => void got.push(e.kind), {
+          kinds: ['export.built', 'export.failed'],
+        });
+        for (const k of ['export.requested', 'export.built', 'evidence.bundle.sealed', 'export.failed'])
+          await bus.publish(ev(k));
         await waitFor('two matching kinds', () => got.length >= 2);
         await new Promise((r) => setTimeout(r, 200));
         assert.deepEqual(got, ['export.built', 'export.failed']);
@@ -319,14 +361,20 @@ export function busContract(name: string, makeHarness: () => Promise<BusHarness>
         assert.ok(Date.now() - t0 < 2_000, `bus close took ${Date.now() - t0} ms`);
         await assert.rejects(bus.publish(ev()), (err: unknown) => isStellaError(err, 'BUS_UNAVAILABLE'));
         await assert.rejects(bus.ping(), (err: unknown) => isStellaError(err, 'BUS_UNAVAILABLE'));
-        await assert.rejects(bus.subscribe('x', async () => undefined), (err: unknown) => isStellaError(err, 'BUS_UNAVAILABLE'));
+        await assert.rejects(
+          bus.subscribe('x', async () => undefined),
+          (err: unknown) => isStellaError(err, 'BUS_UNAVAILABLE'),
+        );
       }));
 
     test('group names are validated (they become JetStream durables and Redis groups)', () =>
       withHarness(async (open) => {
         const bus = await open();
         for (const g of ['', 'has.dot', 'wild*', 'sp ace', 'x'.repeat(65)]) {
-          await assert.rejects(bus.subscribe(g, async () => undefined), (err: unknown) => isStellaError(err, 'VALIDATION_FAILED'));
+          await assert.rejects(
+            bus.subscribe(g, async () => undefined),
+            (err: unknown) => isStellaError(err, 'VALIDATION_FAILED'),
+          );
         }
       }));
   });

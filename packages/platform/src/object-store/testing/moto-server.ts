@@ -26,8 +26,13 @@ export interface MotoServer {
 
 /** `false` when `python -m moto.server` can run here, else why not (a skip message). */
 export function motoUnavailable(python = 'python3'): string | false {
-  const r = spawnSync(python, ['-c', 'import moto, moto.server, flask, werkzeug'], { stdio: 'ignore', timeout: 30_000 });
-  return r.status === 0 ? false : `${python} with moto[server] is not available (moto's S3 server backs the S3 driver tests)`;
+  const r = spawnSync(python, ['-c', 'import moto, moto.server, flask, werkzeug'], {
+    stdio: 'ignore',
+    timeout: 30_000,
+  });
+  return r.status === 0
+    ? false
+    : `${python} with moto[server] is not available (moto's S3 server backs the S3 driver tests)`;
 }
 
 function freePort(): Promise<number> {
@@ -97,7 +102,9 @@ export async function startMotoServer(opts: { python?: string } = {}): Promise<M
       const name = `stella-${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
       const client = new S3Client({ endpoint, region, credentials, forcePathStyle: true });
       try {
-        await client.send(new CreateBucketCommand({ Bucket: name, ...(objectLock ? { ObjectLockEnabledForBucket: true } : {}) }));
+        await client.send(
+          new CreateBucketCommand({ Bucket: name, ...(objectLock ? { ObjectLockEnabledForBucket: true } : {}) }),
+        );
       } finally {
         client.destroy();
       }

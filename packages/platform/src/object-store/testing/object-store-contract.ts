@@ -62,7 +62,11 @@ async function code(p: Promise<unknown>): Promise<string> {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Registers the contract tests for one driver. */
-export function objectStoreContract(name: string, make: () => Promise<ContractTarget>, opts: { skip?: string | false } = {}): void {
+export function objectStoreContract(
+  name: string,
+  make: () => Promise<ContractTarget>,
+  opts: { skip?: string | false } = {},
+): void {
   describe(`object store contract: ${name}`, { skip: opts.skip ?? false }, () => {
     let t: ContractTarget;
     let s: ObjectStore;
@@ -87,7 +91,9 @@ export function objectStoreContract(name: string, make: () => Promise<ContractTa
     test('binary round trip, digest and size from an independent hash', async () => {
       const key = `${pfx()}bin/all-bytes.bin`;
       const data = Buffer.concat([Buffer.from(Array.from({ length: 256 }, (_, i) => i)), randomBytes(100_000)]);
-      const r = await s.put(key, Readable.from([data.subarray(0, 1000), data.subarray(1000)]), { contentType: 'application/octet-stream' });
+      const r = await s.put(key, Readable.from([data.subarray(0, 1000), data.subarray(1000)]), {
+        contentType: 'application/octet-stream',
+      });
       assert.deepEqual(r, { key, digest: sha(data), size: data.length });
       const g = await s.get(key);
       assert.equal(g.size, data.length);
@@ -119,7 +125,10 @@ export function objectStoreContract(name: string, make: () => Promise<ContractTa
       const h = createHash('sha256');
       for (const c of patternChunks(total, 256 * 1024, 7)) h.update(c);
       const digest = `sha256:${h.digest('hex')}`;
-      const r = await s.put(key, Readable.from(patternChunks(total, 256 * 1024, 7)), { expectedDigest: digest, size: total });
+      const r = await s.put(key, Readable.from(patternChunks(total, 256 * 1024, 7)), {
+        expectedDigest: digest,
+        size: total,
+      });
       assert.equal(r.digest, digest);
       assert.equal(r.size, total);
       const g = await s.get(key);
@@ -162,7 +171,10 @@ export function objectStoreContract(name: string, make: () => Promise<ContractTa
       assert.deepEqual(r3, r1);
       assert.deepEqual(await readAll((await s.get(r1.key)).body), data);
       const fresh = randomBytes(30_000);
-      const both = await Promise.all([s.putContentAddressed(Readable.from([fresh])), s.putContentAddressed(Readable.from([fresh]))]);
+      const both = await Promise.all([
+        s.putContentAddressed(Readable.from([fresh])),
+        s.putContentAddressed(Readable.from([fresh])),
+      ]);
       assert.deepEqual(both[0], both[1]);
       assert.equal(both[0].key, sha(fresh));
       // put() with a sha256: key verifies the bytes against the key.
@@ -172,7 +184,10 @@ export function objectStoreContract(name: string, make: () => Promise<ContractTa
       assert.equal(await code(s.put(wrongKey, other)), 'OBJECT_DIGEST_MISMATCH');
       assert.equal(await s.exists(wrongKey), false);
       const listed = await s.list(r1.key);
-      assert.deepEqual(listed.items.map((i) => i.key), [r1.key]);
+      assert.deepEqual(
+        listed.items.map((i) => i.key),
+        [r1.key],
+      );
       assert.equal(listed.items[0]!.digest, r1.key);
     });
 
@@ -180,9 +195,15 @@ export function objectStoreContract(name: string, make: () => Promise<ContractTa
       const p = pfx();
       const key = `${p}x`;
       const data = randomBytes(10_000);
-      assert.equal(await code(s.put(key, Readable.from([data]), { expectedDigest: sha(randomBytes(1)) })), 'OBJECT_DIGEST_MISMATCH');
+      assert.equal(
+        await code(s.put(key, Readable.from([data]), { expectedDigest: sha(randomBytes(1)) })),
+        'OBJECT_DIGEST_MISMATCH',
+      );
       await assertGone(key, p);
-      assert.equal(await code(s.putContentAddressed(Readable.from([data]), { expectedDigest: sha(randomBytes(1)) })), 'OBJECT_DIGEST_MISMATCH');
+      assert.equal(
+        await code(s.putContentAddressed(Readable.from([data]), { expectedDigest: sha(randomBytes(1)) })),
+        'OBJECT_DIGEST_MISMATCH',
+      );
       assert.equal(await s.exists(sha(data)), false);
       await s.put(key, data);
       assert.equal(await code(s.put(key, randomBytes(5), { expectedDigest: sha(data) })), 'OBJECT_DIGEST_MISMATCH');
@@ -194,7 +215,10 @@ export function objectStoreContract(name: string, make: () => Promise<ContractTa
       const p = pfx();
       const key = `${p}sized`;
       assert.equal(await code(s.put(key, Readable.from([randomBytes(100)]), { size: 101 })), 'OBJECT_SIZE_MISMATCH');
-      assert.equal(await code(s.put(key, Readable.from([randomBytes(100), randomBytes(100)]), { size: 150 })), 'OBJECT_SIZE_MISMATCH');
+      assert.equal(
+        await code(s.put(key, Readable.from([randomBytes(100), randomBytes(100)]), { size: 150 })),
+        'OBJECT_SIZE_MISMATCH',
+      );
       await assertGone(key, p);
       assert.equal(await code(s.put(key, randomBytes(1), { size: -1 })), 'VALIDATION_FAILED');
       await assertGone(key, p);
@@ -214,7 +238,25 @@ export function objectStoreContract(name: string, make: () => Promise<ContractTa
     });
 
     test('invalid keys are refused everywhere with OBJECT_KEY_INVALID', async () => {
-      const bad = ['', '/abs', 'a/../b', '..', 'a/./b', 'a//b', 'a/', 'nul\0byte', 'back\\slash', 'space here', 'tilde~x', 'é', 'sha256:ABC', `sha256:${'a'.repeat(63)}`, `sha256:${'g'.repeat(64)}`, 'x'.repeat(1025), `${'s'.repeat(201)}/x`];
+      const bad = [
+        '',
+        '/abs',
+        'a/../b',
+        '..',
+        'a/./b',
+        'a//b',
+        'a/',
+        'nul\0byte',
+        'back\\slash',
+        'space here',
+        'tilde~x',
+        'é',
+        'sha256:ABC',
+        `sha256:${'a'.repeat(63)}`,
+        `sha256:${'g'.repeat(64)}`,
+        'x'.repeat(1025),
+        `${'s'.repeat(201)}/x`,
+      ];
       for (const key of bad) {
         assert.equal(await code(s.put(key, Buffer.from('x'))), 'OBJECT_KEY_INVALID', JSON.stringify(key));
         assert.equal(await code(s.get(key)), 'OBJECT_KEY_INVALID', JSON.stringify(key));
@@ -327,9 +369,18 @@ export function objectStoreContract(name: string, make: () => Promise<ContractTa
       assert.equal(pages, 3);
       const one = (await s.list(p, { limit: 1000 })).items.find((i) => i.key === `${p}b.txt`);
       assert.equal(one?.size, `${p}b.txt`.length);
-      assert.deepEqual((await s.list(`${p}a/`)).items.map((i) => i.key), [`${p}a/c`, `${p}a/c/d`]);
-      assert.deepEqual((await s.list(`${p}a/c/`)).items.map((i) => i.key), [`${p}a/c/d`]);
-      assert.deepEqual((await s.list(`${p}b`)).items.map((i) => i.key), [`${p}b`, `${p}b.txt`]);
+      assert.deepEqual(
+        (await s.list(`${p}a/`)).items.map((i) => i.key),
+        [`${p}a/c`, `${p}a/c/d`],
+      );
+      assert.deepEqual(
+        (await s.list(`${p}a/c/`)).items.map((i) => i.key),
+        [`${p}a/c/d`],
+      );
+      assert.deepEqual(
+        (await s.list(`${p}b`)).items.map((i) => i.key),
+        [`${p}b`, `${p}b.txt`],
+      );
       assert.deepEqual((await s.list(`${p}nothing`)).items, []);
       assert.equal(await code(s.list(p, { cursor: '!!not-a-cursor' })), 'VALIDATION_FAILED');
       assert.equal(await code(s.list(p, { limit: 0 })), 'VALIDATION_FAILED');
