@@ -1,5 +1,5 @@
 // Test oracle (no I/O; not exported from the barrel): the ORIGINAL per-character strict parser, kept
-// verbatim from before the JSON.parse fast path was added (docs/benchmarks.parse-json.md), so the
+// verbatim from before the JSON.parse fast path was added (docs/benchmarks.md), so the
 // differential tests can prove the new parseJson accepts exactly the same inputs, returns the same
 // values, and rejects with the same code, message and offset. Do not optimise this file.
 import { StellaError } from '../errors/index.js';

@@ -5,7 +5,7 @@
  * I-JSON rules: UTF-8 only (no BOM), no duplicate names, no lone surrogates (§2.1), no numbers that
  * overflow an IEEE-754 double (§2.2), and a nesting limit so deep input cannot exhaust the stack.
  *
- * Two paths, one verdict (see docs/benchmarks.parse-json.md for the numbers):
+ * Two paths, one verdict (see docs/benchmarks.md for the numbers):
  *
  * - **Fast path** (accepts only). `JSON.parse` (native; it builds objects ~2× faster than any JS
  *   parser can) checks the grammar — ECMA-262 `JSON.parse` implements exactly the ECMA-404 /

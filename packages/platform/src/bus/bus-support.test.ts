@@ -13,7 +13,7 @@ function recorder(abandoned = () => false): { calls: string[]; actions: Delivery
     actions: {
       ack: () => void calls.push('ack'),
       giveUp: () => void calls.push('giveUp'),
-      retry: (ms) => void calls.push(`retry ${ms}`),
+      retry: (_d, ms) => void calls.push(`retry ${ms}`),
       abandoned,
     },
   };
@@ -41,7 +41,7 @@ describe('deliverEvent (the delivery decision shared by every adapter)', () => {
     const { o, dead } = options();
     const r = recorder();
     const seen: string[] = [];
-    await deliverEvent(raw, meta(1), async (e, m) => void seen.push(`${e.kind}@${m.attempt}`), o, r.actions);
+    await deliverEvent(raw, meta(1), async (e, m) => void seen.push(`${e.kind}@${m.attempt}`), o, r.actions, undefined);
     assert.deepEqual(seen, ['x.y@1']);
     assert.deepEqual(r.calls, ['ack']);
     assert.equal(dead.length, 0);
@@ -51,7 +51,7 @@ describe('deliverEvent (the delivery decision shared by every adapter)', () => {
     const { o, dead } = options();
     const r = recorder();
     let called = false;
-    await deliverEvent('{"not":"an event"}', meta(1), async () => void (called = true), o, r.actions);
+    await deliverEvent('{"not":"an event"}', meta(1), async () => void (called = true), o, r.actions, undefined);
     assert.equal(called, false);
     assert.deepEqual(r.calls, ['giveUp']);
     assert.equal(dead.length, 1);
@@ -63,7 +63,7 @@ describe('deliverEvent (the delivery decision shared by every adapter)', () => {
     const { o } = options({ kinds: ['other.kind'] });
     const r = recorder();
     let called = false;
-    await deliverEvent(raw, meta(1), async () => void (called = true), o, r.actions);
+    await deliverEvent(raw, meta(1), async () => void (called = true), o, r.actions, undefined);
     assert.equal(called, false);
     assert.deepEqual(r.calls, ['ack']);
   });
@@ -75,7 +75,7 @@ describe('deliverEvent (the delivery decision shared by every adapter)', () => {
       [2, 200],
     ] as const) {
       const r = recorder();
-      await deliverEvent(raw, meta(attempt), fails, o, r.actions);
+      await deliverEvent(raw, meta(attempt), fails, o, r.actions, undefined);
       assert.deepEqual(r.calls, [`retry ${delay}`]);
     }
     assert.equal(dead.length, 0);
@@ -84,14 +84,14 @@ describe('deliverEvent (the delivery decision shared by every adapter)', () => {
   test('a throw on the last attempt dead-letters it with the error; a later attempt is given up unrun', async () => {
     const { o, dead } = options();
     const r = recorder();
-    await deliverEvent(raw, meta(3), fails, o, r.actions);
+    await deliverEvent(raw, meta(3), fails, o, r.actions, undefined);
     assert.deepEqual(r.calls, ['giveUp']);
     assert.equal((dead[0]!.error as Error).message, 'boom');
     assert.equal(dead[0]!.event?.kind, 'x.y');
 
     const r2 = recorder();
     let called = false;
-    await deliverEvent(raw, meta(4), async () => void (called = true), o, r2.actions);
+    await deliverEvent(raw, meta(4), async () => void (called = true), o, r2.actions, undefined);
     assert.equal(called, false);
     assert.deepEqual(r2.calls, ['giveUp']);
     assert.match(String(dead[1]!.error), /not acknowledged after 3 deliveries/);
@@ -101,7 +101,7 @@ describe('deliverEvent (the delivery decision shared by every adapter)', () => {
     const { o, dead } = options();
     for (const h of [ok, fails]) {
       const r = recorder(() => true);
-      await deliverEvent(raw, meta(3), h, o, r.actions);
+      await deliverEvent(raw, meta(3), h, o, r.actions, undefined);
       assert.deepEqual(r.calls, []);
     }
     assert.equal(dead.length, 0);

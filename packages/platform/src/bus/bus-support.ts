@@ -24,58 +24,69 @@ import {
   type Subscription,
 } from './event-bus.js';
 
-/** How one adapter settles one delivery. */
-export interface DeliveryActions {
+/**
+ * How one adapter settles a delivery `d` (its adapter-specific handle: memory token, JetStream
+ * message, Redis entry id). One actions object serves every delivery of a subscription and gets
+ * the delivery as an argument, so the hot path allocates no closures per message.
+ */
+export interface DeliveryActions<D = void> {
   /** Done with it: the handler resolved, or the group filters its kind out. */
-  ack(): void | Promise<void>;
+  ack(d: D): void | Promise<void>;
   /** Given up on it after reporting it to `onDeadLetter` (poison or out of attempts). */
-  giveUp(): void | Promise<void>;
+  giveUp(d: D): void | Promise<void>;
   /** The handler threw and attempts remain: deliver it again after about `delayMs`. */
-  retry(delayMs: number): void | Promise<void>;
+  retry(d: D, delayMs: number): void | Promise<void>;
   /**
    * True once `close()` stopped waiting for this delivery: its message already went back to the
    * group, so neither a late ack nor a retry/dead-letter may follow (the redelivery decides).
    */
-  abandoned(): boolean;
+  abandoned(d: D): boolean;
 }
 
 /**
  * Delivers the raw message `raw` (the event's canonical JSON) to `handler` and settles it through
  * `actions`. Never throws: handler failures become retries or dead letters.
+ *
+ * `decode` turns the text into an event and throws for poison; the default validates it fully
+ * (`decodeEvent`). Only an adapter that can prove the text came out of `encodeEventJson` in this
+ * process (the memory log marks such entries) may pass a cheaper parse — bytes from a broker are
+ * always validated, since any client can write to it.
  */
-export async function deliverEvent(
+export async function deliverEvent<D>(
   raw: string,
   meta: DeliveryMeta,
   handler: EventHandler,
   o: ResolvedSubscribeOptions,
-  actions: DeliveryActions,
+  actions: DeliveryActions<D>,
+  d: D,
+  decode: (raw: string) => EventEnvelope = decodeEvent,
 ): Promise<void> {
   let event: EventEnvelope;
   try {
-    event = decodeEvent(raw);
+    event = decode(raw);
   } catch (error) {
     // Poison: no attempt can ever succeed, so report it at once instead of retrying.
     o.onDeadLetter({ ...meta, raw, error });
-    return actions.giveUp();
+    return actions.giveUp(d);
   }
   // Kind filtering is client-side on every adapter (NATS 2.9 has one filter subject per consumer).
-  if (o.kinds && !o.kinds.has(event.kind)) return actions.ack();
+  if (o.kinds && !o.kinds.has(event.kind)) return actions.ack(d);
   if (meta.attempt > o.maxDeliveries) {
     // The previous attempt crashed or was abandoned after the last allowed start.
     o.onDeadLetter({ ...meta, event, raw, error: new Error(`not acknowledged after ${o.maxDeliveries} deliveries`) });
-    return actions.giveUp();
+    return actions.giveUp(d);
   }
   try {
     await handler(event, meta);
   } catch (error) {
-    if (actions.abandoned()) return;
+    if (actions.abandoned(d)) return;
     if (meta.attempt >= o.maxDeliveries) {
       o.onDeadLetter({ ...meta, event, raw, error });
-      return actions.giveUp();
+      return actions.giveUp(d);
     }
-    return actions.retry(retryDelayMs(meta.attempt, o));
+    return actions.retry(d, retryDelayMs(meta.attempt, o));
   }
-  if (!actions.abandoned()) await actions.ack();
+  if (!actions.abandoned(d)) await actions.ack(d);
 }
 
 /**

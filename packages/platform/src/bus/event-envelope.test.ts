@@ -6,6 +6,7 @@ import {
   MAX_EVENT_BYTES,
   decodeEvent,
   encodeEvent,
+  encodeEventJson,
   eventKey,
   eventProblems,
   isRfc3339,
@@ -139,6 +140,58 @@ describe('event envelope', () => {
     assert.throws(
       () => decodeEvent(JSON.stringify({ ...base(), payload: '\u00e9'.repeat(MAX_EVENT_BYTES / 2) })),
       (err: unknown) => isStellaError(err, 'EVENT_INVALID'),
+    );
+  });
+
+  test('encodeEventJson stringifies once yet still refuses every non-serializable payload at /payload', () => {
+    const cyclic: Record<string, unknown> = {};
+    cyclic['self'] = cyclic;
+    const bad: unknown[] = [
+      10n, // BigInt: JSON.stringify throws
+      cyclic, // cycle: throws
+      { deep: [1, { n: 2n }] }, // BigInt nested: throws
+      () => 1, // a function stringifies to undefined (the key would silently vanish)
+      Symbol('s'), // likewise
+      { toJSON: () => undefined }, // toJSON may also make it vanish
+    ];
+    for (const payload of bad) {
+      for (const encode of [encodeEventJson, encodeEvent]) {
+        assert.throws(
+          () => encode({ ...base(), payload } as EventEnvelope),
+          (err: unknown) =>
+            isStellaError(err, 'EVENT_INVALID') &&
+            ((err as StellaError).details as { problems: { path: string }[] }).problems.some(
+              (p) => p.path === '/payload',
+            ),
+          `payload ${String(typeof payload)} must be refused`,
+        );
+      }
+    }
+    // Other problems are still all listed next to the payload one.
+    assert.throws(
+      () => encodeEventJson({ ...base(), tenant: 'a:b', payload: 10n } as unknown as EventEnvelope),
+      (err: unknown) =>
+        isStellaError(err, 'EVENT_INVALID') &&
+        ((err as StellaError).details as { problems: { path: string }[] }).problems.map((p) => p.path).join() ===
+          '/tenant,/payload',
+    );
+    // A toJSON payload that does produce JSON is fine, encoded as JSON.stringify encodes it.
+    const dated = { ...base(), payload: new Date('2025-01-02T03:04:05.000Z') } as EventEnvelope;
+    assert.equal(encodeEventJson(dated), JSON.stringify(dated));
+    assert.equal(decodeEvent(encodeEventJson(dated)).payload, '2025-01-02T03:04:05.000Z');
+  });
+
+  test('property: encodeEventJson is exactly JSON.stringify of a valid event, the bytes encodeEvent sends', () => {
+    const arb = fc.record({ payload: fc.jsonValue(), subject: fc.string({ minLength: 1, maxLength: 30 }) });
+    fc.assert(
+      fc.property(arb, (extra) => {
+        const e: EventEnvelope = { ...base(), ...extra };
+        const json = encodeEventJson(e);
+        assert.equal(json, JSON.stringify(e));
+        assert.deepEqual(Buffer.from(encodeEvent(e)), Buffer.from(json, 'utf8'));
+        assert.equal(encodeEventJson(structuredClone(e)), json); // deterministic
+        assert.deepEqual(decodeEvent(json), JSON.parse(json));
+      }),
     );
   });
 

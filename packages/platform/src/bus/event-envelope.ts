@@ -84,20 +84,27 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
 function daysInMonth(y: number, m: number): number {
-  return [31, y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0) ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][
-    m - 1
-  ]!;
+  if (m === 2 && y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0)) return 29;
+  return DAYS_IN_MONTH[m - 1]!;
 }
 
 /** True when `s` is an RFC 3339 date-time with real calendar values (no Feb 30, no hour 24). */
 export function isRfc3339(s: string): boolean {
   const m = RFC3339_RE.exec(s);
   if (!m) return false;
-  const [y, mo, d, h, mi, se] = [1, 2, 3, 4, 5, 6].map((i) => Number(m[i]));
-  if (mo! < 1 || mo! > 12 || d! < 1 || d! > daysInMonth(y!, mo!)) return false;
+  // Plain locals, not an array map: this runs for every event published and consumed.
+  const y = Number(m[1]);
+  const mo = Number(m[2]);
+  const d = Number(m[3]);
+  const h = Number(m[4]);
+  const mi = Number(m[5]);
+  const se = Number(m[6]);
+  if (mo < 1 || mo > 12 || d < 1 || d > daysInMonth(y, mo)) return false;
   // Seconds may be 60 only for a leap second (RFC 3339 §5.7).
-  if (h! > 23 || mi! > 59 || se! > 60) return false;
+  if (h > 23 || mi > 59 || se > 60) return false;
   if (m[9] !== undefined && (Number(m[9]) > 23 || Number(m[10]) > 59)) return false;
   return true;
 }
@@ -142,7 +149,10 @@ export function eventProblems(input: unknown): EventProblem[] {
  * `bytes`: its encoded size is already known (or -1: the caller checks it after encoding). Both
  * only skip work (a second JSON.stringify per event on the hot path), never a check.
  */
-function collectProblems(input: unknown, o: { fromJson?: boolean; bytes?: number }): EventProblem[] {
+function collectProblems(
+  input: unknown,
+  o: { fromJson?: boolean; bytes?: number; payloadSerializable?: boolean },
+): EventProblem[] {
   const problems: EventProblem[] = [];
   if (!isPlainObject(input)) return [{ path: '', message: 'must be a JSON object' }];
   for (const key of Object.keys(input)) {
@@ -237,7 +247,7 @@ function collectProblems(input: unknown, o: { fromJson?: boolean; bytes?: number
       });
     }
   }
-  if (!o.fromJson && input['payload'] !== undefined) {
+  if (!o.fromJson && !o.payloadSerializable && input['payload'] !== undefined) {
     // A payload with a BigInt, a cycle or only a function is not an event.
     let ok = true;
     try {
@@ -280,14 +290,44 @@ export function validateEvent(input: unknown): EventEnvelope {
   return input as EventEnvelope;
 }
 
+/**
+ * True when `JSON.stringify(payload)` cannot return `undefined`: null, a string, number or
+ * boolean, or an object without `toJSON` (such an object stringifies to text or throws). Only
+ * functions, symbols, bigints and `toJSON` objects need the separate payload check.
+ */
+function payloadNeverUndefined(payload: unknown): boolean {
+  const t = typeof payload;
+  if (t === 'string' || t === 'number' || t === 'boolean') return true;
+  return t === 'object' && (payload === null || typeof (payload as { toJSON?: unknown }).toJSON !== 'function');
+}
+
+/**
+ * Validates and encodes an envelope as its wire JSON text; `EVENT_INVALID` when it is not one.
+ * The adapters that carry text (memory, Redis) use this directly, so an event is stringified
+ * once per publish: the whole-envelope `JSON.stringify` doubles as the payload serializability
+ * check when it succeeds and the payload cannot stringify to `undefined`; otherwise the full
+ * per-field check runs exactly as before, so the reported problems do not change.
+ */
+export function encodeEventJson(event: EventEnvelope): string {
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(event);
+  } catch {
+    json = undefined; // a BigInt or a cycle somewhere: let the full check name the field
+  }
+  const payload = (event as { payload?: unknown } | null)?.payload;
+  const payloadSerializable = json !== undefined && (payload === undefined || payloadNeverUndefined(payload));
+  const problems = collectProblems(event, { bytes: -1, payloadSerializable });
+  if (problems.length === 0 && json === undefined) problems.push({ path: '', message: 'must be JSON-serializable' });
+  if (problems.length > 0 || json === undefined) throwProblems(problems);
+  sizeProblem(problems, Buffer.byteLength(json, 'utf8'));
+  if (problems.length > 0) throwProblems(problems);
+  return json;
+}
+
 /** Validates and encodes an envelope for the wire (UTF-8 JSON); `EVENT_INVALID` when it is not one. */
 export function encodeEvent(event: EventEnvelope): Uint8Array {
-  const problems = collectProblems(event, { bytes: -1 });
-  if (problems.length > 0) throwProblems(problems);
-  const bytes = Buffer.from(JSON.stringify(event), 'utf8');
-  sizeProblem(problems, bytes.length);
-  if (problems.length > 0) throwProblems(problems);
-  return bytes;
+  return Buffer.from(encodeEventJson(event), 'utf8');
 }
 
 /** Decodes and validates wire bytes; `EVENT_INVALID` when they are not JSON or not an envelope. */

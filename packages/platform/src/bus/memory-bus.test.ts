@@ -53,6 +53,56 @@ describe('memory bus specifics', () => {
     }
   });
 
+  test('entries appended to the log directly (not through publish) are validated on delivery: poison is dead-lettered', async () => {
+    const broker = new MemoryBroker();
+    const dead: { raw: string; messageId: string }[] = [];
+    const bus = createMemoryBus({ broker, onDeadLetter: (d) => void dead.push(d) });
+    try {
+      const seen: string[] = [];
+      await bus.subscribe('g', async (e) => void seen.push(e.eventId));
+      const good = newEvent({ tenant: 't1', kind: 'x.y', source: 'test' });
+      // Valid JSON but not an envelope (unknown field), then a well-formed one appended raw.
+      broker.append('t1:poison', JSON.stringify({ ...good, extra: 1 }), 0);
+      broker.append('t1:raw', JSON.stringify(good), 0);
+      await bus.publish(newEvent({ tenant: 't1', kind: 'x.y', source: 'test' }));
+      await waitFor('deliveries', () => seen.length === 2 && dead.length === 1);
+      assert.equal(seen[0], good.eventId);
+      assert.equal(dead[0]!.messageId, '1');
+    } finally {
+      await bus.close();
+    }
+  });
+
+  test('ack_wait with one timer per group: several overdue deliveries all come back, acked ones do not', async () => {
+    const broker = new MemoryBroker();
+    const bus = createMemoryBus({ broker, ackWaitMs: 80, drainTimeoutMs: 20 });
+    try {
+      const attempts = new Map<string, number[]>();
+      let release!: () => void;
+      const blocked = new Promise<void>((r) => (release = r));
+      const handler = async (e: { subject?: string }, m: { attempt: number }) => {
+        const s = e.subject!;
+        attempts.set(s, [...(attempts.get(s) ?? []), m.attempt]);
+        // "quick" events are acked at once; "stuck" ones hang on their first attempt only.
+        if (s.startsWith('stuck') && m.attempt === 1) await blocked;
+      };
+      for (let i = 0; i < 3; i++) await bus.subscribe('g', handler);
+      await bus.publish(newEvent({ tenant: 't1', kind: 'x.y', source: 'test', subject: 'quick-0' }));
+      await bus.publish(newEvent({ tenant: 't1', kind: 'x.y', source: 'test', subject: 'stuck-1' }));
+      await bus.publish(newEvent({ tenant: 't1', kind: 'x.y', source: 'test', subject: 'stuck-2' }));
+      await waitFor('both stuck events redelivered', () =>
+        ['stuck-1', 'stuck-2'].every((s) => attempts.get(s)?.includes(2)),
+      );
+      release();
+      await new Promise((r) => setTimeout(r, 200)); // longer than ackWaitMs: no spurious redelivery
+      assert.deepEqual(attempts.get('quick-0'), [1]);
+      assert.deepEqual(attempts.get('stuck-1'), [1, 2]);
+      assert.deepEqual(attempts.get('stuck-2'), [1, 2]);
+    } finally {
+      await bus.close();
+    }
+  });
+
   test('a handler slower than ackWaitMs has its event handed to another consumer (like JetStream ack_wait)', async () => {
     const broker = new MemoryBroker();
     const bus = createMemoryBus({ broker, ackWaitMs: 100, drainTimeoutMs: 50 });

@@ -4,7 +4,7 @@
  * unacknowledged messages, bounded retention, publish dedupe window — so code that works here
  * does not start losing or duplicating events on NATS or Redis. Nothing survives the process.
  */
-import { encodeEvent, eventKey } from './event-envelope.js';
+import { encodeEventJson, eventKey, type EventEnvelope } from './event-envelope.js';
 import {
   resolveBusOptions,
   settleWithin,
@@ -15,25 +15,51 @@ import {
   type ResolvedSubscribeOptions,
   type Subscription,
 } from './event-bus.js';
-import { BusSubscriptions, deliverEvent } from './bus-support.js';
+import { BusSubscriptions, deliverEvent, type DeliveryActions } from './bus-support.js';
 
 interface LogEntry {
   seq: number;
   raw: string;
+  /**
+   * True when `raw` is the output of `encodeEventJson` in this process (the bus's own publish):
+   * it was validated before it entered the log and strings are immutable, so consumers only
+   * parse it. Entries appended directly (tests modelling poison) are validated on delivery.
+   */
+  trusted: boolean;
 }
 
 interface Delivery {
   seq: number;
   raw: string;
+  trusted: boolean;
   attempt: number;
   token: number;
 }
 
+/** One delivery in progress: its group token and whether close() gave up waiting for it. */
+interface InFlight {
+  promise: Promise<void>;
+  token: number;
+  abandoned: boolean;
+}
+
+const parseTrusted = (raw: string): EventEnvelope => JSON.parse(raw) as EventEnvelope;
+
 /** One durable consumer group: a cursor into the log plus retries and in-flight deliveries. */
 class MemoryGroup {
   cursor: number;
-  private readonly retries: { seq: number; raw: string; dueAt: number }[] = [];
-  private readonly inflight = new Map<number, { seq: number; raw: string; timer: NodeJS.Timeout }>();
+  private readonly retries: (LogEntry & { dueAt: number })[] = [];
+  /** Deliveries handed out and not settled, with their ack deadline (`performance.now()` ms). */
+  private readonly inflight = new Map<number, { entry: LogEntry; deadline: number }>();
+  /**
+   * ONE timer per group enforces ack_wait for all in-flight deliveries (a timer per delivery cost
+   * about 15% of the consume path). It is armed for the earliest deadline it knows of; firing, it
+   * releases every expired delivery and re-arms for the earliest one left. An ack does not
+   * disarm it (the next delivery would only arm it again): a firing that finds nothing expired
+   * is cheap, and the timer is unref'd so it never holds the process open.
+   */
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private sweepAt = Infinity;
   private readonly attempts = new Map<number, number>();
   private readonly waiters = new Set<() => void>();
   private nextToken = 1;
@@ -47,8 +73,8 @@ class MemoryGroup {
 
   /** The next delivery for one consumer, or undefined (with the delay until a retry is due). */
   take(now: number, ackWaitMs: number): Delivery | { waitMs: number } {
-    let entry: { seq: number; raw: string } | undefined;
-    const dueIdx = this.retries.findIndex((r) => r.dueAt <= now);
+    let entry: LogEntry | undefined;
+    const dueIdx = this.retries.length === 0 ? -1 : this.retries.findIndex((r) => r.dueAt <= now);
     if (dueIdx >= 0) entry = this.retries.splice(dueIdx, 1)[0]!;
     else {
       // Retention trimmed entries this group had not read yet: they are gone, as with MAXLEN.
@@ -68,28 +94,56 @@ class MemoryGroup {
     const token = this.nextToken++;
     const e = entry;
     // Like JetStream ack_wait: a delivery nobody acknowledges in time goes to someone else.
-    const timer = setTimeout(() => this.release(token, 0), ackWaitMs);
-    timer.unref();
-    this.inflight.set(token, { seq: e.seq, raw: e.raw, timer });
-    return { seq: e.seq, raw: e.raw, attempt, token };
+    // Monotonic clock, as setTimeout itself: a wall-clock step must not expire deliveries early.
+    const deadline = performance.now() + ackWaitMs;
+    this.inflight.set(token, { entry: e, deadline });
+    if (deadline < this.sweepAt) this.armSweep(deadline);
+    return { seq: e.seq, raw: e.raw, trusted: e.trusted, attempt, token };
   }
 
   ack(token: number): void {
     const d = this.inflight.get(token);
     if (!d) return; // stale token: ack_wait expired and the message was handed out again
-    clearTimeout(d.timer);
     this.inflight.delete(token);
-    this.attempts.delete(d.seq);
+    this.attempts.delete(d.entry.seq);
   }
 
   /** Returns an unacknowledged delivery to the group, due after `delayMs`. */
   release(token: number, delayMs: number): void {
     const d = this.inflight.get(token);
     if (!d) return;
-    clearTimeout(d.timer);
     this.inflight.delete(token);
-    this.retries.push({ seq: d.seq, raw: d.raw, dueAt: Date.now() + delayMs });
+    this.retries.push({ ...d.entry, dueAt: Date.now() + delayMs });
     this.wake();
+  }
+
+  private armSweep(at: number): void {
+    if (this.sweepTimer) clearTimeout(this.sweepTimer);
+    this.sweepAt = at;
+    this.sweepTimer = setTimeout(() => this.sweep(), Math.max(0, at - performance.now()));
+    this.sweepTimer.unref();
+  }
+
+  /** Drops the ack_wait timer when nothing is in flight (a closing consumer leaves no timer behind). */
+  disarmIfIdle(): void {
+    if (this.inflight.size > 0 || !this.sweepTimer) return;
+    clearTimeout(this.sweepTimer);
+    this.sweepTimer = undefined;
+    this.sweepAt = Infinity;
+  }
+
+  /** Releases every delivery past its ack deadline, then re-arms for the earliest one left. */
+  private sweep(): void {
+    this.sweepTimer = undefined;
+    this.sweepAt = Infinity;
+    const now = performance.now();
+    let next = Infinity;
+    // Deleting the visited entry (release does) while iterating a Map is well defined.
+    for (const [token, d] of this.inflight) {
+      if (d.deadline <= now) this.release(token, 0);
+      else if (d.deadline < next) next = d.deadline;
+    }
+    if (next !== Infinity) this.armSweep(next);
   }
 
   wait(ms: number, signal: AbortSignal): Promise<void> {
@@ -107,6 +161,8 @@ class MemoryGroup {
   }
 
   wake(): void {
+    // Called on every append: skip the copy when no consumer is parked.
+    if (this.waiters.size === 0) return;
     for (const w of [...this.waiters]) w();
   }
 }
@@ -127,7 +183,7 @@ export class MemoryBroker {
   }
 
   /** Appends unless `(tenant, eventId)` was seen within `windowMs`; returns false for a duplicate. */
-  append(key: string, raw: string, windowMs: number): boolean {
+  append(key: string, raw: string, windowMs: number, trusted = false): boolean {
     const now = Date.now();
     if (windowMs > 0) {
       const seen = this.dedupe.get(key);
@@ -139,7 +195,7 @@ export class MemoryBroker {
       }
       this.dedupe.set(key, now + windowMs);
     }
-    this.log.push({ seq: this.nextSeq++, raw });
+    this.log.push({ seq: this.nextSeq++, raw, trusted });
     if (this.log.length > this.maxLen) {
       const drop = this.log.length - this.maxLen;
       this.log = this.log.slice(drop);
@@ -182,9 +238,17 @@ export function createMemoryBus(options: MemoryBusOptions = {}): EventBus {
 
   class MemorySubscription implements Subscription {
     private readonly abort = new AbortController();
-    private current: { promise: Promise<void>; token: number; abandoned: boolean } | undefined;
+    private current: InFlight | undefined;
     private readonly loop: Promise<void>;
     private sinceYield = 0;
+    // A token the group no longer holds (ack_wait expired, or an abandoning close() released it)
+    // makes ack and release no-ops, like a late ack to a broker. One object for all deliveries.
+    private readonly actions: DeliveryActions<InFlight> = {
+      ack: (c) => this.g.ack(c.token),
+      giveUp: (c) => this.g.ack(c.token),
+      retry: (c, delayMs) => this.g.release(c.token, delayMs),
+      abandoned: (c) => c.abandoned,
+    };
 
     constructor(
       readonly group: string,
@@ -217,16 +281,9 @@ export function createMemoryBus(options: MemoryBusOptions = {}): EventBus {
       }
     }
 
-    private deliver(d: Delivery, cur: { abandoned: boolean }): Promise<void> {
+    private deliver(d: Delivery, cur: InFlight): Promise<void> {
       const meta = { group: this.group, attempt: d.attempt, messageId: String(d.seq) };
-      // A token the group no longer holds (ack_wait expired, or an abandoning close() released
-      // it) makes ack and release no-ops, like a late ack to a broker.
-      return deliverEvent(d.raw, meta, this.handler, this.o, {
-        ack: () => this.g.ack(d.token),
-        giveUp: () => this.g.ack(d.token),
-        retry: (delayMs) => this.g.release(d.token, delayMs),
-        abandoned: () => cur.abandoned,
-      });
+      return deliverEvent(d.raw, meta, this.handler, this.o, this.actions, cur, d.trusted ? parseTrusted : undefined);
     }
 
     async close(): Promise<void> {
@@ -237,10 +294,12 @@ export function createMemoryBus(options: MemoryBusOptions = {}): EventBus {
         // Abandoned like a crashed process: the message goes back to the group now.
         cur.abandoned = true;
         this.g.release(cur.token, 0);
+        this.g.disarmIfIdle();
         subs.remove(this);
         return;
       }
       await this.loop;
+      this.g.disarmIfIdle();
       subs.remove(this);
     }
   }
@@ -249,8 +308,8 @@ export function createMemoryBus(options: MemoryBusOptions = {}): EventBus {
     kind: 'memory',
     async publish(event) {
       subs.assertOpen();
-      const raw = Buffer.from(encodeEvent(event)).toString('utf8');
-      broker.append(eventKey(event), raw, opts.dedupeWindowMs);
+      const raw = encodeEventJson(event);
+      broker.append(eventKey(event), raw, opts.dedupeWindowMs, true);
     },
     subscribe: (group, handler, subOpts) =>
       subs.subscribe(

@@ -35,7 +35,7 @@ import {
   type ResolvedSubscribeOptions,
   type Subscription,
 } from './event-bus.js';
-import { BusSubscriptions, deliverEvent } from './bus-support.js';
+import { BusSubscriptions, deliverEvent, type DeliveryActions } from './bus-support.js';
 
 /** Options of {@link openNatsBus}. */
 export interface NatsBusOptions extends BusOptions {
@@ -137,7 +137,7 @@ export async function openNatsBus(url: string, options: NatsBusOptions = {}): Pr
   class NatsSubscription implements Subscription {
     private stopped = false;
     private messages: ConsumerMessages | undefined;
-    private current: { promise: Promise<void>; msg: JsMsg; abandoned: boolean } | undefined;
+    private current: NatsInFlight | undefined;
     private loop: Promise<void> = Promise.resolve();
 
     constructor(
@@ -197,10 +197,11 @@ export async function openNatsBus(url: string, options: NatsBusOptions = {}): Pr
               failures = 0;
               if (this.stopped) {
                 // Buffered but not started: hand it straight back instead of waiting for ack_wait.
-                safe(() => msg.nak());
+                safe(msg, 'nak');
                 continue;
               }
-              const cur = { promise: this.deliver(msg), msg, abandoned: false };
+              const cur: NatsInFlight = { promise: Promise.resolve(), msg, abandoned: false };
+              cur.promise = this.deliver(cur);
               this.current = cur;
               await cur.promise;
               this.current = undefined;
@@ -224,16 +225,22 @@ export async function openNatsBus(url: string, options: NatsBusOptions = {}): Pr
       }
     }
 
-    private deliver(msg: JsMsg): Promise<void> {
+    // One actions object for every delivery (no per-message closures on the hot path).
+    private readonly actions: DeliveryActions<NatsInFlight> = {
+      ack: (c) => safe(c.msg, 'ack'),
+      // term: the server never redelivers it (max_deliver is -1, so nothing else would stop it).
+      giveUp: (c) => safe(c.msg, 'term'),
+      // nak with delay (server 2.7.1+) = bounded backoff without blocking this consumer.
+      retry: (c, delayMs) => safe(c.msg, 'nak', delayMs),
+      abandoned: (c) => c.abandoned,
+    };
+
+    private deliver(cur: NatsInFlight): Promise<void> {
+      const msg = cur.msg;
       const meta = { group: this.group, attempt: msg.info.redeliveryCount, messageId: String(msg.seq) };
-      return deliverEvent(Buffer.from(msg.data).toString('utf8'), meta, this.handler, this.o, {
-        ack: () => safe(() => msg.ack()),
-        // term: the server never redelivers it (max_deliver is -1, so nothing else would stop it).
-        giveUp: () => safe(() => msg.term()),
-        // nak with delay (server 2.7.1+) = bounded backoff without blocking this consumer.
-        retry: (delayMs) => safe(() => msg.nak(delayMs)),
-        abandoned: () => this.current?.abandoned === true,
-      });
+      // A view over the message bytes, not a copy (Buffer.from(Uint8Array) would copy them).
+      const text = Buffer.from(msg.data.buffer, msg.data.byteOffset, msg.data.byteLength).toString('utf8');
+      return deliverEvent(text, meta, this.handler, this.o, this.actions, cur);
     }
 
     async close(): Promise<void> {
@@ -286,10 +293,19 @@ export async function openNatsBus(url: string, options: NatsBusOptions = {}): Pr
   };
 }
 
+/** One delivery in progress and whether close() gave up waiting for it. */
+interface NatsInFlight {
+  promise: Promise<void>;
+  msg: JsMsg;
+  abandoned: boolean;
+}
+
 /** Acks after the connection closed throw; a lost ack only means a redelivery. */
-function safe(fn: () => void): void {
+function safe(msg: JsMsg, op: 'ack' | 'term' | 'nak', delayMs?: number): void {
   try {
-    fn();
+    if (op === 'ack') msg.ack();
+    else if (op === 'term') msg.term();
+    else msg.nak(delayMs);
   } catch {
     /* connection closed: the server will redeliver */
   }

@@ -50,6 +50,35 @@ describe('redis bus specifics', { skip }, () => {
     }
   });
 
+  test('dedupeWindowMs 0 publishes with a plain XADD: same entry layout, no marker, republish accepted', async () => {
+    const streamKey = uniqueName('stella:test:nodedupe');
+    const bus = await openRedisBus(url, { streamKey, dedupeWindowMs: 0, pollMs: 50 });
+    const r = new Redis(url);
+    try {
+      const e = newEvent({ tenant: 'acme', kind: 'export.built', source: 'test' });
+      await bus.publish(e);
+      await bus.publish(e);
+      assert.equal(await r.xlen(streamKey), 2);
+      const entries = (await r.xrange(streamKey, '-', '+')) as [string, string[]][];
+      for (const [, fields] of entries) {
+        assert.deepEqual(fields.slice(0, 3), ['kind', 'export.built', 'event']);
+        assert.deepEqual(JSON.parse(fields[3]!), e);
+      }
+      assert.deepEqual(await r.keys(`{${streamKey}}:dedupe:*`), []);
+      const got: number[] = [];
+      await bus.subscribe('svc', async (_e, m) => void got.push(m.attempt));
+      await waitFor('both delivered', () => got.length === 2);
+      await assert.rejects(bus.publish({ ...e, kind: 'Bad Kind' }), (err: unknown) =>
+        isStellaError(err, 'EVENT_INVALID'),
+      );
+      assert.equal(await r.xlen(streamKey), 2);
+    } finally {
+      r.disconnect();
+      await bus.close();
+      await deleteRedisStream(url, streamKey);
+    }
+  });
+
   test('the group is recreated when Redis loses it (NOGROUP)', async () => {
     const streamKey = uniqueName('stella:test:nogroup');
     const bus = await openRedisBus(url, { streamKey, pollMs: 50 });

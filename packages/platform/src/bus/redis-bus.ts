@@ -14,7 +14,7 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { StellaError, isStellaError } from '@stella/core/errors';
-import { encodeEvent } from './event-envelope.js';
+import { encodeEventJson } from './event-envelope.js';
 import {
   resolveBusOptions,
   redactUrl,
@@ -26,7 +26,7 @@ import {
   type ResolvedSubscribeOptions,
   type Subscription,
 } from './event-bus.js';
-import { BusSubscriptions, deliverEvent } from './bus-support.js';
+import { BusSubscriptions, deliverEvent, type DeliveryActions } from './bus-support.js';
 
 /** Options of {@link openRedisBus}. */
 export interface RedisBusOptions extends BusOptions {
@@ -50,6 +50,13 @@ return redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'kind', ARGV[3],
 `;
 
 type StreamEntry = [id: string, fields: string[]];
+
+/** One delivery in progress: its entry id and whether close() gave up waiting for it. */
+interface RedisInFlight {
+  promise: Promise<void>;
+  id: string;
+  abandoned: boolean;
+}
 
 function unavailable(what: string, err: unknown): StellaError {
   if (isStellaError(err)) return err;
@@ -95,7 +102,7 @@ export async function openRedisBus(url: string, options: RedisBusOptions = {}): 
     private readonly abort = new AbortController();
     private readonly conn: Redis;
     private readonly consumer = `${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`;
-    private current: { promise: Promise<void>; abandoned: boolean } | undefined;
+    private current: RedisInFlight | undefined;
     private buffered: string[] = [];
     private claimCursor = '0-0';
     private nextClaimAt = 0;
@@ -196,8 +203,8 @@ export async function openRedisBus(url: string, options: RedisBusOptions = {}): 
         for (const [id, fields] of entries) {
           if (this.stopped) break;
           this.buffered.shift();
-          const cur = { promise: Promise.resolve(), abandoned: false };
-          cur.promise = this.deliver(id, fields, attemptOf(id), cur);
+          const cur: RedisInFlight = { promise: Promise.resolve(), id, abandoned: false };
+          cur.promise = this.deliver(fields, attemptOf(id), cur);
           this.current = cur;
           await cur.promise;
           this.current = undefined;
@@ -209,22 +216,25 @@ export async function openRedisBus(url: string, options: RedisBusOptions = {}): 
       }
     }
 
-    private deliver(id: string, fields: string[], attempt: number, cur: { abandoned: boolean }): Promise<void> {
-      const meta = { group: this.group, attempt, messageId: id };
-      return deliverEvent(field(fields, 'event') ?? '', meta, this.handler, this.o, {
-        ack: () => this.ack(id),
-        // Redis has no "terminate": XACK removes it from the PEL, so it is never claimed again.
-        giveUp: () => this.ack(id),
-        retry: async (delayMs) => {
-          // Keep it pending but make it look idle so XAUTOCLAIM takes it again after the backoff
-          // delay (bounded by ackWaitMs). JUSTID leaves the delivery counter alone.
-          const delay = Math.min(delayMs, opts.ackWaitMs);
-          await this.conn
-            .xclaim(key, this.group, this.consumer, 0, id, 'IDLE', opts.ackWaitMs - delay, 'JUSTID')
-            .catch(() => undefined);
-        },
-        abandoned: () => cur.abandoned,
-      });
+    // One actions object for every delivery (no per-message closures on the hot path).
+    private readonly actions: DeliveryActions<RedisInFlight> = {
+      ack: (c) => this.ack(c.id),
+      // Redis has no "terminate": XACK removes it from the PEL, so it is never claimed again.
+      giveUp: (c) => this.ack(c.id),
+      retry: async (c, delayMs) => {
+        // Keep it pending but make it look idle so XAUTOCLAIM takes it again after the backoff
+        // delay (bounded by ackWaitMs). JUSTID leaves the delivery counter alone.
+        const delay = Math.min(delayMs, opts.ackWaitMs);
+        await this.conn
+          .xclaim(key, this.group, this.consumer, 0, c.id, 'IDLE', opts.ackWaitMs - delay, 'JUSTID')
+          .catch(() => undefined);
+      },
+      abandoned: (c) => c.abandoned,
+    };
+
+    private deliver(fields: string[], attempt: number, cur: RedisInFlight): Promise<void> {
+      const meta = { group: this.group, attempt, messageId: cur.id };
+      return deliverEvent(field(fields, 'event') ?? '', meta, this.handler, this.o, this.actions, cur);
     }
 
     private pendingAcks: Promise<unknown>[] = [];
@@ -277,9 +287,15 @@ export async function openRedisBus(url: string, options: RedisBusOptions = {}): 
   return {
     kind: 'redis',
     async publish(event) {
-      const raw = Buffer.from(encodeEvent(event)).toString('utf8');
+      const raw = encodeEventJson(event);
       subs.assertOpen();
       try {
+        if (opts.dedupeWindowMs <= 0) {
+          // No dedupe marker to set: the script would only XADD, so send the XADD itself (one
+          // command either way, hence just as atomic, minus the script call overhead).
+          await redis.xadd(key, 'MAXLEN', '~', maxLen, '*', 'kind', event.kind, 'event', raw);
+          return;
+        }
         await (
           redis as unknown as { stellaPublish: (...a: (string | number)[]) => Promise<string | null> }
         ).stellaPublish(
