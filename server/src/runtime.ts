@@ -6,7 +6,6 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { StellaError } from '@stella/core/errors';
 import type { StellaConfig } from '@stella/platform/config';
 import { openDb, migrate, type Db, type AppliedMigration } from '@stella/platform/db';
 import { FsObjectStore, S3ObjectStore, type ObjectStore } from '@stella/platform/object-store';
@@ -45,13 +44,6 @@ export interface StartRuntimeOptions {
 export function openConfiguredStore(config: StellaConfig): ObjectStore {
   const s = config.objectStore;
   if (s.kind === 'file') return new FsObjectStore({ root: s.root });
-  if (s.prefix !== '') {
-    // The S3 driver addresses whole buckets; a key prefix would silently change every key.
-    throw new StellaError(
-      'CONFIG_INVALID',
-      'STELLA_OBJECT_STORE: a key prefix inside the bucket is not supported yet; use a dedicated bucket',
-    );
-  }
   return new S3ObjectStore({
     bucket: s.bucket,
     region: s.region,

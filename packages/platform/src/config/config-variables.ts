@@ -94,9 +94,7 @@ export type BusConfig = { kind: 'memory' } | { kind: 'nats'; servers: string[] }
 export interface S3StoreConfig {
   kind: 's3';
   bucket: string;
-  /** Key prefix inside the bucket (no leading/trailing slash), '' for none. */
-  prefix: string;
-  /** Custom endpoint (MinIO, s3rver, Ceph); path-style addressing is always used with one. */
+  /** Custom endpoint (MinIO, Ceph, moto); path-style addressing is always used with one. */
   endpoint?: string;
   region: string;
   forcePathStyle: boolean;
@@ -130,12 +128,16 @@ function nonEmpty(raw: string, what: string): string {
   return s;
 }
 
-/** Parses `s3://bucket[/prefix]?endpoint=http://…&region=…` (path-style when an endpoint is set). */
+/**
+ * Parses `s3://bucket?endpoint=http://…&region=…` (path-style when an endpoint is set). A key
+ * prefix inside the bucket is refused: the S3 driver addresses whole buckets (the bucket's Object
+ * Lock configuration is what makes WORM server-enforced), so a prefix would be silently ignored.
+ */
 export function parseS3Uri(u: URL, raw: string): S3StoreConfig {
   // WHATWG URL parsing silently resolves `..` segments, so look at the text as written.
   const rawPath = raw.replace(/^s3:\/\/[^/?#]*/i, '').split(/[?#]/)[0] ?? '';
-  if (rawPath.split('/').some((seg) => ['.', '..'].includes(decode(seg)))) {
-    throw new ConfigProblem('the s3 key prefix must not contain . or .. segments');
+  if (rawPath.replace(/^\/+$/, '') !== '') {
+    throw new ConfigProblem('a key prefix inside the bucket is not supported; use a dedicated bucket (s3://bucket?…)');
   }
   const bucket = u.hostname;
   if (!BUCKET.test(bucket) || bucket.includes('..'))
@@ -154,10 +156,7 @@ export function parseS3Uri(u: URL, raw: string): S3StoreConfig {
   }
   const region = u.searchParams.get('region') ?? 'us-east-1';
   if (!/^[a-z0-9-]{1,32}$/.test(region)) throw new ConfigProblem(`'${region}' is not a valid region`);
-  const prefix = decode(u.pathname).replace(/^\/+|\/+$/g, '');
-  if (prefix.split('/').some((seg) => seg === '..' || seg === '.'))
-    throw new ConfigProblem('the s3 key prefix must not contain . or .. segments');
-  return { kind: 's3', bucket, prefix, ...(endpoint ? { endpoint } : {}), region, forcePathStyle: true };
+  return { kind: 's3', bucket, ...(endpoint ? { endpoint } : {}), region, forcePathStyle: true };
 }
 
 /**
@@ -247,7 +246,7 @@ export const CONFIG_VARIABLES = [
     type: 'URI',
     defaultText: 'file://$STELLA_DATA_DIR/objects',
     description:
-      'Blob storage. `file:///abs/path`: local filesystem. `s3://bucket[/prefix]?endpoint=http://host:9000&region=us-east-1`: S3-compatible storage, path-style addressing when `endpoint` is given (MinIO, Ceph, s3rver).',
+      'Blob storage. `file:///abs/path`: local filesystem. `s3://bucket?endpoint=http://host:9000&region=us-east-1`: S3-compatible storage (a whole bucket; create it with Object Lock for server-enforced WORM), path-style addressing when `endpoint` is given (MinIO, Ceph, moto).',
     parse: (raw): ObjectStoreUri => {
       const s = nonEmpty(raw, 'URI');
       const u = parseUrl(s, ['file:', 's3:']);

@@ -60,7 +60,7 @@ describe('loadConfig', () => {
         STELLA_DATABASE_URL: 'postgres://app:s3cret@db.internal:5432/stella?sslmode=require',
         STELLA_DATABASE_POOL_MAX: '25',
         STELLA_BUS_URL: 'nats://n1:4222,nats://n2:4222',
-        STELLA_OBJECT_STORE: 's3://evidence-bucket/prod/blobs?endpoint=http://127.0.0.1:9000&region=eu-central-1',
+        STELLA_OBJECT_STORE: 's3://evidence-bucket?endpoint=http://127.0.0.1:9000&region=eu-central-1',
         STELLA_S3_ACCESS_KEY_ID: 'AKIA',
         STELLA_S3_SECRET_ACCESS_KEY: 'shh',
         STELLA_AUTH_JWKS: 'https://idp.example/jwks.json',
@@ -88,7 +88,6 @@ describe('loadConfig', () => {
     assert.deepEqual(c.objectStore, {
       kind: 's3',
       bucket: 'evidence-bucket',
-      prefix: 'prod/blobs',
       endpoint: 'http://127.0.0.1:9000',
       region: 'eu-central-1',
       forcePathStyle: true,
@@ -194,7 +193,6 @@ describe('loadConfig', () => {
     assert.deepEqual(loadConfig({ STELLA_OBJECT_STORE: 's3://bucket-a' }).objectStore, {
       kind: 's3',
       bucket: 'bucket-a',
-      prefix: '',
       region: 'us-east-1',
       forcePathStyle: true,
     });
@@ -236,6 +234,7 @@ describe('loadConfig', () => {
       's3://bucket-a?acl=public',
       's3://bucket-a/../x',
       's3://bucket-a/p/%2e%2e/x',
+      's3://bucket-a/prefix', // a prefix inside the bucket is refused (the driver addresses whole buckets)
       's3://bucket-a?endpoint=http://h:9000/path',
       's3://bucket-a?region=EU WEST',
     ]) {
