@@ -24,8 +24,14 @@ export interface MotoServer {
   stop(): Promise<void>;
 }
 
+/**
+ * The Python that has moto: `STELLA_TEST_PYTHON` (set by .ci/run after probing the candidates), else
+ * `python3` from PATH (on node-svc machines, the image's pyenv Python ships moto 5.2.1).
+ */
+const DEFAULT_PYTHON = process.env.STELLA_TEST_PYTHON || 'python3';
+
 /** `false` when `python -m moto.server` can run here, else why not (a skip message). */
-export function motoUnavailable(python = 'python3'): string | false {
+export function motoUnavailable(python = DEFAULT_PYTHON): string | false {
   const r = spawnSync(python, ['-c', 'import moto, moto.server, flask, werkzeug'], {
     stdio: 'ignore',
     timeout: 30_000,
@@ -53,7 +59,7 @@ export async function startMotoServer(opts: { python?: string } = {}): Promise<M
   // Point Python's tempfile at our private dir (moto's spooled bodies go there) without touching
   // the environment, then run moto's own server entry point.
   const boot = 'import sys, tempfile; tempfile.tempdir = sys.argv[1]; from moto.server import main; main(sys.argv[2:])';
-  const child = spawn(opts.python ?? 'python3', ['-c', boot, dir, '-H', '127.0.0.1', '-p', String(port)], {
+  const child = spawn(opts.python ?? DEFAULT_PYTHON, ['-c', boot, dir, '-H', '127.0.0.1', '-p', String(port)], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   // Keep the tail of the log for diagnostics; draining also keeps the pipe from filling up.
