@@ -79,7 +79,7 @@ describe(
 
     test('GNU tar lists exactly our entries with uid/gid 0, mtime 1970 and fixed modes', async () => {
       const file = await ourArchive('ours.tgz');
-      const r = await run('tar', ['--numeric-owner', '--utc', '-tvzf', file]);
+      const r = await run('tar', ['--numeric-owner', '--utc', '--quoting-style=literal', '-tvzf', file]);
       assert.equal(r.code, 0, r.stderr.toString());
       const lines = r.stdout.toString().trim().split('\n');
       const listed = lines.map((l) => {
