@@ -42,14 +42,8 @@ export interface MigrationStatusEntry {
   durationMs?: number;
 }
 
-export interface PlannedMigration {
-  set: string;
-  version: number;
-  name: string;
-  file: string;
-  path: string;
-  checksum: string;
-}
+/** A file `migrate` would apply: the file as found on disk, without its SQL text. */
+export type PlannedMigration = Omit<MigrationFile, 'sql'>;
 
 type AppliedRow = {
   set_name: string;
