@@ -83,6 +83,22 @@ describe('stella serve (embedded defaults)', () => {
     }
   });
 
+  test('a dependency that fails at start-up exits 1 with its code and releases what was opened', async () => {
+    const dir = await tempDir();
+    try {
+      const env = { ...process.env, STELLA_DATA_DIR: dir.path, STELLA_HTTP_PORT: '0', STELLA_LOG_LEVEL: 'warn' };
+      const down = await runCli(['serve'], { env: { ...env, STELLA_BUS_URL: 'redis://127.0.0.1:1' } });
+      assert.equal(down.code, 1);
+      assert.match(down.stderr, /BUS_UNAVAILABLE/);
+      // The embedded database was closed again (its lock released): the next start works.
+      const next = await startServe(dir.path);
+      assert.equal((await fetch(`${next.banner.url}/readyz`)).status, 200);
+      assert.equal(await next.stop(), 0);
+    } finally {
+      await dir.cleanup();
+    }
+  });
+
   test('invalid configuration exits 2 and lists every problem', async () => {
     const r = await runCli(['serve'], {
       env: { ...process.env, STELLA_HTTP_PORT: 'eighty', STELLA_BUS_URL: 'ftp://x', STELLA_WORKERS: '-1' },
