@@ -85,6 +85,7 @@ export function needTool(tool: string, check?: { args: string[] }): string | fal
 }
 
 export { run, type RunResult } from './run-command.js';
+export { assertStellaError, assertRejectsStella, type CodedError } from './assert-stella-error.js';
 export * from './openssl-tsa.js';
 
 /** A fresh temp dir; `cleanup()` removes it. */
