@@ -1,8 +1,8 @@
 /**
  * Generates the committed reference docs from their single sources (issue #2 items 2 and 6):
  *
- *   docs/openapi.json  ← route schemas (buildOpenApiDocument over the platform + service routes)
- *   docs/config.md     ← packages/platform/src/config/config-variables.ts
+ *   docs/openapi.json  ← route schemas of the platform + every registered service (server/src/service-docs.ts)
+ *   docs/config.md     ← packages/platform/src/config/config-variables.ts + the services' variables
  *   docs/errors.md     ← packages/core/src/errors/codes.ts
  *
  *   npm run docs               write the files
@@ -12,19 +12,11 @@
 import { readFile, writeFile, rename } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { buildOpenApiDocument, renderErrorsMarkdown, stableOpenApiJson, type RoutePlugin } from '@stella/platform/http';
-import { renderConfigMarkdown } from '@stella/platform/config';
+import { renderErrorsMarkdown, stableOpenApiJson } from '@stella/platform/http';
+import { serviceConfigMarkdown, serviceOpenApiDocument } from '@stella/server';
 import * as prettier from 'prettier';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-
-/**
- * The route plugins documented in docs/openapi.json — the same list the server registers.
- * Service routes are added here when the composition root exposes them.
- */
-async function routePlugins(): Promise<RoutePlugin[]> {
-  return [];
-}
 
 async function main(): Promise<number> {
   const check = process.argv.includes('--check');
@@ -34,8 +26,8 @@ async function main(): Promise<number> {
   const md = async (rel: string, text: string) =>
     prettier.format(text, { ...(await prettier.resolveConfig(join(root, rel))), filepath: join(root, rel) });
   const files: Record<string, string> = {
-    'docs/openapi.json': stableOpenApiJson(await buildOpenApiDocument(await routePlugins(), { version: pkg.version })),
-    'docs/config.md': await md('docs/config.md', renderConfigMarkdown()),
+    'docs/openapi.json': stableOpenApiJson(await serviceOpenApiDocument(pkg.version)),
+    'docs/config.md': await md('docs/config.md', serviceConfigMarkdown()),
     'docs/errors.md': await md('docs/errors.md', renderErrorsMarkdown()),
   };
   const stale: string[] = [];

@@ -1,3 +1,3 @@
-export { startRuntime, mintDevToken, openConfiguredStore, type Runtime, type StartRuntimeOptions } from './runtime.js';
-export { migrationSets } from './migration-sets.js';
-export { servicePlugins } from './service-plugins.js';
+export { startRuntime, mintDevToken, type Runtime, type StartRuntimeOptions } from './runtime.js';
+export { SERVICES, migrationSets, selectServices } from './service-registry.js';
+export { serviceOpenApiDocument, serviceConfigMarkdown } from './service-docs.js';

@@ -8,13 +8,18 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { StellaConfig } from '@stella/platform/config';
 import { openDb, migrate, type Db, type AppliedMigration } from '@stella/platform/db';
-import { FsObjectStore, S3ObjectStore, type ObjectStore } from '@stella/platform/object-store';
-import { openBus, startOutboxRelay, type EventBus, type OutboxRelay } from '@stella/platform/bus';
+import { openObjectStore, type ObjectStore } from '@stella/platform/object-store';
+import { openBus, startOutboxRelay, type EventBus } from '@stella/platform/bus';
 import { createTokenVerifierFromConfig, loadOrCreateDevIssuer, SCOPES, type DevIssuer } from '@stella/platform/auth';
-import { buildApp, type RoutePlugin, type StellaApp } from '@stella/platform/http';
+import { buildApp, type StellaApp } from '@stella/platform/http';
 import { generateFileKey } from '@stella/platform/keys';
-import { migrationSets } from './migration-sets.js';
-import { servicePlugins } from './service-plugins.js';
+import {
+  createTenantContexts,
+  type BackgroundWorker,
+  type ServiceDeps,
+  type ServiceModule,
+} from '@stella/platform/service';
+import { SERVICES, migrationSets, selectServices } from './service-registry.js';
 
 export interface Runtime {
   readonly config: StellaConfig;
@@ -30,7 +35,11 @@ export interface Runtime {
   readonly devIssuer?: DevIssuer;
   /** Signer URI in use (configured, or the generated dev key). */
   readonly signingKey: string;
-  /** Stop accepting, drain in-flight requests and the outbox, stop consumers, close the DB. */
+  /** The services this process runs (`config.services`, from the registry). */
+  readonly services: readonly ServiceModule[];
+  /** Background workers started (outbox relay, service workers), by name. */
+  readonly workers: readonly string[];
+  /** Stop accepting, drain in-flight requests, stop workers and the outbox, close the DB. */
   close(): Promise<void>;
 }
 
@@ -38,24 +47,8 @@ export interface StartRuntimeOptions {
   version: string;
   /** Overrides the default JSON logger (tests pass `false`). */
   logger?: false;
-}
-
-/** The object store the config names. */
-export function openConfiguredStore(config: StellaConfig): ObjectStore {
-  const s = config.objectStore;
-  if (s.kind === 'file') return new FsObjectStore({ root: s.root });
-  return new S3ObjectStore({
-    bucket: s.bucket,
-    region: s.region,
-    forcePathStyle: s.forcePathStyle,
-    ...(s.endpoint ? { endpoint: s.endpoint } : {}),
-    ...(s.credentials ? { credentials: s.credentials } : {}),
-  });
-}
-
-function busUrl(config: StellaConfig): string {
-  const b = config.bus;
-  return b.kind === 'memory' ? 'memory:' : b.kind === 'nats' ? b.servers.join(',') : b.url;
+  /** The service registry (tests pass their own modules); default {@link SERVICES}. */
+  registry?: readonly ServiceModule[];
 }
 
 /** The dev signing key under the data dir, created on first start (Ed25519, 0600). */
@@ -74,37 +67,52 @@ async function ensureSigningKey(config: StellaConfig): Promise<string> {
 }
 
 /**
- * Starts everything `config` asks for and listens. On a failure part-way, whatever was opened is
- * closed again before the error propagates.
+ * Starts everything `config` asks for and listens. Migrations of every registered service are
+ * applied (replicas running different `--services` subsets share one schema); routes and workers
+ * only of `config.services`. On a failure part-way, whatever was opened is closed again before
+ * the error propagates.
  */
 export async function startRuntime(config: StellaConfig, options: StartRuntimeOptions): Promise<Runtime> {
+  const registry = options.registry ?? SERVICES;
   const closers: (() => Promise<void>)[] = [];
   const closeAll = async () => {
     for (const c of closers.reverse()) await c().catch(() => undefined);
     closers.length = 0;
   };
   try {
+    const services = selectServices(config.services, registry);
     await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
     const signingKey = await ensureSigningKey(config);
     const devIssuer = config.auth.jwks.kind === 'dev' ? await loadOrCreateDevIssuer(config.dataDir) : undefined;
     const verifier = await createTokenVerifierFromConfig(config.auth, config.dataDir);
 
-    const db =
-      config.database.kind === 'postgres'
-        ? await openDb({ url: config.database.url, poolMax: config.database.poolMax })
-        : await openDb({ dataDir: config.database.dataDir });
+    const db = await openDb(config.database);
     closers.push(() => db.close());
-    const applied = await migrate(db, migrationSets());
+    const applied = await migrate(db, migrationSets(registry));
 
-    const store = openConfiguredStore(config);
+    const store = openObjectStore(config.objectStore);
     closers.push(async () => store.close?.());
 
-    const bus = await openBus(busUrl(config));
+    const bus = await openBus(config.bus);
     closers.push(() => bus.close());
-    const relay: OutboxRelay = startOutboxRelay(db, bus);
-    closers.push(() => relay.stop({ drain: true, timeoutMs: Math.min(config.shutdownTimeoutMs, 10_000) }));
 
-    const plugins: RoutePlugin[] = await servicePlugins(config.services);
+    // Routes are registered before the app exists, so a service's logger is resolved on use.
+    const built: { log?: StellaApp['log'] } = {};
+    const depsOf = (m: ServiceModule): ServiceDeps => ({
+      config,
+      settings: config.serviceSettings[m.name] ?? {},
+      db,
+      bus,
+      store,
+      signingKey,
+      get log() {
+        if (!built.log) throw new Error(`service ${m.name} logged before the app was built`);
+        return built.log.child({ service: m.name });
+      },
+      tenants: createTenantContexts(db, m.name),
+    });
+    const deps = new Map(services.map((m) => [m.name, depsOf(m)] as const));
+
     const app = await buildApp({
       config,
       verifier,
@@ -114,9 +122,27 @@ export async function startRuntime(config: StellaConfig, options: StartRuntimeOp
         { name: 'bus', check: () => bus.ping() },
         { name: 'object-store', check: () => store.ping() },
       ],
-      plugins,
+      plugins: services.flatMap((m) => m.routes?.(deps.get(m.name)!) ?? []),
+      openApiTags: services.flatMap((m) => m.openApiTags ?? []),
       ...(options.logger === false ? { logger: false as const } : {}),
     });
+    built.log = app.log;
+
+    // `--workers 0` serves HTTP only: no outbox relay, no job workers (STELLA_WORKERS).
+    const workers: BackgroundWorker[] = [];
+    if (config.workers > 0) {
+      const relay = startOutboxRelay(db, bus);
+      workers.push({
+        name: 'outbox-relay',
+        start: () => undefined,
+        stop: () => relay.stop({ drain: true, timeoutMs: Math.min(config.shutdownTimeoutMs, 10_000) }),
+      });
+      for (const m of services) workers.push(...(m.workers?.(deps.get(m.name)!, config.workers) ?? []));
+    }
+    for (const w of workers) {
+      await w.start();
+      closers.push(() => w.stop());
+    }
     closers.push(() => app.close());
     const url = await app.listen({ host: config.http.host, port: config.http.port });
 
@@ -130,6 +156,8 @@ export async function startRuntime(config: StellaConfig, options: StartRuntimeOp
       url,
       applied,
       signingKey,
+      services,
+      workers: workers.map((w) => w.name),
       ...(devIssuer ? { devIssuer } : {}),
       close: () => (closing ??= closeAll()),
     };

@@ -59,11 +59,12 @@ export const commands: CommandSpec[] = [
     },
     positionals: { max: 0 },
     async run(ctx) {
-      const { parseScopeList, parseTtl, isTenantId, TENANT_PATTERN } = await import('@stella/platform/auth');
+      const { parseScopeList, parseTtl } = await import('@stella/platform/auth');
+      const { isTenantId, TENANT_ID_PATTERN } = await import('@stella/platform/tenant');
       const { isStellaError } = await import('@stella/core/errors');
       const tenant = stringOpt(ctx, 'tenant', true);
       if (!isTenantId(tenant))
-        throw new UsageError(`--tenant '${tenant}' is not a tenant id (${TENANT_PATTERN.source})`);
+        throw new UsageError(`--tenant '${tenant}' is not a tenant id (${TENANT_ID_PATTERN.source})`);
       const scopeText = stringOpt(ctx, 'scope', true);
       const subject = stringOpt(ctx, 'subject', true);
       let scopes: string[];

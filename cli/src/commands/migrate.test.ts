@@ -64,7 +64,9 @@ function flowFor(
     test('an edited applied migration: status exits 1 and shows it, migrate and plan refuse', async () => {
       // Simulate the edit on the database side (the files belong to the repository).
       const dataDir = t.args[0] === '--data-dir' ? t.args[1] : undefined;
-      const db = await openDb(dataDir ? { dataDir } : { url: t.env.STELLA_DATABASE_URL });
+      const db = await openDb(
+        dataDir ? { kind: 'pglite', dataDir } : { kind: 'postgres', url: t.env.STELLA_DATABASE_URL! },
+      );
       try {
         await db.query(
           "update stella_migrations.applied set checksum = repeat('0', 64) where set_name = 'export-center' and version = 1",

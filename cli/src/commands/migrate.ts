@@ -1,58 +1,39 @@
 /**
  * `stella migrate`, `stella migrate status`, `stella migrate plan` (issue #2 item 3): apply,
- * inspect and preview the numbered SQL migrations of every service against PostgreSQL
- * (`--database-url`) or the embedded PGlite database (`--data-dir`). The database driver and
+ * inspect and preview the numbered SQL migrations of every registered service against PostgreSQL
+ * (`--database-url`) or the embedded PGlite database of `--data-dir` — resolved exactly as
+ * `stella serve` resolves them (server-config.ts). The database driver and
  * the server package are imported inside `run`, so `stella --help` stays fast.
  */
 import { EXIT, UsageError, println, stringOpt, type CommandContext, type CommandSpec } from '../command.js';
 import type { Db, MigrationSet } from '@stella/platform/db';
+import { redactUrl, type StellaConfig } from '@stella/platform/config';
+import { configFlagOptions, loadServerConfig } from './server-config.js';
 
-const dbOptions: NonNullable<CommandSpec['options']> = {
-  'database-url': {
-    type: 'string',
-    arg: '<postgres://…>',
-    description: 'PostgreSQL to migrate; log in as the schema owner (not the app role)',
-    env: 'STELLA_DATABASE_URL',
-  },
-  'data-dir': {
-    type: 'string',
-    arg: '<dir>',
-    description: 'Embedded PGlite database under <dir>/pgdata, used when no database URL is given',
-    env: 'STELLA_DATA_DIR',
-    default: './.stella',
-  },
-};
+// The same variables (and so the same data dir and database) as `stella serve`.
+const dbOptions = configFlagOptions(['STELLA_DATABASE_URL', 'STELLA_DATA_DIR']);
 
-async function withDb<T>(
+async function withDb(
   ctx: CommandContext,
-  fn: (db: Db, sets: MigrationSet[], platform: typeof import('@stella/platform/db')) => Promise<T>,
-): Promise<T> {
+  command: string,
+  fn: (db: Db, sets: MigrationSet[], platform: typeof import('@stella/platform/db'), target: string) => Promise<number>,
+): Promise<number> {
+  const config = await loadServerConfig(ctx, command);
+  if (typeof config === 'number') return config;
   const platform = await import('@stella/platform/db');
-  const { migrationSets } = await import('@stella/server/migration-sets');
-  const url = stringOpt(ctx, 'database-url');
-  const { resolve } = await import('node:path');
-  const db = await platform.openDb(
-    url ? { url } : { dataDir: resolve(ctx.cwd, stringOpt(ctx, 'data-dir') ?? './.stella') },
-  );
+  const { migrationSets } = await import('@stella/server/service-registry');
+  const db = await platform.openDb(config.database);
   try {
-    return await fn(db, migrationSets(), platform);
+    return await fn(db, migrationSets(), platform, describeTarget(config, platform));
   } finally {
     await db.close();
   }
 }
 
-function describeTarget(ctx: CommandContext): string {
-  const url = stringOpt(ctx, 'database-url');
-  if (url) {
-    try {
-      const u = new URL(url);
-      if (u.password) u.password = '***';
-      return u.toString();
-    } catch {
-      return '<database url>';
-    }
-  }
-  return `pglite:${stringOpt(ctx, 'data-dir') ?? './.stella'}/pgdata`;
+function describeTarget(config: StellaConfig, platform: typeof import('@stella/platform/db')): string {
+  return config.database.kind === 'postgres'
+    ? redactUrl(config.database.url)
+    : `pglite:${platform.pgliteClusterDir(config.database.dataDir)}`;
 }
 
 export const commands: CommandSpec[] = [
@@ -81,8 +62,8 @@ export const commands: CommandSpec[] = [
       const lockTimeout = stringOpt(ctx, 'lock-timeout');
       if (lockTimeout !== undefined && !/^[1-9]\d{0,8}$/.test(lockTimeout))
         throw new UsageError('--lock-timeout must be a positive number of milliseconds');
-      return withDb(ctx, async (db, sets, platform) => {
-        if (!ctx.json) println(ctx.stdout, `Migrating ${describeTarget(ctx)} (${db.driver})`);
+      return withDb(ctx, 'migrate', async (db, sets, platform, target) => {
+        if (!ctx.json) println(ctx.stdout, `Migrating ${target} (${db.driver})`);
         const applied = await platform.migrate(db, sets, {
           lockTimeoutMs: lockTimeout === undefined ? undefined : Number(lockTimeout),
           onApplied: (m) => {
@@ -108,20 +89,21 @@ export const commands: CommandSpec[] = [
     options: dbOptions,
     positionals: { max: 0 },
     async run(ctx) {
-      return withDb(ctx, async (db, sets, platform) => {
+      return withDb(ctx, 'migrate status', async (db, sets, platform, target) => {
         const status = await platform.migrationStatus(db, sets);
         const changed = status.filter((s) => s.state === 'changed').length;
         const pending = status.filter((s) => s.state === 'pending').length;
         if (ctx.json) {
           println(ctx.stdout, JSON.stringify({ driver: db.driver, migrations: status, pending, changed }));
         } else {
-          println(ctx.stdout, `Migrations of ${describeTarget(ctx)} (${db.driver}):`);
+          println(ctx.stdout, `Migrations of ${target} (${db.driver}):`);
           const w = Math.max(0, ...status.map((s) => `${s.set}/${s.file}`.length));
           for (const s of status) {
             const when = s.appliedAt ? `  ${s.appliedAt.toISOString()}` : '';
             println(ctx.stdout, `  ${s.state.padEnd(8)} ${`${s.set}/${s.file}`.padEnd(w)}${when}`);
           }
           println(ctx.stdout, `${status.length} file(s): ${pending} pending, ${changed} changed.`);
+          if (!pending && !changed) println(ctx.stdout, 'The database is up to date.');
           if (changed)
             println(ctx.stderr, 'Applied migrations were edited; restore them and add a new migration instead.');
         }
@@ -135,12 +117,12 @@ export const commands: CommandSpec[] = [
     options: dbOptions,
     positionals: { max: 0 },
     async run(ctx) {
-      return withDb(ctx, async (db, sets, platform) => {
+      return withDb(ctx, 'migrate plan', async (db, sets, platform, target) => {
         const plan = await platform.migrationPlan(db, sets);
         if (ctx.json) println(ctx.stdout, JSON.stringify({ driver: db.driver, plan }));
         else if (!plan.length) println(ctx.stdout, 'Nothing to apply: the database is up to date.');
         else {
-          println(ctx.stdout, `Would apply to ${describeTarget(ctx)} (${db.driver}), in order:`);
+          println(ctx.stdout, `Would apply to ${target} (${db.driver}), in order:`);
           for (const p of plan) println(ctx.stdout, `  ${p.set}/${p.file}  sha256:${p.checksum}`);
         }
         return EXIT.OK;

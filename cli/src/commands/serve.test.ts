@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { repoRoot, tempDir } from '@stella/testkit';
 import { StellaClient } from '@stella/sdk';
 import { runCli } from '../testing/run-cli.js';
@@ -78,6 +80,33 @@ describe('stella serve (embedded defaults)', () => {
       assert.equal((await again.whoami()).tenant, 'dev');
       assert.equal((second.banner as unknown as { migrationsApplied: number }).migrationsApplied, 0);
       assert.equal(await second.stop('SIGINT'), 0);
+    } finally {
+      await dir.cleanup();
+    }
+  });
+
+  test('serve and migrate resolve one embedded database: same cluster, same lock, "up to date" after serve', async () => {
+    const dir = await tempDir();
+    try {
+      const env = { ...process.env, STELLA_DATA_DIR: undefined, STELLA_DATABASE_URL: undefined };
+      const served = await startServe(dir.path);
+      const banner = served.banner as unknown as { database: string };
+      assert.equal(banner.database, `pglite:${dir.path}/pgdata`);
+      // While serve holds the embedded database, migrate is refused by the same data-dir lock.
+      const busy = await runCli(['migrate', 'status', '--data-dir', dir.path], { env });
+      assert.equal(busy.code, 1, busy.stdout + busy.stderr);
+      assert.match(busy.stderr, /DB_UNAVAILABLE|in use/);
+      assert.equal(await served.stop(), 0);
+
+      // A relative --data-dir resolves against the working directory, like serve's.
+      const status = await runCli(['migrate', 'status', '--data-dir', '.'], { env, cwd: dir.path });
+      assert.equal(status.code, 0, status.stderr);
+      assert.match(status.stdout, new RegExp(`pglite:${dir.path}/pgdata`));
+      assert.match(status.stdout, / 0 pending, 0 changed/);
+      assert.match(status.stdout, /up to date/);
+      // Only one cluster: no nested pgdata/pgdata left behind by either command.
+      assert.equal(existsSync(join(dir.path, 'pgdata', 'pgdata')), false);
+      assert.equal(existsSync(join(dir.path, 'pgdata', 'PG_VERSION')), true);
     } finally {
       await dir.cleanup();
     }

@@ -6,6 +6,7 @@
  */
 import { EXIT, println, type CommandSpec } from '../command.js';
 import { cliVersion } from './version.js';
+import { configFlagOptions, loadServerConfig } from './server-config.js';
 
 export const commands: CommandSpec[] = [
   {
@@ -15,44 +16,14 @@ export const commands: CommandSpec[] = [
       'Configuration comes from STELLA_* variables (docs/config.md); flags override them.',
       'With none set, everything is embedded under ./.stella (PGlite, files, in-process bus).',
     ].join('\n'),
-    options: {
-      port: { type: 'string', arg: '<n>', description: 'HTTP port', env: 'STELLA_HTTP_PORT' },
-      host: { type: 'string', arg: '<addr>', description: 'HTTP listen address', env: 'STELLA_HTTP_HOST' },
-      services: {
-        type: 'string',
-        arg: '<a,b>',
-        description: 'Services to run: evidence-locker,export-center,timeline-indexer',
-        env: 'STELLA_SERVICES',
-      },
-      workers: { type: 'string', arg: '<n>', description: 'Background workers per service', env: 'STELLA_WORKERS' },
-      'data-dir': {
-        type: 'string',
-        arg: '<dir>',
-        description: 'Data directory for embedded mode',
-        env: 'STELLA_DATA_DIR',
-      },
-      'log-level': { type: 'string', arg: '<level>', description: 'Log level', env: 'STELLA_LOG_LEVEL' },
-    },
+    // Every flag overrides the config variable of the same name (docs/config.md).
+    options: configFlagOptions(),
     positionals: { max: 0 },
     async run(ctx) {
-      const { loadConfig, flagOverrides, redactConfig, unknownVariables } = await import('@stella/platform/config');
-      const { isStellaError } = await import('@stella/core/errors');
-      let config;
-      try {
-        config = loadConfig(ctx.env, flagOverrides(ctx.values), { cwd: ctx.cwd });
-      } catch (err) {
-        if (isStellaError(err, 'CONFIG_INVALID')) {
-          const problems =
-            (err.details as { problems?: { variable?: string; message: string }[] } | undefined)?.problems ?? [];
-          println(ctx.stderr, 'stella serve: invalid configuration:');
-          for (const p of problems) println(ctx.stderr, `  - ${p.variable ? `${p.variable}: ` : ''}${p.message}`);
-          if (problems.length === 0) println(ctx.stderr, `  - ${err.message}`);
-          return EXIT.USAGE;
-        }
-        throw err;
-      }
-      for (const name of unknownVariables(ctx.env))
-        println(ctx.stderr, `stella serve: warning: unknown variable ${name} (typo?)`);
+      const config = await loadServerConfig(ctx, 'serve');
+      if (typeof config === 'number') return config;
+      const { redactConfig } = await import('@stella/platform/config');
+      const { pgliteClusterDir } = await import('@stella/platform/db');
 
       const started = Date.now();
       const { startRuntime, mintDevToken } = await import('@stella/server');
@@ -60,7 +31,8 @@ export const commands: CommandSpec[] = [
       const summary = {
         url: runtime.url,
         services: config.services,
-        database: config.database.kind === 'pglite' ? `pglite:${config.database.dataDir}` : 'postgres',
+        database:
+          config.database.kind === 'pglite' ? `pglite:${pgliteClusterDir(config.database.dataDir)}` : 'postgres',
         bus: config.bus.kind,
         objectStore: config.objectStore.kind,
         migrationsApplied: runtime.applied.length,

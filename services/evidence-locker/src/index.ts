@@ -1,1 +1,1 @@
-export {};
+export { evidenceLockerService } from './service.js';

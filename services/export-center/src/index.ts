@@ -1,1 +1,1 @@
-export {};
+export { exportCenterService } from './service.js';

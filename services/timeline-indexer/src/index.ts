@@ -1,1 +1,1 @@
-export {};
+export { timelineIndexerService } from './service.js';

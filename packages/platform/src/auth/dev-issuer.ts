@@ -22,7 +22,8 @@ import {
 } from 'jose';
 import { StellaError } from '@stella/core/errors';
 import { DEFAULT_AUDIENCE, DEV_ISSUER } from '../config/config.js';
-import { isScope, isTenantId, SCOPES } from './scopes.js';
+import { isTenantId } from '../tenant/tenant-id.js';
+import { isScope, SCOPES } from './scopes.js';
 
 export const DEV_ISSUER_DIR = 'dev-issuer';
 const PRIVATE_FILE = 'private.jwk.json';

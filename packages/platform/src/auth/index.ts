@@ -1,4 +1,4 @@
-export { SCOPES, ROLES, TENANT_PATTERN, isScope, isTenantId, parseScopeList, type Scope, type Role } from './scopes.js';
+export { SCOPES, ROLES, isScope, parseScopeList, type Scope, type Role } from './scopes.js';
 export {
   loadOrCreateDevIssuer,
   parseTtl,

@@ -1,10 +1,9 @@
 /**
- * Scopes, roles and tenant ids (DESIGN.md §3 "Auth"). A token's `scope` claim is a
+ * Scopes and roles (DESIGN.md §3 "Auth"). A token's `scope` claim is a
  * space-separated list (RFC 8693 §4.2 / RFC 9068 §2.2.3 use the same shape). Roles are named scope
  * sets; they are expanded when a token is minted, so verifiers only ever compare scopes.
  */
 import { StellaError } from '@stella/core/errors';
-import { TENANT_ID_PATTERN } from '../db/tenant.js';
 
 /** Every scope a route may require. */
 export const SCOPES = [
@@ -35,20 +34,8 @@ export const ROLES = {
 } as const satisfies Record<string, readonly Scope[]>;
 export type Role = keyof typeof ROLES;
 
-/**
- * Tenant ids, shared with the database layer (`db/tenant.ts`): a letter or digit, then up to 127
- * letters, digits, `.`, `_` or `-` — the id travels in headers, JWT claims, object keys and SQL
- * settings, so it must need no escaping anywhere.
- */
-export const TENANT_PATTERN: RegExp = TENANT_ID_PATTERN;
-
 export function isScope(s: string): s is Scope {
   return (SCOPES as readonly string[]).includes(s);
-}
-
-/** True when `tenant` is a well-formed tenant id. */
-export function isTenantId(tenant: unknown): tenant is string {
-  return typeof tenant === 'string' && TENANT_PATTERN.test(tenant);
 }
 
 /**

@@ -17,7 +17,7 @@ import {
 import { StellaError } from '@stella/core/errors';
 import type { JwksSource } from '../config/config-variables.js';
 import { loadOrCreateDevIssuer } from './dev-issuer.js';
-import { isTenantId } from './scopes.js';
+import { isTenantId } from '../tenant/tenant-id.js';
 
 /** Algorithms we accept (DESIGN.md §3). */
 export const TOKEN_ALGORITHMS = ['EdDSA', 'ES256'] as const;

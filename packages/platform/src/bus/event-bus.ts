@@ -219,8 +219,3 @@ export async function settleWithin(p: Promise<unknown>, ms: number): Promise<boo
     clearTimeout(timer);
   }
 }
-
-/** `url` with any `user:password@` part masked, for error messages and logs. */
-export function redactUrl(url: string): string {
-  return url.replace(/\/\/[^@/]*@/g, '//***@');
-}

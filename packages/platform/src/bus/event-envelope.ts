@@ -6,6 +6,7 @@
  */
 import { monotonicFactory } from 'ulid';
 import { StellaError } from '@stella/core/errors';
+import { TENANT_ID_PATTERN } from '../tenant/tenant-id.js';
 
 /** One piece of evidence an event links to (DESIGN.md §3). */
 export interface EventEvidenceRef {
@@ -52,9 +53,6 @@ export const MAX_EVENT_BYTES = 256 * 1024;
 // Crockford base32 without I, L, O, U; the first char is at most 7 because a ULID is 128 bits
 // (https://github.com/ulid/spec "Encoding": larger values overflow).
 const ULID_RE = /^[0-7][0-9A-HJKMNP-TV-Z]{25}$/;
-// A tenant must not contain ':' (it is the separator in `Nats-Msg-Id` = `<tenant>:<eventId>`),
-// whitespace, or NATS/Redis wildcard characters.
-const TENANT_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 // Kinds are NATS subject suffixes: tokens separated by '.', and a token must never contain
 // '*', '>' or whitespace (NATS "Subject-Based Messaging"). We allow a strict lower-case subset.
 const KIND_TOKEN = '[a-z][a-z0-9_-]{0,63}';
@@ -114,11 +112,6 @@ export function isValidKind(kind: string): boolean {
   return KIND_RE.test(kind);
 }
 
-/** True when `tenant` may appear in an envelope. */
-export function isValidEventTenant(tenant: string): boolean {
-  return TENANT_RE.test(tenant);
-}
-
 function checkString(
   problems: EventProblem[],
   obj: Record<string, unknown>,
@@ -167,7 +160,7 @@ function collectProblems(
   checkString(problems, input, 'tenant', {
     required: true,
     max: 128,
-    re: TENANT_RE,
+    re: TENANT_ID_PATTERN,
     reMessage: 'must match [A-Za-z0-9][A-Za-z0-9._-]*',
   });
   checkString(problems, input, 'kind', {

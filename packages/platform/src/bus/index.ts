@@ -13,7 +13,6 @@ export {
   type DedupedWork,
 } from './dedupe-store.js';
 export {
-  PLATFORM_MIGRATIONS,
   appendToOutbox,
   startOutboxRelay,
   type OutboxRelay,

@@ -23,10 +23,10 @@ import {
   type NatsConnection,
 } from 'nats';
 import { StellaError, isStellaError } from '@stella/core/errors';
+import { redactUrl } from '../config/redact-url.js';
 import { encodeEvent, eventKey } from './event-envelope.js';
 import {
   resolveBusOptions,
-  redactUrl,
   settleWithin,
   sleep,
   type BusOptions,
@@ -102,7 +102,7 @@ async function ensureStream(
 }
 
 /** Opens a JetStream bus at `url` (`nats://host:port`, comma-separated for a cluster). */
-export async function openNatsBus(url: string, options: NatsBusOptions = {}): Promise<EventBus> {
+export async function openNatsBus(url: string | readonly string[], options: NatsBusOptions = {}): Promise<EventBus> {
   const opts = resolveBusOptions(options);
   const stream = options.stream ?? 'STELLA_EVENTS';
   const prefix = options.subjectPrefix ?? 'stella.events';
@@ -110,12 +110,12 @@ export async function openNatsBus(url: string, options: NatsBusOptions = {}): Pr
     throw new StellaError('CONFIG_INVALID', `invalid NATS stream name ${JSON.stringify(stream)}`);
   if (!PREFIX_RE.test(prefix))
     throw new StellaError('CONFIG_INVALID', `invalid NATS subject prefix ${JSON.stringify(prefix)}`);
-  const servers = url.split(',').map((s) => s.trim());
+  const servers = typeof url === 'string' ? url.split(',').map((s) => s.trim()) : [...url];
   let nc: NatsConnection;
   try {
     nc = await connect({ servers, name: options.name ?? 'stella', maxReconnectAttempts: -1, timeout: 5_000 });
   } catch (err) {
-    throw unavailable(`connect to ${redactUrl(url)}`, err);
+    throw unavailable(`connect to ${redactUrl(servers.join(','))}`, err);
   }
   let jsm: JetStreamManager;
   let js: JetStreamClient;

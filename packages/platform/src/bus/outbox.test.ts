@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { createTestDatabase, needService, services, tempDir, uniqueName } from '@stella/testkit';
 import { isStellaError } from '@stella/core/errors';
 import { migrate, openDb, type Db } from '../db/index.js';
-import { appendToOutbox, startOutboxRelay, PLATFORM_MIGRATIONS } from './outbox.js';
+import { appendToOutbox, startOutboxRelay } from './outbox.js';
+import { PLATFORM_MIGRATIONS } from '../db/platform-migrations.js';
 import { MemoryBroker, createMemoryBus } from './memory-bus.js';
 import { newEvent, type EventEnvelope } from './event-envelope.js';
 import type { EventBus } from './event-bus.js';
@@ -54,7 +55,7 @@ function outboxSuite(
       const applied = await migrate(db, [PLATFORM_MIGRATIONS]);
       assert.deepEqual(
         applied.map((m) => m.file),
-        ['0001_outbox.sql', '0002_processed_events.sql'],
+        ['0001_outbox.sql', '0002_processed_events.sql', '0003_audit_log.sql'],
       );
     });
     after(async () => {
@@ -342,7 +343,7 @@ outboxSuite(
   'pg',
   async () => {
     const t = await createTestDatabase('bus_outbox');
-    return { db: await openDb({ url: t.url }), done: t.drop };
+    return { db: await openDb({ kind: 'postgres', url: t.url }), done: t.drop };
   },
   await needService('postgres'),
 );
@@ -351,7 +352,7 @@ outboxSuite(
   'pglite',
   async () => {
     const d = await tempDir('stella-outbox-');
-    return { db: await openDb({ dataDir: d.path }), done: d.cleanup };
+    return { db: await openDb({ kind: 'pglite', dataDir: d.path }), done: d.cleanup };
   },
   false,
 );

@@ -12,17 +12,10 @@
  * again later: at-least-once overall, which the bus's `(tenant, eventId)` dedupe window and the
  * consumers' dedupe absorb.
  */
-import { fileURLToPath } from 'node:url';
 import { StellaError, isStellaError } from '@stella/core/errors';
-import type { Db, MigrationSet, Queryable } from '../db/index.js';
+import type { Db, Queryable } from '../db/index.js';
 import { eventProblems, validateEvent, type EventEnvelope } from './event-envelope.js';
 import { sleep, type EventBus } from './event-bus.js';
-
-/** The platform migration set (outbox, processed_events); run it before any service's set. */
-export const PLATFORM_MIGRATIONS: MigrationSet = {
-  name: 'platform',
-  dir: fileURLToPath(new URL('../../migrations', import.meta.url)),
-};
 
 /**
  * Enqueues `event` in the caller's transaction (a `withTenant` transaction for tenant events:

@@ -14,10 +14,10 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { StellaError, isStellaError } from '@stella/core/errors';
+import { redactUrl } from '../config/redact-url.js';
 import { encodeEventJson } from './event-envelope.js';
 import {
   resolveBusOptions,
-  redactUrl,
   settleWithin,
   sleep,
   type BusOptions,

@@ -2,7 +2,7 @@
  * Renders `docs/config.md` from {@link CONFIG_VARIABLES} (issue #2 item 2: "docs/config.md lists
  * every variable; a test keeps it in sync"). Pure: `scripts/gen-docs.ts` writes the result.
  */
-import { CONFIG_VARIABLES, type ConfigVariable } from './config-variables.js';
+import { CONFIG_VARIABLES, type ConfigVariable, type ServiceCatalogue } from './config-variables.js';
 
 function cell(s: string): string {
   return s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
@@ -10,7 +10,7 @@ function cell(s: string): string {
 
 function table(vars: readonly ConfigVariable[]): string[] {
   return [
-    '| Variable | Type | Default | `serve` flag | Description |',
+    '| Variable | Type | Default | Flag | Description |',
     '| --- | --- | --- | --- | --- |',
     ...vars.map(
       (v) =>
@@ -19,8 +19,25 @@ function table(vars: readonly ConfigVariable[]): string[] {
   ];
 }
 
-/** The full Markdown text of `docs/config.md`. */
-export function renderConfigMarkdown(): string {
+/** The services section: each registered service, and its own variables when it has any. */
+function servicesSection(services: ServiceCatalogue): string[] {
+  const out = [
+    '## Services',
+    '',
+    '`STELLA_SERVICES` / `--services` takes a comma list of these (default: all of them):',
+    '',
+    ...services.map((s) => `- \`${s.name}\`${s.summary ? ` — ${s.summary}` : ''}`),
+    '',
+  ];
+  for (const s of services) {
+    if (!s.variables?.length) continue;
+    out.push(`### \`${s.name}\``, '', ...table(s.variables), '');
+  }
+  return out;
+}
+
+/** The full Markdown text of `docs/config.md` for the registered `services`. */
+export function renderConfigMarkdown(services: ServiceCatalogue): string {
   const server = CONFIG_VARIABLES.filter((v) => v.audience === 'server');
   const cli = CONFIG_VARIABLES.filter((v) => v.audience === 'cli');
   return [
@@ -50,6 +67,7 @@ export function renderConfigMarkdown(): string {
     '- `STELLA_S3_ACCESS_KEY_ID` and `STELLA_S3_SECRET_ACCESS_KEY` are set together, and only with an `s3://` `STELLA_OBJECT_STORE`.',
     '- `STELLA_AUTH_ISSUER` is required with `STELLA_AUTH_JWKS`; without it the dev issuer `urn:stella:dev-issuer` is the only accepted issuer.',
     '',
+    ...servicesSection(services),
     '## CLI client (online `stella` commands)',
     '',
     ...table(cli),

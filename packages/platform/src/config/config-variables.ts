@@ -8,7 +8,13 @@
  * Cross-variable rules (e.g. S3 credentials only with an `s3://` store) live in `config.ts`.
  */
 import { isAbsolute } from 'node:path';
-import { TENANT_PATTERN } from '../auth/scopes.js';
+import { TENANT_ID_PATTERN } from '../tenant/tenant-id.js';
+
+/**
+ * The Stella data dir when `STELLA_DATA_DIR` is unset, relative to the working directory: the one
+ * default every command (`serve`, `migrate`, `auth token`) resolves the same way.
+ */
+export const DEFAULT_DATA_DIR = './.stella';
 
 /** A problem with one variable; collected, never thrown out of `loadConfig` on its own. */
 export class ConfigProblem extends Error {
@@ -30,8 +36,10 @@ export interface ConfigVariable<T = unknown> {
   readonly description: string;
   /** Values are never echoed in problems or logs. */
   readonly secret?: boolean;
-  /** `stella serve` flag that overrides the variable, if any. */
+  /** `stella serve` / `stella migrate` flag that overrides the variable, if any. */
   readonly flag?: string;
+  /** How `--help` shows the flag's value, e.g. `<n>`. */
+  readonly flagArg?: string;
   parse(raw: string): T;
 }
 
@@ -89,21 +97,40 @@ function isLoopbackHost(hostname: string): boolean {
 /** Where token signing keys come from (issue #2 item 6). */
 export type JwksSource = { kind: 'dev' } | { kind: 'file'; path: string } | { kind: 'url'; url: string };
 
-export type BusConfig = { kind: 'memory' } | { kind: 'nats'; servers: string[] } | { kind: 'redis'; url: string };
+/**
+ * The event bus to open. `memory` with a `broker` name shares one in-process broker between the
+ * buses opened under that name (tests, several services in one process).
+ */
+export type BusConfig =
+  { kind: 'memory'; broker?: string } | { kind: 'nats'; servers: string[] } | { kind: 'redis'; url: string };
 
 export interface S3StoreConfig {
   kind: 's3';
   bucket: string;
-  /** Custom endpoint (MinIO, Ceph, moto); path-style addressing is always used with one. */
+  /** Custom endpoint (MinIO, Ceph, moto). */
   endpoint?: string;
   region: string;
+  /** Path-style addressing (`endpoint/bucket/key`); default true, `forcePathStyle=false` for virtual-hosted. */
   forcePathStyle: boolean;
+  /** WORM enforcement: `auto` (Object Lock when the bucket has it, else metadata), or forced. */
+  worm: 'auto' | 'object-lock' | 'metadata';
+  /** Object Lock retention mode for retained objects. */
+  lockMode: 'COMPLIANCE' | 'GOVERNANCE';
 }
 
 export type ObjectStoreUri = { kind: 'file'; root: string } | S3StoreConfig;
 
-export const SERVICE_NAMES = ['evidence-locker', 'export-center', 'timeline-indexer'] as const;
-export type ServiceName = (typeof SERVICE_NAMES)[number];
+/**
+ * A service as configuration sees it: its name and its own variables. The registry of
+ * `ServiceModule`s in `server/` is passed to `loadConfig` and `renderConfigMarkdown`; the
+ * platform itself knows no service by name.
+ */
+export interface ServiceCatalogueEntry {
+  readonly name: string;
+  readonly summary?: string;
+  readonly variables?: readonly ConfigVariable[];
+}
+export type ServiceCatalogue = readonly ServiceCatalogueEntry[];
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -129,7 +156,8 @@ function nonEmpty(raw: string, what: string): string {
 }
 
 /**
- * Parses `s3://bucket?endpoint=http://…&region=…` (path-style when an endpoint is set). A key
+ * Parses `s3://bucket?endpoint=http://…&region=…[&worm=auto|object-lock|metadata]
+ * [&lockMode=COMPLIANCE|GOVERNANCE][&forcePathStyle=true|false]` — the only grammar of the S3 store. A key
  * prefix inside the bucket is refused: the S3 driver addresses whole buckets (the bucket's Object
  * Lock configuration is what makes WORM server-enforced), so a prefix would be silently ignored.
  */
@@ -139,13 +167,26 @@ export function parseS3Uri(u: URL, raw: string): S3StoreConfig {
   if (rawPath.replace(/^\/+$/, '') !== '') {
     throw new ConfigProblem('a key prefix inside the bucket is not supported; use a dedicated bucket (s3://bucket?…)');
   }
+  if (u.username || u.password)
+    throw new ConfigProblem(
+      'credentials do not belong in the URL (use STELLA_S3_ACCESS_KEY_ID / STELLA_S3_SECRET_ACCESS_KEY)',
+    );
   const bucket = u.hostname;
   if (!BUCKET.test(bucket) || bucket.includes('..'))
     throw new ConfigProblem(`'${bucket}' is not a valid S3 bucket name`);
-  const allowed = new Set(['endpoint', 'region']);
-  const unknown = [...u.searchParams.keys()].filter((k) => !allowed.has(k));
+  const allowed = ['endpoint', 'region', 'worm', 'lockMode', 'forcePathStyle'];
+  const unknown = [...u.searchParams.keys()].filter((k) => !allowed.includes(k));
   if (unknown.length)
-    throw new ConfigProblem(`unknown s3 parameter(s): ${unknown.join(', ')} (allowed: endpoint, region)`);
+    throw new ConfigProblem(`unknown s3 parameter(s): ${unknown.join(', ')} (allowed: ${allowed.join(', ')})`);
+  const oneOf = <T extends string>(name: string, values: readonly T[], dflt: T): T => {
+    const got = u.searchParams.get(name) ?? dflt;
+    if (!(values as readonly string[]).includes(got))
+      throw new ConfigProblem(`s3 parameter ${name} must be one of ${values.join(', ')}`);
+    return got as T;
+  };
+  const worm = oneOf('worm', ['auto', 'object-lock', 'metadata'] as const, 'auto');
+  const lockMode = oneOf('lockMode', ['COMPLIANCE', 'GOVERNANCE'] as const, 'COMPLIANCE');
+  const forcePathStyle = oneOf('forcePathStyle', ['true', 'false'] as const, 'true') === 'true';
   let endpoint: string | undefined;
   const ep = u.searchParams.get('endpoint');
   if (ep !== null) {
@@ -156,7 +197,49 @@ export function parseS3Uri(u: URL, raw: string): S3StoreConfig {
   }
   const region = u.searchParams.get('region') ?? 'us-east-1';
   if (!/^[a-z0-9-]{1,32}$/.test(region)) throw new ConfigProblem(`'${region}' is not a valid region`);
-  return { kind: 's3', bucket, ...(endpoint ? { endpoint } : {}), region, forcePathStyle: true };
+  return { kind: 's3', bucket, ...(endpoint ? { endpoint } : {}), region, forcePathStyle, worm, lockMode };
+}
+
+/**
+ * Parses `STELLA_OBJECT_STORE`: `file:///abs/path` or an `s3://` URI ({@link parseS3Uri}).
+ */
+export function parseObjectStoreUri(raw: string): ObjectStoreUri {
+  const s = nonEmpty(raw, 'URI');
+  const u = parseUrl(s, ['file:', 's3:']);
+  if (u.protocol === 's3:') return parseS3Uri(u, s);
+  if (u.hostname !== '' && u.hostname !== 'localhost')
+    throw new ConfigProblem('file: URIs must be local (file:///abs/path)');
+  if (u.search !== '' || u.hash !== '') throw new ConfigProblem('file: URIs take no query or fragment');
+  const root = decode(u.pathname);
+  if (!isAbsolute(root) || root === '/')
+    throw new ConfigProblem('file: URIs need an absolute directory other than / (file:///var/lib/stella/objects)');
+  return { kind: 'file', root };
+}
+
+/**
+ * Parses `STELLA_BUS_URL`: `memory:` (private in-process broker), `memory://<name>` (an
+ * in-process broker shared by name), `nats://h:4222[,nats://h2:4222]` / `tls://…` (JetStream),
+ * `redis://…` / `rediss://…` (Redis Streams). The adapters take the result as is.
+ */
+export function parseBusUrl(raw: string): BusConfig {
+  const s = nonEmpty(raw, 'URL');
+  if (s === 'memory:') return { kind: 'memory' };
+  if (s.startsWith('memory://')) {
+    const broker = s.slice('memory://'.length);
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(broker))
+      throw new ConfigProblem('memory:// needs a broker name (letters, digits, . _ -)');
+    return { kind: 'memory', broker };
+  }
+  if (/^rediss?:/.test(s)) return { kind: 'redis', url: parseUrl(s, ['redis:', 'rediss:']).toString() };
+  if (/^(nats|tls):/.test(s)) {
+    const servers = s.split(',').map((p) => {
+      const u = parseUrl(p, ['nats:', 'tls:']);
+      if (!u.hostname) throw new ConfigProblem(`'${p}' has no host`);
+      return p.trim();
+    });
+    return { kind: 'nats', servers };
+  }
+  throw new ConfigProblem('expected memory:, memory://<name>, nats://…, tls://…, redis://… or rediss://…');
 }
 
 /**
@@ -171,6 +254,7 @@ export const CONFIG_VARIABLES = [
     default: '127.0.0.1',
     description: 'Address the HTTP server binds to. Use `0.0.0.0` or `::` to listen on every interface.',
     flag: '--host',
+    flagArg: '<addr>',
     parse: (raw) => {
       const h = nonEmpty(raw, 'hostname or IP');
       if (!HOSTNAME.test(h) && !(h.includes(':') && IPV6.test(h)))
@@ -185,22 +269,26 @@ export const CONFIG_VARIABLES = [
     default: '8080',
     description: 'TCP port of the HTTP server. `0` picks a free port (printed at start).',
     flag: '--port',
+    flagArg: '<n>',
     parse: (raw) => parseInteger(raw, 0, 65535),
   }),
   v({
     name: 'STELLA_DATA_DIR',
     audience: 'server',
     type: 'path',
-    default: './.stella',
+    default: DEFAULT_DATA_DIR,
     description:
       'Directory for embedded-mode state: PGlite database (`pgdata/`), file object store (`objects/`), dev signing key and dev token issuer (`dev-issuer/`). Relative paths resolve against the working directory. Also read by `stella auth token`.',
     flag: '--data-dir',
+    flagArg: '<dir>',
     parse: (raw) => nonEmpty(raw, 'path'),
   }),
   v({
     name: 'STELLA_DATABASE_URL',
     audience: 'server',
     type: 'postgres:// URL',
+    flag: '--database-url',
+    flagArg: '<postgres://…>',
     description:
       'PostgreSQL connection string (`postgres://user:pass@host:5432/db?sslmode=…`). Unset: embedded PGlite in `$STELLA_DATA_DIR/pgdata`.',
     secret: true,
@@ -224,21 +312,8 @@ export const CONFIG_VARIABLES = [
     type: 'URL',
     default: 'memory:',
     description:
-      'Event bus. `memory:` (or unset): in-process, single node only. `nats://host:4222` (comma-separate several servers): NATS JetStream. `redis://host:6379` / `rediss://…`: Redis Streams.',
-    parse: (raw): BusConfig => {
-      const s = nonEmpty(raw, 'URL');
-      if (s === 'memory:' || s === 'memory://') return { kind: 'memory' };
-      if (/^rediss?:/.test(s)) return { kind: 'redis', url: parseUrl(s, ['redis:', 'rediss:']).toString() };
-      if (/^(nats|tls):/.test(s)) {
-        const servers = s.split(',').map((p) => {
-          const u = parseUrl(p, ['nats:', 'tls:']);
-          if (!u.hostname) throw new ConfigProblem(`'${p}' has no host`);
-          return p.trim();
-        });
-        return { kind: 'nats', servers };
-      }
-      throw new ConfigProblem('expected memory:, nats://…, tls://…, redis://… or rediss://…');
-    },
+      'Event bus. `memory:` (or unset): in-process, single node only (`memory://<name>` shares one in-process broker by name). `nats://host:4222` (comma-separate several servers): NATS JetStream. `redis://host:6379` / `rediss://…`: Redis Streams.',
+    parse: parseBusUrl,
   }),
   v({
     name: 'STELLA_OBJECT_STORE',
@@ -247,17 +322,7 @@ export const CONFIG_VARIABLES = [
     defaultText: 'file://$STELLA_DATA_DIR/objects',
     description:
       'Blob storage. `file:///abs/path`: local filesystem. `s3://bucket?endpoint=http://host:9000&region=us-east-1`: S3-compatible storage (a whole bucket; create it with Object Lock for server-enforced WORM), path-style addressing when `endpoint` is given (MinIO, Ceph, moto).',
-    parse: (raw): ObjectStoreUri => {
-      const s = nonEmpty(raw, 'URI');
-      const u = parseUrl(s, ['file:', 's3:']);
-      if (u.protocol === 's3:') return parseS3Uri(u, s);
-      if (u.hostname !== '' && u.hostname !== 'localhost')
-        throw new ConfigProblem('file: URIs must be local (file:///abs/path)');
-      const root = decode(u.pathname);
-      if (!isAbsolute(root) || root === '/')
-        throw new ConfigProblem('file: URIs need an absolute directory other than / (file:///var/lib/stella/objects)');
-      return { kind: 'file', root };
-    },
+    parse: parseObjectStoreUri,
   }),
   v({
     name: 'STELLA_S3_ACCESS_KEY_ID',
@@ -314,20 +379,18 @@ export const CONFIG_VARIABLES = [
     name: 'STELLA_SERVICES',
     audience: 'server',
     type: 'comma list',
-    default: SERVICE_NAMES.join(','),
-    description: 'Services this process runs: any of `evidence-locker`, `export-center`, `timeline-indexer`.',
+    defaultText: 'every service',
+    description: 'Services this process runs (the registered services are listed below).',
     flag: '--services',
-    parse: (raw): ServiceName[] => {
+    flagArg: '<a,b>',
+    // Only the list's shape here; `loadConfig` checks the names against the service registry.
+    parse: (raw): string[] => {
       const parts = raw
         .split(',')
         .map((s) => s.trim())
         .filter(Boolean);
-      if (parts.length === 0) throw new ConfigProblem(`name at least one of ${SERVICE_NAMES.join(', ')}`);
-      const unknown = parts.filter((p) => !(SERVICE_NAMES as readonly string[]).includes(p));
-      if (unknown.length)
-        throw new ConfigProblem(`unknown service(s) ${unknown.join(', ')}; expected ${SERVICE_NAMES.join(', ')}`);
-      // Canonical order, no duplicates: the set of services, not the spelling, matters.
-      return SERVICE_NAMES.filter((n) => parts.includes(n));
+      if (parts.length === 0) throw new ConfigProblem('name at least one service');
+      return parts;
     },
   }),
   v({
@@ -337,6 +400,7 @@ export const CONFIG_VARIABLES = [
     default: '1',
     description: 'Background job workers per process (export builds, outbox relay). `0` runs the HTTP API only.',
     flag: '--workers',
+    flagArg: '<n>',
     parse: (raw) => parseInteger(raw, 0, 64),
   }),
   v({
@@ -355,6 +419,7 @@ export const CONFIG_VARIABLES = [
     default: 'info',
     description: 'Minimum level of the JSON logs written to stderr.',
     flag: '--log-level',
+    flagArg: '<level>',
     parse: (raw): LogLevel => {
       const s = raw.trim().toLowerCase();
       if (!(LOG_LEVELS as readonly string[]).includes(s))
@@ -421,7 +486,8 @@ export const CONFIG_VARIABLES = [
     description: 'Tenant sent as `X-Stella-Tenant` by online `stella` commands.',
     parse: (raw) => {
       const s = raw.trim();
-      if (!TENANT_PATTERN.test(s)) throw new ConfigProblem(`expected a tenant id matching ${TENANT_PATTERN.source}`);
+      if (!TENANT_ID_PATTERN.test(s))
+        throw new ConfigProblem(`expected a tenant id matching ${TENANT_ID_PATTERN.source}`);
       return s;
     },
   }),

@@ -10,6 +10,7 @@ import {
   parseByteSize,
   parseInteger,
   redactConfig,
+  redactUrl,
   resolveDataDir,
   unknownVariables,
   flagOverrides,
@@ -17,6 +18,8 @@ import {
 } from '@stella/platform/config';
 
 const CWD = '/srv/stella';
+// The shape of the server's service registry (server/src/service-registry.ts) as config sees it.
+const SERVICES = [{ name: 'evidence-locker' }, { name: 'export-center' }, { name: 'timeline-indexer' }];
 
 function problemsOf(fn: () => unknown): ConfigProblemDetail[] {
   try {
@@ -30,10 +33,11 @@ function problemsOf(fn: () => unknown): ConfigProblemDetail[] {
 
 describe('loadConfig', () => {
   test('empty environment gives the documented embedded defaults, deeply frozen', () => {
-    const c = loadConfig({}, {}, { cwd: CWD });
+    const c = loadConfig({}, {}, { cwd: CWD, services: SERVICES });
     assert.deepEqual(c.http, { host: '127.0.0.1', port: 8080, bodyLimit: 1048576 });
     assert.equal(c.dataDir, '/srv/stella/.stella');
-    assert.deepEqual(c.database, { kind: 'pglite', dataDir: '/srv/stella/.stella/pgdata' });
+    // The Stella data dir itself: openDb finds the cluster in it (pgliteClusterDir), for every command.
+    assert.deepEqual(c.database, { kind: 'pglite', dataDir: '/srv/stella/.stella' });
     assert.deepEqual(c.bus, { kind: 'memory' });
     assert.deepEqual(c.objectStore, { kind: 'file', root: '/srv/stella/.stella/objects' });
     assert.deepEqual(c.auth, { jwks: { kind: 'dev' }, issuer: 'urn:stella:dev-issuer', audience: 'stella' });
@@ -76,7 +80,7 @@ describe('loadConfig', () => {
         STELLA_SHUTDOWN_TIMEOUT_MS: '30000',
       },
       {},
-      { cwd: CWD },
+      { cwd: CWD, services: SERVICES },
     );
     assert.deepEqual(c.http, { host: '0.0.0.0', port: 9090, bodyLimit: 10 * 1024 * 1024 });
     assert.deepEqual(c.database, {
@@ -91,6 +95,8 @@ describe('loadConfig', () => {
       endpoint: 'http://127.0.0.1:9000',
       region: 'eu-central-1',
       forcePathStyle: true,
+      worm: 'auto',
+      lockMode: 'COMPLIANCE',
       credentials: { accessKeyId: 'AKIA', secretAccessKey: 'shh' },
     });
     assert.deepEqual(c.auth, {
@@ -195,6 +201,8 @@ describe('loadConfig', () => {
       bucket: 'bucket-a',
       region: 'us-east-1',
       forcePathStyle: true,
+      worm: 'auto',
+      lockMode: 'COMPLIANCE',
     });
   });
 
@@ -202,6 +210,7 @@ describe('loadConfig', () => {
     const c = loadConfig(
       { STELLA_HTTP_PORT: '8080', STELLA_SERVICES: 'evidence-locker' },
       { STELLA_HTTP_PORT: '0', STELLA_SERVICES: 'export-center' },
+      { services: SERVICES },
     );
     assert.equal(c.http.port, 0);
     assert.deepEqual(c.services, ['export-center']);
@@ -327,7 +336,7 @@ describe('serve flags and typos', () => {
       STELLA_WORKERS: '4',
       STELLA_LOG_LEVEL: 'debug',
     });
-    const c = loadConfig({ STELLA_WORKERS: '1' }, o);
+    const c = loadConfig({ STELLA_WORKERS: '1' }, o, { services: SERVICES });
     assert.equal(c.workers, 4);
     assert.equal(c.http.host, '::');
   });
@@ -371,5 +380,27 @@ describe('client config and data dir', () => {
     assert.equal(resolveDataDir({}, '/w'), '/w/.stella');
     assert.equal(resolveDataDir({ STELLA_DATA_DIR: 'data' }, '/w'), '/w/data');
     assert.equal(resolveDataDir({ STELLA_DATA_DIR: '/abs' }, '/w'), '/abs');
+  });
+});
+
+describe('redactUrl (the one URL redaction of logs and errors)', () => {
+  test('masks user info and credential parameters, keeps the rest, never throws', () => {
+    const cases: [string, string][] = [
+      ['postgres://app:s3cret@db:5432/x?sslmode=require', 'postgres://***@db:5432/x?sslmode=require'],
+      ['postgres://db/x?user=a&password=s3cret&sslpassword=k3y', 'postgres://db/x?user=a&password=***&sslpassword=***'],
+      ['nats://tok3n@n1:4222,nats://u:p4ss@n2:4222', 'nats://***@n1:4222,nats://***@n2:4222'],
+      ['redis://:pw@127.0.0.1:6379/2', 'redis://***@127.0.0.1:6379/2'],
+      ['not a url with //x:y@z', 'not a url with //***@z'],
+      ['http://127.0.0.1:8080/path', 'http://127.0.0.1:8080/path'],
+    ];
+    for (const [input, want] of cases) assert.equal(redactUrl(input), want, input);
+    fc.assert(
+      fc.property(fc.webUrl({ withQueryParameters: true }), fc.string({ minLength: 1 }), (url, secret) => {
+        const u = new URL(url);
+        u.password = encodeURIComponent(`x${secret}`);
+        u.username = 'user';
+        return !redactUrl(u.toString()).includes(`:${u.password}@`);
+      }),
+    );
   });
 });

@@ -9,20 +9,24 @@ import { StellaError } from '@stella/core/errors';
 import {
   CONFIG_VARIABLES,
   ConfigProblem,
+  DEFAULT_DATA_DIR,
   type BusConfig,
   type ConfigVariableName,
   type JwksSource,
   type LogLevel,
   type ObjectStoreUri,
   type S3StoreConfig,
-  type ServiceName,
+  type ServiceCatalogue,
+  type ConfigVariable,
 } from './config-variables.js';
+import { redactUrl } from './redact-url.js';
 
 /** The dev issuer's fixed identity (also used by `auth/dev-issuer.ts`). */
 export const DEV_ISSUER = 'urn:stella:dev-issuer';
 export const DEFAULT_AUDIENCE = 'stella';
 
-export type DatabaseConfig = { kind: 'pglite'; dataDir: string } | { kind: 'postgres'; url: string; poolMax: number };
+/** `pglite`: the embedded cluster of the Stella data dir `dataDir` (`openDb` finds it there). */
+export type DatabaseConfig = { kind: 'pglite'; dataDir: string } | { kind: 'postgres'; url: string; poolMax?: number };
 
 export type ObjectStoreConfig =
   { kind: 'file'; root: string } | (S3StoreConfig & { credentials?: { accessKeyId: string; secretAccessKey: string } });
@@ -35,7 +39,10 @@ export interface StellaConfig {
   readonly bus: Readonly<BusConfig>;
   readonly objectStore: Readonly<ObjectStoreConfig>;
   readonly auth: { readonly jwks: Readonly<JwksSource>; readonly issuer: string; readonly audience: string };
-  readonly services: readonly ServiceName[];
+  /** Enabled services, in registry order. */
+  readonly services: readonly string[];
+  /** Each enabled service's own variables, parsed, by service then variable name. */
+  readonly serviceSettings: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
   readonly workers: number;
   readonly logLevel: LogLevel;
   /** Signer URI (`file:`/`pkcs11:`); `undefined` → dev key in `dataDir`. */
@@ -63,6 +70,12 @@ export type ConfigInput = Partial<Record<ConfigVariableName, string | undefined>
 export interface LoadConfigOptions {
   /** Base for relative paths (`STELLA_DATA_DIR`, a JWKS file). Default: `process.cwd()`. */
   cwd?: string;
+  /**
+   * The registered services (the `ServiceModule` registry of `server/`): `STELLA_SERVICES` is
+   * checked against their names and defaults to all of them; their variables are parsed too.
+   * Default: none (a platform without services).
+   */
+  services?: ServiceCatalogue;
 }
 
 function deepFreeze<T>(o: T): T {
@@ -79,10 +92,11 @@ function parseAll(
   input: Record<string, string | undefined>,
   audience: 'server' | 'cli',
   problems: ConfigProblemDetail[],
+  variables: readonly ConfigVariable[] = CONFIG_VARIABLES,
 ): { values: Parsed; given: Set<ConfigVariableName> } {
   const values: Parsed = {};
   const given = new Set<ConfigVariableName>();
-  for (const spec of CONFIG_VARIABLES) {
+  for (const spec of variables as readonly (ConfigVariable & { name: ConfigVariableName })[]) {
     if (spec.audience !== audience) continue;
     const raw = input[spec.name];
     // An empty variable counts as unset: `STELLA_X=` in a unit file usually means "no value".
@@ -94,7 +108,7 @@ function parseAll(
       values[spec.name] = (spec.parse as (r: string) => unknown)(text);
     } catch (err) {
       if (!(err instanceof ConfigProblem)) throw err;
-      const shown = present && !('secret' in spec && spec.secret) ? ` (got '${raw}')` : '';
+      const shown = present && !('secret' in spec && spec.secret) ? ` (got '${redactUrl(raw)}')` : '';
       problems.push({ variable: spec.name, message: `${err.message}${shown}` });
     }
   }
@@ -125,8 +139,15 @@ export function loadConfig(
   for (const [k, val] of Object.entries(overrides)) if (val !== undefined) input[k] = val;
   const problems: ConfigProblemDetail[] = [];
   const { values: p, given } = parseAll(input, 'server', problems);
+  const catalogue = options.services ?? [];
+  const services = resolveServices(p.STELLA_SERVICES as string[] | undefined, catalogue, problems);
+  const serviceSettings: Record<string, Record<string, unknown>> = {};
+  for (const entry of catalogue) {
+    if (!services.includes(entry.name)) continue;
+    serviceSettings[entry.name] = parseAll(input, 'server', problems, entry.variables ?? []).values;
+  }
 
-  const dataDir = resolve(cwd, (p.STELLA_DATA_DIR as string | undefined) ?? '.stella');
+  const dataDir = resolve(cwd, p.STELLA_DATA_DIR as string);
 
   // --- cross-variable rules -------------------------------------------------------------------
   const store = p.STELLA_OBJECT_STORE as ObjectStoreUri | undefined;
@@ -178,7 +199,7 @@ export function loadConfig(
     dataDir,
     database:
       databaseUrl === undefined
-        ? { kind: 'pglite', dataDir: resolve(dataDir, 'pgdata') }
+        ? { kind: 'pglite', dataDir }
         : { kind: 'postgres', url: databaseUrl, poolMax: p.STELLA_DATABASE_POOL_MAX as number },
     bus: (p.STELLA_BUS_URL as BusConfig | undefined) ?? { kind: 'memory' },
     objectStore,
@@ -187,13 +208,32 @@ export function loadConfig(
       issuer: issuer ?? DEV_ISSUER,
       audience: p.STELLA_AUTH_AUDIENCE as string,
     },
-    services: p.STELLA_SERVICES as ServiceName[],
+    services,
+    serviceSettings,
     workers: p.STELLA_WORKERS as number,
     logLevel: p.STELLA_LOG_LEVEL as LogLevel,
     signingKey: p.STELLA_SIGNING_KEY as string | undefined,
     tsaUrl: p.STELLA_TSA_URL as string | undefined,
     shutdownTimeoutMs: p.STELLA_SHUTDOWN_TIMEOUT_MS as number,
   });
+}
+
+/** `STELLA_SERVICES` against the registry: canonical (registry) order, no duplicates. */
+function resolveServices(
+  named: readonly string[] | undefined,
+  catalogue: ServiceCatalogue,
+  problems: ConfigProblemDetail[],
+): string[] {
+  const all = catalogue.map((s) => s.name);
+  if (named === undefined) return all;
+  const unknown = named.filter((n) => !all.includes(n));
+  if (unknown.length) {
+    problems.push({
+      variable: 'STELLA_SERVICES',
+      message: `unknown service(s) ${unknown.join(', ')}; expected ${all.length ? all.join(', ') : '(no service is registered)'}`,
+    });
+  }
+  return all.filter((n) => named.includes(n));
 }
 
 /** The CLI client settings; throws `CONFIG_INVALID` listing every problem. */
@@ -211,22 +251,13 @@ export function loadClientConfig(env: Record<string, string | undefined>): Clien
 /** The data directory the CLI and server agree on: `STELLA_DATA_DIR` or `./.stella`, absolute. */
 export function resolveDataDir(env: Record<string, string | undefined>, cwd: string = process.cwd()): string {
   const raw = env.STELLA_DATA_DIR;
-  return resolve(cwd, raw === undefined || raw.trim() === '' ? '.stella' : raw.trim());
+  return resolve(cwd, raw === undefined || raw.trim() === '' ? DEFAULT_DATA_DIR : raw.trim());
 }
 
 /**
  * A copy safe to log: passwords in URLs and S3 credentials replaced by `***`.
  */
 export function redactConfig(config: StellaConfig): unknown {
-  const redactUrl = (u: string) => {
-    try {
-      const url = new URL(u);
-      if (url.password) url.password = '***';
-      return url.toString();
-    } catch {
-      return '***';
-    }
-  };
   return {
     ...config,
     database:
@@ -247,8 +278,11 @@ export function redactConfig(config: StellaConfig): unknown {
  * (`STELLA_HTTP_PROT`). Not an error (tooling variables such as `STELLA_DEBUG` or
  * `STELLA_TEST_*` share the prefix); the composition root logs them as a warning.
  */
-export function unknownVariables(env: Record<string, string | undefined>): string[] {
-  const known = new Set<string>(CONFIG_VARIABLES.map((v) => v.name));
+export function unknownVariables(env: Record<string, string | undefined>, services: ServiceCatalogue = []): string[] {
+  const known = new Set<string>([
+    ...CONFIG_VARIABLES.map((v) => v.name),
+    ...services.flatMap((s) => (s.variables ?? []).map((v) => v.name)),
+  ]);
   const tooling = /^STELLA_(DEBUG|TEST_.*|DATASETS_DIR)$/;
   return Object.keys(env)
     .filter((k) => k.startsWith('STELLA_') && !known.has(k) && !tooling.test(k))

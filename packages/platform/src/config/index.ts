@@ -1,17 +1,21 @@
 export {
   CONFIG_VARIABLES,
   ConfigProblem,
-  SERVICE_NAMES,
+  DEFAULT_DATA_DIR,
   LOG_LEVELS,
   parseInteger,
   parseByteSize,
+  parseBusUrl,
+  parseObjectStoreUri,
   type ConfigVariable,
   type ConfigVariableName,
   type VariableAudience,
   type JwksSource,
   type BusConfig,
   type S3StoreConfig,
-  type ServiceName,
+  type ServiceCatalogue,
+  type ServiceCatalogueEntry,
+  type ObjectStoreUri,
   type LogLevel,
 } from './config-variables.js';
 export {
@@ -32,3 +36,4 @@ export {
   type LoadConfigOptions,
 } from './config.js';
 export { renderConfigMarkdown } from './config-docs.js';
+export { redactUrl } from './redact-url.js';

@@ -25,7 +25,10 @@ describe('app role bootstrap (pg)', { skip: await needService('postgres') }, () 
   test('two databases bootstrapping the same new role concurrently both succeed', async () => {
     const role = uniqueName('stella_app_race').toLowerCase();
     const [d1, d2] = await Promise.all([createTestDatabase('race1'), createTestDatabase('race2')]);
-    const [a, b] = await Promise.all([openDb({ url: d1.url, appRole: role }), openDb({ url: d2.url, appRole: role })]);
+    const [a, b] = await Promise.all([
+      openDb({ kind: 'postgres', url: d1.url }, { appRole: role }),
+      openDb({ kind: 'postgres', url: d2.url }, { appRole: role }),
+    ]);
     try {
       for (let round = 0; round < 3; round++) await Promise.all([migrate(a, []), migrate(b, [])]);
       const { rows } = await a.query<Record<string, boolean>>(
@@ -47,7 +50,7 @@ describe('app role bootstrap (pg)', { skip: await needService('postgres') }, () 
     const role = uniqueName('stella_app_bypass').toLowerCase();
     const d = await createTestDatabase('bypass');
     await admin((c) => c.query(`CREATE ROLE "${role}" NOLOGIN BYPASSRLS`));
-    const db = await openDb({ url: d.url, appRole: role });
+    const db = await openDb({ kind: 'postgres', url: d.url }, { appRole: role });
     try {
       await assert.rejects(
         migrate(db, []),
@@ -70,7 +73,7 @@ describe('app role bootstrap (pg)', { skip: await needService('postgres') }, () 
     });
     const url = new URL(d.url);
     url.username = owner;
-    const db = await openDb({ url: url.toString(), appRole: role });
+    const db = await openDb({ kind: 'postgres', url: url.toString() }, { appRole: role });
     try {
       await migrate(db, []);
       const who = await db.withTenant('t1', (tx) =>
@@ -92,7 +95,7 @@ describe('app role bootstrap (pg)', { skip: await needService('postgres') }, () 
     { skip: needTool('psql') },
     async () => {
       const d = await createTestDatabase('psqlrls');
-      const db = await openDb({ url: d.url });
+      const db = await openDb({ kind: 'postgres', url: d.url });
       try {
         await migrate(db, [
           { name: 'contract-rls', dir: join(repoRoot, 'packages/platform/src/db/__fixtures__/rls-set') },

@@ -1,7 +1,8 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { StellaError } from '@stella/core/errors';
 import type { Db, Session, Tx } from './db.js';
-import { assertTenantId, quoteIdent } from './tenant.js';
+import { assertTenantId } from '../tenant/tenant-id.js';
+import { quoteIdent } from './sql-identifier.js';
 
 /** What a driver hands out: one connection, used by one caller at a time. */
 export interface RawConnection {

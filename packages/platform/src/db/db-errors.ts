@@ -29,17 +29,6 @@ export function isConnectionError(err: unknown): boolean {
   return typeof e.message === 'string' && UNAVAILABLE_MESSAGE.test(e.message);
 }
 
-/** `postgres://user:***@host/db` — never put a password in an error message. */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return '<unparseable url>';
-  }
-}
-
 /** Wraps connection failures as `DB_UNAVAILABLE`; anything else (SQL errors) passes through. */
 export function mapDbError(err: unknown, where: string): unknown {
   if (err instanceof StellaError || !isConnectionError(err)) return err;

@@ -293,7 +293,7 @@ function dbContract(label: string, skip: string | false, setup: () => Promise<Ha
         if (h.openSecond) {
           // While a run is inside 0001 (pg_sleep), its session lock is visible in pg_locks.
           await new Promise((r) => setTimeout(r, 100));
-          const probe = await openDb({ url: (h as { url?: string }).url });
+          const probe = await openDb({ kind: 'postgres', url: (h as unknown as { url: string }).url });
           try {
             const { rows } = await probe.query<{ n: string }>(
               "select count(*)::text as n from pg_locks where locktype = 'advisory' and classid = $1 and objid = $2 and granted",
@@ -556,13 +556,13 @@ function dbContract(label: string, skip: string | false, setup: () => Promise<Ha
 dbContract('pglite', false, async () => {
   const dir = await tempDir('stella-pglite-');
   const h: Harness = {
-    db: await openDb({ dataDir: dir.path }),
+    db: await openDb({ kind: 'pglite', dataDir: dir.path }),
     reopen: async () => {
       await h.db.close();
-      h.db = await openDb({ dataDir: dir.path });
+      h.db = await openDb({ kind: 'pglite', dataDir: dir.path });
       return h.db;
     },
-    openAgain: () => openDb({ dataDir: dir.path }),
+    openAgain: () => openDb({ kind: 'pglite', dataDir: dir.path }),
     cleanup: async () => {
       await h.db.close();
       await dir.cleanup();
@@ -576,14 +576,14 @@ dbContract('pg', await needService('postgres'), async () => {
   const tdb = await createTestDatabase('dbcontract');
   const h: Harness & { url: string } = {
     url: tdb.url,
-    db: await openDb({ url: tdb.url, poolMax: 1 }),
-    openSecond: () => openDb({ url: tdb.url }),
+    db: await openDb({ kind: 'postgres', url: tdb.url, poolMax: 1 }),
+    openSecond: () => openDb({ kind: 'postgres', url: tdb.url }),
     reopen: async () => {
       await h.db.close();
-      h.db = await openDb({ url: tdb.url, poolMax: 1 });
+      h.db = await openDb({ kind: 'postgres', url: tdb.url, poolMax: 1 });
       return h.db;
     },
-    openAgain: () => openDb({ url: tdb.url }),
+    openAgain: () => openDb({ kind: 'postgres', url: tdb.url }),
     cleanup: async () => {
       await h.db.close();
       await tdb.drop();
@@ -596,30 +596,33 @@ const pgSkip = await needService('postgres');
 describe('openDb: connection failures and bad options', () => {
   test('an unreachable server is DB_UNAVAILABLE, password redacted', async () => {
     const err = await rejectsWith(
-      openDb({ url: 'postgres://u:hunter2@127.0.0.1:1/x', connectTimeoutMs: 2000 }),
+      openDb({ kind: 'postgres', url: 'postgres://u:hunter2@127.0.0.1:1/x' }, { connectTimeoutMs: 2000 }),
       'DB_UNAVAILABLE',
     );
     assert.doesNotMatch(err.message, /hunter2/);
   });
   test('a missing database is DB_UNAVAILABLE', { skip: pgSkip }, async () => {
     await rejectsWith(
-      openDb({ url: `postgres://postgres@127.0.0.1:5432/${uniqueName('nodb').toLowerCase()}` }),
+      openDb({ kind: 'postgres', url: `postgres://postgres@127.0.0.1:5432/${uniqueName('nodb').toLowerCase()}` }),
       'DB_UNAVAILABLE',
       /does not exist/,
     );
   });
   test('bad URL, scheme, role name and pool size are CONFIG_INVALID', async () => {
-    await rejectsWith(openDb({ url: 'not a url' }), 'CONFIG_INVALID');
-    await rejectsWith(openDb({ url: 'mysql://x@127.0.0.1/db' }), 'CONFIG_INVALID');
-    await rejectsWith(openDb({ url: 'postgres://x@127.0.0.1/db', appRole: 'Robert"); drop' }), 'CONFIG_INVALID');
-    await rejectsWith(openDb({ url: 'postgres://x@127.0.0.1/db', poolMax: 0 }), 'CONFIG_INVALID');
+    await rejectsWith(openDb({ kind: 'postgres', url: 'not a url' }), 'CONFIG_INVALID');
+    await rejectsWith(openDb({ kind: 'postgres', url: 'mysql://x@127.0.0.1/db' }), 'CONFIG_INVALID');
+    await rejectsWith(
+      openDb({ kind: 'postgres', url: 'postgres://x@127.0.0.1/db' }, { appRole: 'Robert"); drop' }),
+      'CONFIG_INVALID',
+    );
+    await rejectsWith(openDb({ kind: 'postgres', url: 'postgres://x@127.0.0.1/db', poolMax: 0 }), 'CONFIG_INVALID');
   });
   test('an unusable data dir is DB_UNAVAILABLE', async () => {
     const dir = await tempDir();
     try {
       const file = join(dir.path, 'a-file');
       await writeFile(file, 'x');
-      await rejectsWith(openDb({ dataDir: file }), 'DB_UNAVAILABLE');
+      await rejectsWith(openDb({ kind: 'pglite', dataDir: file }), 'DB_UNAVAILABLE');
     } finally {
       await dir.cleanup();
     }
@@ -630,7 +633,7 @@ describe('openDb: connection failures and bad options', () => {
       await writeFile(join(dir.path, 'pgdata.lock'), lock);
       // pgdata is a file, so an open that gets past the lock fails right after — no initdb cost.
       await writeFile(join(dir.path, 'pgdata'), 'not a dir');
-      const err = await rejectsWith(openDb({ dataDir: dir.path }), 'DB_UNAVAILABLE');
+      const err = await rejectsWith(openDb({ kind: 'pglite', dataDir: dir.path }), 'DB_UNAVAILABLE');
       if (/in use by process/.test(err.message)) {
         assert.equal(
           await readFile(join(dir.path, 'pgdata.lock'), 'utf8'),

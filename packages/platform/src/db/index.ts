@@ -1,6 +1,7 @@
 export type { Db, Queryable, Session, Tx } from './db.js';
-export { openDb, DEFAULT_APP_ROLE, DEFAULT_DATA_DIR, type OpenDbOptions } from './open-db.js';
-export { TENANT_ID_PATTERN, ROLE_NAME_PATTERN, assertTenantId } from './tenant.js';
+export { openDb, pgliteClusterDir, DEFAULT_APP_ROLE, type OpenDbOptions } from './open-db.js';
+export { ROLE_NAME_PATTERN } from './sql-identifier.js';
+export { PLATFORM_MIGRATIONS } from './platform-migrations.js';
 export { isConnectionError } from './db-errors.js';
 export {
   MIGRATION_FILE_PATTERN,

@@ -9,7 +9,7 @@ import {
   orderMigrationFileNames,
   parseMigrationFileName,
 } from './migration-files.js';
-import { TENANT_ID_PATTERN, assertTenantId } from './tenant.js';
+import { TENANT_ID_PATTERN, assertTenantId } from '../tenant/tenant-id.js';
 
 const snake = fc.array(fc.stringMatching(/^[a-z0-9]{1,8}$/), { minLength: 1, maxLength: 4 }).map((p) => p.join('_'));
 const fileName = (v: number, name: string) => `${String(v).padStart(4, '0')}_${name}.sql`;

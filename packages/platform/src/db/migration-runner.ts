@@ -1,7 +1,7 @@
 import { StellaError } from '@stella/core/errors';
 import type { Db, Queryable, Session } from './db.js';
 import { loadMigrationSets, type MigrationFile, type MigrationSet } from './migration-files.js';
-import { quoteIdent } from './tenant.js';
+import { quoteIdent } from './sql-identifier.js';
 
 /**
  * Key of the session advisory lock every migration run holds (the two-int form, so it cannot

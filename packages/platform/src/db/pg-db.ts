@@ -1,7 +1,8 @@
 import pg from 'pg';
 import { StellaError } from '@stella/core/errors';
 import { BaseDb, type Lease } from './base-db.js';
-import { mapDbError, redactUrl } from './db-errors.js';
+import { redactUrl } from '../config/redact-url.js';
+import { mapDbError } from './db-errors.js';
 
 export interface PgDbOptions {
   url: string;

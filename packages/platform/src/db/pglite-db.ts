@@ -5,8 +5,10 @@ import { StellaError } from '@stella/core/errors';
 import { BaseDb, type Lease } from './base-db.js';
 
 export interface PgliteDbOptions {
-  /** The Stella data dir; the cluster lives in `<dataDir>/pgdata`. */
+  /** The Stella data dir (created if missing; holds the lock file `pgdata.lock`). */
   dataDir: string;
+  /** The cluster directory inside it (`pgliteClusterDir`). */
+  clusterDir: string;
   appRole: string;
 }
 
@@ -52,7 +54,7 @@ export class PgliteDb extends BaseDb {
 
   static async open(o: PgliteDbOptions): Promise<PgliteDb> {
     const dataDir = resolve(o.dataDir);
-    const pgdata = join(dataDir, 'pgdata');
+    const pgdata = o.clusterDir;
     try {
       await mkdir(dataDir, { recursive: true });
     } catch (err) {

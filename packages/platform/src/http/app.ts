@@ -24,7 +24,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { ulid } from 'ulid';
 import type { LogLevel } from '../config/config-variables.js';
 import type { TokenVerifier } from '../auth/token-verifier.js';
-import { TENANT_PATTERN } from '../auth/scopes.js';
+import { TENANT_ID_PATTERN } from '../tenant/tenant-id.js';
 import { createHttpMetrics, type HttpMetrics } from '../telemetry/metrics.js';
 import { formatTraceparent, startTrace, type TraceContext } from '../telemetry/trace-context.js';
 import { ERROR_ENVELOPE_ID, ErrorEnvelopeSchema, toErrorEnvelope } from './error-envelope.js';
@@ -64,6 +64,8 @@ export interface AppDeps {
   readinessTimeoutMs?: number;
   /** Service routes, each registered in its own context after the platform routes. */
   plugins?: readonly RoutePlugin[];
+  /** OpenAPI tags the service routes use (from their `ServiceModule`s), listed in the document. */
+  openApiTags?: readonly { name: string; description: string }[];
   /**
    * `false` disables logging (tests, doc generation); a pino-compatible instance is used as is;
    * default: JSON logs at `config.logLevel` to stderr.
@@ -101,7 +103,7 @@ function decorateSchema(schema: Record<string, any> | undefined, auth: RouteAuth
           ...headers.properties,
           [TENANT_HEADER]: {
             type: 'string',
-            pattern: TENANT_PATTERN.source,
+            pattern: TENANT_ID_PATTERN.source,
             description: 'Tenant id; must equal the `tenant` claim of the token.',
           },
         },
@@ -155,6 +157,7 @@ export async function buildApp(deps: AppDeps): Promise<StellaApp> {
         description: 'Evidence Locker, Export Center and Timeline Indexer. Errors: docs/errors.md; auth: docs/http.md.',
         license: { name: 'AGPL-3.0-or-later', identifier: 'AGPL-3.0-or-later' },
       },
+      tags: [...(deps.openApiTags ?? [])].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
       components: {
         securitySchemes: {
           [BEARER_SCHEME]: {

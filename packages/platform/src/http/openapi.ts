@@ -29,7 +29,7 @@ function sortKeys<T extends Record<string, unknown>>(
 /** Builds the OpenAPI 3.1 document of the platform routes plus `plugins`. No I/O. */
 export async function buildOpenApiDocument(
   plugins: readonly RoutePlugin[],
-  opts: { version: string },
+  opts: { version: string; tags?: readonly { name: string; description: string }[] },
 ): Promise<OpenApiDocument> {
   const app = await buildApp({
     config: { http: { bodyLimit: 1024 * 1024 } },
@@ -40,6 +40,7 @@ export async function buildOpenApiDocument(
     },
     version: opts.version,
     plugins,
+    ...(opts.tags ? { openApiTags: opts.tags } : {}),
     logger: false,
     metrics: createHttpMetrics({ defaultMetrics: false }),
   });

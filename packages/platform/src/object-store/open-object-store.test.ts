@@ -1,25 +1,17 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { pathToFileURL } from 'node:url';
-import { tempDir } from '@stella/testkit';
+import { assertStellaError, tempDir } from '@stella/testkit';
+import { loadConfig, parseObjectStoreUri, ConfigProblem } from '../config/index.js';
 import { FsObjectStore } from './fs-object-store.js';
 import { openObjectStore } from './open-object-store.js';
 import { S3ObjectStore } from './s3-object-store.js';
 
-const code = (fn: () => unknown) => {
-  try {
-    fn();
-    return 'no error';
-  } catch (e) {
-    return (e as { code?: string }).code;
-  }
-};
-
-describe('openObjectStore', () => {
+describe('openObjectStore(parsed STELLA_OBJECT_STORE)', () => {
   test('file:///abs/path opens a working fs store', async () => {
     const dir = await tempDir();
     try {
-      const s = openObjectStore(pathToFileURL(dir.path).href);
+      const s = openObjectStore(parseObjectStoreUri(pathToFileURL(dir.path).href));
       assert.ok(s instanceof FsObjectStore);
       await s.ping();
       const r = await s.put('a/b', Buffer.from('hi'));
@@ -30,16 +22,38 @@ describe('openObjectStore', () => {
     }
   });
 
-  test('s3://bucket?endpoint=… builds an S3 store with path-style addressing', () => {
-    const s = openObjectStore('s3://evidence-bucket?endpoint=http://127.0.0.1:9000&region=eu-west-1&worm=object-lock', {
+  test('s3://bucket?endpoint=…&worm=…&lockMode=… builds the S3 store the URI describes', () => {
+    const config = loadConfig({
+      STELLA_OBJECT_STORE:
+        's3://evidence-bucket?endpoint=http://127.0.0.1:9000&region=eu-west-1&worm=object-lock&lockMode=GOVERNANCE',
+      STELLA_S3_ACCESS_KEY_ID: 'k',
+      STELLA_S3_SECRET_ACCESS_KEY: 's',
+    });
+    assert.deepEqual(config.objectStore, {
+      kind: 's3',
+      bucket: 'evidence-bucket',
+      endpoint: 'http://127.0.0.1:9000',
+      region: 'eu-west-1',
+      forcePathStyle: true,
+      worm: 'object-lock',
+      lockMode: 'GOVERNANCE',
       credentials: { accessKeyId: 'k', secretAccessKey: 's' },
     });
+    const s = openObjectStore(config.objectStore);
     assert.ok(s instanceof S3ObjectStore);
-    assert.equal((s as S3ObjectStore).bucket, 'evidence-bucket');
+    assert.equal(s.bucket, 'evidence-bucket');
     assert.equal(s.driver, 's3');
+    assert.deepEqual(parseObjectStoreUri('s3://b-1?forcePathStyle=false'), {
+      kind: 's3',
+      bucket: 'b-1',
+      region: 'us-east-1',
+      forcePathStyle: false,
+      worm: 'auto',
+      lockMode: 'COMPLIANCE',
+    });
   });
 
-  test('bad URLs are CONFIG_INVALID and never echo credentials', () => {
+  test('bad URIs are problems of STELLA_OBJECT_STORE and never echo credentials', () => {
     const bad = [
       'not a url',
       'file://host/abs',
@@ -55,23 +69,12 @@ describe('openObjectStore', () => {
       's3://bucket?unknown=1',
       's3://Bad_Bucket',
     ];
-    for (const u of bad)
-      assert.equal(
-        code(() => openObjectStore(u)),
-        'CONFIG_INVALID',
-        u,
-      );
-    try {
-      openObjectStore('s3://AKIA:supersecret@bucket');
-      assert.fail('accepted credentials in the URL');
-    } catch (e) {
-      assert.equal((e as { code?: string }).code, 'CONFIG_INVALID');
-      assert.ok(!JSON.stringify((e as { details?: unknown }).details).includes('supersecret'));
-      assert.ok(!(e as Error).message.includes('supersecret'));
-    }
-    assert.equal(
-      code(() => openObjectStore('s3://bucket', { credentials: { accessKeyId: '', secretAccessKey: 'x' } })),
+    for (const u of bad) assert.throws(() => parseObjectStoreUri(u), ConfigProblem, u);
+    const err = assertStellaError(
+      () => loadConfig({ STELLA_OBJECT_STORE: 's3://AKIA:supersecret@bucket' }),
       'CONFIG_INVALID',
     );
+    assert.ok(!err.message.includes('supersecret'), err.message);
+    assert.ok(!JSON.stringify(err.details).includes('supersecret'));
   });
 });

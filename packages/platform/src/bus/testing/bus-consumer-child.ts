@@ -5,6 +5,7 @@
  *
  * argv: <bus url> <group> <options JSON>
  */
+import { parseBusUrl } from '../../config/config-variables.js';
 import { openBus } from '../open-bus.js';
 
 const [url, group, optionsJson] = process.argv.slice(2);
@@ -14,7 +15,7 @@ if (!url || !group) {
 }
 // Never outlive a parent that died without killing us.
 setTimeout(() => process.exit(4), 60_000).unref();
-const bus = await openBus(url, JSON.parse(optionsJson ?? '{}') as Record<string, unknown>);
+const bus = await openBus(parseBusUrl(url), JSON.parse(optionsJson ?? '{}') as Record<string, unknown>);
 await bus.subscribe(
   group,
   async (event, meta) => {

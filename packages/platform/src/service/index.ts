@@ -1,0 +1,15 @@
+export {
+  defineService,
+  type ServiceModule,
+  type ServiceDeps,
+  type BackgroundWorker,
+  type OpenApiTag,
+} from './service-module.js';
+export {
+  createTenantContexts,
+  type TenantContext,
+  type TenantContexts,
+  type TenantTx,
+  type AuditEntry,
+  type TenantEventInit,
+} from './tenant-context.js';

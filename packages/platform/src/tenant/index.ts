@@ -1,0 +1,1 @@
+export { TENANT_ID_PATTERN, isTenantId, assertTenantId } from './tenant-id.js';

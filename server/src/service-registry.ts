@@ -1,0 +1,37 @@
+/**
+ * The one registry of services (issue #6 item 1; DESIGN.md §2). `stella serve` (which services
+ * to start, their routes and workers), `stella migrate` (the migration sets), the docs generator
+ * (docs/openapi.json, docs/config.md) and the tests all read this list; adding a service means
+ * adding its `ServiceModule` here and nowhere else.
+ */
+import { PLATFORM_MIGRATIONS, type MigrationSet } from '@stella/platform/db';
+import type { ServiceModule } from '@stella/platform/service';
+import { evidenceLockerService } from '@stella/evidence-locker';
+import { exportCenterService } from '@stella/export-center';
+import { timelineIndexerService } from '@stella/timeline-indexer';
+
+/** Every service, in the order their migrations apply and `--services` lists them. */
+export const SERVICES: readonly ServiceModule[] = Object.freeze([
+  evidenceLockerService,
+  exportCenterService,
+  timelineIndexerService,
+]);
+
+/**
+ * The migration sets of `services`, in the order they apply: the platform's own tables first,
+ * then one set per service (DESIGN.md §3 "Postgres": one schema per service). Set names are
+ * stored in `stella_migrations.applied` — never rename one.
+ */
+export function migrationSets(services: readonly ServiceModule[] = SERVICES): MigrationSet[] {
+  return [PLATFORM_MIGRATIONS, ...services.map((s) => s.migrations)];
+}
+
+/** The modules named by `names` (already checked by `loadConfig`), in registry order. */
+export function selectServices(
+  names: readonly string[],
+  registry: readonly ServiceModule[] = SERVICES,
+): ServiceModule[] {
+  const unknown = names.filter((n) => !registry.some((s) => s.name === n));
+  if (unknown.length) throw new Error(`unknown service(s): ${unknown.join(', ')}`);
+  return registry.filter((s) => names.includes(s.name));
+}

@@ -1,0 +1,1 @@
+export { SERVICES, migrationSets, selectServices } from '../service-registry.js';
