@@ -21,6 +21,10 @@ const ioModules = [
   'cluster',
 ];
 const noTestkit = forbid(['@stella/testkit'], 'testkit is for tests only');
+// Contract suites, oracles and test helpers live in `testing/` folders (and `*-testing.ts`):
+// tests import them, production code never does (issue #6 item 5).
+const noTesting = { regex: '(^|/)testing(/|$)|-testing(\\.js)?$', message: 'test support is for tests only' };
+const testFiles = ['**/*.test.ts', '**/testing/**', '**/*-testing.ts'];
 
 export default tseslint.config(
   { ignores: ['**/dist/**', '**/node_modules/**', '.stella/**', 'coverage/**'] },
@@ -75,7 +79,7 @@ export default tseslint.config(
   },
   {
     files: ['packages/core/src/**/*.ts'],
-    ignores: ['**/*.test.ts'],
+    ignores: testFiles,
     rules: {
       'no-restricted-imports': [
         'error',
@@ -96,6 +100,7 @@ export default tseslint.config(
               ['@stella/platform/*', '@stella/server/*', '@stella/testkit/*'],
               'core depends on nothing of ours',
             ),
+            noTesting,
           ],
         },
       ],
@@ -103,7 +108,7 @@ export default tseslint.config(
   },
   {
     files: ['packages/platform/src/**/*.ts'],
-    ignores: ['**/*.test.ts'],
+    ignores: testFiles,
     rules: {
       'no-restricted-imports': [
         'error',
@@ -123,6 +128,7 @@ export default tseslint.config(
               ],
               'platform depends only on core',
             ),
+            noTesting,
           ],
         },
       ],
@@ -130,7 +136,7 @@ export default tseslint.config(
   },
   ...services.map((svc) => ({
     files: [`services/${svc.slice('@stella/'.length)}/src/**/*.ts`],
-    ignores: ['**/*.test.ts'],
+    ignores: testFiles,
     rules: {
       'no-restricted-imports': [
         'error',
@@ -147,6 +153,7 @@ export default tseslint.config(
               services.filter((s) => s !== svc).map((s) => `${s}/*`),
               'services never import each other',
             ),
+            noTesting,
           ],
         },
       ],
@@ -154,7 +161,7 @@ export default tseslint.config(
   })),
   {
     files: ['server/src/**/*.ts'],
-    ignores: ['**/*.test.ts'],
+    ignores: testFiles,
     rules: {
       'no-restricted-imports': [
         'error',
@@ -163,17 +170,21 @@ export default tseslint.config(
             ...forbid(['@stella/cli', '@stella/sdk'], 'server is composed, it does not call clients'),
             ...noTestkit,
           ],
+          patterns: [noTesting],
         },
       ],
     },
   },
   {
     files: ['cli/src/**/*.ts'],
-    ignores: ['**/*.test.ts'],
+    ignores: testFiles,
     rules: {
       'no-restricted-imports': [
         'error',
-        { paths: [...forbid(services, 'the CLI reaches services through @stella/server or the SDK'), ...noTestkit] },
+        {
+          paths: [...forbid(services, 'the CLI reaches services through @stella/server or the SDK'), ...noTestkit],
+          patterns: [noTesting],
+        },
       ],
     },
   },

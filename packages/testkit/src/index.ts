@@ -86,7 +86,16 @@ export function needTool(tool: string, check?: { args: string[] }): string | fal
 
 export { run, type RunResult } from './run-command.js';
 export { assertStellaError, assertRejectsStella, type CodedError } from './assert-stella-error.js';
-export * from './openssl-tsa.js';
+export {
+  makeOpensslTsaPki,
+  opensslReply,
+  opensslTimestamp,
+  startOpensslTsaHttp,
+  opensslVerify,
+  type OpensslTsaPki,
+  type OpensslTsaPkiOptions,
+  type OpensslTsaHttp,
+} from './openssl-tsa.js';
 
 /** A fresh temp dir; `cleanup()` removes it. */
 export async function tempDir(prefix = 'stella-test-'): Promise<{ path: string; cleanup: () => Promise<void> }> {

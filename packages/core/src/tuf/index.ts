@@ -3,7 +3,23 @@
  * OLPC-canonical signing, threshold/expiry/consistency verification, and a whole-repository
  * builder whose output tuf-js consumes. See docs/formats/tuf.md.
  */
-export * from './tuf-types.js';
+export {
+  TUF_SPEC_VERSION,
+  TUF_ROLES,
+  type TufRoleName,
+  type TufKey,
+  type TufRoleKeys,
+  type TufHashes,
+  type TufMetaFile,
+  type TufTargetFile,
+  type TufRoot,
+  type TufTargets,
+  type TufSnapshot,
+  type TufTimestamp,
+  type TufSigned,
+  type TufSignature,
+  type TufMetadata,
+} from './tuf-types.js';
 export {
   tufKeyId,
   tufKeyFromKeyObject,
