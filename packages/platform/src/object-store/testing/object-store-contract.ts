@@ -254,6 +254,8 @@ export function objectStoreContract(
         'sha256:ABC',
         `sha256:${'a'.repeat(63)}`,
         `sha256:${'g'.repeat(64)}`,
+        `SHA256:${'AB'.repeat(32)}`,
+        `sha512:${'ab'.repeat(64)}`,
         'x'.repeat(1025),
         `${'s'.repeat(201)}/x`,
       ];
