@@ -335,6 +335,15 @@ describe('fs object store specifics', () => {
       await tamper(dir.path, 'v/k', forged);
       const trusting = new FsObjectStore({ root: dir.path, verifyOnRead: false });
       assert.deepEqual(await buffer((await trusting.get('v/k')).body), forged);
+      // A sidecar pointing at another key's blob (with that blob's digest) is refused.
+      await s.put('v/other', Buffer.from('other bytes'));
+      const otherMeta = JSON.parse(await readFile(sidecarPath(dir.path, 'v/other'), 'utf8'));
+      const kMeta = JSON.parse(await readFile(sidecarPath(dir.path, 'v/k'), 'utf8'));
+      await writeFile(
+        sidecarPath(dir.path, 'v/k'),
+        JSON.stringify({ ...kMeta, blob: otherMeta.blob, digest: otherMeta.digest, size: otherMeta.size }),
+      );
+      await assertRejectsStella(s.get('v/k'), 'OBJECT_CORRUPT');
       // A sidecar whose digest disagrees with its content address is refused before reading.
       const cas = await s.putContentAddressed(data);
       const meta = sidecarPath(dir.path, cas.key);

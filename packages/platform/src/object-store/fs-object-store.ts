@@ -115,6 +115,7 @@ const META = '~meta';
 const LOCK = '~lock';
 /** Blob files: `<name>~b-<random>` (named keys) or `<hex>~blob` (content addressed). */
 const BLOB = /^(.+)~(?:b-[0-9a-f]+|blob)$/;
+const NAMED_BLOB = /^[^/~]+~b-[0-9a-f]+$/;
 const NOFOLLOW_READ = constants.O_RDONLY | constants.O_NOFOLLOW;
 
 export class FsObjectStore implements ObjectStore {
@@ -288,25 +289,28 @@ export class FsObjectStore implements ObjectStore {
   async sweepAbandoned(opts: { olderThanMs: number }): Promise<{ removed: string[] }> {
     const cutoff = this.now() - checkSweepAge(opts?.olderThanMs);
     const removed: string[] = [];
-    const old = async (path: string) => (await lstat(path)).mtimeMs < cutoff;
+    // Only files (never directories, which the store does not create in tmp/) count.
+    const old = async (path: string) => {
+      const st = await lstat(path).catch(() => undefined);
+      return st !== undefined && !st.isDirectory() && st.mtimeMs < cutoff;
+    };
     try {
       // Staging files: named only by the writer that created them, and removed by it on every
       // path, so one that is old was abandoned by a crash.
       const tmp = await this.tmpDir();
       for (const name of await this.readNames(tmp)) {
         const path = join(tmp, name);
-        if (await old(path).catch(() => false)) {
+        if (await old(path)) {
           await rm(path, { force: true });
           removed.push(relative(this.root, path));
         }
       }
       // Blobs no sidecar names (a crash between the blob rename and the sidecar rename) and
       // locks of crashed writers. Decided under the key lock, so no publisher is mid-way.
-      for await (const { dir, name } of this.walkFiles(join(this.root, 'objects'))) {
-        await this.sweepEntry(dir, name, old, removed);
-      }
-      for await (const { dir, name } of this.walkFiles(join(this.root, 'cas'))) {
-        await this.sweepEntry(dir, name, old, removed);
+      for (const top of ['objects', 'cas']) {
+        const dir = join(this.root, top);
+        if (!(await this.safeDir(dir, false))) continue;
+        for await (const file of this.walkFiles(dir)) await this.sweepEntry(file.dir, file.name, old, removed);
       }
     } catch (err) {
       throw isStellaError(err) ? err : unavailable('sweep abandoned files', err);
@@ -442,14 +446,16 @@ export class FsObjectStore implements ObjectStore {
     const aside = await this.tmpPath();
     try {
       await rename(lock, aside);
+      const moved = await lstat(aside);
+      if (moved.ino === st.ino) return 'broken';
+      await link(aside, lock).catch(() => {});
+      return 'held';
     } catch (err) {
       if (errno(err) === 'ENOENT') return 'gone';
       throw unavailable('break a stale lock', err);
+    } finally {
+      await rm(aside, { force: true });
     }
-    const moved = await lstat(aside);
-    if (moved.ino !== st.ino) await link(aside, lock).catch(() => {});
-    await rm(aside, { force: true });
-    return moved.ino === st.ino ? 'broken' : 'held';
   }
 
   /** Sweep one file of the object tree: an old unreferenced blob, or an old stale lock. */
@@ -646,8 +652,9 @@ export class FsObjectStore implements ObjectStore {
       throw unavailable(`parse metadata of ${loc.key}`, err);
     }
     // A sidecar naming a blob elsewhere, or (content addressed) another digest, was tampered with.
-    if (!BLOB.test(m.blob) || m.blob.includes('/'))
-      throw corrupt(loc.key, 'the sidecar names a blob outside its directory');
+    if (loc.cas ? m.blob !== `${loc.name}~blob` : !NAMED_BLOB.test(m.blob) || !m.blob.startsWith(`${loc.name}~`)) {
+      throw corrupt(loc.key, "the sidecar names a blob that is not this object's", { blob: m.blob.slice(0, 80) });
+    }
     if (loc.cas ? m.digest !== loc.key : !isContentAddressedKey(m.digest)) {
       throw corrupt(loc.key, 'the sidecar digest is not the object digest', { digest: m.digest });
     }

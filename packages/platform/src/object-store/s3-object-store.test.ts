@@ -214,6 +214,37 @@ describe('s3 object store specifics', { skip: missing }, () => {
     }
   });
 
+  test('a get racing an overwrite serves the new object, not a false OBJECT_CORRUPT (unversioned bucket)', async () => {
+    const { store: writer, bucket } = await makeStore(false);
+    await writer.put('race/k', Buffer.from('old bytes'));
+    const client = new S3Client({
+      endpoint: srv.endpoint,
+      region: srv.region,
+      credentials: srv.credentials,
+      forcePathStyle: true,
+    });
+    // Overwrite the object between the reader's HEAD and its GET.
+    let raced = false;
+    client.middlewareStack.add(
+      (next, ctx) => async (args) => {
+        if ((ctx as { commandName?: string }).commandName === 'GetObjectCommand' && !raced) {
+          raced = true;
+          await writer.put('race/k', Buffer.from('new bytes, longer'));
+        }
+        return next(args);
+      },
+      { step: 'initialize', name: 'raceOverwrite' },
+    );
+    const reader = new S3ObjectStore({ bucket, client });
+    const g = await reader.get('race/k');
+    assert.equal(raced, true);
+    assert.equal((await buffer(g.body)).toString(), 'new bytes, longer');
+    assert.equal(g.digest, `sha256:${createHash('sha256').update('new bytes, longer').digest('hex')}`);
+    await reader.close();
+    client.destroy();
+    await writer.close();
+  });
+
   test('verify on read: an object without the recorded digest is refused; verifyOnRead: false opts out', async () => {
     const { store, bucket, srv: s2 } = await makeStore(false);
     await raw.send(new PutObjectCommand({ Bucket: bucket, Key: 'raw/put', Body: 'not written by the driver' }));

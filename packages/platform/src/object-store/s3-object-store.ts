@@ -211,36 +211,45 @@ export class S3ObjectStore implements ObjectStore {
 
   async get(key: string, opts?: { range?: ByteRange }): Promise<GetResult> {
     assertValidKey(key);
-    const head = await this.headRaw(key);
-    if (!head) throw notFound(key);
-    const info = await this.infoOf(key, head);
-    const range = resolveRange(opts?.range, info.size);
-    const recorded = head.Metadata?.[META_DIGEST];
-    if (isContentAddressedKey(key) && info.digest !== undefined && info.digest !== key) {
-      throw corrupt(key, 'the recorded digest is not the content address', { digest: info.digest });
-    }
-    const expected = info.digest ?? (isContentAddressedKey(key) ? key : undefined);
-    if (this.verifyOnRead && expected === undefined) {
-      // Not written by this driver (a raw PutObject): there is nothing to verify against.
-      throw corrupt(key, 'no recorded SHA-256 (x-amz-meta-stella-sha256)', { recorded });
-    }
-    try {
-      const r = await this.client.send(
-        new GetObjectCommand({
-          Bucket: this.bucket,
-          Key: key,
-          ...(head.VersionId ? { VersionId: head.VersionId } : {}),
-          ...(range ? { Range: `bytes=${range.start}-${range.end}` } : {}),
-        }),
-      );
+    // The GET must return the object the HEAD described, or the digest check would fail on a
+    // concurrent overwrite: versioned buckets pin the version, unversioned ones send If-Match
+    // with the ETag and, on 412, look again (as the fs driver re-reads its sidecar).
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const head = await this.headRaw(key);
+      if (!head) break;
+      const info = await this.infoOf(key, head);
+      const range = resolveRange(opts?.range, info.size);
+      if (isContentAddressedKey(key) && info.digest !== undefined && info.digest !== key) {
+        throw corrupt(key, 'the recorded digest is not the content address', { digest: info.digest });
+      }
+      const expected = info.digest ?? (isContentAddressedKey(key) ? key : undefined);
+      if (this.verifyOnRead && expected === undefined) {
+        // Not written by this driver (a raw PutObject): there is nothing to verify against.
+        throw corrupt(key, 'no recorded SHA-256 (x-amz-meta-stella-sha256)', {
+          recorded: head.Metadata?.[META_DIGEST],
+        });
+      }
+      let r;
+      try {
+        r = await this.client.send(
+          new GetObjectCommand({
+            Bucket: this.bucket,
+            Key: key,
+            ...(head.VersionId ? { VersionId: head.VersionId } : head.ETag ? { IfMatch: head.ETag } : {}),
+            ...(range ? { Range: `bytes=${range.start}-${range.end}` } : {}),
+          }),
+        );
+      } catch (err) {
+        if (awsName(err) === 'PreconditionFailed') continue;
+        if (isNotFound(err)) break;
+        throw unavailable(`get ${key}`, err);
+      }
       const raw = r.Body instanceof Readable ? r.Body : Readable.from([]);
       // A range cannot be checked against the whole-object digest without reading it all.
       const body = this.verifyOnRead && !range ? verifyingStream(raw, key, expected!, info.size) : raw;
       return { ...info, body, length: range ? range.end - range.start + 1 : info.size, ...(range ? { range } : {}) };
-    } catch (err) {
-      if (isNotFound(err)) throw notFound(key);
-      throw unavailable(`get ${key}`, err);
     }
+    throw notFound(key);
   }
 
   async head(key: string): Promise<ObjectInfo> {
