@@ -55,6 +55,11 @@ export const ERROR_CODES = {
   OBJECT_STORE_UNAVAILABLE: { status: 503, description: 'The object store cannot be reached.' },
   OBJECT_SIZE_MISMATCH: { status: 400, description: 'Written bytes do not match the declared size; nothing was kept.' },
   OBJECT_RANGE_INVALID: { status: 416, description: 'A byte range is malformed or starts past the end of the object.' },
+  OBJECT_CORRUPT: {
+    status: 500,
+    description:
+      'Stored bytes no longer match their recorded digest or size, or the store holds a symlink; the read is failed.',
+  },
   // --- event bus -------------------------------------------------------------------------------
   EVENT_INVALID: { status: 400, description: 'An event envelope does not match DESIGN.md §3.' },
   BUS_UNAVAILABLE: { status: 503, description: 'The event bus cannot be reached.' },

@@ -6,6 +6,7 @@
  *   tmp/<random>                          staging files (same filesystem, so rename is atomic)
  *   objects/<seg>/…/<last>~meta           sidecar JSON: digest, size, contentType, WORM state, blob
  *   objects/<seg>/…/<last>~b-<random>     the bytes of the current version
+ *   objects/<seg>/…/<last>~lock           held while a writer publishes (cross-process lock)
  *   cas/sha256/<h0h1>/<h2h3>/<hex>~meta   content-addressed objects, sharded by the first 4 hex
  *   cas/sha256/<h0h1>/<h2h3>/<hex>~blob
  *
@@ -14,13 +15,18 @@
  * blob into place, then atomically replaces the sidecar (write temp + fsync + rename + fsync of
  * the directory, the classic POSIX recipe). Readers therefore see the old object or the new one,
  * never a mix; a crash leaves at most an unreferenced blob or temp file, never a visible partial
- * object. WORM checks and publication run under a per-key mutex, so they are atomic within one
- * process; several processes sharing one root are not serialised (use the S3 driver for that).
+ * object. WORM checks and publication run under a per-key mutex and a per-key lock file created
+ * with O_EXCL, so they are atomic across processes (and store instances) sharing one local root:
+ * each publisher removes the blob it replaced, and no writer's blob is left orphaned.
+ *
+ * Hardening (issue 19 finding 9): no path inside the root is followed through a symlink (every
+ * directory from the root down is lstat-checked, final files are opened with O_NOFOLLOW), and a
+ * full `get` verifies the bytes against the sidecar digest while streaming (`verifyOnRead`).
  */
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { access, mkdir, open, readdir, readFile, rename, rm, type FileHandle } from 'node:fs/promises';
-import { isAbsolute, join } from 'node:path';
+import { access, link, lstat, mkdir, open, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
+import { isAbsolute, join, relative, sep } from 'node:path';
 import { StellaError, isStellaError } from '@stella/core/errors';
 import { assertValidKey, isContentAddressedKey } from './object-key.js';
 import {
@@ -31,6 +37,8 @@ import {
   checkDate,
   checkLegalHoldFlag,
   checkPutOptions,
+  checkSweepAge,
+  corrupt,
   discardBody,
   DigestCounter,
   KeyedMutex,
@@ -39,6 +47,7 @@ import {
   resolveRange,
   toListPage,
   unavailable,
+  verifyingStream,
   verifyWritten,
   type CheckedPutOptions,
 } from './object-store-support.js';
@@ -63,6 +72,17 @@ export interface FsObjectStoreOptions {
   now?: () => number;
   /** fsync files and directories before publishing (default true; tests of RSS may turn it off). */
   fsync?: boolean;
+  /**
+   * Hash a full `get` while streaming and fail the stream with `OBJECT_CORRUPT` unless the bytes
+   * match the sidecar digest (default true). Turn off only where a layer above verifies anyway.
+   */
+  verifyOnRead?: boolean;
+  /**
+   * A key's lock file older than this is taken to be left by a crashed writer and broken (default
+   * 30 000 ms; a lock is held only while publishing, milliseconds). Waiting gives up with
+   * `OBJECT_STORE_UNAVAILABLE` after twice this.
+   */
+  lockStaleMs?: number;
 }
 
 interface Sidecar {
@@ -92,14 +112,20 @@ interface Staged {
 }
 
 const META = '~meta';
+const LOCK = '~lock';
+/** Blob files: `<name>~b-<random>` (named keys) or `<hex>~blob` (content addressed). */
+const BLOB = /^(.+)~(?:b-[0-9a-f]+|blob)$/;
+const NAMED_BLOB = /^[^/~]+~b-[0-9a-f]+$/;
+const NOFOLLOW_READ = constants.O_RDONLY | constants.O_NOFOLLOW;
 
 export class FsObjectStore implements ObjectStore {
   readonly driver = 'fs';
   private readonly root: string;
   private readonly now: () => number;
   private readonly doFsync: boolean;
+  private readonly verifyOnRead: boolean;
+  private readonly lockStaleMs: number;
   private readonly mutex = new KeyedMutex();
-  private tmpReady?: Promise<unknown>;
 
   constructor(opts: FsObjectStoreOptions) {
     if (typeof opts.root !== 'string' || !isAbsolute(opts.root)) {
@@ -110,6 +136,13 @@ export class FsObjectStore implements ObjectStore {
     this.root = opts.root;
     this.now = opts.now ?? Date.now;
     this.doFsync = opts.fsync ?? true;
+    this.verifyOnRead = opts.verifyOnRead ?? true;
+    this.lockStaleMs = opts.lockStaleMs ?? 30_000;
+    if (!Number.isSafeInteger(this.lockStaleMs) || this.lockStaleMs < 1) {
+      throw new StellaError('CONFIG_INVALID', 'fs object store lockStaleMs must be a positive integer', {
+        details: { lockStaleMs: opts.lockStaleMs },
+      });
+    }
   }
 
   async put(key: string, body: ObjectBody, opts?: PutOptions): Promise<PutResult> {
@@ -127,7 +160,7 @@ export class FsObjectStore implements ObjectStore {
     try {
       verifyWritten(staged.digest, staged.size, o, isContentAddressedKey(key) ? key : undefined);
       const loc = this.locate(key);
-      return await this.mutex.run(loc.meta, () => this.publish(loc, staged, o));
+      return await this.withKeyLock(loc, true, () => this.publish(loc, staged, o));
     } finally {
       await rm(staged.tmp, { force: true });
     }
@@ -139,7 +172,7 @@ export class FsObjectStore implements ObjectStore {
     try {
       verifyWritten(staged.digest, staged.size, o);
       const loc = this.locate(staged.digest);
-      return await this.mutex.run(loc.meta, () => this.publish(loc, staged, o));
+      return await this.withKeyLock(loc, true, () => this.publish(loc, staged, o));
     } finally {
       await rm(staged.tmp, { force: true });
     }
@@ -156,12 +189,25 @@ export class FsObjectStore implements ObjectStore {
       const range = resolveRange(opts?.range, meta.size);
       let fh: FileHandle;
       try {
-        fh = await open(join(loc.dir, meta.blob), 'r');
+        fh = await open(join(loc.dir, meta.blob), NOFOLLOW_READ);
       } catch (err) {
         if (errno(err) === 'ENOENT') continue;
+        if (errno(err) === 'ELOOP') throw corrupt(key, 'the blob is a symlink');
         throw unavailable('open object', err);
       }
-      const body = fh.createReadStream(range ? { start: range.start, end: range.end } : {});
+      try {
+        // Cheap checks that also cover ranged reads: a regular file of the recorded size.
+        const st = await fh.stat();
+        if (!st.isFile()) throw corrupt(key, 'the blob is not a regular file');
+        if (st.size !== meta.size)
+          throw corrupt(key, 'blob size differs from the recorded size', { size: meta.size, actualSize: st.size });
+      } catch (err) {
+        await fh.close();
+        throw isStellaError(err) ? err : unavailable('open object', err);
+      }
+      const raw = fh.createReadStream(range ? { start: range.start, end: range.end } : {});
+      // A range cannot be checked against the whole-object digest without reading it all.
+      const body = this.verifyOnRead && !range ? verifyingStream(raw, key, meta.digest, meta.size) : raw;
       const info = infoOf(meta);
       return { ...info, body, length: range ? range.end - range.start + 1 : meta.size, ...(range ? { range } : {}) };
     }
@@ -183,7 +229,7 @@ export class FsObjectStore implements ObjectStore {
   async delete(key: string): Promise<void> {
     assertValidKey(key);
     const loc = this.locate(key);
-    await this.mutex.run(loc.meta, async () => {
+    await this.withKeyLock(loc, false, async () => {
       const meta = await this.readMeta(loc);
       if (!meta) throw notFound(key);
       assertNotRetained(key, infoOf(meta), this.now(), 'delete');
@@ -201,7 +247,7 @@ export class FsObjectStore implements ObjectStore {
     assertValidKey(key);
     checkLegalHoldFlag(on);
     const loc = this.locate(key);
-    await this.mutex.run(loc.meta, async () => {
+    await this.withKeyLock(loc, false, async () => {
       const meta = await this.readMeta(loc);
       if (!meta) throw notFound(key);
       if (meta.legalHold !== on) await this.writeMeta(loc, { ...meta, legalHold: on });
@@ -212,7 +258,7 @@ export class FsObjectStore implements ObjectStore {
     assertValidKey(key);
     const u = checkDate(until, 'until');
     const loc = this.locate(key);
-    await this.mutex.run(loc.meta, async () => {
+    await this.withKeyLock(loc, false, async () => {
       const meta = await this.readMeta(loc);
       if (!meta) throw notFound(key);
       const cur = meta.retainUntil ? new Date(meta.retainUntil) : undefined;
@@ -234,11 +280,42 @@ export class FsObjectStore implements ObjectStore {
 
   async ping(): Promise<void> {
     try {
-      await this.ensureTmp();
-      await access(join(this.root, 'tmp'), constants.W_OK);
+      await access(await this.tmpDir(), constants.W_OK);
     } catch (err) {
-      throw unavailable(`use ${this.root}`, err);
+      throw isStellaError(err) ? err : unavailable(`use ${this.root}`, err);
     }
+  }
+
+  async sweepAbandoned(opts: { olderThanMs: number }): Promise<{ removed: string[] }> {
+    const cutoff = this.now() - checkSweepAge(opts?.olderThanMs);
+    const removed: string[] = [];
+    // Only files (never directories, which the store does not create in tmp/) count.
+    const old = async (path: string) => {
+      const st = await lstat(path).catch(() => undefined);
+      return st !== undefined && !st.isDirectory() && st.mtimeMs < cutoff;
+    };
+    try {
+      // Staging files: named only by the writer that created them, and removed by it on every
+      // path, so one that is old was abandoned by a crash.
+      const tmp = await this.tmpDir();
+      for (const name of await this.readNames(tmp)) {
+        const path = join(tmp, name);
+        if (await old(path)) {
+          await rm(path, { force: true });
+          removed.push(relative(this.root, path));
+        }
+      }
+      // Blobs no sidecar names (a crash between the blob rename and the sidecar rename) and
+      // locks of crashed writers. Decided under the key lock, so no publisher is mid-way.
+      for (const top of ['objects', 'cas']) {
+        const dir = join(this.root, top);
+        if (!(await this.safeDir(dir, false))) continue;
+        for await (const file of this.walkFiles(dir)) await this.sweepEntry(file.dir, file.name, old, removed);
+      }
+    } catch (err) {
+      throw isStellaError(err) ? err : unavailable('sweep abandoned files', err);
+    }
+    return { removed };
   }
 
   async close(): Promise<void> {
@@ -259,29 +336,195 @@ export class FsObjectStore implements ObjectStore {
     return { key, cas: false, dir, name, meta: join(dir, name + META) };
   }
 
-  private ensureTmp(): Promise<unknown> {
-    this.tmpReady ??= mkdir(join(this.root, 'tmp'), { recursive: true }).catch((err) => {
-      this.tmpReady = undefined;
-      throw err;
-    });
-    return this.tmpReady;
+  /**
+   * Ensure `dir` (inside the root) is reached without following a symlink: lstat every component
+   * below the root, creating missing ones when `create`. Returns false when a component is missing
+   * and not created. A symlink or non-directory is `OBJECT_CORRUPT` (a planted link would lead
+   * reads and writes outside the root). Node has no openat(); this check-before-use defeats
+   * planted links, not a concurrent attacker renaming inside the root, who could rewrite the
+   * sidecars anyway (docs/security.md "Object store").
+   */
+  private async safeDir(dir: string, create: boolean): Promise<boolean> {
+    if (create) await mkdir(this.root, { recursive: true });
+    let cur = this.root;
+    for (const seg of relative(this.root, dir).split(sep)) {
+      if (seg === '') continue;
+      cur = join(cur, seg);
+      for (;;) {
+        let st;
+        try {
+          st = await lstat(cur);
+        } catch (err) {
+          if (errno(err) !== 'ENOENT') throw err;
+          if (!create) return false;
+          await mkdir(cur).catch((e: unknown) => {
+            if (errno(e) !== 'EEXIST') throw e;
+          });
+          continue; // lstat what is there now (ours, or a concurrent writer's)
+        }
+        if (!st.isDirectory() || st.isSymbolicLink()) {
+          throw corrupt(
+            relative(this.root, dir),
+            `${relative(this.root, cur)} is ${st.isSymbolicLink() ? 'a symlink' : 'not a directory'}`,
+          );
+        }
+        break;
+      }
+    }
+    return true;
   }
 
-  private tmpPath(): string {
-    return join(this.root, 'tmp', randomBytes(12).toString('hex'));
+  private async tmpDir(): Promise<string> {
+    const dir = join(this.root, 'tmp');
+    await this.safeDir(dir, true);
+    return dir;
+  }
+
+  private async tmpPath(): Promise<string> {
+    return join(await this.tmpDir(), randomBytes(12).toString('hex'));
+  }
+
+  /**
+   * Run `fn` holding the key's in-process mutex and its lock file (`<name>~lock`, created with
+   * O_EXCL), so check-then-publish is atomic across store instances and processes on one root.
+   * When `create` is false and the key's directory does not exist, there is no object to lock:
+   * `fn` runs under the mutex only (it will find no sidecar).
+   */
+  private withKeyLock<T>(loc: Location, create: boolean, fn: () => Promise<T>): Promise<T> {
+    return this.mutex.run(loc.meta, async () => {
+      let exists: boolean;
+      try {
+        exists = await this.safeDir(loc.dir, create);
+      } catch (err) {
+        throw isStellaError(err) ? err : unavailable('create object directory', err);
+      }
+      if (!exists) return fn();
+      const lock = join(loc.dir, loc.name + LOCK);
+      const ino = await this.acquire(lock, loc.key);
+      try {
+        return await fn();
+      } finally {
+        // Remove only our own lock: if we were too slow and it was broken as stale, the file now
+        // belongs to another writer.
+        const st = await lstat(lock).catch(() => undefined);
+        if (st?.ino === ino) await rm(lock, { force: true });
+      }
+    });
+  }
+
+  /** Create the lock file, waiting (with jittered backoff) while another writer holds it. */
+  private async acquire(lock: string, key: string): Promise<number> {
+    const deadline = Date.now() + 2 * this.lockStaleMs;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const fh = await open(lock, 'wx', 0o600);
+        try {
+          return (await fh.stat()).ino;
+        } finally {
+          await fh.close();
+        }
+      } catch (err) {
+        if (errno(err) !== 'EEXIST') throw unavailable(`lock ${key}`, err);
+      }
+      if ((await this.breakStaleLock(lock)) !== 'held') continue;
+      if (Date.now() > deadline) {
+        throw unavailable(`lock ${key}`, new Error(`lock file held for more than ${2 * this.lockStaleMs} ms`));
+      }
+      await new Promise((r) => setTimeout(r, Math.random() * Math.min(50, 2 ** attempt)));
+    }
+  }
+
+  /**
+   * Break a lock older than `lockStaleMs` (its writer crashed): move it aside, and if what we
+   * moved is not the file we judged stale (another writer broke it and locked in between), put it
+   * back with link(), which never replaces an existing file.
+   */
+  private async breakStaleLock(lock: string): Promise<'gone' | 'held' | 'broken'> {
+    const st = await lstat(lock).catch(() => undefined);
+    if (!st) return 'gone';
+    if (Date.now() - st.mtimeMs <= this.lockStaleMs) return 'held';
+    const aside = await this.tmpPath();
+    try {
+      await rename(lock, aside);
+      const moved = await lstat(aside);
+      if (moved.ino === st.ino) return 'broken';
+      await link(aside, lock).catch(() => {});
+      return 'held';
+    } catch (err) {
+      if (errno(err) === 'ENOENT') return 'gone';
+      throw unavailable('break a stale lock', err);
+    } finally {
+      await rm(aside, { force: true });
+    }
+  }
+
+  /** Sweep one file of the object tree: an old unreferenced blob, or an old stale lock. */
+  private async sweepEntry(
+    dir: string,
+    name: string,
+    old: (path: string) => Promise<boolean>,
+    removed: string[],
+  ): Promise<void> {
+    const path = join(dir, name);
+    if (name.endsWith(LOCK)) {
+      if ((await old(path).catch(() => false)) && (await this.breakStaleLock(path)) === 'broken') {
+        removed.push(relative(this.root, path));
+      }
+      return;
+    }
+    const m = BLOB.exec(name);
+    if (!m || !(await old(path).catch(() => false))) return;
+    const loc = this.locateFile(dir, m[1]!);
+    if (!loc) return;
+    await this.withKeyLock(loc, false, async () => {
+      const meta = await this.readMeta(loc).catch(() => undefined);
+      if (meta?.blob === name) return;
+      await rm(path, { force: true });
+      removed.push(relative(this.root, path));
+    });
+  }
+
+  /** The location a file `<name>~…` in `dir` belongs to, or undefined if it is no key's. */
+  private locateFile(dir: string, name: string): Location | undefined {
+    const rel = relative(this.root, dir).split(sep);
+    const key =
+      rel[0] === 'cas' ? `sha256:${name}` : rel[0] === 'objects' ? [...rel.slice(1), name].join('/') : undefined;
+    if (key === undefined) return undefined;
+    try {
+      assertValidKey(key);
+    } catch {
+      return undefined;
+    }
+    const loc = this.locate(key);
+    return loc.dir === dir ? loc : undefined;
+  }
+
+  /** Every regular file under `dir`, not following symlinks (lstat-typed readdir). */
+  private async *walkFiles(dir: string): AsyncGenerator<{ dir: string; name: string }> {
+    let entries;
+    try {
+      entries = await readdir(dir, { withFileTypes: true });
+    } catch (err) {
+      if (errno(err) === 'ENOENT' || errno(err) === 'ENOTDIR') return;
+      throw err;
+    }
+    for (const e of entries) {
+      if (e.isDirectory()) yield* this.walkFiles(join(dir, e.name));
+      else if (e.isFile()) yield { dir, name: e.name };
+    }
   }
 
   /** Stream the body into a fresh temp file, hashing as it goes. Removes the file on any error. */
   private async stage(body: ObjectBody, o: CheckedPutOptions): Promise<Staged> {
     let chunks: AsyncIterable<Uint8Array>;
+    let tmp: string;
     try {
       chunks = bodyChunks(body);
-      await this.ensureTmp();
+      tmp = await this.tmpPath();
     } catch (err) {
       discardBody(body);
       throw isStellaError(err) ? err : unavailable('create staging directory', err);
     }
-    const tmp = this.tmpPath();
     let fh: FileHandle | undefined;
     try {
       try {
@@ -328,7 +571,7 @@ export class FsObjectStore implements ObjectStore {
     const blob = loc.cas ? `${loc.name}~blob` : `${loc.name}~b-${randomBytes(8).toString('hex')}`;
     const blobPath = join(loc.dir, blob);
     try {
-      await mkdir(loc.dir, { recursive: true });
+      // The directory was checked (no symlink on the way) when the key lock was taken.
       await rename(staged.tmp, blobPath);
     } catch (err) {
       throw unavailable('publish object', err);
@@ -356,9 +599,9 @@ export class FsObjectStore implements ObjectStore {
 
   /** Atomically replace the sidecar: temp file + fsync + rename + fsync(dir). */
   private async writeMeta(loc: Location, meta: Sidecar): Promise<void> {
-    const tmp = this.tmpPath();
+    let tmp: string | undefined;
     try {
-      await this.ensureTmp();
+      tmp = await this.tmpPath();
       const fh = await open(tmp, 'wx', 0o600);
       try {
         await fh.writeFile(JSON.stringify(meta));
@@ -366,12 +609,11 @@ export class FsObjectStore implements ObjectStore {
       } finally {
         await fh.close();
       }
-      await mkdir(loc.dir, { recursive: true });
       await rename(tmp, loc.meta);
       await this.syncDir(loc.dir);
     } catch (err) {
-      await rm(tmp, { force: true });
-      throw unavailable('write object metadata', err);
+      if (tmp !== undefined) await rm(tmp, { force: true });
+      throw isStellaError(err) ? err : unavailable('write object metadata', err);
     }
   }
 
@@ -388,20 +630,35 @@ export class FsObjectStore implements ObjectStore {
   private async readMeta(loc: Location): Promise<Sidecar | undefined> {
     let text: string;
     try {
-      text = await readFile(loc.meta, 'utf8');
+      if (!(await this.safeDir(loc.dir, false))) return undefined;
+      const fh = await open(loc.meta, NOFOLLOW_READ);
+      try {
+        text = await fh.readFile('utf8');
+      } finally {
+        await fh.close();
+      }
     } catch (err) {
       const code = errno(err);
       if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
-      throw unavailable('read object metadata', err);
+      if (code === 'ELOOP') throw corrupt(loc.key, 'the sidecar is a symlink');
+      throw isStellaError(err) ? err : unavailable('read object metadata', err);
     }
+    let m: Sidecar;
     try {
-      const m = JSON.parse(text) as Sidecar;
+      m = JSON.parse(text) as Sidecar;
       if (m.v !== 1 || m.key !== loc.key || typeof m.blob !== 'string' || typeof m.size !== 'number')
         throw new Error('bad sidecar');
-      return m;
     } catch (err) {
       throw unavailable(`parse metadata of ${loc.key}`, err);
     }
+    // A sidecar naming a blob elsewhere, or (content addressed) another digest, was tampered with.
+    if (loc.cas ? m.blob !== `${loc.name}~blob` : !NAMED_BLOB.test(m.blob) || !m.blob.startsWith(`${loc.name}~`)) {
+      throw corrupt(loc.key, "the sidecar names a blob that is not this object's", { blob: m.blob.slice(0, 80) });
+    }
+    if (loc.cas ? m.digest !== loc.key : !isContentAddressedKey(m.digest)) {
+      throw corrupt(loc.key, 'the sidecar digest is not the object digest', { digest: m.digest });
+    }
+    return m;
   }
 
   /**
@@ -414,7 +671,10 @@ export class FsObjectStore implements ObjectStore {
     const base = prefix.slice(0, prefix.lastIndexOf('/') + 1);
     const segs = base.split('/').filter((s) => s !== '');
     if (segs.some((s) => s === '.' || s === '..')) return;
-    yield* this.walkDir(join(this.root, 'objects', ...segs), base, prefix, after);
+    const dir = join(this.root, 'objects', ...segs);
+    // Below this directory walkDir descends only into real directories (lstat-typed readdir).
+    if (!(await this.safeDir(dir, false).catch(() => false))) return;
+    yield* this.walkDir(dir, base, prefix, after);
   }
 
   private async *walkDir(

@@ -75,6 +75,46 @@ describe('object keys', () => {
     );
   });
 
+  test('digest-shaped keys other than lowercase sha256:<64 hex> are refused, not stored as names', () => {
+    const hex = 'ab'.repeat(32);
+    for (const k of [
+      `SHA256:${hex.toUpperCase()}`,
+      `SHA256:${hex}`,
+      `Sha256:${hex}`,
+      `sha512:${'cd'.repeat(64)}`,
+      `sha384:${'ef'.repeat(48)}`,
+      `sha-256:${hex}`,
+      `sha3-256:${hex}`,
+      `sha1:${'a'.repeat(40)}`,
+      `md5:${'0'.repeat(32)}`,
+      `blake3:${hex}`,
+      `SHA512:x/y`,
+      `foo:${hex}`,
+      `sha256+b64:${hex}`,
+      `SHA256:${hex}/child`,
+    ]) {
+      assert.equal(
+        errCode(() => assertValidKey(k)),
+        'OBJECT_KEY_INVALID',
+        k,
+      );
+    }
+    // Colons and hash-like words elsewhere stay ordinary names.
+    for (const k of [
+      'build:1234',
+      'urn:stella:x',
+      'shared:docs',
+      `tenants/acme/sha512:${hex}`,
+      `x:${'a'.repeat(31)}`,
+    ]) {
+      assert.equal(
+        errCode(() => assertValidKey(k)),
+        undefined,
+        k,
+      );
+    }
+  });
+
   test('length limits: 1024 bytes per key, 200 per segment', () => {
     assertValidKey(`${'a'.repeat(200)}/${'b'.repeat(200)}`);
     assert.equal(

@@ -10,7 +10,9 @@
  *   (path traversal), each at most 200 bytes (leaves room for the fs driver's suffixes under
  *   the usual 255-byte file-name limit).
  * - A key that starts with `sha256:` is a content address and must be exactly `sha256:` + 64
- *   lowercase hex digits.
+ *   lowercase hex digits. Any other *digest-shaped* start (`SHA256:<HEX>`, `sha512:…`, `md5:…`,
+ *   `<alg>:<32+ hex>`) is refused rather than stored as a plain, unverified named key: a reader
+ *   would take it for a content address the store never checked (issue 19 finding 9).
  */
 import { StellaError } from '@stella/core/errors';
 import type { Sha256Digest } from './object-store.js';
@@ -20,6 +22,13 @@ export const MAX_SEGMENT_BYTES = 200;
 const KEY_CHARS = /^[A-Za-z0-9._\-:@+=,/]+$/;
 const CAS_KEY = /^sha256:[0-9a-f]{64}$/;
 const DIGEST = /^sha256:[0-9a-f]{64}$/;
+/**
+ * The first segment looks like a digest: an algorithm (OCI image-spec "Digests" grammar, any case)
+ * that names a hash function (sha1, SHA-256, sha3-256, md5, blake3, …), or any algorithm followed by 32+ hex digits (md5 length and up; short
+ * values such as `build:1234` stay ordinary names).
+ */
+const DIGEST_SHAPED =
+  /^(?:(?:sha[-_]?\d|md\d|blake\d|shake\d|ripemd\d|crc\d|xxh|sm3)[a-z0-9+._-]*:|[a-z0-9]+(?:[+._-][a-z0-9]+)*:[0-9a-f]{32,}(?:\/|$))/i;
 
 function shown(key: string): string {
   return key.length > 80 ? `${key.slice(0, 80)}…` : key;
@@ -42,6 +51,9 @@ export function assertValidKey(key: unknown): asserts key is string {
   if (key.startsWith('sha256:')) {
     if (!CAS_KEY.test(key)) throw invalid(key, 'a sha256: key must be 64 lowercase hex digits');
     return;
+  }
+  if (DIGEST_SHAPED.test(key)) {
+    throw invalid(key, 'looks like a digest; the only content address is sha256:<64 lowercase hex>');
   }
   for (const seg of key.split('/')) {
     if (seg === '') throw invalid(key, 'empty path segment (leading, trailing or double slash)');

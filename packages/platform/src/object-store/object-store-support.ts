@@ -4,7 +4,7 @@
  * (the contract suite checks they do).
  */
 import { createHash, type Hash } from 'node:crypto';
-import { Readable } from 'node:stream';
+import { pipeline, Readable, Transform } from 'node:stream';
 import { StellaError } from '@stella/core/errors';
 import { assertValidPrefix, decodeCursor, encodeCursor, parseExpectedDigest, parseLimit } from './object-key.js';
 import type {
@@ -255,4 +255,62 @@ export class KeyedMutex {
       if (this.tails.get(key) === tail) this.tails.delete(key);
     }
   }
+}
+
+/** The `OBJECT_CORRUPT` error: what is stored fails an integrity check. */
+export function corrupt(key: string, reason: string, details: Record<string, unknown> = {}): StellaError {
+  return new StellaError('OBJECT_CORRUPT', `object ${key} failed an integrity check: ${reason}`, {
+    details: { key, reason, ...details },
+  });
+}
+
+/**
+ * Verify-on-read: pass `source` through, hashing every byte, and end the stream only if the bytes
+ * hash to `digest` and number exactly `size`; otherwise the stream fails with `OBJECT_CORRUPT`.
+ *
+ * The last chunk is held back until the check passes. A consumer that pipes into an HTTP response
+ * with a `Content-Length` therefore never receives the full length of a corrupt object, so even a
+ * client that ignores the aborted connection sees a short body, never a "complete" wrong one.
+ * Memory cost: one chunk.
+ */
+export function verifyingStream(source: Readable, key: string, digest: Sha256Digest, size: number): Readable {
+  const hash = createHash('sha256');
+  let seen = 0;
+  let held: Buffer | undefined;
+  const check = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      hash.update(chunk);
+      seen += chunk.length;
+      const out = held;
+      held = chunk;
+      cb(null, out);
+    },
+    flush(cb) {
+      const actual: Sha256Digest = `sha256:${hash.digest('hex')}`;
+      if (seen !== size || actual !== digest) {
+        cb(
+          corrupt(key, 'stored bytes do not match the recorded digest', {
+            digest,
+            actualDigest: actual,
+            size,
+            actualSize: seen,
+          }),
+        );
+      } else cb(null, held);
+    },
+  });
+  // pipeline() propagates errors both ways: a failing source fails `check`, and a consumer that
+  // destroys `check` early also closes the source (and its file handle or HTTP socket).
+  pipeline(source, check, () => {});
+  return check;
+}
+
+/** Validates `sweepAbandoned`'s age: files younger than this are left to the writer that owns them. */
+export function checkSweepAge(olderThanMs: unknown): number {
+  if (typeof olderThanMs !== 'number' || !Number.isSafeInteger(olderThanMs) || olderThanMs < 0) {
+    throw new StellaError('VALIDATION_FAILED', 'olderThanMs must be a non-negative integer (milliseconds)', {
+      details: { olderThanMs },
+    });
+  }
+  return olderThanMs;
 }

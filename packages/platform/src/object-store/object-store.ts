@@ -11,6 +11,9 @@
  * - **Verify before visible**: the SHA-256 and size are checked before the object appears under its
  *   key; on a mismatch or a failing source stream nothing is left behind.
  * - **Content addressing**: `sha256:<64 lowercase hex>` keys always hold exactly those bytes.
+ * - **Verify on read** (default, opt-out per driver): a full `get` streams the bytes through a
+ *   SHA-256 check against the recorded digest and fails the stream with `OBJECT_CORRUPT` on a
+ *   mismatch. A ranged `get` cannot be checked against a whole-object digest (docs/object-store.md).
  * - **WORM**: an object with a future `retainUntil` or a legal hold can be neither overwritten nor
  *   deleted (`OBJECT_RETAINED`); retention can be extended, never shortened (like S3 Object Lock
  *   compliance mode).
@@ -107,6 +110,13 @@ export interface ObjectStore {
   extendRetention(key: string, until: Date): Promise<void>;
   /** Keys starting with `prefix` in byte order, keyset-paginated. */
   list(prefix: string, opts?: ListOptions): Promise<ListPage>;
+  /**
+   * Remove what interrupted writes left behind and only the store itself can see: staging files or
+   * staging keys (and, fs, unreferenced blobs and stale lock files; S3, unfinished multipart uploads
+   * of staging keys) last modified more than `olderThanMs` ago. Never touches a visible object.
+   * Returns the driver-internal names removed (for the log).
+   */
+  sweepAbandoned(opts: { olderThanMs: number }): Promise<{ removed: string[] }>;
   /** Readiness: resolves when the store can be used, else `OBJECT_STORE_UNAVAILABLE`. */
   ping(): Promise<void>;
   /** Release clients and handles. */

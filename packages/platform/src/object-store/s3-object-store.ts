@@ -19,11 +19,18 @@
  *   overwrite and delete, and deletes by version id (removing all versions of the key).
  * - `metadata` (no Object Lock): the WORM state lives in the object's user metadata and only this
  *   driver enforces it. Anyone with raw S3 credentials can still delete. Documented as a fallback.
+ *
+ * Read path: a full `get` is verified against the SHA-256 the driver recorded at write time
+ * (`x-amz-meta-stella-sha256`, and the key itself for content addresses) while streaming
+ * (`verifyOnRead`, default on). S3 keeps its own checksums (MD5 ETags, optional CRC/SHA
+ * checksums) against media decay, but it serves whatever bytes an authorised writer put: a raw
+ * `PutObject` by another client is a new, valid S3 object. The check makes such bytes fail.
  */
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
+  ListMultipartUploadsCommand,
   CompleteMultipartUploadCommand,
   CopyObjectCommand,
   CreateMultipartUploadCommand,
@@ -51,6 +58,8 @@ import {
   checkDate,
   checkLegalHoldFlag,
   checkPutOptions,
+  checkSweepAge,
+  corrupt,
   DigestCounter,
   KeyedMutex,
   listWindow,
@@ -58,6 +67,7 @@ import {
   resolveRange,
   toListPage,
   unavailable,
+  verifyingStream,
   verifyWritten,
   type CheckedPutOptions,
 } from './object-store-support.js';
@@ -102,6 +112,11 @@ export interface S3ObjectStoreOptions {
   now?: () => number;
   /** Use this client instead of building one (the store will not destroy it). */
   client?: S3Client;
+  /**
+   * Hash a full `get` while streaming and fail the stream with `OBJECT_CORRUPT` unless the bytes
+   * match the recorded SHA-256 (default true).
+   */
+  verifyOnRead?: boolean;
 }
 
 const STAGING_PREFIX = '~stella/staging/';
@@ -121,6 +136,7 @@ export class S3ObjectStore implements ObjectStore {
   private readonly queueSize: number;
   private readonly copyThreshold: number;
   private readonly copyPartSize: number;
+  private readonly verifyOnRead: boolean;
   private readonly mutex = new KeyedMutex();
   private wormMode?: Promise<'object-lock' | 'metadata'>;
   private readonly wormOpt: S3WormMode;
@@ -151,6 +167,7 @@ export class S3ObjectStore implements ObjectStore {
     this.queueSize = Math.max(opts.queueSize ?? 2, 1);
     this.copyThreshold = opts.multipartCopyThreshold ?? 5 * 1024 * MiB;
     this.copyPartSize = Math.max(opts.copyPartSize ?? 512 * MiB, 5 * MiB);
+    this.verifyOnRead = opts.verifyOnRead ?? true;
     this.wormOpt = opts.worm ?? 'auto';
     if (!['auto', 'object-lock', 'metadata'].includes(this.wormOpt)) {
       throw new StellaError('CONFIG_INVALID', 'S3 worm mode must be auto, object-lock or metadata', {
@@ -194,25 +211,45 @@ export class S3ObjectStore implements ObjectStore {
 
   async get(key: string, opts?: { range?: ByteRange }): Promise<GetResult> {
     assertValidKey(key);
-    const head = await this.headRaw(key);
-    if (!head) throw notFound(key);
-    const info = await this.infoOf(key, head);
-    const range = resolveRange(opts?.range, info.size);
-    try {
-      const r = await this.client.send(
-        new GetObjectCommand({
-          Bucket: this.bucket,
-          Key: key,
-          ...(head.VersionId ? { VersionId: head.VersionId } : {}),
-          ...(range ? { Range: `bytes=${range.start}-${range.end}` } : {}),
-        }),
-      );
-      const body = r.Body instanceof Readable ? r.Body : Readable.from([]);
+    // The GET must return the object the HEAD described, or the digest check would fail on a
+    // concurrent overwrite: versioned buckets pin the version, unversioned ones send If-Match
+    // with the ETag and, on 412, look again (as the fs driver re-reads its sidecar).
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const head = await this.headRaw(key);
+      if (!head) break;
+      const info = await this.infoOf(key, head);
+      const range = resolveRange(opts?.range, info.size);
+      if (isContentAddressedKey(key) && info.digest !== undefined && info.digest !== key) {
+        throw corrupt(key, 'the recorded digest is not the content address', { digest: info.digest });
+      }
+      const expected = info.digest ?? (isContentAddressedKey(key) ? key : undefined);
+      if (this.verifyOnRead && expected === undefined) {
+        // Not written by this driver (a raw PutObject): there is nothing to verify against.
+        throw corrupt(key, 'no recorded SHA-256 (x-amz-meta-stella-sha256)', {
+          recorded: head.Metadata?.[META_DIGEST],
+        });
+      }
+      let r;
+      try {
+        r = await this.client.send(
+          new GetObjectCommand({
+            Bucket: this.bucket,
+            Key: key,
+            ...(head.VersionId ? { VersionId: head.VersionId } : head.ETag ? { IfMatch: head.ETag } : {}),
+            ...(range ? { Range: `bytes=${range.start}-${range.end}` } : {}),
+          }),
+        );
+      } catch (err) {
+        if (awsName(err) === 'PreconditionFailed') continue;
+        if (isNotFound(err)) break;
+        throw unavailable(`get ${key}`, err);
+      }
+      const raw = r.Body instanceof Readable ? r.Body : Readable.from([]);
+      // A range cannot be checked against the whole-object digest without reading it all.
+      const body = this.verifyOnRead && !range ? verifyingStream(raw, key, expected!, info.size) : raw;
       return { ...info, body, length: range ? range.end - range.start + 1 : info.size, ...(range ? { range } : {}) };
-    } catch (err) {
-      if (isNotFound(err)) throw notFound(key);
-      throw unavailable(`get ${key}`, err);
     }
+    throw notFound(key);
   }
 
   async head(key: string): Promise<ObjectInfo> {
@@ -315,6 +352,79 @@ export class S3ObjectStore implements ObjectStore {
       items.push({ key: c.Key, size: c.Size ?? 0, ...(isContentAddressedKey(c.Key) ? { digest: c.Key } : {}) });
     }
     return toListPage(items, limit);
+  }
+
+  async sweepAbandoned(opts: { olderThanMs: number }): Promise<{ removed: string[] }> {
+    const cutoff = this.now() - checkSweepAge(opts?.olderThanMs);
+    const removed: string[] = [];
+    const old = (d: Date | undefined) => d !== undefined && d.getTime() < cutoff;
+    // Staging keys are named only by the put that created them, which deletes them on every path;
+    // an old one was left by a crash or a failed cleanup.
+    const versioned = (await this.worm()) === 'object-lock';
+    let keyMarker: string | undefined;
+    let versionMarker: string | undefined;
+    do {
+      const r = await this.send(
+        versioned
+          ? new ListObjectVersionsCommand({
+              Bucket: this.bucket,
+              Prefix: STAGING_PREFIX,
+              ...(keyMarker ? { KeyMarker: keyMarker } : {}),
+              ...(versionMarker ? { VersionIdMarker: versionMarker } : {}),
+            })
+          : new ListObjectsV2Command({
+              Bucket: this.bucket,
+              Prefix: STAGING_PREFIX,
+              ...(keyMarker ? { ContinuationToken: keyMarker } : {}),
+            }),
+        'list staging objects',
+      );
+      const page = r as {
+        Versions?: { Key?: string; VersionId?: string; LastModified?: Date }[];
+        DeleteMarkers?: { Key?: string; VersionId?: string; LastModified?: Date }[];
+        Contents?: { Key?: string; LastModified?: Date }[];
+        IsTruncated?: boolean;
+        NextKeyMarker?: string;
+        NextVersionIdMarker?: string;
+        NextContinuationToken?: string;
+      };
+      const entries = versioned ? [...(page.Versions ?? []), ...(page.DeleteMarkers ?? [])] : (page.Contents ?? []);
+      for (const e of entries) {
+        if (!e.Key?.startsWith(STAGING_PREFIX) || !old(e.LastModified)) continue;
+        await this.deleteRaw(e.Key, (e as { VersionId?: string }).VersionId);
+        removed.push(e.Key);
+      }
+      keyMarker = page.IsTruncated ? (versioned ? page.NextKeyMarker : page.NextContinuationToken) : undefined;
+      versionMarker = page.NextVersionIdMarker;
+    } while (keyMarker);
+    // Multipart uploads of staging keys that were never completed nor aborted (a crash mid-upload)
+    // keep their parts, invisible and billed, until aborted.
+    let uploadMarker: { KeyMarker?: string; UploadIdMarker?: string } = {};
+    for (;;) {
+      const r = (await this.send(
+        new ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: STAGING_PREFIX, ...uploadMarker }),
+        'list multipart uploads',
+      )) as {
+        Uploads?: { Key?: string; UploadId?: string; Initiated?: Date }[];
+        IsTruncated?: boolean;
+        NextKeyMarker?: string;
+        NextUploadIdMarker?: string;
+      };
+      for (const u of r.Uploads ?? []) {
+        if (!u.Key?.startsWith(STAGING_PREFIX) || !u.UploadId || !old(u.Initiated)) continue;
+        await this.send(
+          new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: u.Key, UploadId: u.UploadId }),
+          'abort multipart upload',
+        );
+        removed.push(`${u.Key} (multipart upload ${u.UploadId})`);
+      }
+      if (!r.IsTruncated) break;
+      uploadMarker = {
+        ...(r.NextKeyMarker ? { KeyMarker: r.NextKeyMarker } : {}),
+        ...(r.NextUploadIdMarker ? { UploadIdMarker: r.NextUploadIdMarker } : {}),
+      };
+    }
+    return { removed };
   }
 
   async ping(): Promise<void> {
