@@ -5,21 +5,23 @@
  * `STELLA_S3_ACCESS_KEY_ID` / `STELLA_S3_SECRET_ACCESS_KEY`.
  */
 import type { ObjectStoreConfig } from '../config/config.js';
-import { FsObjectStore } from './fs-object-store.js';
+import { FsObjectStore, type FsObjectStoreOptions } from './fs-object-store.js';
 import type { ObjectStore } from './object-store.js';
 import { S3ObjectStore, type S3ObjectStoreOptions } from './s3-object-store.js';
 
 export interface OpenObjectStoreOptions {
   /** Clock for WORM decisions (tests). */
   now?: () => number;
-  /** Extra S3 tuning (part sizes, an injected client). */
+  /** Extra fs driver options (`verifyOnRead`, `lockStaleMs`). */
+  fs?: Partial<Omit<FsObjectStoreOptions, 'root'>>;
+  /** Extra S3 tuning (part sizes, an injected client, `verifyOnRead`). */
   s3?: Partial<S3ObjectStoreOptions>;
 }
 
 /** The driver `config` describes. */
 export function openObjectStore(config: Readonly<ObjectStoreConfig>, opts: OpenObjectStoreOptions = {}): ObjectStore {
   const now = opts.now ? { now: opts.now } : {};
-  if (config.kind === 'file') return new FsObjectStore({ root: config.root, ...now });
+  if (config.kind === 'file') return new FsObjectStore({ ...opts.fs, root: config.root, ...now });
   return new S3ObjectStore({
     ...opts.s3,
     bucket: config.bucket,
