@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import fc from 'fast-check';
-import { needTool, tempDir } from '@stella/testkit';
+import { assertRejectsStella, needTool, tempDir } from '@stella/testkit';
 import { StellaError, isStellaError } from '../errors/index.js';
 import {
   DEFAULT_CHUNK_SIZE,
@@ -32,19 +32,6 @@ const kw = aesKeyWrapper({ kek, id: 'kms:projects/p/keys/export-kek' });
 function fixedRandom(seed: number): (n: number) => Uint8Array {
   let x = seed;
   return (n) => new Uint8Array(n).map(() => (x = (x * 1103515245 + 12345) & 0xff));
-}
-
-async function rejectsWith(
-  p: Promise<unknown>,
-  code: 'DECRYPT_FAILED' | 'ENCRYPTION_INVALID',
-  re?: RegExp,
-): Promise<void> {
-  await assert.rejects(p, (e: unknown) => {
-    assert.ok(isStellaError(e), `uncoded: ${String(e)}`);
-    assert.equal(e.code, code, e.message);
-    if (re) assert.match(e.message, re);
-    return true;
-  });
 }
 
 /** Offsets of the sealed chunks of an envelope. */
@@ -132,12 +119,12 @@ describe('AES-256-GCM envelope', () => {
 
   test('wrong keys fail with DECRYPT_FAILED and nothing is emitted', async () => {
     const ct = await encryptEnvelope(randomBytes(1000), { recipients: [kw] });
-    await rejectsWith(
+    await assertRejectsStella(
       decryptEnvelope(ct, { unwrappers: [aesKeyWrapper({ kek: randomBytes(32), id: kw.id })] }),
       'DECRYPT_FAILED',
       /unwrap/,
     );
-    await rejectsWith(
+    await assertRejectsStella(
       decryptEnvelope(ct, { unwrappers: [aesKeyWrapper({ kek, id: 'another-id' })] }),
       'DECRYPT_FAILED',
     );
@@ -145,13 +132,13 @@ describe('AES-256-GCM envelope', () => {
     const ct2 = await encryptEnvelope(randomBytes(10), {
       recipients: [rsaOaepKeyWrapper({ publicKey: rsa.publicKey })],
     });
-    await rejectsWith(
+    await assertRejectsStella(
       decryptEnvelope(ct2, { unwrappers: [rsaOaepKeyWrapper({ publicKey: rsa.publicKey })] }),
       'DECRYPT_FAILED',
     );
     const other = generateKeyPairSync('rsa', { modulusLength: 2048 });
     const id = rsaOaepKeyWrapper({ publicKey: rsa.publicKey }).id;
-    await rejectsWith(
+    await assertRejectsStella(
       decryptEnvelope(ct2, { unwrappers: [rsaOaepKeyWrapper({ privateKey: other.privateKey, id })] }),
       'DECRYPT_FAILED',
     );
@@ -167,11 +154,11 @@ describe('AES-256-GCM envelope', () => {
 
     const flipped = Buffer.from(ct);
     flipped[chunks[2]![0] + 10]! ^= 1;
-    await rejectsWith(dec(flipped), 'DECRYPT_FAILED', /chunk 2/);
-    await rejectsWith(dec(ct.subarray(0, chunks[4]![0])), 'DECRYPT_FAILED', /final chunk/); // dropped last chunk
-    await rejectsWith(dec(ct.subarray(0, chunks[2]![0] + 50)), 'DECRYPT_FAILED'); // cut mid-chunk
-    await rejectsWith(dec(ct.subarray(0, headerLength + 5)), 'DECRYPT_FAILED');
-    await rejectsWith(dec(ct.subarray(0, headerLength)), 'DECRYPT_FAILED', /truncated/);
+    await assertRejectsStella(dec(flipped), 'DECRYPT_FAILED', /chunk 2/);
+    await assertRejectsStella(dec(ct.subarray(0, chunks[4]![0])), 'DECRYPT_FAILED', /final chunk/); // dropped last chunk
+    await assertRejectsStella(dec(ct.subarray(0, chunks[2]![0] + 50)), 'DECRYPT_FAILED'); // cut mid-chunk
+    await assertRejectsStella(dec(ct.subarray(0, headerLength + 5)), 'DECRYPT_FAILED');
+    await assertRejectsStella(dec(ct.subarray(0, headerLength)), 'DECRYPT_FAILED', /truncated/);
     const [a, b] = [chunks[1]!, chunks[2]!];
     const swapped = Buffer.concat([
       ct.subarray(0, a[0]),
@@ -179,19 +166,19 @@ describe('AES-256-GCM envelope', () => {
       ct.subarray(a[0], a[1]),
       ct.subarray(b[1]),
     ]);
-    await rejectsWith(dec(swapped), 'DECRYPT_FAILED', /chunk 1/);
-    await rejectsWith(dec(Buffer.concat([ct, Buffer.from([0])])), 'DECRYPT_FAILED');
+    await assertRejectsStella(dec(swapped), 'DECRYPT_FAILED', /chunk 1/);
+    await assertRejectsStella(dec(Buffer.concat([ct, Buffer.from([0])])), 'DECRYPT_FAILED');
     // Header fields are bound by the MAC: change the chunk size (still in range).
     const hdr = Buffer.from(ct);
     hdr.writeUInt32BE(2048, 10);
-    await rejectsWith(dec(hdr), 'DECRYPT_FAILED', /MAC/);
+    await assertRejectsStella(dec(hdr), 'DECRYPT_FAILED', /MAC/);
     // And by structure.
-    await rejectsWith(dec(ct.subarray(0, 20)), 'ENCRYPTION_INVALID', /truncated/);
-    await rejectsWith(dec(new Uint8Array()), 'ENCRYPTION_INVALID', /empty/);
-    await rejectsWith(dec(Buffer.from('age-encryption.org/v1\n')), 'ENCRYPTION_INVALID', /magic/);
+    await assertRejectsStella(dec(ct.subarray(0, 20)), 'ENCRYPTION_INVALID', /truncated/);
+    await assertRejectsStella(dec(new Uint8Array()), 'ENCRYPTION_INVALID', /empty/);
+    await assertRejectsStella(dec(Buffer.from('age-encryption.org/v1\n')), 'ENCRYPTION_INVALID', /magic/);
     const v2 = Buffer.from(ct);
     v2[8] = 2;
-    await rejectsWith(dec(v2), 'ENCRYPTION_INVALID', /version/);
+    await assertRejectsStella(dec(v2), 'ENCRYPTION_INVALID', /version/);
   });
 
   test('bad options are rejected before any output', async () => {

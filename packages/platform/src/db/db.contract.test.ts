@@ -7,8 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { isStellaError, type ErrorCode } from '@stella/core/errors';
-import { createTestDatabase, needService, repoRoot, tempDir, uniqueName } from '@stella/testkit';
+import { assertRejectsStella, createTestDatabase, needService, repoRoot, tempDir, uniqueName } from '@stella/testkit';
 import {
   MIGRATION_LOCK_KEY,
   migrate,
@@ -29,18 +28,6 @@ const serviceSets: MigrationSet[] = [
   { name: 'export-center', dir: join(repoRoot, 'services/export-center/migrations') },
   { name: 'timeline-indexer', dir: join(repoRoot, 'services/timeline-indexer/migrations') },
 ];
-
-async function rejectsWith(p: Promise<unknown>, code: ErrorCode, message?: RegExp): Promise<Error> {
-  let caught: unknown;
-  try {
-    await p;
-  } catch (err) {
-    caught = err;
-  }
-  assert.ok(isStellaError(caught, code), `expected StellaError ${code}, got ${String(caught)}`);
-  if (message) assert.match((caught as Error).message, message);
-  return caught as Error;
-}
 
 interface Harness {
   db: Db;
@@ -206,9 +193,9 @@ function dbContract(label: string, skip: string | false, setup: () => Promise<Ha
       // A real edit + a new pending file: nothing may run.
       await writeFile(join(set.dir, '0001_a.sql'), `CREATE SCHEMA ${s1};\nCREATE TABLE ${s1}.a (x bigint);\n`);
       await writeFile(join(set.dir, '0002_b.sql'), `CREATE TABLE ${s1}.b (x int);`);
-      const err = await rejectsWith(migrate(db, [set]), 'MIGRATION_CHECKSUM_MISMATCH', /0001_a\.sql/);
+      const err = await assertRejectsStella(migrate(db, [set]), 'MIGRATION_CHECKSUM_MISMATCH', /0001_a\.sql/);
       assert.ok(Array.isArray((err as { details?: unknown }).details));
-      await rejectsWith(migrationPlan(db, [set]), 'MIGRATION_CHECKSUM_MISMATCH');
+      await assertRejectsStella(migrationPlan(db, [set]), 'MIGRATION_CHECKSUM_MISMATCH');
       assert.equal(await tableExists(`${s1}.b`), false);
       assert.deepEqual(
         (await migrationStatus(db, [set])).map((s) => s.state),
@@ -223,7 +210,7 @@ function dbContract(label: string, skip: string | false, setup: () => Promise<Ha
         '0002_broken.sql': `CREATE TABLE ${s1}.half (x int);\nINSERT INTO ${s1}.half VALUES (1);\nSELECT * FROM ${s1}.no_such_table;\n`,
         '0003_after.sql': `CREATE TABLE ${s1}.after (x int);`,
       });
-      const err = await rejectsWith(migrate(db, [set]), 'MIGRATION_FAILED', /0002_broken\.sql/);
+      const err = await assertRejectsStella(migrate(db, [set]), 'MIGRATION_FAILED', /0002_broken\.sql/);
       assert.match(err.message, new RegExp(set.name));
       assert.match(err.message, /no_such_table/);
       assert.equal((err as { details?: { sqlstate?: string } }).details?.sqlstate, '42P01');
@@ -243,7 +230,11 @@ function dbContract(label: string, skip: string | false, setup: () => Promise<Ha
       const set = await makeSet({
         '0001_commits.sql': `CREATE SCHEMA ${s1}; COMMIT; BEGIN; CREATE TABLE ${s1}.t (x int);`,
       });
-      await rejectsWith(migrate(db, [set]), 'MIGRATION_FAILED', /0001_commits\.sql.*(BEGIN\/COMMIT|transaction)/s);
+      await assertRejectsStella(
+        migrate(db, [set]),
+        'MIGRATION_FAILED',
+        /0001_commits\.sql.*(BEGIN\/COMMIT|transaction)/s,
+      );
       assert.deepEqual(await trackedVersions(set.name), []);
     });
 
@@ -259,13 +250,13 @@ function dbContract(label: string, skip: string | false, setup: () => Promise<Ha
         '0002_x.SQL',
       ]) {
         const set = await makeSet({ '0001_good.sql': good, [bad]: 'select 1;' });
-        await rejectsWith(migrate(db, [set]), 'MIGRATION_INVALID_NAME', new RegExp(bad.replace('.', '\\.')));
-        await rejectsWith(migrationStatus(db, [set]), 'MIGRATION_INVALID_NAME');
+        await assertRejectsStella(migrate(db, [set]), 'MIGRATION_INVALID_NAME', new RegExp(bad.replace('.', '\\.')));
+        await assertRejectsStella(migrationStatus(db, [set]), 'MIGRATION_INVALID_NAME');
       }
       const dup = await makeSet({ '0001_good.sql': good, '0001_again.sql': 'select 1;' });
-      await rejectsWith(migrate(db, [dup]), 'MIGRATION_INVALID_NAME', /share version 1/);
-      await rejectsWith(migrate(db, [{ name: 'Bad Name', dir: dup.dir }]), 'MIGRATION_INVALID_NAME');
-      await rejectsWith(migrate(db, [fixtureRls, fixtureRls]), 'MIGRATION_INVALID_NAME', /twice/);
+      await assertRejectsStella(migrate(db, [dup]), 'MIGRATION_INVALID_NAME', /share version 1/);
+      await assertRejectsStella(migrate(db, [{ name: 'Bad Name', dir: dup.dir }]), 'MIGRATION_INVALID_NAME');
+      await assertRejectsStella(migrate(db, [fixtureRls, fixtureRls]), 'MIGRATION_INVALID_NAME', /twice/);
       const { rows } = await db.query<{ n: string }>(
         'select count(*)::text as n from pg_namespace where nspname = $1',
         [s1],
@@ -275,7 +266,7 @@ function dbContract(label: string, skip: string | false, setup: () => Promise<Ha
       const ooo = await makeSet({ '0002_b.sql': good });
       await migrate(db, [ooo]);
       await writeFile(join(ooo.dir, '0001_a.sql'), 'select 1;');
-      await rejectsWith(migrate(db, [ooo]), 'MIGRATION_INVALID_NAME', /forward-only/);
+      await assertRejectsStella(migrate(db, [ooo]), 'MIGRATION_INVALID_NAME', /forward-only/);
       // A folder that does not exist is an empty set.
       assert.deepEqual(await migrate(db, [{ name: 'nowhere', dir: join(work.path, 'missing') }]), []);
     });
@@ -306,7 +297,7 @@ function dbContract(label: string, skip: string | false, setup: () => Promise<Ha
         }
         if (h.openSecond) {
           // A third runner with a short lock timeout gives up with a coded error, naming the holder.
-          await rejectsWith(
+          await assertRejectsStella(
             migrate(other, [set], { lockTimeoutMs: 50 }),
             'MIGRATION_FAILED',
             /timed out after 50 ms waiting for the migration lock \(held by backend pid \d+\)/,
@@ -407,7 +398,7 @@ function dbContract(label: string, skip: string | false, setup: () => Promise<Ha
       ];
       for (const t of bad) {
         let ran = false;
-        await rejectsWith(
+        await assertRejectsStella(
           db.withTenant(t as string, async () => {
             ran = true;
           }),
@@ -446,7 +437,7 @@ function dbContract(label: string, skip: string | false, setup: () => Promise<Ha
         await tx.query("insert into contract_rls.notes (body) values ('lost')");
         await tx.query('select * from no_such_table').catch(() => undefined);
       });
-      await rejectsWith(p, 'DB_TRANSACTION_MISUSE', /rolled back/);
+      await assertRejectsStella(p, 'DB_TRANSACTION_MISUSE', /rolled back/);
       const { rows } = await db.query<{ n: string }>(
         "select count(*)::text as n from contract_rls.notes where tenant_id = 'tenant-s'",
       );
@@ -457,16 +448,16 @@ function dbContract(label: string, skip: string | false, setup: () => Promise<Ha
       let leaked: { query: (s: string) => Promise<unknown> } | undefined;
       await db.transaction(async (tx) => {
         leaked = tx;
-        await rejectsWith(db.query('select 1'), 'DB_TRANSACTION_MISUSE');
-        await rejectsWith(
+        await assertRejectsStella(db.query('select 1'), 'DB_TRANSACTION_MISUSE');
+        await assertRejectsStella(
           db.transaction(async () => 1),
           'DB_TRANSACTION_MISUSE',
         );
-        await rejectsWith(
+        await assertRejectsStella(
           db.withTenant('a', async () => 1),
           'DB_TRANSACTION_MISUSE',
         );
-        await rejectsWith(
+        await assertRejectsStella(
           db.withSession(async () => 1),
           'DB_TRANSACTION_MISUSE',
         );
@@ -477,7 +468,7 @@ function dbContract(label: string, skip: string | false, setup: () => Promise<Ha
           [{ x: 1 }, { x: 2 }],
         );
       });
-      await rejectsWith(leaked!.query('select 1'), 'DB_TRANSACTION_MISUSE', /after/);
+      await assertRejectsStella(leaked!.query('select 1'), 'DB_TRANSACTION_MISUSE', /after/);
       // Work that merely started inside a transaction may use the Db once it has ended.
       let later: Promise<unknown> | undefined;
       await db.transaction(async () => {
@@ -531,7 +522,7 @@ function dbContract(label: string, skip: string | false, setup: () => Promise<Ha
       await db.withTenant('tenant-p', (tx) => tx.query("insert into contract_rls.notes (body) values ('durable')"));
       const old = db;
       db = await h.reopen();
-      await rejectsWith(old.query('select 1'), 'DB_UNAVAILABLE');
+      await assertRejectsStella(old.query('select 1'), 'DB_UNAVAILABLE');
       const { rows } = await db.withTenant('tenant-p', (tx) =>
         tx.query<{ body: string }>('select body from contract_rls.notes'),
       );
@@ -542,7 +533,7 @@ function dbContract(label: string, skip: string | false, setup: () => Promise<Ha
 
     test('opening the same storage twice', async () => {
       if (db.driver === 'pglite') {
-        await rejectsWith(h.openAgain(), 'DB_UNAVAILABLE', /in use by process/);
+        await assertRejectsStella(h.openAgain(), 'DB_UNAVAILABLE', /in use by process/);
       } else {
         const second = await h.openAgain();
         await second.ping();
@@ -595,34 +586,37 @@ dbContract('pg', await needService('postgres'), async () => {
 const pgSkip = await needService('postgres');
 describe('openDb: connection failures and bad options', () => {
   test('an unreachable server is DB_UNAVAILABLE, password redacted', async () => {
-    const err = await rejectsWith(
+    const err = await assertRejectsStella(
       openDb({ kind: 'postgres', url: 'postgres://u:hunter2@127.0.0.1:1/x' }, { connectTimeoutMs: 2000 }),
       'DB_UNAVAILABLE',
     );
     assert.doesNotMatch(err.message, /hunter2/);
   });
   test('a missing database is DB_UNAVAILABLE', { skip: pgSkip }, async () => {
-    await rejectsWith(
+    await assertRejectsStella(
       openDb({ kind: 'postgres', url: `postgres://postgres@127.0.0.1:5432/${uniqueName('nodb').toLowerCase()}` }),
       'DB_UNAVAILABLE',
       /does not exist/,
     );
   });
   test('bad URL, scheme, role name and pool size are CONFIG_INVALID', async () => {
-    await rejectsWith(openDb({ kind: 'postgres', url: 'not a url' }), 'CONFIG_INVALID');
-    await rejectsWith(openDb({ kind: 'postgres', url: 'mysql://x@127.0.0.1/db' }), 'CONFIG_INVALID');
-    await rejectsWith(
+    await assertRejectsStella(openDb({ kind: 'postgres', url: 'not a url' }), 'CONFIG_INVALID');
+    await assertRejectsStella(openDb({ kind: 'postgres', url: 'mysql://x@127.0.0.1/db' }), 'CONFIG_INVALID');
+    await assertRejectsStella(
       openDb({ kind: 'postgres', url: 'postgres://x@127.0.0.1/db' }, { appRole: 'Robert"); drop' }),
       'CONFIG_INVALID',
     );
-    await rejectsWith(openDb({ kind: 'postgres', url: 'postgres://x@127.0.0.1/db', poolMax: 0 }), 'CONFIG_INVALID');
+    await assertRejectsStella(
+      openDb({ kind: 'postgres', url: 'postgres://x@127.0.0.1/db', poolMax: 0 }),
+      'CONFIG_INVALID',
+    );
   });
   test('an unusable data dir is DB_UNAVAILABLE', async () => {
     const dir = await tempDir();
     try {
       const file = join(dir.path, 'a-file');
       await writeFile(file, 'x');
-      await rejectsWith(openDb({ kind: 'pglite', dataDir: file }), 'DB_UNAVAILABLE');
+      await assertRejectsStella(openDb({ kind: 'pglite', dataDir: file }), 'DB_UNAVAILABLE');
     } finally {
       await dir.cleanup();
     }
@@ -633,7 +627,7 @@ describe('openDb: connection failures and bad options', () => {
       await writeFile(join(dir.path, 'pgdata.lock'), lock);
       // pgdata is a file, so an open that gets past the lock fails right after — no initdb cost.
       await writeFile(join(dir.path, 'pgdata'), 'not a dir');
-      const err = await rejectsWith(openDb({ kind: 'pglite', dataDir: dir.path }), 'DB_UNAVAILABLE');
+      const err = await assertRejectsStella(openDb({ kind: 'pglite', dataDir: dir.path }), 'DB_UNAVAILABLE');
       if (/in use by process/.test(err.message)) {
         assert.equal(
           await readFile(join(dir.path, 'pgdata.lock'), 'utf8'),
