@@ -213,6 +213,12 @@ ess_cert_id_alg = sha256
     await refusedByBoth(forged, 'root', /not signed by|no certificate for issuer/);
   });
 
+  test('(a2) a same-name rogue CA issuing a TSA certificate (what held before: keep it holding)', async () => {
+    selfSigned('rogue-ca', '/CN=Chain Root', 'ca');
+    issued('tsa-rogue', '/O=Stella Test/CN=Real TSA', 'rogue-ca', 'tsa');
+    await refusedByBoth(reply('rogue-ca', 'tsa-rogue', ['rogue-ca']), 'root', /not signed by/);
+  });
+
   test('(b) a TSA certificate issued by a CA:FALSE leaf', async () => {
     issued('leaf', '/CN=Some Leaf', 'root', 'leaf');
     issued('tsa-b', '/O=Stella Test/CN=Leaf-issued TSA', 'leaf', 'tsa');
