@@ -219,7 +219,8 @@ describe('parseJson fast path vs JSON.parse and the original strict parser', () 
       fc.property(value, style, fc.nat(), fc.nat(), (v, s, at, pick) => {
         const n = census(v).objects;
         fc.pre(n > 0);
-        rejects(render(v, s, { kind: 'dup', at: at % n, pick }).text, /duplicate member name .* \(RFC 7493 §2\.3\)/);
+        // `s`: a name may hold U+2028/U+2029, which JSON.stringify leaves raw and `.` does not match.
+        rejects(render(v, s, { kind: 'dup', at: at % n, pick }).text, /duplicate member name .* \(RFC 7493 §2\.3\)/s);
       }),
       { numRuns: 400 },
     );
