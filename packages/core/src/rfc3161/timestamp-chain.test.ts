@@ -80,8 +80,8 @@ describe('rfc3161 chain: the signer is the end entity, issuers are CAs (openssl-
     ]);
   }
 
-  /** `<name>.crt` issued by `<issuer>.crt` with extension section `ext`. */
-  function issued(name: string, subject: string, issuer: string, ext: string): void {
+  /** `<name>.crt` issued by `<issuer>.crt` with extension section `ext` (serial: hex of `serialOf`). */
+  function issued(name: string, subject: string, issuer: string, ext: string, serialOf = name): void {
     ossl([
       'req',
       '-new',
@@ -109,7 +109,7 @@ describe('rfc3161 chain: the signer is the end entity, issuers are CAs (openssl-
       '-CAkey',
       `${issuer}.key`,
       '-set_serial',
-      `0x${Buffer.from(name).toString('hex')}`,
+      `0x${Buffer.from(serialOf).toString('hex')}`,
       '-out',
       `${name}.crt`,
       '-days',
@@ -217,6 +217,17 @@ ess_cert_id_alg = sha256
     selfSigned('rogue-ca', '/CN=Chain Root', 'ca');
     issued('tsa-rogue', '/O=Stella Test/CN=Real TSA', 'rogue-ca', 'tsa');
     await refusedByBoth(reply('rogue-ca', 'tsa-rogue', ['rogue-ca']), 'root', /not signed by/);
+  });
+
+  test('two different certificates answering to the signer id are refused (signer-certificate)', async () => {
+    // same issuer and serial as the real TSA certificate, another key
+    issued('tsa-twin', '/O=Stella Test/CN=Twin TSA', 'root', 'tsa', 'tsa');
+    const token = reply('twin', 'tsa', ['tsa-twin']);
+    await assert.rejects(ours(token, 'root'), (err: unknown) => {
+      assert.ok(isStellaError(err, 'TIMESTAMP_INVALID'), String(err));
+      assert.equal((err.details as { check: string }).check, 'signer-certificate', err.message);
+      return true;
+    });
   });
 
   test('(b) a TSA certificate issued by a CA:FALSE leaf', async () => {
