@@ -10,11 +10,13 @@ import {
   needTool,
   opensslVerify,
   repoRoot,
+  run,
   startOpensslTsaHttp,
   tempDir,
   type OpensslTsaPki,
 } from '@stella/testkit';
 import { runCli } from '../testing/run-cli.js';
+import { DEFAULT_TSA_POLICY } from './tsa.js';
 
 /** Run the real `stella` entry (TS sources via tsx) as a child process. */
 function spawnStella(args: string[]): ChildProcessWithoutNullStreams {
@@ -122,6 +124,43 @@ describe('stella timestamp / stella tsa serve (end to end on loopback)', { skip:
       assert.match(v.stdout, /Verification: OK/);
     } finally {
       await http.close();
+    }
+  });
+
+  test('the built-in TSA accepts requests naming its own 2.25 default policy, and verify --policy pins it', async () => {
+    // The default is a 2.25.<128-bit> OID whose arc exceeds 2^53 (issue 7, point 2).
+    assert.match(DEFAULT_TSA_POLICY, /^2\.25\.\d{30,}$/);
+    const tsa = spawnStella(['tsa', 'serve', '--key', pki.tsaKey, '--cert', pki.tsaCert, '--port', '0', '--json']);
+    try {
+      const first = await new Promise<string>((resolve, reject) => {
+        createInterface({ input: tsa.stdout }).once('line', resolve);
+        tsa.once('exit', (c) => reject(new Error(`tsa serve exited ${c}`)));
+      });
+      const info = JSON.parse(first) as { url: string; policy: string };
+      assert.equal(info.policy, DEFAULT_TSA_POLICY);
+      const tsr = join(tmp.path, 'default-policy.tsr');
+      const r = await runCli([
+        'timestamp',
+        'request',
+        '--tsa',
+        info.url,
+        file,
+        '-o',
+        tsr,
+        '--policy',
+        DEFAULT_TSA_POLICY,
+      ]);
+      assert.equal(r.code, 0, r.stderr);
+      const v = await runCli(['timestamp', 'verify', '--ca', pki.caCert, '--policy', DEFAULT_TSA_POLICY, file, tsr]);
+      assert.equal(v.code, 0, v.stderr);
+      assert.match(v.stdout, new RegExp(`policy: +${DEFAULT_TSA_POLICY.replaceAll('.', '\\.')}\n`));
+      // openssl reads the same policy from the token
+      const text = await run('openssl', ['ts', '-reply', '-in', tsr, '-text']);
+      assert.equal(text.code, 0, text.stderr.toString());
+      assert.match(text.stdout.toString(), new RegExp(`Policy OID: ${DEFAULT_TSA_POLICY.replaceAll('.', '\\.')}\n`));
+    } finally {
+      tsa.kill('SIGTERM');
+      await new Promise((r) => tsa.once('exit', r));
     }
   });
 

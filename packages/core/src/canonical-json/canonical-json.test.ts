@@ -2,7 +2,9 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { canonicalize as tufCanonicalize } from '@tufjs/canonical-json';
+import { assertStellaError } from '@stella/testkit';
 import {
+  MAX_JSON_DEPTH,
   canonicalizeJcs,
   canonicalJcsBytes,
   canonicalizeOlpc,
@@ -261,6 +263,39 @@ describe('parseJson (strict I-JSON)', () => {
         }
       }),
     );
+  });
+});
+
+/** `[[…[0]…]]` with `depth` arrays, built without recursion. */
+function nested(depth: number): unknown {
+  let v: unknown = 0;
+  for (let i = 0; i < depth; i++) v = [v];
+  return v;
+}
+
+describe('nesting is bounded everywhere (issue 19, finding 8)', () => {
+  test('parseJson: maxDepth must be an integer from 1 to MAX_JSON_DEPTH; deep text is JSON_INVALID', () => {
+    const deep = '['.repeat(10_000) + ']'.repeat(10_000);
+    // 1e6 used to reach the recursive parser and overflow the stack; NaN switched the limit off.
+    for (const maxDepth of [1e6, Number.NaN, 0, -1, 1.5, Number.POSITIVE_INFINITY, MAX_JSON_DEPTH + 1])
+      assertStellaError(() => parseJson(deep, { maxDepth }), 'VALIDATION_FAILED');
+    assertStellaError(() => parseJson(deep), 'JSON_INVALID');
+    assertStellaError(() => parseJson(deep, { maxDepth: MAX_JSON_DEPTH }), 'JSON_INVALID');
+    const atCeiling = '['.repeat(MAX_JSON_DEPTH) + ']'.repeat(MAX_JSON_DEPTH);
+    assert.deepEqual(parseJson(atCeiling, { maxDepth: MAX_JSON_DEPTH }), JSON.parse(atCeiling));
+    assertStellaError(() => parseJson(`[${atCeiling}]`, { maxDepth: MAX_JSON_DEPTH }), 'JSON_INVALID');
+  });
+
+  test('canonicalizeJcs and canonicalizeOlpc refuse a 10,000-deep value with JSON_INVALID', () => {
+    for (const canon of [canonicalizeJcs, canonicalizeOlpc]) {
+      assertStellaError(() => canon(nested(10_000)), 'JSON_INVALID');
+      assertStellaError(() => canon(nested(MAX_JSON_DEPTH + 1)), 'JSON_INVALID');
+      assertStellaError(() => canon({ a: nested(MAX_JSON_DEPTH) }), 'JSON_INVALID');
+      // at the ceiling, both agree with JSON.stringify and parse back
+      const text = canon(nested(MAX_JSON_DEPTH));
+      assert.equal(text, JSON.stringify(nested(MAX_JSON_DEPTH)));
+      assert.equal(canon(parseJson(text, { maxDepth: MAX_JSON_DEPTH })), text);
+    }
   });
 });
 

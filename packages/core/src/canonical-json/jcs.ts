@@ -11,6 +11,14 @@ import { StellaError } from '../errors/index.js';
 
 const encoder = new TextEncoder();
 
+/**
+ * Hard ceiling on the nesting of arrays/objects anywhere in canonical JSON: the parsers, both
+ * canonicalizers and {@link assertJsonValue} recurse once per level, and a bound far below the
+ * engine's stack (≈10,000 frames) turns hostile nesting into JSON_INVALID instead of a
+ * RangeError. No document the project signs or reads comes near it.
+ */
+export const MAX_JSON_DEPTH = 1024;
+
 /** A JSON value in the I-JSON data model (what JCS can serialize). */
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
 
@@ -53,6 +61,8 @@ export function assertJsonValue(value: unknown, path = '$', seen: Set<object> = 
     case 'object': {
       if (value === null) return;
       if (seen.has(value)) throw invalid(path, 'circular reference');
+      // `seen` holds exactly the containers enclosing `value`: its size is the nesting depth.
+      if (seen.size >= MAX_JSON_DEPTH) throw invalid(path, `nesting deeper than ${MAX_JSON_DEPTH}`);
       if (Array.isArray(value)) {
         seen.add(value);
         for (let i = 0; i < value.length; i++) {
@@ -87,7 +97,8 @@ export function assertJsonValue(value: unknown, path = '$', seen: Set<object> = 
 /**
  * RFC 8785 canonical JSON text of `value`.
  * @throws StellaError JSON_INVALID for NaN/±Infinity, lone surrogates, BigInt, functions, symbols,
- *   non-plain objects (Date, Map, class instances), `undefined` in arrays and cycles.
+ *   non-plain objects (Date, Map, class instances), `undefined` in arrays, cycles and nesting
+ *   deeper than {@link MAX_JSON_DEPTH}.
  */
 export function canonicalizeJcs(value: unknown): string {
   assertJsonValue(value);

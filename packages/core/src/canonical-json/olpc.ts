@@ -11,7 +11,7 @@
  * see docs/adr/0006-canonical-json-dialects.md.
  */
 import { StellaError } from '../errors/index.js';
-import { hasLoneSurrogate } from './jcs.js';
+import { MAX_JSON_DEPTH, hasLoneSurrogate } from './jcs.js';
 
 const encoder = new TextEncoder();
 
@@ -65,6 +65,8 @@ function encode(value: unknown, path: string, seen: Set<object>): string {
     case 'object': {
       if (value === null) return 'null';
       if (seen.has(value)) throw invalid(path, 'circular reference');
+      // `seen` holds exactly the enclosing containers: its size is the nesting depth.
+      if (seen.size >= MAX_JSON_DEPTH) throw invalid(path, `nesting deeper than ${MAX_JSON_DEPTH}`);
       seen.add(value);
       let out: string;
       if (Array.isArray(value)) {
@@ -94,7 +96,8 @@ function encode(value: unknown, path: string, seen: Set<object>): string {
 /**
  * OLPC canonical JSON text of `value` (the TUF signing input).
  * @throws StellaError JSON_INVALID for non-integers, unsafe integers, lone surrogates, non-JSON
- *   values, and key sets whose order is implementation-dependent (see module comment).
+ *   values, key sets whose order is implementation-dependent (see module comment) and nesting
+ *   deeper than {@link MAX_JSON_DEPTH}.
  */
 export function canonicalizeOlpc(value: unknown): string {
   return encode(value, '$', new Set());

@@ -27,12 +27,27 @@
  *   accepts (tested differentially against the original per-character parser).
  */
 import { StellaError } from '../errors/index.js';
-import { hasLoneSurrogate, type JsonValue } from './jcs.js';
+import { MAX_JSON_DEPTH, hasLoneSurrogate, type JsonValue } from './jcs.js';
 
 /** Options for {@link parseJson}. */
 export interface ParseJsonOptions {
-  /** Maximum nesting of arrays/objects (default 256). */
+  /** Maximum nesting of arrays/objects: an integer 1…{@link MAX_JSON_DEPTH} (default 256). */
   maxDepth?: number;
+}
+
+/**
+ * The nesting limit to parse with. Anything but an integer in 1…MAX_JSON_DEPTH is refused: `NaN`
+ * would make every depth comparison false (no limit at all) and a huge limit would let the
+ * recursive strict parser overflow the stack.
+ */
+function depthLimit(options: ParseJsonOptions): number {
+  const d = options.maxDepth ?? 256;
+  if (!Number.isInteger(d) || d < 1 || d > MAX_JSON_DEPTH)
+    throw new StellaError(
+      'VALIDATION_FAILED',
+      `maxDepth must be an integer from 1 to ${MAX_JSON_DEPTH}, got ${String(d)}`,
+    );
+  return d;
 }
 
 const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
@@ -354,11 +369,12 @@ function decodeText(input: string | Uint8Array): string {
  * Parses JSON text or UTF-8 bytes strictly (see module comment). The result contains only plain
  * objects, arrays, strings, finite numbers, booleans and null, so it can be fed to the
  * canonicalizers directly.
- * @throws StellaError JSON_INVALID with `details.offset` (UTF-16 offset in the decoded text).
+ * @throws StellaError JSON_INVALID with `details.offset` (UTF-16 offset in the decoded text);
+ *   VALIDATION_FAILED for a `maxDepth` that is not an integer from 1 to {@link MAX_JSON_DEPTH}.
  */
 export function parseJson(input: string | Uint8Array, options: ParseJsonOptions = {}): JsonValue {
+  const maxDepth = depthLimit(options);
   const text = decodeText(input);
-  const maxDepth = options.maxDepth ?? 256;
   const v = parseFast(text, maxDepth, typeof input !== 'string');
   return v === DEFER ? parseStrict(text, maxDepth) : v;
 }
@@ -370,5 +386,6 @@ export function parseJson(input: string | Uint8Array, options: ParseJsonOptions 
  * @throws StellaError JSON_INVALID exactly as {@link parseJson}.
  */
 export function parseJsonStrict(input: string | Uint8Array, options: ParseJsonOptions = {}): JsonValue {
-  return parseStrict(decodeText(input), options.maxDepth ?? 256);
+  const maxDepth = depthLimit(options);
+  return parseStrict(decodeText(input), maxDepth);
 }

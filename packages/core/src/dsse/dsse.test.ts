@@ -1,10 +1,18 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash, generateKeyPairSync } from 'node:crypto';
+import { ECDH, createHash, createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import * as asn1js from 'asn1js';
 import fc from 'fast-check';
 import { isStellaError } from '../errors/index.js';
-import { createKeySigner, keySetFromPublicKeys, parsePrivateKey, type Signer } from '../signing/index.js';
+import {
+  createKeySigner,
+  keySetFromPublicKeys,
+  parsePrivateKey,
+  spkiDer,
+  verificationKey,
+  type Signer,
+} from '../signing/index.js';
 import {
   decodeBase64Strict,
   envelopeToJson,
@@ -169,6 +177,67 @@ describe('verification', () => {
     for (const t of [0, -1, 1.5, Number.NaN])
       assert.throws(() => verifyEnvelope(two, { keys, threshold: t }), coded('VALIDATION_FAILED'));
     assert.throws(() => verifyEnvelope(two, { keys: new Map() }), coded('DSSE_SIGNATURE_INVALID'));
+  });
+
+  test('one key under two ids or in two encodings counts once (issue 19, finding 2)', async () => {
+    const b = newSigner('ec');
+    const payload = te.encode('threshold');
+    const twice = await signEnvelope(payload, 'text/plain', [b.signer, b.signer]);
+    const vk = verificationKey(b.publicKey);
+    // A hand-built set naming the key under an invented second id is refused outright.
+    const forgedId = `sha256:${'ab'.repeat(32)}`;
+    const invented = new Map([
+      [vk.keyId, vk],
+      [forgedId, { ...vk, keyId: forgedId }],
+    ]);
+    assert.throws(() => verifyEnvelope(twice, { keys: invented, threshold: 2 }), coded('KEY_INVALID'));
+    assert.throws(() => verifyEnvelope(twice, { keys: new Map([[forgedId, vk]]) }), coded('KEY_INVALID'));
+
+    // The same P-256 key as a compressed-point SPKI has a different (genuine) key id …
+    const jwk = b.publicKey.export({ format: 'jwk' });
+    const point = Buffer.concat([Buffer.from([4]), Buffer.from(jwk.x!, 'base64url'), Buffer.from(jwk.y!, 'base64url')]);
+    const compressedSpki = Buffer.concat([
+      Buffer.from('3039301306072a8648ce3d020106082a8648ce3d030107032200', 'hex'),
+      ECDH.convertKey(point, 'prime256v1', undefined, undefined, 'compressed') as Buffer,
+    ]);
+    const compressed = verificationKey(createPublicKey({ key: compressedSpki, format: 'der', type: 'spki' }));
+    assert.notEqual(compressed.keyId, vk.keyId);
+    const bothEncodings = new Map([
+      [vk.keyId, vk],
+      [compressed.keyId, compressed],
+    ]);
+    // … but one signer still meets only a threshold of 1, whatever the hints say.
+    const hinted = {
+      ...twice,
+      signatures: [
+        { ...twice.signatures[0]!, keyid: vk.keyId },
+        { ...twice.signatures[1]!, keyid: compressed.keyId },
+      ],
+    };
+    assert.throws(() => verifyEnvelope(hinted, { keys: bothEncodings, threshold: 2 }), coded('DSSE_SIGNATURE_INVALID'));
+    const one = verifyEnvelope(hinted, { keys: bothEncodings });
+    assert.deepEqual(one.verifiedKeyIds, [vk.keyId]);
+    assert.equal(one.checks[1]!.reason, 'duplicate-key');
+    assert.equal(keySetFromPublicKeys([b.publicKey, compressed.publicKey]).size, 1);
+
+    // One RSA modulus under rsaEncryption and under id-RSASSA-PSS is one key too.
+    const c = newSigner('rsa');
+    const rsaSpki = spkiDer(c.publicKey);
+    const spki = asn1js.fromBER(rsaSpki).result as asn1js.Sequence;
+    const pssSpki = new asn1js.Sequence({
+      value: [
+        new asn1js.Sequence({ value: [new asn1js.ObjectIdentifier({ value: '1.2.840.113549.1.1.10' })] }),
+        spki.valueBlock.value[1]!,
+      ],
+    }).toBER(false);
+    const pss = createPublicKey({ key: Buffer.from(pssSpki), format: 'der', type: 'spki' });
+    assert.equal(pss.asymmetricKeyType, 'rsa-pss');
+    const rsaTwice = await signEnvelope(payload, 'text/plain', [c.signer, c.signer]);
+    const rsaKeys = new Map([c.publicKey, pss].map((k) => [verificationKey(k).keyId, verificationKey(k)] as const));
+    assert.equal(rsaKeys.size, 2);
+    assert.throws(() => verifyEnvelope(rsaTwice, { keys: rsaKeys, threshold: 2 }), coded('DSSE_SIGNATURE_INVALID'));
+    assert.equal(verifyEnvelope(rsaTwice, { keys: rsaKeys }).verifiedKeyIds.length, 1);
+    assert.equal(keySetFromPublicKeys([c.publicKey, pss]).size, 1);
   });
 
   test('keyid is only a hint: a wrong or empty keyid does not change the outcome', async () => {

@@ -7,6 +7,10 @@ import { createHash, webcrypto } from 'node:crypto';
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
 import { StellaError } from '../errors/index.js';
+import { installExactObjectIdentifiers } from './object-identifier.js';
+
+// Before anything decodes or encodes an OID: asn1js alone rounds arcs above 2^53.
+installExactObjectIdentifiers();
 
 /** Object identifiers used by RFC 3161, RFC 5652 (CMS), RFC 2634/5035 (ESS) and RFC 5280. */
 export const OID = {

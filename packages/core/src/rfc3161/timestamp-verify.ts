@@ -14,7 +14,7 @@
  * | `signature`            | the CMS signature over DER(signedAttrs) verifies with the signer key    |
  * | `eku`                  | signer has exactly id-kp-timeStamping, marked critical (RFC 3161 §2.3)  |
  * | `certificate-validity` | genTime lies within the signer certificate's validity                   |
- * | `chain`                | signer chains to one of `trustedCerts`, checked at genTime              |
+ * | `chain`                | signer is the end entity of a valid path to `trustedCerts` at genTime (certificate-path.ts) |
  * | `gen-time`             | genTime within [notBefore, notAfter] and not after now + clock skew      |
  */
 import { createPublicKey, verify as cryptoVerify, constants as cryptoConstants, type KeyObject } from 'node:crypto';
@@ -33,6 +33,7 @@ import {
   toHex,
   type HashName,
 } from './asn1-support.js';
+import { validateCertificatePath } from './certificate-path.js';
 import {
   formatName,
   readTimeStampToken,
@@ -124,18 +125,27 @@ function certSki(cert: pkijs.Certificate): Uint8Array | undefined {
   return inner instanceof asn1js.OctetString ? new Uint8Array(inner.getValue()) : undefined;
 }
 
+/**
+ * The certificate the SignerInfo sid names. Two different certificates answering to one sid are
+ * refused: the signer must be unambiguous before anything is checked against it.
+ */
 function findSigner(signerInfo: pkijs.SignerInfo, certs: pkijs.Certificate[]): pkijs.Certificate | undefined {
   const sid = signerInfo.sid as unknown;
+  let matches: pkijs.Certificate[];
   if (sid instanceof pkijs.IssuerAndSerialNumber) {
-    return certs.find((c) => c.issuer.isEqual(sid.issuer) && c.serialNumber.isEqual(sid.serialNumber));
+    matches = certs.filter((c) => c.issuer.isEqual(sid.issuer) && c.serialNumber.isEqual(sid.serialNumber));
+  } else {
+    // [0] IMPLICIT SubjectKeyIdentifier (RFC 5652 §5.3).
+    const view = (sid as { valueBlock?: { valueHexView?: Uint8Array } }).valueBlock?.valueHexView;
+    if (!view) return undefined;
+    matches = certs.filter((c) => {
+      const ski = certSki(c);
+      return ski !== undefined && bytesEqual(ski, view);
+    });
   }
-  // [0] IMPLICIT SubjectKeyIdentifier (RFC 5652 §5.3).
-  const view = (sid as { valueBlock?: { valueHexView?: Uint8Array } }).valueBlock?.valueHexView;
-  if (!view) return undefined;
-  return certs.find((c) => {
-    const ski = certSki(c);
-    return ski !== undefined && bytesEqual(ski, view);
-  });
+  const distinct = matches.filter((c, i) => matches.findIndex((d) => bytesEqual(derOf(c), derOf(d))) === i);
+  if (distinct.length > 1) fail('signer-certificate', `${distinct.length} different certificates match the signer id`);
+  return distinct[0];
 }
 
 /** ESS: SigningCertificate (v1, SHA-1 ids) or SigningCertificateV2 (alg inside, default SHA-256). */
@@ -353,21 +363,9 @@ async function verifyUnsafe(
       `genTime ${genTime.toISOString()} is outside the signer certificate validity ${signer.notBefore.value.toISOString()} – ${signer.notAfter.value.toISOString()}`,
     );
   }
-  const engine = new pkijs.CertificateChainValidationEngine({
-    trustedCerts: trusted,
-    certs: [signer, ...pool.filter((c) => c !== signer)],
-    checkDate: genTime,
-  });
-  let chain: pkijs.CertificateChainValidationEngineVerifyResult;
-  try {
-    chain = await engine.verify();
-  } catch (err) {
-    fail('chain', `chain validation error: ${err instanceof Error ? err.message : String(err)}`);
-  }
-  if (!chain.result)
-    fail('chain', `the signer does not chain to a trusted CA: ${chain.resultMessage}`, {
-      resultCode: chain.resultCode,
-    });
+  // The signer is the end entity of the path, whatever else the token carries (RFC 5280 §6.1).
+  const chain = await validateCertificatePath(signer, { intermediates: pool, trustAnchors: trusted, time: genTime });
+  if (!chain.ok) fail('chain', `the signer does not chain to a trusted CA: ${chain.reasons.join('; ')}`);
 
   // 7. genTime bounds.
   if (options.notBefore && genTime < options.notBefore)
@@ -393,6 +391,6 @@ async function verifyUnsafe(
       issuer: formatName(signer.issuer),
       serialNumber: toHex(new Uint8Array(signer.serialNumber.valueBlock.valueHexView)),
     },
-    chain: (chain.certificatePath ?? []).map(certLabel),
+    chain: chain.path.map(certLabel),
   };
 }

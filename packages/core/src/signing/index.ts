@@ -11,6 +11,7 @@ export {
   algorithmOfKey,
   parsePrivateKey,
   parsePublicKey,
+  publicKeyIdentity,
   spkiDer,
   spkiPem,
   type PrivateKeyOptions,

@@ -1,4 +1,5 @@
 import { createPrivateKey, createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto';
+import * as asn1js from 'asn1js';
 import { StellaError } from '../errors/index.js';
 import type { SignatureAlgorithm } from './signer.js';
 
@@ -145,4 +146,33 @@ export function spkiDer(key: KeyObject): Uint8Array {
 export function spkiPem(key: KeyObject): string {
   const pub = key.type === 'private' ? createPublicKey(key) : key;
   return pub.export({ type: 'spki', format: 'pem' }).toString();
+}
+
+/**
+ * An encoding-independent identity of a public key: its key material as the RFC 7638 JWK members
+ * (`crv`+`x`+`y`, `crv`+`x`, `n`+`e`). Several SPKI encodings name one key — an EC point
+ * compressed or not (SEC 1 §2.3.3), one RSA modulus under rsaEncryption or id-RSASSA-PSS
+ * (RFC 4055) — so their key ids differ while one signature verifies under all of them. Counting
+ * signers by this identity keeps one key from counting twice toward a threshold.
+ */
+export function publicKeyIdentity(key: KeyObject): string {
+  let pub = key.type === 'private' ? createPublicKey(key) : key;
+  if (pub.asymmetricKeyType === 'rsa-pss') {
+    // Node has no JWK export for rsa-pss keys; the SPKI's subjectPublicKey is the same PKCS#1
+    // RSAPublicKey either way (RFC 4055 §1.2), so read the key through it.
+    const spki = asn1js.fromBER(spkiDer(pub));
+    const bits = (spki.result as asn1js.Sequence).valueBlock.value[1] as asn1js.BitString;
+    pub = createPublicKey({ key: Buffer.from(bits.valueBlock.valueHexView), format: 'der', type: 'pkcs1' });
+  }
+  const jwk = pub.export({ format: 'jwk' });
+  switch (jwk.kty) {
+    case 'EC':
+      return `EC:${jwk.crv}:${jwk.x}:${jwk.y}`;
+    case 'OKP':
+      return `OKP:${jwk.crv}:${jwk.x}`;
+    case 'RSA':
+      return `RSA:${jwk.n}:${jwk.e}`;
+    default:
+      throw new StellaError('KEY_INVALID', `unsupported key type ${String(jwk.kty)}`);
+  }
 }

@@ -1,7 +1,7 @@
 import { constants, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
 import { StellaError } from '../errors/index.js';
 import { keyIdFromSpki } from './key-id.js';
-import { algorithmOfKey, spkiDer } from './key-parsing.js';
+import { algorithmOfKey, publicKeyIdentity, spkiDer } from './key-parsing.js';
 import type { KeySet, SignatureAlgorithm, Signer, VerificationKey } from './signer.js';
 
 /** RSA-PSS salt length used when signing: the SHA-256 digest length (RFC 8017 §9.1, sslib `DIGEST_LENGTH`). */
@@ -83,11 +83,18 @@ export function verificationKey(key: KeyObject): VerificationKey {
   return { keyId: keyIdFromSpki(spkiDer(publicKey)), algorithm: algorithmOfKey(publicKey), publicKey };
 }
 
-/** A {@link KeySet} from public keys; the same key given twice appears once. */
+/**
+ * A {@link KeySet} from public keys. The same key given twice — also in another encoding (see
+ * {@link publicKeyIdentity}) — appears once, under the key id of its first occurrence.
+ */
 export function keySetFromPublicKeys(keys: Iterable<KeyObject>): KeySet {
   const set = new Map<string, VerificationKey>();
+  const seen = new Set<string>();
   for (const k of keys) {
     const vk = verificationKey(k);
+    const identity = publicKeyIdentity(vk.publicKey);
+    if (seen.has(identity)) continue;
+    seen.add(identity);
     set.set(vk.keyId, vk);
   }
   return set;

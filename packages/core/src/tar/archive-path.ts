@@ -86,3 +86,30 @@ export function parentDirectories(path: string): string[] {
   for (let i = 1; i < segs.length; i++) res.push(segs.slice(0, i).join('/'));
   return res;
 }
+
+/**
+ * The key under which two paths name the same file on a case-insensitive, normalisation-insensitive
+ * file system (APFS and HFS+ on macOS, NTFS on Windows): letter case folded and Unicode canonical
+ * equivalents (NFC `é` vs NFD `e\u0301`, UAX #15) made equal. Deliberately a little coarser than
+ * any one file system, so that every real collision is caught.
+ */
+export function portablePathKey(path: string): string {
+  return path.normalize('NFD').toLowerCase().normalize('NFD');
+}
+
+/**
+ * Records spellings of paths and refuses a second spelling of a known {@link portablePathKey}:
+ * entries `README` and `readme`, `é` and `e\u0301`, or parents `A/x` and `a/y` would merge (or
+ * overwrite each other) when extracted on macOS or Windows.
+ */
+export class PortablePathSpellings {
+  private readonly byKey = new Map<string, string>();
+
+  /** The earlier spelling `path` collides with, or undefined (and `path` is recorded). */
+  collision(path: string): string | undefined {
+    const key = portablePathKey(path);
+    const earlier = this.byKey.get(key);
+    if (earlier === undefined) this.byKey.set(key, path);
+    return earlier !== undefined && earlier !== path ? earlier : undefined;
+  }
+}

@@ -2,7 +2,12 @@ import { Readable, pipeline } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { extract as tarExtract, type Extract } from 'tar-stream';
 import { StellaError, isStellaError } from '../errors/index.js';
-import { normalizeArchivePath, parentDirectories, DEFAULT_MAX_PATH_BYTES } from './archive-path.js';
+import {
+  normalizeArchivePath,
+  parentDirectories,
+  DEFAULT_MAX_PATH_BYTES,
+  PortablePathSpellings,
+} from './archive-path.js';
 
 /** Kinds of entries the reader yields; everything else (devices, FIFOs, unknown types) is refused. */
 export type TarEntryType = 'file' | 'directory' | 'symlink' | 'hardlink';
@@ -28,9 +33,9 @@ export interface TarEntry {
 
 /** Limits and policy of the safe reader. Every limit is inclusive. */
 export interface TarReadOptions {
-  /** Largest single entry body. Default 4 GiB. */
+  /** Largest single entry body. Default 2 GiB. */
   maxEntrySize?: number;
-  /** Largest sum of entry bodies. Default 16 GiB. */
+  /** Largest sum of entry bodies. Default 4 GiB. */
   maxTotalSize?: number;
   /** Most entries (directories and links included). Default 100,000. */
   maxEntries?: number;
@@ -41,6 +46,12 @@ export interface TarReadOptions {
    * are mostly headers or zero blocks (a gzip bomb of zeros). Default `maxTotalSize` + 64 MiB.
    */
   maxArchiveSize?: number;
+  /**
+   * `readTarGz` only: most uncompressed bytes per compressed byte read, once the tar stream is
+   * past 1 MiB. Default 100 — real archives of JSON, SBOMs and binaries stay far below; a gzip
+   * bomb (deflate reaches ~1000:1 on zeros) is stopped after reading a fraction of it.
+   */
+  maxCompressionRatio?: number;
   /** Yield directory entries (true, default) or refuse them. */
   allowDirectories?: boolean;
   /**
@@ -48,15 +59,33 @@ export interface TarReadOptions {
    * yielded when they provably stay inside the root (docs/formats/tar.md §Links).
    */
   links?: 'refuse' | 'internal';
+  /**
+   * `refuse` (default): a path (or parent directory) that differs from an earlier one only by
+   * letter case or Unicode normalisation is ARCHIVE_UNSAFE_ENTRY — the two collide on macOS and
+   * Windows file systems. `allow`: treat paths as exact strings (case-sensitive extraction only).
+   */
+  nameCollisions?: 'refuse' | 'allow';
 }
 
 /** Default limits (documented in docs/formats/tar.md). */
 export const DEFAULT_TAR_READ_LIMITS = Object.freeze({
-  maxEntrySize: 4 * 1024 ** 3,
-  maxTotalSize: 16 * 1024 ** 3,
+  maxEntrySize: 2 * 1024 ** 3,
+  maxTotalSize: 4 * 1024 ** 3,
   maxEntries: 100_000,
   maxPathBytes: DEFAULT_MAX_PATH_BYTES,
+  maxCompressionRatio: 100,
 });
+
+/** Uncompressed bytes always allowed before the compression ratio is enforced. */
+const RATIO_FLOOR_BYTES = 1024 * 1024;
+
+/** A limit option: a non-negative integer (NaN would make every comparison false: no limit). */
+function sizeLimit(opts: TarReadOptions, name: keyof TarReadOptions, fallback: number): number {
+  const v = opts[name] ?? fallback;
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0)
+    throw new StellaError('VALIDATION_FAILED', `${name} must be a non-negative integer, got ${String(v)}`);
+  return v;
+}
 
 /** Bytes of an archive: a stream / async iterable of chunks, or one buffer. */
 export type TarSource = AsyncIterable<Uint8Array> | Uint8Array;
@@ -146,18 +175,35 @@ async function waitWritable(ex: Extract): Promise<void> {
   });
 }
 
+/** Validated limits and policy (VALIDATION_FAILED before any byte is read). */
+function readPolicy(opts: TarReadOptions) {
+  const maxTotalSize = sizeLimit(opts, 'maxTotalSize', DEFAULT_TAR_READ_LIMITS.maxTotalSize);
+  const ratio = opts.maxCompressionRatio ?? DEFAULT_TAR_READ_LIMITS.maxCompressionRatio;
+  if (typeof ratio !== 'number' || !(ratio >= 1))
+    throw new StellaError('VALIDATION_FAILED', `maxCompressionRatio must be a number ≥ 1, got ${String(ratio)}`);
+  return {
+    maxEntrySize: sizeLimit(opts, 'maxEntrySize', DEFAULT_TAR_READ_LIMITS.maxEntrySize),
+    maxTotalSize,
+    maxEntries: sizeLimit(opts, 'maxEntries', DEFAULT_TAR_READ_LIMITS.maxEntries),
+    maxPathBytes: sizeLimit(opts, 'maxPathBytes', DEFAULT_TAR_READ_LIMITS.maxPathBytes),
+    maxArchiveSize: sizeLimit(opts, 'maxArchiveSize', maxTotalSize + 64 * 1024 * 1024),
+    maxCompressionRatio: ratio,
+    allowDirectories: opts.allowDirectories ?? true,
+    links: opts.links ?? 'refuse',
+    nameCollisions: opts.nameCollisions ?? 'refuse',
+  };
+}
+
 async function* readEntries(
   src: AsyncIterable<Buffer>,
-  opts: TarReadOptions,
+  policy: ReturnType<typeof readPolicy>,
   sourceErrors: WeakSet<object>,
+  /** For gzip input: compressed bytes read so far (the ratio is checked against it). */
+  compressedBytes?: () => number,
 ): AsyncGenerator<TarEntry> {
-  const maxEntrySize = opts.maxEntrySize ?? DEFAULT_TAR_READ_LIMITS.maxEntrySize;
-  const maxTotalSize = opts.maxTotalSize ?? DEFAULT_TAR_READ_LIMITS.maxTotalSize;
-  const maxEntries = opts.maxEntries ?? DEFAULT_TAR_READ_LIMITS.maxEntries;
-  const maxPathBytes = opts.maxPathBytes ?? DEFAULT_TAR_READ_LIMITS.maxPathBytes;
-  const maxArchiveSize = opts.maxArchiveSize ?? maxTotalSize + 64 * 1024 * 1024;
-  const allowDirectories = opts.allowDirectories ?? true;
-  const links = opts.links ?? 'refuse';
+  const { maxEntrySize, maxTotalSize, maxEntries, maxPathBytes, maxArchiveSize, maxCompressionRatio } = policy;
+  const { allowDirectories, links } = policy;
+  const spellings = policy.nameCollisions === 'refuse' ? new PortablePathSpellings() : undefined;
 
   const ex = tarExtract();
   let rawBytes = 0;
@@ -167,6 +213,8 @@ async function* readEntries(
       for await (const chunk of src) {
         rawBytes += chunk.byteLength;
         if (rawBytes > maxArchiveSize) throw limit('uncompressed size', rawBytes, maxArchiveSize);
+        if (compressedBytes && rawBytes > RATIO_FLOOR_BYTES && rawBytes > maxCompressionRatio * compressedBytes())
+          throw limit('compression ratio', Math.floor(rawBytes / compressedBytes()), maxCompressionRatio);
         if (ex.destroyed) return;
         if (!ex.write(chunk)) await waitWritable(ex);
       }
@@ -243,6 +291,16 @@ async function* readEntries(
       total += size;
       if (total > maxTotalSize) throw limit('total size', total, maxTotalSize, path);
       if (seen.has(path)) throw unsafe(path, 'duplicate entry');
+      if (spellings) {
+        for (const p of [...parentDirectories(path), path]) {
+          const earlier = spellings.collision(p);
+          if (earlier !== undefined)
+            throw unsafe(
+              path,
+              `${JSON.stringify(p)} differs from the earlier ${JSON.stringify(earlier)} only by letter case or Unicode normalisation (they collide on macOS and Windows)`,
+            );
+        }
+      }
       if (impliedDirs.has(path) && type !== 'directory')
         throw unsafe(path, 'an earlier entry needs this path to be a directory');
       for (const dir of parentDirectories(path)) {
@@ -330,26 +388,40 @@ const EMPTY_ITERATOR: AsyncIterator<Buffer> = { next: async () => ({ done: true,
 /**
  * Reads an uncompressed tar stream safely, yielding entries one at a time (bodies streamed).
  * Refuses (ARCHIVE_UNSAFE_ENTRY) absolute paths, `..`, backslashes, control characters, duplicate
- * names after normalisation, entries beneath a file or link, devices, FIFOs, unknown types and —
- * unless `links: 'internal'` — all links. Enforces `maxEntrySize`, `maxTotalSize`, `maxEntries`,
- * `maxPathBytes`, `maxArchiveSize` (ARCHIVE_LIMIT_EXCEEDED) before reading the body concerned.
+ * names after normalisation, names differing from an earlier one only by case or Unicode
+ * normalisation (unless `nameCollisions: 'allow'`), entries beneath a file or link, devices,
+ * FIFOs, unknown types and — unless `links: 'internal'` — all links. Enforces `maxEntrySize`, `maxTotalSize`, `maxEntries`,
+ * `maxPathBytes`, `maxArchiveSize` (ARCHIVE_LIMIT_EXCEEDED) before reading the body concerned;
+ * a limit that is not a non-negative integer is VALIDATION_FAILED.
  * Truncated or garbage input fails with ARCHIVE_MALFORMED. Errors thrown by `source` itself pass
  * through unchanged. Entries yielded before an error were valid; callers that must not act on a
  * partial archive stage what they read and commit only after the iteration completes.
  */
 export async function* readTar(source: TarSource, opts: TarReadOptions = {}): AsyncGenerator<TarEntry> {
+  const policy = readPolicy(opts);
   const sourceErrors = new WeakSet<object>();
-  yield* readEntries(toIterable(source, sourceErrors), opts, sourceErrors);
+  yield* readEntries(toIterable(source, sourceErrors), policy, sourceErrors);
 }
 
-/** {@link readTar} over a gzip stream (RFC 1952; concatenated members are accepted). */
+/**
+ * {@link readTar} over a gzip stream (RFC 1952; concatenated members are accepted), with the
+ * expansion bounded by `maxCompressionRatio` as well.
+ */
 export async function* readTarGz(source: TarSource, opts: TarReadOptions = {}): AsyncGenerator<TarEntry> {
+  const policy = readPolicy(opts);
   const sourceErrors = new WeakSet<object>();
-  const input = Readable.from(toIterable(source, sourceErrors), { objectMode: false });
+  let compressed = 0;
+  const counted = (async function* () {
+    for await (const chunk of toIterable(source, sourceErrors)) {
+      compressed += chunk.byteLength;
+      yield chunk;
+    }
+  })();
+  const input = Readable.from(counted, { objectMode: false });
   const gunzip = createGunzip();
   pipeline(input, gunzip, () => undefined);
   try {
-    yield* readEntries(gunzip as AsyncIterable<Buffer>, opts, sourceErrors);
+    yield* readEntries(gunzip as AsyncIterable<Buffer>, policy, sourceErrors, () => compressed);
   } finally {
     input.destroy();
     gunzip.destroy();

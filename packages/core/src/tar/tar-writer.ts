@@ -3,7 +3,13 @@ import { pack as tarPack, type Pack } from 'tar-stream';
 
 type PackHeader = Parameters<Pack['entry']>[0];
 import { StellaError, isStellaError } from '../errors/index.js';
-import { compareUtf8, normalizeArchivePath, parentDirectories, DEFAULT_MAX_PATH_BYTES } from './archive-path.js';
+import {
+  compareUtf8,
+  normalizeArchivePath,
+  parentDirectories,
+  DEFAULT_MAX_PATH_BYTES,
+  PortablePathSpellings,
+} from './archive-path.js';
 import { gzipDeterministic, DEFAULT_GZIP_LEVEL } from './deterministic-gzip.js';
 
 /** A body source: a stream or async iterable of bytes, or the bytes themselves. */
@@ -70,6 +76,7 @@ async function plan(
   opts: TarWriteOptions,
 ): Promise<PlannedEntry[]> {
   const byPath = new Map<string, PlannedEntry>();
+  const spellings = new PortablePathSpellings();
   const maxPathBytes = opts.maxPathBytes ?? DEFAULT_MAX_PATH_BYTES;
   for await (const e of entries as AsyncIterable<TarEntryInput>) {
     if (e === null || typeof e !== 'object')
@@ -100,6 +107,15 @@ async function plan(
       });
     }
     if (byPath.has(path)) unsafe(path, 'duplicate path');
+    // What the reader refuses by default, the writer never produces (docs/formats/tar.md).
+    for (const p of [...parentDirectories(path), path]) {
+      const earlier = spellings.collision(p);
+      if (earlier !== undefined)
+        unsafe(
+          path,
+          `${JSON.stringify(p)} differs from ${JSON.stringify(earlier)} only by letter case or Unicode normalisation`,
+        );
+    }
     byPath.set(path, { path, type, size, mode, body: e.body });
   }
   // A path may not be both a file and the parent of another entry.
