@@ -85,6 +85,10 @@ describe('dev issuer', () => {
       await rejectsWith(loadOrCreateDevIssuer(d.path), 'KEY_INVALID');
       await writeFile(file, 'not json');
       await rejectsWith(loadOrCreateDevIssuer(d.path), 'KEY_INVALID');
+      // Duplicate members (strict parser): which "d" would be the key?
+      const good = JSON.parse(await readFile(join(dir.path, 'dev-issuer', 'private.jwk.json'), 'utf8'));
+      await writeFile(file, JSON.stringify(good).replace(/}$/, `,"d":"${good.d}"}`));
+      await rejectsWith(loadOrCreateDevIssuer(d.path), 'KEY_INVALID');
     } finally {
       await d.cleanup();
     }
@@ -370,6 +374,8 @@ describe('JWKS sources', () => {
       ['nokeys', '{"keys":[]}'],
       ['wrong', '{"k":1}'],
       ['private', JSON.stringify({ keys: [await exportJWK(privateKey)] })],
+      // Duplicate "keys": JSON.parse would trust the last list, another reader the first.
+      ['duplicate', `{"keys":[],"keys":[${JSON.stringify(await exportJWK(publicKey))}]}`],
     ] as const) {
       await writeFile(join(dir.path, name), text);
       await rejectsWith(readJwksFile(join(dir.path, name)), 'KEY_INVALID');

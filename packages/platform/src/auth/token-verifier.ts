@@ -191,17 +191,18 @@ export function createTokenVerifier(opts: TokenVerifierOptions): TokenVerifier {
 
 /** Reads and checks a JWKS file (`KEY_INVALID` if it is not one). */
 export async function readJwksFile(path: string): Promise<JSONWebKeySet> {
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = await readFile(path, 'utf8');
+    bytes = await readFile(path);
   } catch (err) {
     throw new StellaError('KEY_NOT_FOUND', `cannot read JWKS file ${path}`, { cause: err });
   }
   let j: unknown;
   try {
-    j = JSON.parse(text);
-  } catch {
-    throw new StellaError('KEY_INVALID', `${path} is not valid JSON`);
+    // Strict: with duplicate "keys" members, two readers of the file would trust different keys.
+    j = parseJson(bytes);
+  } catch (err) {
+    throw new StellaError('KEY_INVALID', `${path} is not valid JSON`, { cause: err });
   }
   const keys = (j as { keys?: unknown } | null)?.keys;
   if (
