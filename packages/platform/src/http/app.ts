@@ -195,7 +195,8 @@ export async function buildApp(deps: AppDeps): Promise<StellaApp> {
     },
     ajv: AJV_OPTIONS,
     schemaController: { compilersFactory: { buildValidator } },
-    return503OnClosing: true,
+    // Shutdown is answered by the request guard, with the envelope (Fastify still sets Connection: close).
+    return503OnClosing: false,
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   // Only JSON by default: a text/plain body to a JSON route is a 415, not a confusing 400.
@@ -247,7 +248,14 @@ export async function buildApp(deps: AppDeps): Promise<StellaApp> {
 
   const metrics = deps.metrics ?? createHttpMetrics();
   app.addHook('onRequest', async (req, reply) => startRequest(req, reply));
-  app.addHook('onRequest', createRequestGuard(routes));
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook(
+    'onRequest',
+    createRequestGuard(routes, () => closing),
+  );
   app.addHook('onRequest', createAuthHook(deps.verifier));
   app.addHook('preParsing', refuseContentEncoding);
   app.addHook('onResponse', async (req, reply) => {

@@ -384,3 +384,55 @@ describe('JWT edge cases over HTTP (issue 19 finding 5)', () => {
     assert.equal(envelope(res, 401, 'AUTH_INVALID_TOKEN').details && true, true);
   });
 });
+
+describe('shutdown', () => {
+  test('a request arriving on an open connection while the server closes → 503 SERVICE_UNAVAILABLE envelope', async () => {
+    let entered!: () => void;
+    const inHandler = new Promise<void>((r) => (entered = r));
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const closing = await buildApp({
+      config: { http: { bodyLimit: 1024, ...TIMEOUTS } },
+      verifier: createTokenVerifier({ keys: dev.jwks, issuer: dev.issuer, audience: dev.audience }),
+      version: '0.0.0',
+      logger: false,
+      plugins: [
+        (a) => {
+          a.get('/v1/test/slow', { config: publicRoute }, async () => {
+            entered();
+            await gate;
+            return { slow: true };
+          });
+        },
+      ],
+    });
+    const p = Number(new URL(await closing.listen({ host: '127.0.0.1', port: 0 })).port);
+    const socket = connect(p, '127.0.0.1');
+    const chunks: Buffer[] = [];
+    socket.on('data', (c: Buffer) => chunks.push(c));
+    const ended = new Promise<void>((r) => socket.on('close', () => r()));
+    socket.write('GET /v1/test/slow HTTP/1.1\r\nHost: x\r\n\r\n');
+    await inHandler;
+    const closed = closing.close();
+    // Pipelined behind the in-flight request: it is routed while the server is closing.
+    socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
+    await new Promise((r) => setTimeout(r, 100));
+    release();
+    await Promise.race([
+      Promise.all([ended, closed]),
+      new Promise((_r, rej) => setTimeout(() => rej(new Error('shutdown did not finish')), EXCHANGE_LIMIT_MS)),
+    ]);
+    const raw = Buffer.concat(chunks).toString('latin1');
+    const second = raw.indexOf('HTTP/1.1', 1);
+    assert.ok(raw.startsWith('HTTP/1.1 200') && second > 0, raw);
+    const [head, body] = [
+      raw.slice(second, raw.indexOf('\r\n\r\n', second)),
+      raw.slice(raw.indexOf('\r\n\r\n', second) + 4),
+    ];
+    const headers: Record<string, string> = {};
+    for (const l of head.split('\r\n').slice(1))
+      headers[l.slice(0, l.indexOf(':')).toLowerCase()] = l.slice(l.indexOf(':') + 1).trim();
+    envelope({ status: Number(head.split(' ')[1]), headers, body, elapsedMs: 0 }, 503, 'SERVICE_UNAVAILABLE');
+    assert.equal(headers.connection, 'close');
+  });
+});

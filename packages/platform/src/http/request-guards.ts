@@ -2,6 +2,8 @@
  * Checks every request passes before auth and before its body is read (issue 19 findings 6–7,
  * issue 7 point 4):
  *
+ * - while the server shuts down, requests still arriving on open keep-alive connections → 503
+ *   `SERVICE_UNAVAILABLE` (Fastify's own `return503OnClosing` answer is not the envelope);
  * - HTTP/1.1 without `Host`, or any request with more than one `Host` → 400 (RFC 9112 §3.2). Node's
  *   own check answers with an empty body, so it is turned off (`requireHostHeader: false`) and
  *   done here, with the envelope.
@@ -56,9 +58,10 @@ export function createRouteIndex() {
 
 export type RouteIndex = ReturnType<typeof createRouteIndex>;
 
-/** The `onRequest` hook: header rules, then 404/405 for unmatched requests. */
-export function createRequestGuard(routes: RouteIndex) {
+/** The `onRequest` hook: shutdown, header rules, then 404/405 for unmatched requests. */
+export function createRequestGuard(routes: RouteIndex, isClosing: () => boolean) {
   return async function requestGuard(req: FastifyRequest, reply: FastifyReply): Promise<void> {
+    if (isClosing()) throw new StellaError('SERVICE_UNAVAILABLE', 'the server is shutting down; retry elsewhere');
     const counts = countSingleFields(req.raw.rawHeaders);
     if (req.raw.httpVersion === '1.1' && !counts.has('host'))
       throw malformed('an HTTP/1.1 request must carry a Host header (RFC 9112 §3.2)', 'host');
