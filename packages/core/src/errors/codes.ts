@@ -17,6 +17,7 @@ export const ERROR_CODES = {
   },
   REQUEST_TIMEOUT: { status: 408, description: 'The client took too long to send the request headers or body.' },
   HEADERS_TOO_LARGE: { status: 431, description: 'The request headers exceed the server limit.' },
+  EXPECTATION_FAILED: { status: 417, description: 'The request has an `Expect` other than `100-continue`.' },
   UNSUPPORTED_MEDIA_TYPE: {
     status: 415,
     description: 'The Content-Type, charset or Content-Encoding is not accepted by this route.',

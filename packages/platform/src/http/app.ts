@@ -36,7 +36,7 @@ import { createHttpMetrics, type HttpMetrics } from '../telemetry/metrics.js';
 import { formatTraceparent, startTrace, type TraceContext } from '../telemetry/trace-context.js';
 import { ERROR_ENVELOPE_ID, ErrorEnvelopeSchema, toErrorEnvelope } from './error-envelope.js';
 import { assertRouteAuth, createAuthHook, TENANT_HEADER, type RouteAuth } from './route-auth.js';
-import { onClientError } from './client-errors.js';
+import { onCheckExpectation, onClientError, onConnect } from './client-errors.js';
 import { parseJsonBody, refuseContentEncoding } from './json-body.js';
 import { createRequestGuard, createRouteIndex } from './request-guards.js';
 import { AJV_OPTIONS, buildValidator } from './validators.js';
@@ -198,6 +198,8 @@ export async function buildApp(deps: AppDeps): Promise<StellaApp> {
     // Shutdown is answered by the request guard, with the envelope (Fastify still sets Connection: close).
     return503OnClosing: false,
   }).withTypeProvider<TypeBoxTypeProvider>();
+  app.server.on('checkExpectation', onCheckExpectation);
+  app.server.on('connect', onConnect);
 
   // Only JSON by default: a text/plain body to a JSON route is a 415, not a confusing 400.
   app.removeAllContentTypeParsers();

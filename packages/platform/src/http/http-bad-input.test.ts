@@ -215,6 +215,13 @@ describe('what Node refuses before routing gets the envelope too (issue 19 findi
     envelope(await exchange(['FROB /healthz HTTP/1.1\r\nHost: x\r\n\r\n']), 501, 'METHOD_NOT_IMPLEMENTED');
   });
 
+  test('an Expect other than 100-continue → 417 EXPECTATION_FAILED; CONNECT → 501', async () => {
+    const expect = await exchange(['GET /healthz HTTP/1.1\r\nHost: x\r\nExpect: teapot\r\n\r\n']);
+    assert.deepEqual(envelope(expect, 417, 'EXPECTATION_FAILED').details, { expect: 'teapot' });
+    const tunnel = await exchange(['CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n']);
+    envelope(tunnel, 501, 'METHOD_NOT_IMPLEMENTED');
+  });
+
   test('a malformed %-escape in the URL → 400 HTTP_MALFORMED', async () => {
     envelope(await exchange(['GET /% HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n']), 400, 'HTTP_MALFORMED');
     envelope(await app.inject({ url: '/v1/%zz' }), 400, 'HTTP_MALFORMED');
