@@ -322,6 +322,10 @@ describe('JSON bodies: strict parser, no coercion (issue 19 finding 4)', () => {
       '',
     ];
     for (const body of bad) envelope(await postJson(body), 400, 'MALFORMED_JSON');
+    // The limit is 64 levels, the body object included: 64 parse (then fail the schema), 65 do not.
+    const deep = (n: number) => `{"name":"a","count":${'['.repeat(n)}${']'.repeat(n)}}`;
+    envelope(await postJson(deep(63)), 400, 'VALIDATION_FAILED');
+    envelope(await postJson(deep(64)), 400, 'MALFORMED_JSON');
     // The strict parser's position is passed on.
     const dup = envelope(await postJson('{"name":"a","name":"b","count":1}'), 400, 'MALFORMED_JSON');
     assert.deepEqual(dup.details, { offset: 12 });
