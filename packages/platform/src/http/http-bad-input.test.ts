@@ -326,6 +326,8 @@ describe('JSON bodies: strict parser, no coercion (issue 19 finding 4)', () => {
     const deep = (n: number) => `{"name":"a","count":${'['.repeat(n)}${']'.repeat(n)}}`;
     envelope(await postJson(deep(63)), 400, 'VALIDATION_FAILED');
     envelope(await postJson(deep(64)), 400, 'MALFORMED_JSON');
+    // Wide is not deep: a 131,000-element array (the whole body limit) is parsed and checked without blowing the stack.
+    envelope(await postJson(`[${'0,'.repeat(130_999)}0]`), 400, 'VALIDATION_FAILED');
     // The strict parser's position is passed on.
     const dup = envelope(await postJson('{"name":"a","name":"b","count":1}'), 400, 'MALFORMED_JSON');
     assert.deepEqual(dup.details, { offset: 12 });

@@ -48,8 +48,9 @@ function assertNoPoison(value: unknown): void {
   while (stack.length) {
     const v = stack.pop();
     if (v === null || typeof v !== 'object') continue;
+    // No `push(...values)`: spreading a 100,000-element array overflows the call stack.
     if (Array.isArray(v)) {
-      stack.push(...(v as unknown[]));
+      for (const item of v as unknown[]) stack.push(item);
       continue;
     }
     const o = v as Record<string, unknown>;
@@ -62,7 +63,7 @@ function assertNoPoison(value: unknown): void {
       Object.hasOwn(ctor, 'prototype')
     )
       throw malformed('the member "constructor.prototype" is not allowed');
-    stack.push(...Object.values(o));
+    for (const item of Object.values(o)) stack.push(item);
   }
 }
 
