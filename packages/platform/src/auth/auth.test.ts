@@ -341,6 +341,13 @@ describe('hostile tokens (issue 19 finding 5)', () => {
     await rejectsWith(verifier.verify(await devSigned(crit, claims())), 'AUTH_INVALID_TOKEN');
     const b64 = JSON.stringify({ alg: 'EdDSA', kid: dev.kid, b64: false, crit: ['b64'] });
     await rejectsWith(verifier.verify(await devSigned(b64, claims())), 'AUTH_INVALID_TOKEN');
+    // Homoglyph (Cyrillic а) and control-character tenants in an otherwise valid token.
+    for (const tenant of ['\u0430cme', 'ac\u0000me', 'acme\n'])
+      await rejectsWith(
+        verifier.verify(await devSigned(header(), claims({ tenant }))),
+        'AUTH_INVALID_TOKEN',
+        'claim:tenant',
+      );
     const notYet = claims({ nbf: now() + 3600, exp: now() + 7200 });
     await rejectsWith(verifier.verify(await devSigned(header(), notYet)), 'AUTH_INVALID_TOKEN', 'claim:nbf');
   });

@@ -259,6 +259,25 @@ describe('duplicate single-valued headers (issue 19 finding 6)', () => {
   });
 });
 
+describe('tenant header tricks stay refused (issue 19, what held)', () => {
+  test('a homoglyph tenant → 403, a control character in the header → 400, joined duplicates → 403', async () => {
+    const req = (tenantLines: Buffer) =>
+      exchange([
+        Buffer.concat([
+          Buffer.from(`GET /v1/whoami HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: ${auth}\r\n`),
+          tenantLines,
+          Buffer.from('\r\n'),
+        ]),
+      ]);
+    // Cyrillic "а" (U+0430) in UTF-8 bytes.
+    envelope(await req(Buffer.from('X-Stella-Tenant: \u0430cme\r\n', 'utf8')), 403, 'TENANT_FORBIDDEN');
+    envelope(await req(Buffer.from('X-Stella-Tenant: ac\u0001me\r\n', 'latin1')), 400, 'HTTP_MALFORMED');
+    envelope(await req(Buffer.from('X-Stella-Tenant: acme\r\nX-Stella-Tenant: acme\r\n')), 403, 'TENANT_FORBIDDEN');
+    envelope(await req(Buffer.from('X-Stella-Tenant: acme,acme\r\n')), 403, 'TENANT_FORBIDDEN');
+    assert.equal((await req(Buffer.from('X-Stella-Tenant: acme\r\n'))).status, 200);
+  });
+});
+
 describe('routing before body parsing (issue 7 point 4)', () => {
   test('an unknown route is 404 whatever its body: malformed, oversize or gzip', async () => {
     for (const body of ['{oops', 'x'.repeat(300 * 1024)]) {
