@@ -1,5 +1,6 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { createPrivateKey, sign as signBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { chmod, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -83,6 +84,10 @@ describe('dev issuer', () => {
       await writeFile(file, '{"kty":"EC","crv":"P-256"}');
       await rejectsWith(loadOrCreateDevIssuer(d.path), 'KEY_INVALID');
       await writeFile(file, 'not json');
+      await rejectsWith(loadOrCreateDevIssuer(d.path), 'KEY_INVALID');
+      // Duplicate members (strict parser): which "d" would be the key?
+      const good = JSON.parse(await readFile(join(dir.path, 'dev-issuer', 'private.jwk.json'), 'utf8'));
+      await writeFile(file, JSON.stringify(good).replace(/}$/, `,"d":"${good.d}"}`));
       await rejectsWith(loadOrCreateDevIssuer(d.path), 'KEY_INVALID');
     } finally {
       await d.cleanup();
@@ -253,6 +258,105 @@ describe('token verification', () => {
   });
 });
 
+/** A compact JWS over exactly these header and claims texts, signed with the dev issuer's key. */
+async function devSigned(header: string, claims: string): Promise<string> {
+  const jwk = JSON.parse(await readFile(join(dev.dir, 'private.jwk.json'), 'utf8')) as Record<string, string>;
+  const input = `${Buffer.from(header).toString('base64url')}.${Buffer.from(claims).toString('base64url')}`;
+  const sig = signBytes(null, Buffer.from(input), createPrivateKey({ key: jwk, format: 'jwk' }));
+  return `${input}.${sig.toString('base64url')}`;
+}
+
+describe('hostile tokens (issue 19 finding 5)', () => {
+  const now = () => Math.floor(Date.now() / 1000);
+  const header = () => JSON.stringify({ alg: 'EdDSA', kid: dev.kid, typ: 'JWT' });
+  const claims = (extra: Record<string, unknown> = {}) =>
+    JSON.stringify({
+      iss: dev.issuer,
+      aud: dev.audience,
+      sub: 'mallory',
+      tenant: 'acme',
+      scope: 'timeline:read',
+      iat: now(),
+      exp: now() + 600,
+      ...extra,
+    });
+
+  test('the hand-signing helper makes tokens that verify (so each refusal below is about its one change)', async () => {
+    assert.equal((await verifier.verify(await devSigned(header(), claims()))).subject, 'mallory');
+  });
+
+  test('duplicate members in the JOSE header or the claims → AUTH_INVALID_TOKEN', async () => {
+    const dupAlg = `{"alg":"EdDSA","kid":${JSON.stringify(dev.kid)},"alg":"EdDSA"}`;
+    await rejectsWith(verifier.verify(await devSigned(dupAlg, claims())), 'AUTH_INVALID_TOKEN', 'header');
+    const dupTenant = claims().replace(/}$/, ',"tenant":"globex"}');
+    await rejectsWith(verifier.verify(await devSigned(header(), dupTenant)), 'AUTH_INVALID_TOKEN', 'claims');
+    // Other non-I-JSON: a lone surrogate in a claim.
+    const lone = claims().replace('"mallory"', '"\\ud800"');
+    await rejectsWith(verifier.verify(await devSigned(header(), lone)), 'AUTH_INVALID_TOKEN', 'claims');
+  });
+
+  test('exp = 1e16, a ten-year token, or a lifetime over the maximum → AUTH_INVALID_TOKEN (lifetime)', async () => {
+    await rejectsWith(
+      verifier.verify(await devSigned(header(), claims({ exp: 1e16 }))),
+      'AUTH_INVALID_TOKEN',
+      'lifetime',
+    );
+    const noIat = JSON.stringify({ ...JSON.parse(claims({ exp: 1e16 })), iat: undefined });
+    await rejectsWith(verifier.verify(await devSigned(header(), noIat)), 'AUTH_INVALID_TOKEN', 'lifetime');
+    const tenYears = claims({ exp: now() + 10 * 366 * 86400 });
+    await rejectsWith(verifier.verify(await devSigned(header(), tenYears)), 'AUTH_INVALID_TOKEN', 'lifetime');
+    const dayAndASecond = await dev.mint({ tenant: 'acme', scopes: ['timeline:read'], ttlSeconds: 86401 });
+    await rejectsWith(verifier.verify(dayAndASecond), 'AUTH_INVALID_TOKEN', 'lifetime');
+    // The dev banner's 12 h token and a full day are fine; the maximum is configurable.
+    await verifier.verify(await dev.mint({ tenant: 'acme', scopes: ['timeline:read'], ttlSeconds: 12 * 3600 }));
+    await verifier.verify(await dev.mint({ tenant: 'acme', scopes: ['timeline:read'], ttlSeconds: 86400 }));
+    const week = createTokenVerifier({ ...verifierKeys(), maxTokenLifetimeSeconds: 7 * 86400 });
+    assert.equal((await week.verify(dayAndASecond)).tenant, 'acme');
+  });
+
+  test('iat in the future (beyond the clock skew) or after exp → AUTH_INVALID_TOKEN (claim:iat)', async () => {
+    const future = claims({ iat: now() + 3600, exp: now() + 7200 });
+    await rejectsWith(verifier.verify(await devSigned(header(), future)), 'AUTH_INVALID_TOKEN', 'claim:iat');
+    // Within the 30 s skew, but after exp.
+    const inverted = claims({ iat: now() + 20, exp: now() + 10 });
+    await rejectsWith(verifier.verify(await devSigned(header(), inverted)), 'AUTH_INVALID_TOKEN', 'claim:iat');
+    // A small skew is tolerated.
+    await verifier.verify(await devSigned(header(), claims({ iat: now() + 5 })));
+  });
+
+  test('what held stays held: embedded jwk, jku, hostile kid, crit, b64:false, nbf', async () => {
+    const { privateKey, publicKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519', extractable: true });
+    const attacker = await exportJWK(publicKey);
+    const evil = (protectedHeader: Record<string, unknown>) =>
+      new SignJWT(JSON.parse(claims()) as Record<string, unknown>)
+        .setProtectedHeader({ alg: 'EdDSA', ...protectedHeader })
+        .sign(privateKey);
+    // The key is taken from our JWKS only, never from the token (RFC 8725 §3.10).
+    await rejectsWith(verifier.verify(await evil({ jwk: attacker })), 'AUTH_INVALID_TOKEN');
+    await rejectsWith(verifier.verify(await evil({ jku: 'http://127.0.0.1:9/jwks.json' })), 'AUTH_INVALID_TOKEN');
+    for (const kid of ['../../../../etc/passwd', "' OR 1=1 --", dev.kid + '\u0000', 'x'.repeat(4096)])
+      await rejectsWith(verifier.verify(await evil({ kid })), 'AUTH_INVALID_TOKEN');
+    // Real key, but extensions we do not understand must make the token invalid (RFC 7515 §4.1.11).
+    const crit = JSON.stringify({ alg: 'EdDSA', kid: dev.kid, crit: ['exp'], exp: 1 });
+    await rejectsWith(verifier.verify(await devSigned(crit, claims())), 'AUTH_INVALID_TOKEN');
+    const b64 = JSON.stringify({ alg: 'EdDSA', kid: dev.kid, b64: false, crit: ['b64'] });
+    await rejectsWith(verifier.verify(await devSigned(b64, claims())), 'AUTH_INVALID_TOKEN');
+    // Homoglyph (Cyrillic а) and control-character tenants in an otherwise valid token.
+    for (const tenant of ['\u0430cme', 'ac\u0000me', 'acme\n'])
+      await rejectsWith(
+        verifier.verify(await devSigned(header(), claims({ tenant }))),
+        'AUTH_INVALID_TOKEN',
+        'claim:tenant',
+      );
+    const notYet = claims({ nbf: now() + 3600, exp: now() + 7200 });
+    await rejectsWith(verifier.verify(await devSigned(header(), notYet)), 'AUTH_INVALID_TOKEN', 'claim:nbf');
+  });
+});
+
+function verifierKeys() {
+  return { keys: dev.jwks, issuer: dev.issuer, audience: dev.audience };
+}
+
 describe('JWKS sources', () => {
   test('a JWKS file verifies tokens; bad files are KEY_INVALID / KEY_NOT_FOUND', async () => {
     const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
@@ -277,6 +381,8 @@ describe('JWKS sources', () => {
       ['nokeys', '{"keys":[]}'],
       ['wrong', '{"k":1}'],
       ['private', JSON.stringify({ keys: [await exportJWK(privateKey)] })],
+      // Duplicate "keys": JSON.parse would trust the last list, another reader the first.
+      ['duplicate', `{"keys":[],"keys":[${JSON.stringify(await exportJWK(publicKey))}]}`],
     ] as const) {
       await writeFile(join(dir.path, name), text);
       await rejectsWith(readJwksFile(join(dir.path, name)), 'KEY_INVALID');

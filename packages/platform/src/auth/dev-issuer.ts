@@ -20,6 +20,7 @@ import {
   type JSONWebKeySet,
   type JWK,
 } from 'jose';
+import { parseJson } from '@stella/core/canonical-json';
 import { StellaError } from '@stella/core/errors';
 import { DEFAULT_AUDIENCE, DEV_ISSUER } from '../config/config.js';
 import { isTenantId } from '../tenant/tenant-id.js';
@@ -118,7 +119,7 @@ async function readPrivateJwk(path: string): Promise<(JWK & { d: string; x: stri
   }
   let j: unknown;
   try {
-    j = JSON.parse(text);
+    j = parseJson(text);
   } catch {
     throw new StellaError('KEY_INVALID', `${path} is not valid JSON`);
   }

@@ -4,6 +4,12 @@
  * Only EdDSA and ES256 are accepted — the allow-list is what defeats `alg: none` and HS256
  * key-confusion forgeries (RFC 8725 §2.1, §3.1). `iss`, `aud` and `exp` are always checked with
  * a small clock tolerance; `sub`, `tenant` and `scope` are required.
+ *
+ * Beyond what jose checks (issue 19 finding 5): the header and claims must be strict I-JSON (no
+ * duplicate members, RFC 7515 §4 / RFC 7519 §4: "MUST either reject … or use a JSON parser that
+ * returns only the lexically last duplicate" — we reject, so no two readers disagree), `iat` must
+ * not be in the future nor after `exp`, and the lifetime `exp - iat` (`exp` - now without `iat`)
+ * must not exceed a maximum: a leaked long-lived token is a standing credential (RFC 8725 §3.10).
  */
 import { readFile } from 'node:fs/promises';
 import {
@@ -14,8 +20,9 @@ import {
   type JSONWebKeySet,
   type JWTVerifyGetKey,
 } from 'jose';
+import { parseJson } from '@stella/core/canonical-json';
 import { StellaError } from '@stella/core/errors';
-import type { JwksSource } from '../config/config-variables.js';
+import { DEFAULT_MAX_TOKEN_LIFETIME_SECONDS, type JwksSource } from '../config/config-variables.js';
 import { loadOrCreateDevIssuer } from './dev-issuer.js';
 import { isTenantId } from '../tenant/tenant-id.js';
 
@@ -48,12 +55,57 @@ export interface TokenVerifierOptions {
   clockToleranceSec?: number;
   /** Remote JWKS fetch timeout. Default 5000 ms. */
   fetchTimeoutMs?: number;
+  /** Longest accepted `exp - iat` (or `exp` - now), seconds. Default 86400 (`STELLA_AUTH_MAX_TOKEN_LIFETIME_SECONDS`). */
+  maxTokenLifetimeSeconds?: number;
 }
 
 const ACCEPTED_TYP = new Set(['JWT', 'at+jwt', 'application/at+jwt']);
 
 function invalid(message: string, reason: string): StellaError {
   return new StellaError('AUTH_INVALID_TOKEN', message, { details: { reason } });
+}
+
+const BASE64URL = /^[A-Za-z0-9_-]*$/;
+/** A JOSE header or claims set is flat in practice; a few levels allow structured claims (`cnf`, `act`). */
+const JOSE_MAX_DEPTH = 8;
+
+/**
+ * Parses the header and payload segments with the strict parser before jose sees them (jose uses
+ * `JSON.parse`, which keeps the last of duplicate members: `{"alg":"EdDSA","alg":"none"}`).
+ */
+function assertStrictJoseJson(token: string): void {
+  const parts = token.split('.');
+  if (parts.length !== 3) return; // jose refuses the shape with its own reason
+  for (const [i, what] of [
+    [0, 'header'],
+    [1, 'claims'],
+  ] as const) {
+    const segment = parts[i]!;
+    if (!BASE64URL.test(segment)) throw invalid(`the token ${what} is not base64url`, what);
+    let value: unknown;
+    try {
+      value = parseJson(Buffer.from(segment, 'base64url'), { maxDepth: JOSE_MAX_DEPTH });
+    } catch (err) {
+      if (err instanceof StellaError) throw invalid(`the token ${what} is not strict JSON: ${err.message}`, what);
+      throw err;
+    }
+    if (value === null || typeof value !== 'object' || Array.isArray(value))
+      throw invalid(`the token ${what} is not a JSON object`, what);
+  }
+}
+
+/** The time claims jose does not bound: `iat` in the past and before `exp`, and the lifetime. */
+function assertTimes(payload: Record<string, unknown>, clockTolerance: number, maxLifetime: number): void {
+  // jose has already checked that `exp` (required) and `iat` (if present) are numbers.
+  const exp = payload.exp as number;
+  const iat = payload.iat as number | undefined;
+  const now = Math.floor(Date.now() / 1000);
+  if (iat !== undefined && iat > now + clockTolerance) throw invalid("token claim 'iat' is in the future", 'claim:iat');
+  if (iat !== undefined && iat > exp) throw invalid("token claim 'iat' is after 'exp'", 'claim:iat');
+  const lifetime = exp - (iat ?? now);
+  if (lifetime > maxLifetime) {
+    throw invalid(`token lifetime ${lifetime} s exceeds the accepted maximum of ${maxLifetime} s`, 'lifetime');
+  }
 }
 
 /** A verifier over fixed keys or a JWKS URL. */
@@ -74,11 +126,13 @@ export function createTokenVerifier(opts: TokenVerifierOptions): TokenVerifier {
     }
   }
   const clockTolerance = opts.clockToleranceSec ?? 30;
+  const maxLifetime = opts.maxTokenLifetimeSeconds ?? DEFAULT_MAX_TOKEN_LIFETIME_SECONDS;
 
   return {
     async verify(token: string): Promise<Principal> {
       let payload: Record<string, unknown>;
       let typ: string | undefined;
+      assertStrictJoseJson(token);
       try {
         const r = await jwtVerify(token, getKey, {
           algorithms: [...TOKEN_ALGORITHMS],
@@ -115,6 +169,7 @@ export function createTokenVerifier(opts: TokenVerifierOptions): TokenVerifier {
           throw invalid('the bearer token is malformed or not verifiable', err.code);
         throw err;
       }
+      assertTimes(payload, clockTolerance, maxLifetime);
       if (typ !== undefined && !ACCEPTED_TYP.has(typ)) throw invalid(`token type '${typ}' is not accepted`, 'typ');
       const { sub, tenant, scope, exp, iss, jti } = payload;
       if (typeof sub !== 'string' || sub === '')
@@ -136,17 +191,18 @@ export function createTokenVerifier(opts: TokenVerifierOptions): TokenVerifier {
 
 /** Reads and checks a JWKS file (`KEY_INVALID` if it is not one). */
 export async function readJwksFile(path: string): Promise<JSONWebKeySet> {
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = await readFile(path, 'utf8');
+    bytes = await readFile(path);
   } catch (err) {
     throw new StellaError('KEY_NOT_FOUND', `cannot read JWKS file ${path}`, { cause: err });
   }
   let j: unknown;
   try {
-    j = JSON.parse(text);
-  } catch {
-    throw new StellaError('KEY_INVALID', `${path} is not valid JSON`);
+    // Strict: with duplicate "keys" members, two readers of the file would trust different keys.
+    j = parseJson(bytes);
+  } catch (err) {
+    throw new StellaError('KEY_INVALID', `${path} is not valid JSON`, { cause: err });
   }
   const keys = (j as { keys?: unknown } | null)?.keys;
   if (
@@ -168,11 +224,16 @@ export async function readJwksFile(path: string): Promise<JSONWebKeySet> {
  * issuer (created if absent), a JWKS file, or a JWKS URL.
  */
 export async function createTokenVerifierFromConfig(
-  auth: { jwks: JwksSource; issuer: string; audience: string },
+  auth: { jwks: JwksSource; issuer: string; audience: string; maxTokenLifetimeSeconds?: number },
   dataDir: string,
   extra: Pick<TokenVerifierOptions, 'clockToleranceSec' | 'fetchTimeoutMs'> = {},
 ): Promise<TokenVerifier> {
-  const base = { issuer: auth.issuer, audience: auth.audience, ...extra };
+  const base = {
+    issuer: auth.issuer,
+    audience: auth.audience,
+    ...(auth.maxTokenLifetimeSeconds !== undefined ? { maxTokenLifetimeSeconds: auth.maxTokenLifetimeSeconds } : {}),
+    ...extra,
+  };
   switch (auth.jwks.kind) {
     case 'dev': {
       const dev = await loadOrCreateDevIssuer(dataDir);

@@ -243,6 +243,14 @@ export function parseBusUrl(raw: string): BusConfig {
 }
 
 /**
+ * Defaults of the HTTP server timeouts (issue 19 finding 3). Node's own defaults are disabled by
+ * Fastify (`requestTimeout: 0`), which lets a slow-body client hold a connection forever.
+ */
+export const HTTP_TIMEOUT_DEFAULTS = { requestTimeoutMs: 60_000, headersTimeoutMs: 10_000, keepAliveTimeoutMs: 5_000 };
+/** Default longest accepted bearer-token lifetime (`exp - iat`): one day; dev tokens last 12 h. */
+export const DEFAULT_MAX_TOKEN_LIFETIME_SECONDS = 86_400;
+
+/**
  * Every variable, in documentation order. Defaults that depend on another variable (paths under
  * `STELLA_DATA_DIR`) are resolved in `loadConfig`; the table documents them in words.
  */
@@ -271,6 +279,32 @@ export const CONFIG_VARIABLES = [
     flag: '--port',
     flagArg: '<n>',
     parse: (raw) => parseInteger(raw, 0, 65535),
+  }),
+  v({
+    name: 'STELLA_HTTP_REQUEST_TIMEOUT_MS',
+    audience: 'server',
+    type: 'integer 100–3600000',
+    default: String(HTTP_TIMEOUT_DEFAULTS.requestTimeoutMs),
+    description:
+      'Longest time a client may take to send a whole request (headers and body); then it gets 408 `REQUEST_TIMEOUT` and the connection is closed. Raise it for large uploads over slow links.',
+    parse: (raw) => parseInteger(raw, 100, 3_600_000),
+  }),
+  v({
+    name: 'STELLA_HTTP_HEADERS_TIMEOUT_MS',
+    audience: 'server',
+    type: 'integer 100–600000',
+    default: String(HTTP_TIMEOUT_DEFAULTS.headersTimeoutMs),
+    description:
+      'Longest time a client may take to send the request headers (408 `REQUEST_TIMEOUT` after it). At most `STELLA_HTTP_REQUEST_TIMEOUT_MS`.',
+    parse: (raw) => parseInteger(raw, 100, 600_000),
+  }),
+  v({
+    name: 'STELLA_HTTP_KEEP_ALIVE_TIMEOUT_MS',
+    audience: 'server',
+    type: 'integer 100–600000',
+    default: String(HTTP_TIMEOUT_DEFAULTS.keepAliveTimeoutMs),
+    description: 'How long an idle keep-alive connection is kept open after a response.',
+    parse: (raw) => parseInteger(raw, 100, 600_000),
   }),
   v({
     name: 'STELLA_DATA_DIR',
@@ -374,6 +408,15 @@ export const CONFIG_VARIABLES = [
     default: 'stella',
     description: 'Required `aud` claim of bearer tokens.',
     parse: (raw) => nonEmpty(raw, 'audience'),
+  }),
+  v({
+    name: 'STELLA_AUTH_MAX_TOKEN_LIFETIME_SECONDS',
+    audience: 'server',
+    type: 'integer 60–31622400',
+    default: String(DEFAULT_MAX_TOKEN_LIFETIME_SECONDS),
+    description:
+      'Longest accepted bearer-token lifetime: `exp - iat` (or `exp` - now without `iat`). Longer-lived tokens get 401 `AUTH_INVALID_TOKEN`.',
+    parse: (raw) => parseInteger(raw, 60, 366 * 86_400),
   }),
   v({
     name: 'STELLA_SERVICES',

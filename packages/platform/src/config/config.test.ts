@@ -34,13 +34,25 @@ function problemsOf(fn: () => unknown): ConfigProblemDetail[] {
 describe('loadConfig', () => {
   test('empty environment gives the documented embedded defaults, deeply frozen', () => {
     const c = loadConfig({}, {}, { cwd: CWD, services: SERVICES });
-    assert.deepEqual(c.http, { host: '127.0.0.1', port: 8080, bodyLimit: 1048576 });
+    assert.deepEqual(c.http, {
+      host: '127.0.0.1',
+      port: 8080,
+      bodyLimit: 1048576,
+      requestTimeoutMs: 60_000,
+      headersTimeoutMs: 10_000,
+      keepAliveTimeoutMs: 5_000,
+    });
     assert.equal(c.dataDir, '/srv/stella/.stella');
     // The Stella data dir itself: openDb finds the cluster in it (pgliteClusterDir), for every command.
     assert.deepEqual(c.database, { kind: 'pglite', dataDir: '/srv/stella/.stella' });
     assert.deepEqual(c.bus, { kind: 'memory' });
     assert.deepEqual(c.objectStore, { kind: 'file', root: '/srv/stella/.stella/objects' });
-    assert.deepEqual(c.auth, { jwks: { kind: 'dev' }, issuer: 'urn:stella:dev-issuer', audience: 'stella' });
+    assert.deepEqual(c.auth, {
+      jwks: { kind: 'dev' },
+      issuer: 'urn:stella:dev-issuer',
+      audience: 'stella',
+      maxTokenLifetimeSeconds: 86_400,
+    });
     assert.deepEqual(c.services, ['evidence-locker', 'export-center', 'timeline-indexer']);
     assert.equal(c.workers, 1);
     assert.equal(c.logLevel, 'info');
@@ -78,11 +90,22 @@ describe('loadConfig', () => {
           'pkcs11:token=stella;object=signer?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-value=1234',
         STELLA_TSA_URL: 'http://tsa.internal/tsr',
         STELLA_SHUTDOWN_TIMEOUT_MS: '30000',
+        STELLA_HTTP_REQUEST_TIMEOUT_MS: '120000',
+        STELLA_HTTP_HEADERS_TIMEOUT_MS: '5000',
+        STELLA_HTTP_KEEP_ALIVE_TIMEOUT_MS: '2000',
+        STELLA_AUTH_MAX_TOKEN_LIFETIME_SECONDS: '3600',
       },
       {},
       { cwd: CWD, services: SERVICES },
     );
-    assert.deepEqual(c.http, { host: '0.0.0.0', port: 9090, bodyLimit: 10 * 1024 * 1024 });
+    assert.deepEqual(c.http, {
+      host: '0.0.0.0',
+      port: 9090,
+      bodyLimit: 10 * 1024 * 1024,
+      requestTimeoutMs: 120_000,
+      headersTimeoutMs: 5_000,
+      keepAliveTimeoutMs: 2_000,
+    });
     assert.deepEqual(c.database, {
       kind: 'postgres',
       url: 'postgres://app:s3cret@db.internal:5432/stella?sslmode=require',
@@ -103,6 +126,7 @@ describe('loadConfig', () => {
       jwks: { kind: 'url', url: 'https://idp.example/jwks.json' },
       issuer: 'https://idp.example/',
       audience: 'stella-prod',
+      maxTokenLifetimeSeconds: 3600,
     });
     // Canonical order, deduplicated.
     assert.deepEqual(c.services, ['export-center', 'timeline-indexer']);
@@ -191,6 +215,15 @@ describe('loadConfig', () => {
       problemsOf(() => loadConfig({ STELLA_AUTH_ISSUER: 'https://idp.example/' })).map((p) => p.variable),
       ['STELLA_AUTH_ISSUER'],
     );
+    // Node refuses a headers timeout above the request timeout; so does the config, by name.
+    const timeouts = problemsOf(() =>
+      loadConfig({ STELLA_HTTP_REQUEST_TIMEOUT_MS: '5000', STELLA_HTTP_HEADERS_TIMEOUT_MS: '6000' }),
+    );
+    assert.deepEqual(
+      timeouts.map((p) => p.variable),
+      ['STELLA_HTTP_HEADERS_TIMEOUT_MS'],
+    );
+    assert.match(timeouts[0]!.message, /STELLA_HTTP_REQUEST_TIMEOUT_MS/);
     // The dev issuer spelled out is fine; a relative JWKS file resolves against cwd.
     assert.equal(loadConfig({ STELLA_AUTH_ISSUER: 'urn:stella:dev-issuer' }).auth.issuer, 'urn:stella:dev-issuer');
     const c = loadConfig({ STELLA_AUTH_JWKS: 'conf/jwks.json', STELLA_AUTH_ISSUER: 'iss' }, {}, { cwd: CWD });

@@ -32,13 +32,25 @@ export type ObjectStoreConfig =
   { kind: 'file'; root: string } | (S3StoreConfig & { credentials?: { accessKeyId: string; secretAccessKey: string } });
 
 export interface StellaConfig {
-  readonly http: { readonly host: string; readonly port: number; readonly bodyLimit: number };
+  readonly http: {
+    readonly host: string;
+    readonly port: number;
+    readonly bodyLimit: number;
+    readonly requestTimeoutMs: number;
+    readonly headersTimeoutMs: number;
+    readonly keepAliveTimeoutMs: number;
+  };
   /** Absolute. */
   readonly dataDir: string;
   readonly database: Readonly<DatabaseConfig>;
   readonly bus: Readonly<BusConfig>;
   readonly objectStore: Readonly<ObjectStoreConfig>;
-  readonly auth: { readonly jwks: Readonly<JwksSource>; readonly issuer: string; readonly audience: string };
+  readonly auth: {
+    readonly jwks: Readonly<JwksSource>;
+    readonly issuer: string;
+    readonly audience: string;
+    readonly maxTokenLifetimeSeconds: number;
+  };
   /** Enabled services, in registry order. */
   readonly services: readonly string[];
   /** Each enabled service's own variables, parsed, by service then variable name. */
@@ -180,6 +192,15 @@ export function loadConfig(
       message: `without STELLA_AUTH_JWKS the embedded dev issuer is used, whose issuer is ${DEV_ISSUER}`,
     });
   }
+  const requestTimeout = p.STELLA_HTTP_REQUEST_TIMEOUT_MS as number | undefined;
+  const headersTimeout = p.STELLA_HTTP_HEADERS_TIMEOUT_MS as number | undefined;
+  // Node refuses a headers timeout longer than the request timeout (http.createServer options).
+  if (requestTimeout !== undefined && headersTimeout !== undefined && headersTimeout > requestTimeout) {
+    problems.push({
+      variable: 'STELLA_HTTP_HEADERS_TIMEOUT_MS',
+      message: `must not exceed STELLA_HTTP_REQUEST_TIMEOUT_MS (${requestTimeout})`,
+    });
+  }
   if (problems.length) fail(problems);
 
   const databaseUrl = p.STELLA_DATABASE_URL as string | undefined;
@@ -195,6 +216,9 @@ export function loadConfig(
       host: p.STELLA_HTTP_HOST as string,
       port: p.STELLA_HTTP_PORT as number,
       bodyLimit: p.STELLA_BODY_LIMIT as number,
+      requestTimeoutMs: requestTimeout!,
+      headersTimeoutMs: headersTimeout!,
+      keepAliveTimeoutMs: p.STELLA_HTTP_KEEP_ALIVE_TIMEOUT_MS as number,
     },
     dataDir,
     database:
@@ -207,6 +231,7 @@ export function loadConfig(
       jwks: jwks.kind === 'file' ? { kind: 'file', path: resolve(cwd, jwks.path) } : jwks,
       issuer: issuer ?? DEV_ISSUER,
       audience: p.STELLA_AUTH_AUDIENCE as string,
+      maxTokenLifetimeSeconds: p.STELLA_AUTH_MAX_TOKEN_LIFETIME_SECONDS as number,
     },
     services,
     serviceSettings,

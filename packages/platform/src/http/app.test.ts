@@ -316,9 +316,11 @@ describe('bad input on a JSON route', () => {
     assert.ok(!bug.body.includes('hunter2') && !bug.body.includes('10.0.0.5') && !bug.body.includes('stack'));
   });
 
-  test('unknown route → 404 NOT_FOUND; wrong method → 404 too', async () => {
+  test('unknown route → 404 NOT_FOUND; wrong method → 405 METHOD_NOT_ALLOWED with Allow', async () => {
     envelope(await app.inject({ url: '/v1/nothing' }), 404, 'NOT_FOUND');
-    envelope(await app.inject({ method: 'DELETE', url: '/healthz' }), 404, 'NOT_FOUND');
+    const wrong = await app.inject({ method: 'DELETE', url: '/healthz' });
+    envelope(wrong, 405, 'METHOD_NOT_ALLOWED');
+    assert.equal(wrong.headers.allow, 'GET, HEAD');
   });
 });
 

@@ -6,7 +6,12 @@
  * - request ids (`x-request-id` accepted when well-formed, else a ULID; echoed on every answer)
  *   and W3C `traceparent` (parsed, a new span id minted, returned as a response header);
  * - route auth from `config.auth` (route-auth.ts) and the error envelope for every non-2xx;
- * - body limit from config; only `application/json` bodies unless a route plugin adds a parser;
+ * - body limit from config; only `application/json` bodies unless a route plugin adds a parser,
+ *   parsed by the strict I-JSON parser and validated without type coercion (json-body.ts,
+ *   validators.ts);
+ * - header, request and keep-alive timeouts (a slow client cannot hold a connection forever);
+ * - the envelope also for what never reaches a route: parser-level client errors
+ *   (client-errors.ts), bad URLs, 404/405 before any body is read (request-guards.ts);
  * - Prometheus metrics per route pattern and the OpenAPI 3.1 document from route schemas.
  *
  * The app is returned *not listening*; the composition root calls `listen()`.
@@ -14,6 +19,8 @@
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
   type FastifyServerOptions,
   type RawReplyDefaultExpression,
   type RawRequestDefaultExpression,
@@ -22,13 +29,17 @@ import Fastify, {
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { ulid } from 'ulid';
-import type { LogLevel } from '../config/config-variables.js';
+import { HTTP_TIMEOUT_DEFAULTS, type LogLevel } from '../config/config-variables.js';
 import type { TokenVerifier } from '../auth/token-verifier.js';
 import { TENANT_ID_PATTERN } from '../tenant/tenant-id.js';
 import { createHttpMetrics, type HttpMetrics } from '../telemetry/metrics.js';
 import { formatTraceparent, startTrace, type TraceContext } from '../telemetry/trace-context.js';
 import { ERROR_ENVELOPE_ID, ErrorEnvelopeSchema, toErrorEnvelope } from './error-envelope.js';
 import { assertRouteAuth, createAuthHook, TENANT_HEADER, type RouteAuth } from './route-auth.js';
+import { onCheckExpectation, onClientError, onConnect } from './client-errors.js';
+import { parseJsonBody, refuseContentEncoding } from './json-body.js';
+import { createRequestGuard, createRouteIndex } from './request-guards.js';
+import { AJV_OPTIONS, buildValidator } from './validators.js';
 import { platformRoutes, type ReadinessCheck } from './platform-routes.js';
 
 /** The app type route plugins receive: Fastify with the TypeBox type provider. */
@@ -54,7 +65,16 @@ declare module 'fastify' {
 
 export interface AppDeps {
   /** The subset of `StellaConfig` the HTTP layer reads. */
-  config: { http: { bodyLimit: number }; logLevel?: LogLevel };
+  config: {
+    http: {
+      bodyLimit: number;
+      /** Defaults: {@link HTTP_TIMEOUT_DEFAULTS} (the `STELLA_HTTP_*_TIMEOUT_MS` defaults). */
+      requestTimeoutMs?: number;
+      headersTimeoutMs?: number;
+      keepAliveTimeoutMs?: number;
+    };
+    logLevel?: LogLevel;
+  };
   verifier: TokenVerifier;
   /** Reported in `/healthz` and as OpenAPI `info.version`. */
   version: string;
@@ -121,6 +141,25 @@ function decorateSchema(schema: Record<string, any> | undefined, auth: RouteAuth
   return s;
 }
 
+/** Starts the trace of a request and sets the id headers every answer carries. */
+function startRequest(req: FastifyRequest, reply: FastifyReply): void {
+  const tp = req.headers.traceparent;
+  req.trace = startTrace(typeof tp === 'string' ? tp : undefined);
+  reply.header('x-request-id', req.id);
+  reply.header('traceparent', formatTraceparent(req.trace));
+}
+
+/** The error handler: the envelope for anything thrown, logged by who is at fault. */
+function sendError(err: unknown, req: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const traceId = req.trace?.traceId ?? startTrace(undefined).traceId;
+  const { envelope, unexpected } = toErrorEnvelope(err, traceId);
+  if (unexpected) req.log.error({ err, traceId }, 'unhandled error');
+  else if (envelope.statusCode >= 500) req.log.warn({ code: envelope.code, err, traceId }, envelope.message);
+  else req.log.info({ code: envelope.code, traceId }, envelope.message);
+  // Headers set before the error (request id, traceparent, WWW-Authenticate, Allow) are kept.
+  return reply.status(envelope.statusCode).type('application/json; charset=utf-8').send(envelope);
+}
+
 /** Builds the application (not listening). Register nothing on it after `ready()`. */
 export async function buildApp(deps: AppDeps): Promise<StellaApp> {
   const logger: Pick<FastifyServerOptions, 'logger' | 'loggerInstance'> =
@@ -129,21 +168,50 @@ export async function buildApp(deps: AppDeps): Promise<StellaApp> {
       : deps.logger
         ? { loggerInstance: deps.logger }
         : { logger: { level: deps.config.logLevel ?? 'info', stream: deps.logStream ?? process.stderr } };
+  const { requestTimeoutMs, headersTimeoutMs, keepAliveTimeoutMs } = { ...HTTP_TIMEOUT_DEFAULTS, ...deps.config.http };
   const app = Fastify({
     ...logger,
     bodyLimit: deps.config.http.bodyLimit,
+    // Node's defaults are off under Fastify (requestTimeout 0): without these a client that sends
+    // half a request holds its connection forever (issue 19 finding 3). Node enforces the header
+    // and request timeouts on a timer; check often enough that a timeout is late by at most 1 s.
+    requestTimeout: requestTimeoutMs,
+    keepAliveTimeout: keepAliveTimeoutMs,
+    http: {
+      headersTimeout: headersTimeoutMs,
+      requestTimeout: requestTimeoutMs,
+      connectionsCheckingInterval: Math.min(1000, headersTimeoutMs),
+      // Checked by the request guard instead, which answers with the envelope.
+      requireHostHeader: false,
+    },
+    clientErrorHandler: onClientError,
+    frameworkErrors: (err, req, reply) => {
+      // A bad URL (`/%`) fails before routing, so the onRequest hooks never ran.
+      startRequest(req, reply);
+      return sendError(err, req, reply);
+    },
     requestIdHeader: false,
     genReqId: (req) => {
       const incoming = req.headers['x-request-id'];
       return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : ulid();
     },
-    // Unknown properties are rejected (VALIDATION_FAILED) rather than silently dropped.
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
-    return503OnClosing: true,
+    ajv: AJV_OPTIONS,
+    schemaController: { compilersFactory: { buildValidator } },
+    // Shutdown is answered by the request guard, with the envelope (Fastify still sets Connection: close).
+    return503OnClosing: false,
   }).withTypeProvider<TypeBoxTypeProvider>();
+  app.server.on('checkExpectation', onCheckExpectation);
+  app.server.on('connect', onConnect);
 
   // Only JSON by default: a text/plain body to a JSON route is a 415, not a confusing 400.
-  app.removeContentTypeParser('text/plain');
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (req, body, done) => {
+    try {
+      done(null, parseJsonBody(req, body as Buffer));
+    } catch (err) {
+      done(err as Error, undefined);
+    }
+  });
   app.decorateRequest('principal', undefined);
   app.decorateRequest('trace', undefined as unknown as TraceContext);
   app.addSchema(ErrorEnvelopeSchema);
@@ -175,33 +243,31 @@ export async function buildApp(deps: AppDeps): Promise<StellaApp> {
     },
   });
 
+  const routes = createRouteIndex();
   app.addHook('onRoute', (route) => {
+    routes.add(route);
     const auth = route.config?.auth;
     assertRouteAuth(String(route.method), route.url, auth);
     route.schema = decorateSchema(route.schema as Record<string, any> | undefined, auth as RouteAuth);
   });
 
   const metrics = deps.metrics ?? createHttpMetrics();
-  app.addHook('onRequest', async (req, reply) => {
-    const tp = req.headers.traceparent;
-    req.trace = startTrace(typeof tp === 'string' ? tp : undefined);
-    reply.header('x-request-id', req.id);
-    reply.header('traceparent', formatTraceparent(req.trace));
+  app.addHook('onRequest', async (req, reply) => startRequest(req, reply));
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
   });
+  app.addHook(
+    'onRequest',
+    createRequestGuard(routes, () => closing),
+  );
   app.addHook('onRequest', createAuthHook(deps.verifier));
+  app.addHook('preParsing', refuseContentEncoding);
   app.addHook('onResponse', async (req, reply) => {
     metrics.observe(req.method, req.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
   });
 
-  app.setErrorHandler((err, req, reply) => {
-    const traceId = req.trace?.traceId ?? startTrace(undefined).traceId;
-    const { envelope, unexpected } = toErrorEnvelope(err, traceId);
-    if (unexpected) req.log.error({ err, traceId }, 'unhandled error');
-    else if (envelope.statusCode >= 500) req.log.warn({ code: envelope.code, err, traceId }, envelope.message);
-    else req.log.info({ code: envelope.code, traceId }, envelope.message);
-    // Headers set before the error (request id, traceparent, WWW-Authenticate) are kept.
-    return reply.status(envelope.statusCode).type('application/json; charset=utf-8').send(envelope);
-  });
+  app.setErrorHandler(sendError);
   app.setNotFoundHandler((req, reply) => {
     const traceId = req.trace?.traceId ?? startTrace(undefined).traceId;
     return reply

@@ -62,6 +62,7 @@ const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_ERR_CTP_BODY_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'VALIDATION_FAILED',
   FST_ERR_NOT_FOUND: 'NOT_FOUND',
+  FST_ERR_BAD_URL: 'HTTP_MALFORMED',
 };
 
 const BY_STATUS: Record<number, ErrorCode> = {
@@ -87,6 +88,7 @@ const MESSAGES: Partial<Record<ErrorCode, string>> = {
   UNSUPPORTED_MEDIA_TYPE: 'the Content-Type of the request is not accepted by this route',
   PAYLOAD_TOO_LARGE: 'the request body is larger than the server accepts',
   NOT_FOUND: 'no such route',
+  HTTP_MALFORMED: 'the request URL is not valid (a malformed %-escape)',
   INTERNAL: 'internal server error',
 };
 
