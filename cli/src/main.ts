@@ -5,6 +5,7 @@
 import { parseArgs } from 'node:util';
 import { EXIT, UsageError, println, type CommandIO, type CommandSpec } from './command.js';
 import { allCommands } from './commands/index.js';
+import { explainError } from './system-errors.js';
 
 const GLOBAL_OPTIONS: NonNullable<CommandSpec['options']> = {
   help: { type: 'boolean', short: 'h', description: 'Show help for the command' },
@@ -182,9 +183,8 @@ export async function main(args: string[], io: Partial<CommandIO> = {}): Promise
       println(ctxIO.stderr, `stella ${cmd.name}: ${err.message}`);
       return EXIT.USAGE;
     }
-    const e = err as { code?: unknown; message?: string };
-    const code = typeof e.code === 'string' ? `${e.code}: ` : '';
-    println(ctxIO.stderr, `stella ${cmd.name}: ${code}${e.message ?? String(err)}`);
+    const server = typeof values.server === 'string' ? values.server : undefined;
+    println(ctxIO.stderr, `stella ${cmd.name}: ${explainError(err, server ? { server } : {})}`);
     if (ctxIO.env.STELLA_DEBUG) println(ctxIO.stderr, (err as Error).stack ?? '');
     return EXIT.ERROR;
   } finally {
