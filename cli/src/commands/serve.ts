@@ -51,8 +51,10 @@ export const commands: CommandSpec[] = [
         }
         throw err;
       }
-      for (const name of unknownVariables(ctx.env))
-        println(ctx.stderr, `stella serve: warning: unknown variable ${name} (typo?)`);
+      // stderr carries only logs, in one format (STELLA_LOG_FORMAT); the banner goes to stdout.
+      const { createLogger } = await import('@stella/platform/telemetry');
+      const log = createLogger({ level: config.logLevel, format: config.logFormat, stream: ctx.stderr });
+      for (const name of unknownVariables(ctx.env)) log.warn({ variable: name }, `unknown variable ${name} (typo?)`);
 
       const started = Date.now();
       const { startRuntime, mintDevToken } = await import('@stella/server');
@@ -86,21 +88,21 @@ export const commands: CommandSpec[] = [
           );
         }
       }
-      if (ctx.env.STELLA_DEBUG) println(ctx.stderr, JSON.stringify(redactConfig(config)));
+      if (ctx.env.STELLA_DEBUG) log.info({ config: redactConfig(config) }, 'configuration (STELLA_DEBUG)');
 
       // Run until a signal; then stop accepting, drain, stop consumers, close the DB.
       await new Promise<void>((resolve) => {
         if (ctx.signal.aborted) resolve();
         else ctx.signal.addEventListener('abort', () => resolve(), { once: true });
       });
-      println(ctx.stderr, 'stella serve: shutting down');
+      log.info('shutting down');
       const timeout = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), config.shutdownTimeoutMs).unref());
       const result = await Promise.race([runtime.close().then(() => 'closed' as const), timeout]);
       if (result === 'timeout') {
-        println(ctx.stderr, `stella serve: shutdown took longer than ${config.shutdownTimeoutMs} ms; exiting`);
+        log.error(`shutdown took longer than ${config.shutdownTimeoutMs} ms; exiting`);
         return EXIT.ERROR;
       }
-      println(ctx.stderr, 'stella serve: stopped');
+      log.info('stopped');
       return EXIT.OK;
     },
   },

@@ -12,6 +12,7 @@ import {
   type BusConfig,
   type ConfigVariableName,
   type JwksSource,
+  type LogFormat,
   type LogLevel,
   type ObjectStoreUri,
   type S3StoreConfig,
@@ -38,6 +39,7 @@ export interface StellaConfig {
   readonly services: readonly ServiceName[];
   readonly workers: number;
   readonly logLevel: LogLevel;
+  readonly logFormat: LogFormat;
   /** Signer URI (`file:`/`pkcs11:`); `undefined` → dev key in `dataDir`. */
   readonly signingKey: string | undefined;
   readonly tsaUrl: string | undefined;
@@ -190,6 +192,7 @@ export function loadConfig(
     services: p.STELLA_SERVICES as ServiceName[],
     workers: p.STELLA_WORKERS as number,
     logLevel: p.STELLA_LOG_LEVEL as LogLevel,
+    logFormat: p.STELLA_LOG_FORMAT as LogFormat,
     signingKey: p.STELLA_SIGNING_KEY as string | undefined,
     tsaUrl: p.STELLA_TSA_URL as string | undefined,
     shutdownTimeoutMs: p.STELLA_SHUTDOWN_TIMEOUT_MS as number,

@@ -3,6 +3,7 @@ export {
   ConfigProblem,
   SERVICE_NAMES,
   LOG_LEVELS,
+  LOG_FORMATS,
   parseInteger,
   parseByteSize,
   type ConfigVariable,
@@ -13,6 +14,7 @@ export {
   type S3StoreConfig,
   type ServiceName,
   type LogLevel,
+  type LogFormat,
 } from './config-variables.js';
 export {
   loadConfig,

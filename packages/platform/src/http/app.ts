@@ -22,10 +22,11 @@ import Fastify, {
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { ulid } from 'ulid';
-import type { LogLevel } from '../config/config-variables.js';
+import type { LogFormat, LogLevel } from '../config/config-variables.js';
 import type { TokenVerifier } from '../auth/token-verifier.js';
 import { TENANT_PATTERN } from '../auth/scopes.js';
 import { createHttpMetrics, type HttpMetrics } from '../telemetry/metrics.js';
+import { loggerOptions, StellaLogController, type LogStream } from '../telemetry/logger.js';
 import { formatTraceparent, startTrace, type TraceContext } from '../telemetry/trace-context.js';
 import { ERROR_ENVELOPE_ID, ErrorEnvelopeSchema, toErrorEnvelope } from './error-envelope.js';
 import { assertRouteAuth, createAuthHook, TENANT_HEADER, type RouteAuth } from './route-auth.js';
@@ -54,7 +55,7 @@ declare module 'fastify' {
 
 export interface AppDeps {
   /** The subset of `StellaConfig` the HTTP layer reads. */
-  config: { http: { bodyLimit: number }; logLevel?: LogLevel };
+  config: { http: { bodyLimit: number }; logLevel?: LogLevel; logFormat?: LogFormat };
   verifier: TokenVerifier;
   /** Reported in `/healthz` and as OpenAPI `info.version`. */
   version: string;
@@ -66,11 +67,11 @@ export interface AppDeps {
   plugins?: readonly RoutePlugin[];
   /**
    * `false` disables logging (tests, doc generation); a pino-compatible instance is used as is;
-   * default: JSON logs at `config.logLevel` to stderr.
+   * default: logs at `config.logLevel` in `config.logFormat` to stderr (telemetry/logger.ts).
    */
   logger?: false | FastifyBaseLogger;
-  /** Where the default JSON logger writes. Default `process.stderr`. */
-  logStream?: { write(line: string): void };
+  /** Where the default logger writes. Default `process.stderr`. */
+  logStream?: LogStream;
   /** Default: a fresh registry with process metrics. */
   metrics?: HttpMetrics;
 }
@@ -126,9 +127,16 @@ export async function buildApp(deps: AppDeps): Promise<StellaApp> {
       ? { logger: false }
       : deps.logger
         ? { loggerInstance: deps.logger }
-        : { logger: { level: deps.config.logLevel ?? 'info', stream: deps.logStream ?? process.stderr } };
+        : {
+            logger: loggerOptions({
+              level: deps.config.logLevel ?? 'info',
+              format: deps.config.logFormat ?? 'auto',
+              ...(deps.logStream ? { stream: deps.logStream } : {}),
+            }),
+          };
   const app = Fastify({
     ...logger,
+    logController: new StellaLogController(),
     bodyLimit: deps.config.http.bodyLimit,
     requestIdHeader: false,
     genReqId: (req) => {
