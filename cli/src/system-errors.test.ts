@@ -91,6 +91,10 @@ describe('system errors become sentences', { skip: needTool('openssl') }, () => 
     await writeFile(garbage, 'not a key at all\n');
     const r3 = await spawnCli(['dsse', 'sign', '--key', garbage, '--payload-type', 't', data]);
     assertSentence(r3.stderr, 'dsse sign', /is not a private key stella can read/);
+    // The same mistake with the TSA's key.
+    const tsa = await spawnCli(['tsa', 'serve', '--key', pki.tsaCert, '--cert', pki.tsaCert, '--port', '0']);
+    assert.equal(tsa.code, 1);
+    assertSentence(tsa.stderr, 'tsa serve', /--key .* is a certificate; the TSA needs its private key/);
   });
 
   test('timestamp verify --ca <not a certificate> is an input error (exit 1), not a failed verification', async () => {

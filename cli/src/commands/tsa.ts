@@ -23,9 +23,14 @@ async function runServe(ctx: CommandContext): Promise<number> {
   if (!/^[0-2](\.(0|[1-9][0-9]*))+$/.test(policy)) throw new UsageError('--policy must be a dotted OID');
 
   const { startTsaServer } = await import('@stella/platform/timestamp');
-  const [key, cert, ...chain] = (
-    await Promise.all([keyPath, certPath, ...chainPaths].map((p) => readInputFile(p)))
-  ).map((b) => b.toString('utf8'));
+  const [keyBytes, ...certs] = await Promise.all([keyPath, certPath, ...chainPaths].map((p) => readInputFile(p)));
+  const { notAPrivateKey } = await import('@stella/platform/keys');
+  const holds = notAPrivateKey(keyBytes!);
+  if (holds) {
+    const { StellaError } = await import('@stella/core/errors');
+    throw new StellaError('KEY_INVALID', `--key ${keyPath} is ${holds}; the TSA needs its private key (PKCS#8 PEM)`);
+  }
+  const [key, cert, ...chain] = [keyBytes!, ...certs].map((b) => b.toString('utf8'));
   const json = ctx.json;
   const tsa = await startTsaServer({
     key: key!,

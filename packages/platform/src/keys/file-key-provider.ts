@@ -19,8 +19,8 @@ function whyUnreadable(err: unknown): string {
  * What a file holds when its PEM label (RFC 7468 §2) says it is not a private key, so the user
  * hears "this is a public key" rather than OpenSSL's decoder error.
  */
-function notAPrivateKey(bytes: Buffer): string | undefined {
-  const label = /-----BEGIN ([A-Z0-9 ]+)-----/.exec(bytes.toString('latin1'))?.[1];
+export function notAPrivateKey(bytes: Uint8Array): string | undefined {
+  const label = /-----BEGIN ([A-Z0-9 ]+)-----/.exec(Buffer.from(bytes).toString('latin1'))?.[1];
   if (label === 'PUBLIC KEY' || label === 'RSA PUBLIC KEY') return 'a public key';
   if (label === 'CERTIFICATE' || label === 'TRUSTED CERTIFICATE') return 'a certificate';
   if (label === 'CERTIFICATE REQUEST') return 'a certificate request';
