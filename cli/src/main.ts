@@ -112,7 +112,7 @@ export async function main(args: string[], io: Partial<CommandIO> = {}): Promise
     cwd: io.cwd ?? process.cwd(),
   };
   const commands = await allCommands();
-  const argv = args[0] === '--version' || args[0] === '-V' ? ['version', ...args.slice(1)] : args;
+  const argv = args[0] === '--version' ? ['version', ...args.slice(1)] : args;
   if (argv.length === 0 || argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
     println(ctxIO.stdout, globalHelp(commands));
     return argv.length === 0 ? EXIT.USAGE : EXIT.OK;

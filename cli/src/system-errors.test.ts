@@ -6,8 +6,10 @@ import { createServer, type Server } from 'node:net';
 import { once } from 'node:events';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { tmpdir } from 'node:os';
 import { freePort, makeOpensslTsaPki, needTool, opensslTimestamp, tempDir, type OpensslTsaPki } from '@stella/testkit';
 import { spawnCli } from './testing/spawn-cli.js';
+import { explainError } from './system-errors.js';
 
 /** Node's and OpenSSL's own wording, which must not reach the user. */
 const INTERNALS = /\b(E[A-Z]{3,}): \1|ENOENT|EISDIR|EADDRINUSE|fetch failed|routines::|error:[0-9A-F]{8}/;
@@ -105,5 +107,26 @@ describe('system errors become sentences', { skip: needTool('openssl') }, () => 
     assertSentence(r.stderr, 'timestamp verify', new RegExp(`--ca ${data} is not an X.509 certificate`));
     const key = await spawnCli(['timestamp', 'verify', '--ca', pki.caKey, data, tsr]);
     assert.equal(key.code, 1, key.stderr);
+  });
+});
+
+describe('explainError on the errors Node and undici actually throw', () => {
+  const server = 'http://stella.example:8080';
+  test('timeouts, unknown hosts, privileged ports and existing files', async () => {
+    assert.equal(
+      explainError(new DOMException('The operation was aborted due to timeout', 'TimeoutError'), { server }),
+      `no answer from ${server} in time; check that the server is up and reachable`,
+    );
+    const notFound = await fetch('http://stella-no-such-host.invalid/').catch((e: unknown) => e);
+    assert.match(explainError(notFound, { server }), /^cannot reach http:\/\/stella\.example:8080: host .* not found/);
+    const listen = Object.assign(new Error('listen EACCES: permission denied 0.0.0.0:80'), {
+      code: 'EACCES',
+      syscall: 'listen',
+      address: '0.0.0.0',
+      port: 80,
+    });
+    assert.match(explainError(listen), /^not allowed to listen on 0\.0\.0\.0:80; .*--port$/);
+    const exists = await writeFile(tmpdir(), '', { flag: 'wx' }).catch((e: unknown) => e);
+    assert.equal(explainError(exists), `${tmpdir()} already exists; remove it or choose another name`);
   });
 });
