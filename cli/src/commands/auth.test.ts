@@ -1,10 +1,13 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { tempDir } from '@stella/testkit';
 import { loadConfig } from '@stella/platform/config';
 import { createTokenVerifierFromConfig, ROLES } from '@stella/platform/auth';
 import { buildApp } from '@stella/platform/http';
 import { runCli } from '../testing/run-cli.js';
+import { spawnCli } from '../testing/spawn-cli.js';
 
 let dir: Awaited<ReturnType<typeof tempDir>>;
 before(async () => {
@@ -27,6 +30,7 @@ describe('stella auth token', () => {
         '15m',
         '--subject',
         'ci-bot',
+        '--init',
       ],
       { env },
     );
@@ -69,6 +73,35 @@ describe('stella auth token', () => {
     const jwks = await runCli(['auth', 'jwks', '--data-dir', dir.path], { env: {} });
     assert.equal(jwks.code, 0);
     assert.equal(JSON.parse(jwks.stdout).keys[0].crv, 'Ed25519');
+  });
+
+  test('refuses a data dir without an issuer, naming it, unless --init (run from another directory)', async () => {
+    const elsewhere = await tempDir('stella-cli-auth-cwd-');
+    try {
+      const env = { ...process.env, STELLA_DATA_DIR: '' };
+      const argv = ['auth', 'token', '--tenant', 'acme', '--scope', 'timeline:read'];
+      const refused = await spawnCli(argv, { cwd: elsewhere.path, env });
+      assert.equal(refused.code, 1, refused.stderr);
+      assert.equal(refused.stdout, '');
+      assert.match(refused.stderr, /^stella auth token: NOT_FOUND: no dev issuer in (\S+) /);
+      assert.equal(/no dev issuer in (\S+) /.exec(refused.stderr)![1], join(elsewhere.path, '.stella'));
+      assert.match(refused.stderr, /--data-dir/);
+      assert.match(refused.stderr, /--init/);
+      // Nothing was created: the next `stella serve` here is not handed a surprise issuer.
+      assert.deepEqual(await readdir(elsewhere.path), []);
+      const jwks = await spawnCli(['auth', 'jwks'], { cwd: elsewhere.path, env });
+      assert.equal(jwks.code, 1);
+      assert.match(jwks.stderr, /no dev issuer in /);
+
+      const init = await spawnCli([...argv, '--init'], { cwd: elsewhere.path, env });
+      assert.equal(init.code, 0, init.stderr);
+      assert.match(init.stdout, /^ey[\w-]+\.[\w-]+\.[\w-]+\n$/);
+      // Once it exists, plain minting uses it.
+      const again = await runCli(argv, { cwd: elsewhere.path, env: {} });
+      assert.equal(again.code, 0, again.stderr);
+    } finally {
+      await elsewhere.cleanup();
+    }
   });
 
   test('usage errors exit 2 and print nothing on stdout', async () => {

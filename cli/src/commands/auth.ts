@@ -1,8 +1,10 @@
 /**
  * `stella auth token` — mint a dev bearer token (DESIGN.md §3 "Auth"), and `stella auth jwks` —
  * print the dev issuer's public keys. Both use the embedded dev issuer in the data directory
- * (`--data-dir`, else `STELLA_DATA_DIR`, else `./.stella`), creating it on first use, so a token
- * minted here is accepted by `stella serve` running on the same data directory.
+ * (`--data-dir`, else `STELLA_DATA_DIR`, else `./.stella`) that `stella serve` created, so a
+ * token minted here is accepted by the server on that data directory. They refuse when there is
+ * no issuer there (issue 7 point 3: a silently created one signs tokens no server accepts),
+ * unless `--init` asks for a new one.
  */
 import {
   EXIT,
@@ -22,13 +24,27 @@ const dataDirOption: OptionSpec = {
   env: 'STELLA_DATA_DIR',
 };
 
-/** The dev issuer of the data directory `--data-dir` names (created on first use). */
+const initOption: OptionSpec = {
+  type: 'boolean',
+  description: 'Create a new dev issuer in the data directory if it has none',
+};
+
+/** The dev issuer of the data directory `--data-dir` names; only `--init` creates one. */
 async function devIssuer(ctx: CommandContext) {
-  const { loadOrCreateDevIssuer } = await import('@stella/platform/auth');
+  const { loadDevIssuer, loadOrCreateDevIssuer, DEV_ISSUER_DIR } = await import('@stella/platform/auth');
   const { resolveDataDir } = await import('@stella/platform/config');
+  const { StellaError } = await import('@stella/core/errors');
   const dataDirOpt = stringOpt(ctx, 'data-dir');
-  return loadOrCreateDevIssuer(
-    resolveDataDir(dataDirOpt === undefined ? {} : { STELLA_DATA_DIR: dataDirOpt }, ctx.cwd),
+  const dataDir = resolveDataDir(dataDirOpt === undefined ? {} : { STELLA_DATA_DIR: dataDirOpt }, ctx.cwd);
+  if (ctx.values.init === true) return loadOrCreateDevIssuer(dataDir);
+  const issuer = await loadDevIssuer(dataDir);
+  if (issuer) return issuer;
+  throw new StellaError(
+    'NOT_FOUND',
+    `no dev issuer in ${dataDir} (looked for ${DEV_ISSUER_DIR}/): give the data directory \`stella serve\` ` +
+      'uses with --data-dir or STELLA_DATA_DIR, or pass --init to create a new issuer there ' +
+      '(only a server on that directory will accept its tokens)',
+    { details: { dataDir } },
   );
 }
 
@@ -43,7 +59,8 @@ export const commands: CommandSpec[] = [
       'Scopes (space or comma separated): evidence:read evidence:create evidence:hold timeline:read',
       'timeline:write export:read export:run export:profile:manage export:download ops:incident.',
       'Role names expand to their scope sets: viewer, operator, admin.',
-      'Only servers using the dev issuer (no STELLA_AUTH_JWKS) on the same data directory accept it.',
+      'Only servers using the dev issuer (no STELLA_AUTH_JWKS) on the same data directory accept it;',
+      'without --init it refuses a data directory that has no dev issuer yet.',
     ].join('\n'),
     options: {
       tenant: { type: 'string', arg: '<id>', description: 'Tenant claim of the token', env: 'STELLA_TENANT' },
@@ -56,6 +73,7 @@ export const commands: CommandSpec[] = [
       },
       subject: { type: 'string', arg: '<sub>', description: 'Subject claim', default: 'dev-user' },
       'data-dir': dataDirOption,
+      init: initOption,
     },
     positionals: { max: 0 },
     async run(ctx) {
@@ -103,6 +121,7 @@ export const commands: CommandSpec[] = [
     summary: "Print the dev issuer's public JWKS (for STELLA_AUTH_JWKS on other hosts)",
     options: {
       'data-dir': dataDirOption,
+      init: initOption,
     },
     positionals: { max: 0 },
     async run(ctx) {

@@ -5,10 +5,11 @@
  * is printed).
  */
 import { createHash } from 'node:crypto';
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { StellaError, isStellaError } from '@stella/core/errors';
 import { EXIT, UsageError, println, stringOpt, type CommandContext, type CommandSpec } from '../command.js';
+import { explainError, readInputFile } from '../system-errors.js';
 
 /** Largest payload or envelope file read (DSSE carries the payload inline, so it is read whole). */
 const MAX_FILE_BYTES = 64 * 1024 * 1024;
@@ -28,24 +29,23 @@ function listOpt(ctx: CommandContext, name: string): string[] {
 /** Reads an input file; failures are exit-1 errors with a coded message, not stack traces. */
 async function readInput(ctx: CommandContext, file: string, what: string): Promise<Buffer> {
   const path = resolve(ctx.cwd, file);
-  let size: number;
+  let s;
   try {
-    const s = await stat(path);
-    if (!s.isFile()) throw new Error('not a regular file');
-    size = s.size;
+    s = await stat(path);
   } catch (err) {
+    throw new StellaError('NOT_FOUND', `cannot read ${what}: ${explainError(err)}`, { cause: err });
+  }
+  if (!s.isFile())
     throw new StellaError(
       'NOT_FOUND',
-      `cannot read ${what} ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
-      { cause: err },
+      `cannot read ${what}: ${path} is ${s.isDirectory() ? 'a directory; give a file' : 'not a regular file'}`,
     );
-  }
-  if (size > MAX_FILE_BYTES)
+  if (s.size > MAX_FILE_BYTES)
     throw new StellaError(
       'PAYLOAD_TOO_LARGE',
-      `${what} ${file} is ${size} bytes, above the ${MAX_FILE_BYTES}-byte limit`,
+      `${what} ${file} is ${s.size} bytes, above the ${MAX_FILE_BYTES}-byte limit`,
     );
-  return readFile(path);
+  return readInputFile(path);
 }
 
 const sign: CommandSpec = {

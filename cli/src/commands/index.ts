@@ -15,6 +15,7 @@ export async function allCommands(): Promise<CommandSpec[]> {
     import('./timestamp.js'),
     import('./tsa.js'),
     import('./whoami.js'),
+    import('./keys.js'),
   ]);
   return modules.flatMap((m) => m.commands).sort((a, b) => a.name.localeCompare(b.name));
 }

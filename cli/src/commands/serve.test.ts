@@ -47,7 +47,7 @@ describe('stella serve (embedded defaults)', () => {
   test('answers /readyz, accepts its printed dev token, keeps data across restarts, stops on SIGTERM', async () => {
     const dir = await tempDir();
     try {
-      const first = await startServe(dir.path);
+      const first = await startServe(dir.path, { STELLA_LOG_LEVEL: 'info' });
       const ready = await fetch(`${first.banner.url}/readyz`);
       assert.equal(ready.status, 200);
       const client = new StellaClient({
@@ -72,7 +72,16 @@ describe('stella serve (embedded defaults)', () => {
       assert.equal(who.code, 0, who.stderr);
       assert.equal(JSON.parse(who.stdout).subject, 'dev-user');
       assert.equal(await first.stop('SIGTERM'), 0);
-      assert.match(first.stderr(), /stopped/);
+      // stderr is the log stream, in one format: JSON lines when it is not a terminal; the
+      // /readyz poll above is logged at debug, so not at info (issue 7 point 7).
+      const records = first
+        .stderr()
+        .trimEnd()
+        .split('\n')
+        .map((line) => JSON.parse(line) as { level: number; msg: string });
+      assert.ok(records.some((r) => r.msg === 'stopped' && r.level === 30));
+      assert.ok(records.some((r) => r.msg === 'request completed'));
+      assert.ok(!records.some((r) => JSON.stringify(r).includes('/readyz')), first.stderr());
 
       // Second start: same dev issuer (the old token still works), no migrations left to apply.
       const second = await startServe(dir.path);

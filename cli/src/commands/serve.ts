@@ -20,8 +20,13 @@ export const commands: CommandSpec[] = [
     options: configFlagOptions(),
     positionals: { max: 0 },
     async run(ctx) {
-      const config = await loadServerConfig(ctx, 'serve');
+      // stderr carries only logs, in one format (STELLA_LOG_FORMAT); the banner goes to stdout.
+      const { createLogger } = await import('@stella/platform/telemetry');
+      const unknown: string[] = [];
+      const config = await loadServerConfig(ctx, 'serve', (name) => unknown.push(name));
       if (typeof config === 'number') return config;
+      const log = createLogger({ level: config.logLevel, format: config.logFormat, stream: ctx.stderr });
+      for (const name of unknown) log.warn({ variable: name }, `unknown variable ${name} (typo?)`);
       const { redactConfig } = await import('@stella/platform/config');
       const { pgliteClusterDir } = await import('@stella/platform/db');
 
@@ -58,21 +63,21 @@ export const commands: CommandSpec[] = [
           );
         }
       }
-      if (ctx.env.STELLA_DEBUG) println(ctx.stderr, JSON.stringify(redactConfig(config)));
+      if (ctx.env.STELLA_DEBUG) log.info({ config: redactConfig(config) }, 'configuration (STELLA_DEBUG)');
 
       // Run until a signal; then stop accepting, drain, stop consumers, close the DB.
       await new Promise<void>((resolve) => {
         if (ctx.signal.aborted) resolve();
         else ctx.signal.addEventListener('abort', () => resolve(), { once: true });
       });
-      println(ctx.stderr, 'stella serve: shutting down');
+      log.info('shutting down');
       const timeout = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), config.shutdownTimeoutMs).unref());
       const result = await Promise.race([runtime.close().then(() => 'closed' as const), timeout]);
       if (result === 'timeout') {
-        println(ctx.stderr, `stella serve: shutdown took longer than ${config.shutdownTimeoutMs} ms; exiting`);
+        log.error(`shutdown took longer than ${config.shutdownTimeoutMs} ms; exiting`);
         return EXIT.ERROR;
       }
-      println(ctx.stderr, 'stella serve: stopped');
+      log.info('stopped');
       return EXIT.OK;
     },
   },

@@ -34,14 +34,19 @@ export function configFlagOptions(variables?: readonly string[]): Record<string,
  * Loads the server configuration from the environment and the command's flags, checked against
  * the service registry. On `CONFIG_INVALID` prints every problem and returns the usage exit code.
  */
-export async function loadServerConfig(ctx: CommandContext, command: string): Promise<StellaConfig | number> {
+export async function loadServerConfig(
+  ctx: CommandContext,
+  command: string,
+  /** Where unknown `STELLA_*` variables (likely typos) are reported; default a warning line on stderr. */
+  warnUnknown: (name: string) => void = (name) =>
+    println(ctx.stderr, `stella ${command}: warning: unknown variable ${name} (typo?)`),
+): Promise<StellaConfig | number> {
   const { loadConfig, flagOverrides, unknownVariables } = await import('@stella/platform/config');
   const { isStellaError } = await import('@stella/core/errors');
   const { SERVICES } = await import('@stella/server/service-registry');
   try {
     const config = loadConfig(ctx.env, flagOverrides(ctx.values), { cwd: ctx.cwd, services: SERVICES });
-    for (const name of unknownVariables(ctx.env, SERVICES))
-      println(ctx.stderr, `stella ${command}: warning: unknown variable ${name} (typo?)`);
+    for (const name of unknownVariables(ctx.env, SERVICES)) warnUnknown(name);
     return config;
   } catch (err) {
     if (!isStellaError(err, 'CONFIG_INVALID')) throw err;

@@ -4,19 +4,44 @@
  * TimeStampResp (what `openssl ts -verify -in x.tsr` expects without `-token_in`).
  */
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { rename, rm, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { EXIT, UsageError, println, stringOpt, type CommandContext, type CommandSpec } from '../command.js';
+import { readInputFile, streamInputFile } from '../system-errors.js';
 
 type Hash = 'sha256' | 'sha384' | 'sha512';
 const HASHES: readonly Hash[] = ['sha256', 'sha384', 'sha512'];
 
 async function hashFile(path: string, algorithm: string): Promise<Uint8Array> {
   const h = createHash(algorithm);
-  await pipeline(createReadStream(path), h);
+  await streamInputFile(path, h);
   return new Uint8Array(h.digest());
+}
+
+/**
+ * Reads `--ca`/`--untrusted` certificate files and checks that each holds an X.509 certificate:
+ * a wrong file there is bad input (exit 1), not a time-stamp that failed to verify (exit 3).
+ */
+async function readCertificateFiles(ctx: CommandContext, option: string): Promise<Buffer[]> {
+  const { parseCertificates } = await import('@stella/core/rfc3161');
+  const { StellaError, isStellaError } = await import('@stella/core/errors');
+  return Promise.all(
+    listOpt(ctx, option).map(async (p) => {
+      const path = resolve(ctx.cwd, p);
+      const bytes = await readInputFile(path);
+      try {
+        parseCertificates(bytes);
+      } catch (err) {
+        if (!isStellaError(err)) throw err;
+        throw new StellaError(
+          'VALIDATION_FAILED',
+          `--${option} ${path} is not an X.509 certificate (PEM "BEGIN CERTIFICATE" or DER); give the TSA's CA certificate`,
+          { details: { path }, cause: err },
+        );
+      }
+      return bytes;
+    }),
+  );
 }
 
 function listOpt(ctx: CommandContext, name: string): string[] {
@@ -97,9 +122,9 @@ async function runVerify(ctx: CommandContext): Promise<number> {
   const file = resolve(ctx.cwd, fileArg);
   const { readTimeStampToken, verifyTimeStampToken } = await import('@stella/core/rfc3161');
   const { isStellaError } = await import('@stella/core/errors');
-  const trustedCerts = await Promise.all(cas.map((p) => readFile(resolve(ctx.cwd, p))));
-  const certificates = await Promise.all(listOpt(ctx, 'untrusted').map((p) => readFile(resolve(ctx.cwd, p))));
-  const tsr = new Uint8Array(await readFile(resolve(ctx.cwd, tsrArg)));
+  const trustedCerts = await readCertificateFiles(ctx, 'ca');
+  const certificates = await readCertificateFiles(ctx, 'untrusted');
+  const tsr = new Uint8Array(await readInputFile(resolve(ctx.cwd, tsrArg)));
   const policy = stringOpt(ctx, 'policy');
   try {
     const token = readTimeStampToken(tsr);

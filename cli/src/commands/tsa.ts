@@ -2,9 +2,9 @@
  * `stella tsa serve` — run the built-in RFC 3161 TSA (issue #3 item 5) until SIGINT/SIGTERM.
  * For sites that must run their own time-stamping authority, e.g. air-gapped ones.
  */
-import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { EXIT, UsageError, println, stringOpt, type CommandContext, type CommandSpec } from '../command.js';
+import { readInputFile } from '../system-errors.js';
 
 /** Default policy OID when none is given: a UUID-derived OID (ITU-T X.667, arc 2.25), so no one else's arc is squatted; see docs/formats/timestamps.md. */
 export const DEFAULT_TSA_POLICY = '2.25.38239124332355553328317493082090887981';
@@ -23,11 +23,14 @@ async function runServe(ctx: CommandContext): Promise<number> {
   if (!/^[0-2](\.(0|[1-9][0-9]*))+$/.test(policy)) throw new UsageError('--policy must be a dotted OID');
 
   const { startTsaServer } = await import('@stella/platform/timestamp');
-  const [key, cert, ...chain] = await Promise.all([
-    readFile(keyPath, 'utf8'),
-    readFile(certPath, 'utf8'),
-    ...chainPaths.map((p) => readFile(p, 'utf8')),
-  ]);
+  const [keyBytes, ...certs] = await Promise.all([keyPath, certPath, ...chainPaths].map((p) => readInputFile(p)));
+  const { notAPrivateKey } = await import('@stella/platform/keys');
+  const holds = notAPrivateKey(keyBytes!);
+  if (holds) {
+    const { StellaError } = await import('@stella/core/errors');
+    throw new StellaError('KEY_INVALID', `--key ${keyPath} is ${holds}; the TSA needs its private key (PKCS#8 PEM)`);
+  }
+  const [key, cert, ...chain] = [keyBytes!, ...certs].map((b) => b.toString('utf8'));
   const json = ctx.json;
   const tsa = await startTsaServer({
     key: key!,

@@ -2,7 +2,7 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createPrivateKey, sign as signBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
-import { chmod, readFile, stat, writeFile } from 'node:fs/promises';
+import { chmod, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { SignJWT, UnsecuredJWT, exportJWK, generateKeyPair, base64url, type JSONWebKeySet } from 'jose';
@@ -13,6 +13,7 @@ import {
   SCOPES,
   createTokenVerifier,
   createTokenVerifierFromConfig,
+  loadDevIssuer,
   loadOrCreateDevIssuer,
   parseScopeList,
   parseTtl,
@@ -70,6 +71,17 @@ describe('dev issuer', () => {
       assert.equal((await v.verify(tok)).tenant, 't1');
     } finally {
       await fresh.cleanup();
+    }
+  });
+
+  test('loadDevIssuer finds an existing issuer and creates nothing where there is none', async () => {
+    assert.equal((await loadDevIssuer(dir.path))?.kid, dev.kid);
+    const empty = await tempDir('stella-auth-none-');
+    try {
+      assert.equal(await loadDevIssuer(empty.path), undefined);
+      assert.deepEqual(await readdir(empty.path), []);
+    } finally {
+      await empty.cleanup();
     }
   });
 

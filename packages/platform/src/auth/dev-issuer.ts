@@ -144,6 +144,21 @@ export async function loadOrCreateDevIssuer(dataDir: string): Promise<DevIssuer>
     jwk = await readPrivateJwk(privPath);
     if (!jwk) throw new StellaError('KEY_INVALID', `${privPath} vanished while it was being created`);
   }
+  return openDevIssuer(dir, jwk);
+}
+
+/**
+ * The dev issuer of `dataDir` if one was created there, else `undefined` (nothing is created).
+ * For minting outside `stella serve`: a token from a fresh issuer in the wrong directory would be
+ * refused by the server, so callers must not make one silently.
+ */
+export async function loadDevIssuer(dataDir: string): Promise<DevIssuer | undefined> {
+  const dir = join(dataDir, DEV_ISSUER_DIR);
+  const jwk = await readPrivateJwk(join(dir, PRIVATE_FILE));
+  return jwk ? openDevIssuer(dir, jwk) : undefined;
+}
+
+async function openDevIssuer(dir: string, jwk: JWK & { d: string; x: string }): Promise<DevIssuer> {
   const { d: _d, ...pub } = jwk;
   const kid = await calculateJwkThumbprint({ kty: 'OKP', crv: 'Ed25519', x: jwk.x });
   const publicJwk: JWK = { kty: 'OKP', crv: 'Ed25519', x: pub.x, kid, alg: 'EdDSA', use: 'sig' };

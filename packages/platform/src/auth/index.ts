@@ -1,5 +1,6 @@
 export { SCOPES, ROLES, isScope, parseScopeList, type Scope, type Role } from './scopes.js';
 export {
+  loadDevIssuer,
   loadOrCreateDevIssuer,
   parseTtl,
   DEV_ISSUER_DIR,

@@ -135,6 +135,9 @@ export type ServiceCatalogue = readonly ServiceCatalogueEntry[];
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
+export const LOG_FORMATS = ['auto', 'text', 'json'] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
+
 const HOSTNAME =
   /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 const IPV6 = /^[0-9A-Fa-f:.]+$/;
@@ -460,7 +463,7 @@ export const CONFIG_VARIABLES = [
     audience: 'server',
     type: LOG_LEVELS.join(' | '),
     default: 'info',
-    description: 'Minimum level of the JSON logs written to stderr.',
+    description: 'Minimum level of the logs written to stderr.',
     flag: '--log-level',
     flagArg: '<level>',
     parse: (raw): LogLevel => {
@@ -468,6 +471,20 @@ export const CONFIG_VARIABLES = [
       if (!(LOG_LEVELS as readonly string[]).includes(s))
         throw new ConfigProblem(`expected one of ${LOG_LEVELS.join(', ')}`);
       return s as LogLevel;
+    },
+  }),
+  v({
+    name: 'STELLA_LOG_FORMAT',
+    audience: 'server',
+    type: LOG_FORMATS.join(' | '),
+    default: 'auto',
+    description:
+      'Format of the logs on stderr: `text` (one readable line per event), `json` (one JSON object per line, for collectors) or `auto` (text when stderr is a terminal, else JSON).',
+    parse: (raw): LogFormat => {
+      const s = raw.trim().toLowerCase();
+      if (!(LOG_FORMATS as readonly string[]).includes(s))
+        throw new ConfigProblem(`expected one of ${LOG_FORMATS.join(', ')}`);
+      return s as LogFormat;
     },
   }),
   v({

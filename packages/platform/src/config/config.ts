@@ -13,6 +13,7 @@ import {
   type BusConfig,
   type ConfigVariableName,
   type JwksSource,
+  type LogFormat,
   type LogLevel,
   type ObjectStoreUri,
   type S3StoreConfig,
@@ -57,6 +58,7 @@ export interface StellaConfig {
   readonly serviceSettings: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
   readonly workers: number;
   readonly logLevel: LogLevel;
+  readonly logFormat: LogFormat;
   /** Signer URI (`file:`/`pkcs11:`); `undefined` → dev key in `dataDir`. */
   readonly signingKey: string | undefined;
   readonly tsaUrl: string | undefined;
@@ -237,6 +239,7 @@ export function loadConfig(
     serviceSettings,
     workers: p.STELLA_WORKERS as number,
     logLevel: p.STELLA_LOG_LEVEL as LogLevel,
+    logFormat: p.STELLA_LOG_FORMAT as LogFormat,
     signingKey: p.STELLA_SIGNING_KEY as string | undefined,
     tsaUrl: p.STELLA_TSA_URL as string | undefined,
     shutdownTimeoutMs: p.STELLA_SHUTDOWN_TIMEOUT_MS as number,

@@ -3,6 +3,7 @@ export {
   ConfigProblem,
   DEFAULT_DATA_DIR,
   LOG_LEVELS,
+  LOG_FORMATS,
   parseInteger,
   parseByteSize,
   parseBusUrl,
@@ -17,6 +18,7 @@ export {
   type ServiceCatalogueEntry,
   type ObjectStoreUri,
   type LogLevel,
+  type LogFormat,
 } from './config-variables.js';
 export {
   loadConfig,

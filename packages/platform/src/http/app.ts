@@ -29,10 +29,11 @@ import Fastify, {
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { ulid } from 'ulid';
-import { HTTP_TIMEOUT_DEFAULTS, type LogLevel } from '../config/config-variables.js';
+import { HTTP_TIMEOUT_DEFAULTS, type LogFormat, type LogLevel } from '../config/config-variables.js';
 import type { TokenVerifier } from '../auth/token-verifier.js';
 import { TENANT_ID_PATTERN } from '../tenant/tenant-id.js';
 import { createHttpMetrics, type HttpMetrics } from '../telemetry/metrics.js';
+import { loggerOptions, StellaLogController, type LogStream } from '../telemetry/logger.js';
 import { formatTraceparent, startTrace, type TraceContext } from '../telemetry/trace-context.js';
 import { ERROR_ENVELOPE_ID, ErrorEnvelopeSchema, toErrorEnvelope } from './error-envelope.js';
 import { assertRouteAuth, createAuthHook, TENANT_HEADER, type RouteAuth } from './route-auth.js';
@@ -74,6 +75,7 @@ export interface AppDeps {
       keepAliveTimeoutMs?: number;
     };
     logLevel?: LogLevel;
+    logFormat?: LogFormat;
   };
   verifier: TokenVerifier;
   /** Reported in `/healthz` and as OpenAPI `info.version`. */
@@ -88,11 +90,11 @@ export interface AppDeps {
   openApiTags?: readonly { name: string; description: string }[];
   /**
    * `false` disables logging (tests, doc generation); a pino-compatible instance is used as is;
-   * default: JSON logs at `config.logLevel` to stderr.
+   * default: logs at `config.logLevel` in `config.logFormat` to stderr (telemetry/logger.ts).
    */
   logger?: false | FastifyBaseLogger;
-  /** Where the default JSON logger writes. Default `process.stderr`. */
-  logStream?: { write(line: string): void };
+  /** Where the default logger writes. Default `process.stderr`. */
+  logStream?: LogStream;
   /** Default: a fresh registry with process metrics. */
   metrics?: HttpMetrics;
 }
@@ -167,10 +169,17 @@ export async function buildApp(deps: AppDeps): Promise<StellaApp> {
       ? { logger: false }
       : deps.logger
         ? { loggerInstance: deps.logger }
-        : { logger: { level: deps.config.logLevel ?? 'info', stream: deps.logStream ?? process.stderr } };
+        : {
+            logger: loggerOptions({
+              level: deps.config.logLevel ?? 'info',
+              format: deps.config.logFormat ?? 'auto',
+              ...(deps.logStream ? { stream: deps.logStream } : {}),
+            }),
+          };
   const { requestTimeoutMs, headersTimeoutMs, keepAliveTimeoutMs } = { ...HTTP_TIMEOUT_DEFAULTS, ...deps.config.http };
   const app = Fastify({
     ...logger,
+    logController: new StellaLogController(),
     bodyLimit: deps.config.http.bodyLimit,
     // Node's defaults are off under Fastify (requestTimeout 0): without these a client that sends
     // half a request holds its connection forever (issue 19 finding 3). Node enforces the header

@@ -9,7 +9,13 @@ export {
   type Pkcs11SignerRef,
   type SignerRef,
 } from './signer-uri.js';
-export { MAX_KEY_FILE_BYTES, loadFileSigner, loadPublicKeyFile, readKeyFile } from './file-key-provider.js';
+export {
+  MAX_KEY_FILE_BYTES,
+  loadFileSigner,
+  loadPublicKeyFile,
+  notAPrivateKey,
+  readKeyFile,
+} from './file-key-provider.js';
 export { openPkcs11Signer, type Pkcs11Signer } from './pkcs11-provider.js';
 export { resolveSigner, type ResolveSignerOptions, type ResolvedSigner } from './resolve-signer.js';
 export { generateFileKey, type GeneratedKey } from './generate-key.js';
