@@ -6,6 +6,7 @@
 export * from './tuf-types.js';
 export {
   tufKeyId,
+  tufPublicKeyIdentity,
   tufKeyFromKeyObject,
   tufSignerFromKeyObject,
   tufSignerFromFunction,
@@ -38,6 +39,7 @@ export {
   type TufRepositoryFiles,
   type TufVerifyOptions,
   type TufVerifiedRepository,
+  type TufKeyIdPolicy,
 } from './tuf-verify.js';
 export {
   buildTufRepository,

@@ -130,6 +130,18 @@ function publicKeyObject(key: TufKey): KeyObject | undefined {
 }
 
 /**
+ * The identity of the public key a TUF key object holds, independent of how it is labelled: hex
+ * SHA-256 of its SubjectPublicKeyInfo DER. Two key objects that differ only in spelling (keytype
+ * `ecdsa` vs `ecdsa-sha2-nistp256`, PEM line breaks, hex case of an Ed25519 key) have the same
+ * identity, so one key can never count twice toward a threshold under two keyids. `undefined` for
+ * keys we cannot parse (they never verify, so they never count).
+ */
+export function tufPublicKeyIdentity(key: TufKey): string | undefined {
+  const pub = publicKeyObject(key);
+  return pub ? sha256Hex(pub.export({ format: 'der', type: 'spki' })) : undefined;
+}
+
+/**
  * Verifies one signature (hex) over `data` with a TUF key. Unknown key types/schemes and
  * unparsable keys or signatures verify as false — they can never count towards a threshold.
  */
