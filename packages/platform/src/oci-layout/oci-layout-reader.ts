@@ -196,6 +196,7 @@ export async function readOciLayout(dir: string, opts: ReadOciLayoutOptions = {}
   /** Every manifest/index read so far, by digest: each is read, hashed and walked once. */
   const seen = new Map<string, OciLayoutEntry>();
   const verified = new Set<string>();
+  const blobSizes = new Map<string, number>();
   const visiting = new Set<string>();
 
   function addEntry(e: OciLayoutEntry): void {
@@ -211,10 +212,17 @@ export async function readOciLayout(dir: string, opts: ReadOciLayoutOptions = {}
       throw invalid(`config/layer ${d.digest} has the media type of a manifest or index (${d.mediaType})`, {
         digest: d.digest,
       });
+    // Each blob is stat'ed once, however many manifests list it.
+    const known = blobSizes.get(d.digest);
+    if (known !== undefined) {
+      if (known !== d.size) throw mismatch(d.digest, d.size, { digest: '(not hashed)', size: known });
+      return;
+    }
     const file = blobFile(dir, d.digest);
     await checkAlgDir(d.digest);
     const size = await regularFile(file, `blob ${d.digest}`);
     if (size !== d.size) throw mismatch(d.digest, d.size, { digest: '(not hashed)', size });
+    blobSizes.set(d.digest, size);
     if (hash && !verified.has(d.digest)) {
       const got = await hashFile(file, d.digest.split(':')[0]!);
       if (got.digest !== d.digest) throw mismatch(d.digest, d.size, got);
