@@ -155,6 +155,20 @@ describe('TUF: one key never counts twice toward a threshold (issue 19 finding 2
   });
 });
 
+describe('TUF signature encoding', () => {
+  test('an upper-case copy of a valid signature does not verify (the timestamp bytes are not malleable)', async () => {
+    const r = await buildTufRepository(opts());
+    const ts = r.timestamp;
+    const upper = { ...ts, signatures: ts.signatures.map((sg) => ({ ...sg, sig: sg.sig.toUpperCase() })) };
+    assert.notEqual(upper.signatures[0]!.sig, ts.signatures[0]!.sig);
+    verifyTufThreshold(ts, r.root.signed.keys, r.root.signed.roles.timestamp, 'timestamp');
+    assertStellaError(
+      () => verifyTufThreshold(upper, r.root.signed.keys, r.root.signed.roles.timestamp, 'timestamp'),
+      'TUF_INVALID',
+    );
+  });
+});
+
 describe('TUF metadata checks (issue 20 point 5)', () => {
   test('a wrong sha512 beside a right sha256 fails, for targets and for snapshot meta', async () => {
     const right256 = sha256Hex(CONTENT);

@@ -142,13 +142,15 @@ export function tufPublicKeyIdentity(key: TufKey): string | undefined {
 }
 
 /**
- * Verifies one signature (hex) over `data` with a TUF key. Unknown key types/schemes and
+ * Verifies one signature (lowercase hex) over `data` with a TUF key. Unknown key types/schemes and
  * unparsable keys or signatures verify as false — they can never count towards a threshold.
  */
 export function verifyTufSignature(key: TufKey, data: Uint8Array, sigHex: string): boolean {
   const pub = publicKeyObject(key);
   const algorithm = signatureAlgorithmOfTufScheme(key.scheme);
-  if (!pub || !algorithm || typeof sigHex !== 'string' || !/^([0-9a-fA-F]{2})+$/.test(sigHex)) return false;
+  // Lowercase hex only, as every TUF implementation writes it: accepting both cases would let
+  // anyone change the bytes of signed metadata (the unsigned signature part) without a key.
+  if (!pub || !algorithm || typeof sigHex !== 'string' || !/^([0-9a-f]{2})+$/.test(sigHex)) return false;
   // verifyWithKey never throws: a garbled signature is just false.
   return verifyWithKey(algorithm, pub, data, Buffer.from(sigHex, 'hex'));
 }
