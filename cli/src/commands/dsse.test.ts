@@ -1,12 +1,13 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash, generateKeyPairSync } from 'node:crypto';
+import { createHash, createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { repoRoot, tempDir } from '@stella/testkit';
+import { makeOpensslTsaPki, needTool, opensslTimestamp, repoRoot, tempDir } from '@stella/testkit';
 import { runCli } from '../testing/run-cli.js';
 
 const INTOTO = 'application/vnd.in-toto+json';
+const noOpenssl = needTool('openssl');
 const TEST_KEY = join(repoRoot, 'packages/core/src/dsse/testdata/TEST-ONLY-ed25519-seed01.key.pem');
 const VECTOR_PAYLOAD =
   '{"_type":"https://in-toto.io/Statement/v1","predicate":{},"predicateType":"https://example.com/p/v1","subject":[{"digest":{"sha256":"2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"},"name":"hello"}]}';
@@ -187,5 +188,61 @@ describe('stella dsse', () => {
     assert.equal((await cli(['dsse', 'verify', '--key', 'b.pub.pem', 'bundle.json'])).code, 0);
     assert.equal((await cli(['dsse', 'verify', '--key', 'a.pub.pem', 'bundle.json'])).code, 3);
     assert.ok((await readFile(p('bundle.json'), 'utf8')).includes('"hint"'));
+  });
+
+  test('Sigstore bundles: unchecked timestamps, tlog entries, a wrong hint and forbidden combinations exit 3', async () => {
+    const s = await cli([
+      'dsse',
+      'sign',
+      '--key',
+      'b.key.pem',
+      '--format',
+      'sigstore-bundle',
+      '--payload-type',
+      INTOTO,
+      'statement.json',
+    ]);
+    assert.equal(s.code, 0, s.stderr);
+    type B = { verificationMaterial: Record<string, unknown>; dsseEnvelope: { signatures: { sig: string }[] } };
+    const good = JSON.parse(s.stdout) as B;
+    const pki = noOpenssl ? undefined : await makeOpensslTsaPki(dir.path);
+    const sig = Buffer.from(good.dsseEnvelope.signatures[0]!.sig, 'base64');
+    const vm = (extra: Record<string, unknown>): B => ({
+      ...good,
+      verificationMaterial: { ...good.verificationMaterial, ...extra },
+    });
+    const ts = (der: Uint8Array) => ({
+      timestampVerificationData: { rfc3161Timestamps: [{ signedTimestamp: Buffer.from(der).toString('base64') }] },
+    });
+    const aHint = createHash('sha256')
+      .update(createPublicKey(await readFile(p('a.pub.pem'))).export({ type: 'spki', format: 'der' }))
+      .digest('hex');
+    const cases: [string, B, string[], string][] = [
+      ['garbage timestamp', vm(ts(Uint8Array.from([1, 2, 3]))), [], 'timestamp'],
+      ['tlog entry', vm({ tlogEntries: [{ logIndex: '1' }] }), [], 'tlog'],
+      ['hint names key a', vm({ publicKey: { hint: aHint } }), ['--key', 'a.pub.pem'], 'signatures'],
+      ['public key and certificate', vm({ certificate: { rawBytes: 'AAAA' } }), [], 'bundle-format'],
+      ['dsse and messageSignature', { ...good, messageSignature: { signature: 'AAAA' } } as B, [], 'bundle-format'],
+    ];
+    if (pki) {
+      cases.push([
+        'timestamp over another signature',
+        vm(ts(await opensslTimestamp(pki, Buffer.from('other')))),
+        ['--tsa-ca', pki.caCert],
+        'timestamp',
+      ]);
+      cases.push(['timestamp without --tsa-ca', vm(ts(await opensslTimestamp(pki, sig))), [], 'timestamp']);
+    }
+    for (const [name, bundle, extra, check] of cases) {
+      await writeFile(p('crafted.json'), JSON.stringify(bundle));
+      const r = await cli(['dsse', 'verify', '--key', 'b.pub.pem', ...extra, 'crafted.json']);
+      assert.equal(r.code, 3, `${name}: ${r.stdout}${r.stderr}`);
+      assert.match(r.stderr, new RegExp(`check: ${check}\\)`), name);
+    }
+    if (pki) {
+      await writeFile(p('stamped.json'), JSON.stringify(vm(ts(await opensslTimestamp(pki, sig)))));
+      const r = await cli(['dsse', 'verify', '--key', 'b.pub.pem', '--tsa-ca', pki.caCert, 'stamped.json']);
+      assert.equal(r.code, 0, r.stderr);
+    }
   });
 });

@@ -128,7 +128,10 @@ const verify: CommandSpec = {
   description: [
     'Checks the payloadType (with --payload-type) and that at least --threshold distinct trusted',
     'keys signed PAE(payloadType, payload). Keys are PEM/DER/JWK public key files (a private key',
-    'file also works). A Sigstore bundle v0.3 is accepted in place of an envelope.',
+    'file also works). A Sigstore bundle v0.3 is accepted in place of an envelope: its publicKey.hint',
+    'must name the --key that verifies, every RFC 3161 timestamp in it must verify over the signature',
+    'against a --tsa-ca (a bundle with timestamps and no --tsa-ca fails), and a bundle with',
+    'transparency-log entries fails (they cannot be verified offline).',
     'Exit 0 verified, 3 verification failed (the failed check is printed), 1 unreadable file or key.',
     '',
     'Example:',
@@ -138,10 +141,17 @@ const verify: CommandSpec = {
     key: { type: 'string', arg: '<pub.pem>', multiple: true, description: 'Trusted public key file (repeatable)' },
     threshold: { type: 'string', arg: '<n>', description: 'Distinct trusted keys that must have signed', default: '1' },
     'payload-type': { type: 'string', arg: '<type>', description: 'Required payloadType' },
+    'tsa-ca': {
+      type: 'string',
+      arg: '<ca.pem>',
+      multiple: true,
+      description: 'Trusted TSA CA certificate for Sigstore bundle timestamps (repeatable)',
+    },
   },
   positionals: { min: 1, max: 1 },
   async run(ctx) {
     const keyFiles = listOpt(ctx, 'key');
+    const tsaCas = await Promise.all(listOpt(ctx, 'tsa-ca').map((f) => readInput(ctx, f, 'TSA CA certificate')));
     if (keyFiles.length === 0) throw new UsageError('--key is required');
     const thresholdText = stringOpt(ctx, 'threshold') ?? '1';
     if (!/^[1-9][0-9]{0,5}$/.test(thresholdText))
@@ -162,20 +172,27 @@ const verify: CommandSpec = {
     const bytes = await readInput(ctx, ctx.positionals[0]!, 'envelope');
 
     try {
-      let envelope;
+      let result: { payloadType: string; payload: Uint8Array; verifiedKeyIds: string[] };
       // A Sigstore bundle is recognised by its mediaType; anything else is parsed as an envelope.
       if (
         bytes.includes(SIGSTORE_PREFIX) &&
         /"mediaType"\s*:\s*"application\/vnd\.dev\.sigstore\.bundle/.test(bytes.toString('utf8'))
       ) {
-        const { parseSigstoreBundle } = await import('@stella/core/sigstore');
-        envelope = parseSigstoreBundle(bytes).envelope;
-      } else envelope = dsse.parseEnvelope(bytes);
-      const result = dsse.verifyEnvelope(envelope, {
-        keys,
-        threshold,
-        ...(expectedPayloadType !== undefined ? { expectedPayloadType } : {}),
-      });
+        const { verifySigstoreBundle } = await import('@stella/core/sigstore');
+        const v = await verifySigstoreBundle(bytes, {
+          keys,
+          timestampTrustedCerts: tsaCas,
+          ...(expectedPayloadType !== undefined ? { expectedPayloadType } : {}),
+        });
+        if (threshold > 1)
+          throw new StellaError('DSSE_SIGNATURE_INVALID', `a Sigstore bundle carries one signature, not ${threshold}`);
+        result = { payloadType: v.payloadType, payload: v.payload, verifiedKeyIds: [v.verifiedKeyId] };
+      } else
+        result = dsse.verifyEnvelope(dsse.parseEnvelope(bytes), {
+          keys,
+          threshold,
+          ...(expectedPayloadType !== undefined ? { expectedPayloadType } : {}),
+        });
       const summary = {
         verified: true,
         payloadType: result.payloadType,
@@ -199,7 +216,12 @@ const verify: CommandSpec = {
       return EXIT.OK;
     } catch (err) {
       if (!isStellaError(err) || FAILED_CHECK[err.code] === undefined) throw err;
-      const check = FAILED_CHECK[err.code]!;
+      // Sigstore bundle failures name their check (timestamp, hint, tlog); structure errors do not.
+      const detailCheck = (err.details as { check?: unknown } | undefined)?.check;
+      const check =
+        err.code === 'SIGSTORE_BUNDLE_INVALID' && typeof detailCheck === 'string'
+          ? detailCheck
+          : FAILED_CHECK[err.code]!;
       if (ctx.json)
         println(
           ctx.stdout,

@@ -124,6 +124,67 @@ describe('stella merkle', () => {
     }
   });
 
+  test('--tree-size/--index pin the position; an edited proof that still reaches the root exits 3', async () => {
+    const p = JSON.parse((await cli(['merkle', 'prove', '--index', '4', ...names])).stdout);
+    await writeFile(join(dir, 'last.json'), JSON.stringify(p));
+    // Leaf 4 of 5 has the path [MTH(f0..f3)]; so does leaf 1 of a 2-leaf tree (RFC 9162 §2.1.3.2).
+    await writeFile(join(dir, 'moved.json'), JSON.stringify({ ...p, treeSize: 2, leafIndex: 1 }));
+    // Not pinned: the edited proof reaches the root, and the output says the position was not checked.
+    let v = await cli(['merkle', 'verify', '--root', root, '--proof', 'moved.json', names[4]!]);
+    assert.equal(v.code, 0, v.stderr);
+    assert.match(v.stdout, /NOT CHECKED tree-size: taken from the proof \(treeSize 2\)/);
+    assert.match(v.stdout, /NOT CHECKED leaf-index: taken from the proof \(leafIndex 1\)/);
+    assert.match(v.stdout, /its position in the tree was not checked/);
+    v = await cli(['merkle', 'verify', '--json', '--root', root, '--proof', 'moved.json', names[4]!]);
+    assert.deepEqual(JSON.parse(v.stdout).notChecked, ['tree-size', 'leaf-index']);
+    // Pinned: the edit is caught.
+    v = await cli([
+      'merkle',
+      'verify',
+      '--root',
+      root,
+      '--tree-size',
+      '5',
+      '--index',
+      '4',
+      '--proof',
+      'moved.json',
+      names[4]!,
+    ]);
+    assert.equal(v.code, 3);
+    assert.match(v.stdout, /FAIL tree-size: tree size mismatch: the proof says 2, expected 5/);
+    assert.match(v.stdout, /FAIL leaf-index: leaf index mismatch: the proof says 1, expected 4/);
+    assert.match(v.stderr, /verification FAILED: tree-size, leaf-index$/m);
+    v = await cli(['merkle', 'verify', '--root', root, '--index', '4', '--proof', 'moved.json', names[4]!]);
+    assert.equal(v.code, 3);
+    // The genuine proof with the right pins verifies and says what was checked.
+    v = await cli([
+      'merkle',
+      'verify',
+      '--root',
+      root,
+      '--tree-size',
+      '5',
+      '--index',
+      '4',
+      '--proof',
+      'last.json',
+      names[4]!,
+    ]);
+    assert.equal(v.code, 0, v.stderr);
+    assert.match(v.stdout, /verified: file is leaf 4 of 5 under the root/);
+    assert.doesNotMatch(v.stdout, /NOT CHECKED/);
+    // Pins that cannot hold are usage errors.
+    for (const bad of [
+      ['--tree-size', '0'],
+      ['--tree-size', '5', '--index', '5'],
+      ['--index', '-1'],
+    ]) {
+      v = await cli(['merkle', 'verify', '--root', root, ...bad, '--proof', 'last.json', names[4]!]);
+      assert.equal(v.code, 2, bad.join(' '));
+    }
+  });
+
   test('usage errors exit 2; out-of-range index and missing files exit 1', async () => {
     assert.equal((await cli(['merkle', 'root'])).code, 2);
     assert.equal((await cli(['merkle', 'prove', ...names])).code, 2, 'missing --index');

@@ -29,12 +29,14 @@ function fileLeafHash(ctx: CommandContext, file: string): Promise<Uint8Array> {
   return leafHashStream(createReadStream(resolve(ctx.cwd, file), { highWaterMark: 1 << 20 }));
 }
 
-function parseIndex(raw: string): number {
-  if (!/^\d+$/.test(raw)) throw new UsageError(`--index must be a non-negative integer, got '${raw}'`);
+function parseCount(raw: string, option: string, min: number): number {
+  if (!/^\d+$/.test(raw) || Number(raw) < min)
+    throw new UsageError(`--${option} must be an integer ≥ ${min}, got '${raw}'`);
   const n = Number(raw);
-  if (!Number.isSafeInteger(n)) throw new UsageError(`--index ${raw} is too large`);
+  if (!Number.isSafeInteger(n)) throw new UsageError(`--${option} ${raw} is too large`);
   return n;
 }
+const parseIndex = (raw: string) => parseCount(raw, 'index', 0);
 
 const root: CommandSpec = {
   name: 'merkle root',
@@ -103,7 +105,7 @@ const prove: CommandSpec = {
 };
 
 interface Check {
-  check: 'proof-format' | 'leaf-hash' | 'root' | 'audit-path';
+  check: 'proof-format' | 'tree-size' | 'leaf-index' | 'leaf-hash' | 'root' | 'audit-path';
   ok: boolean;
   message: string;
 }
@@ -116,10 +118,12 @@ const verify: CommandSpec = {
     'Checks, in order: proof-format (well-formed proof JSON, path length fits treeSize/leafIndex),',
     "leaf-hash (the file hashes to the proof's leafHash), root (the proof names the expected --root),",
     "audit-path (the path from the file's leaf hash leads to --root). Exit 3 names every failed check.",
-    'The tree size is taken from the proof; trust it only if it matches a size you trust (e.g. a signed',
-    "manifest's leafCount).",
+    'With --tree-size and --index, also tree-size and leaf-index: the proof must be for that leaf of a',
+    'tree of that size. Without them the position is NOT checked: an edited proof (another treeSize/',
+    'leafIndex with the same path) can still reach the root, so the output says so; pin them from a',
+    "size you trust (e.g. a signed manifest's leafCount and the file's place in it).",
     '',
-    'Example: stella merkle verify --root <hex> --proof b.proof.json b.json',
+    'Example: stella merkle verify --root <hex> --tree-size 5 --index 1 --proof b.proof.json b.json',
   ].join('\n'),
   options: {
     root: { type: 'string', arg: '<hex>', description: 'Expected Merkle root (64 hex characters)' },
@@ -128,6 +132,8 @@ const verify: CommandSpec = {
       arg: '<proof.json>',
       description: 'Inclusion proof file written by `stella merkle prove`',
     },
+    'tree-size': { type: 'string', arg: '<n>', description: 'Expected tree size (number of leaves)' },
+    index: { type: 'string', short: 'i', arg: '<i>', description: 'Expected 0-based leaf index of the file' },
   },
   positionals: { min: 1, max: 1 },
   async run(ctx) {
@@ -135,6 +141,12 @@ const verify: CommandSpec = {
     if (!/^[0-9a-f]{64}$/.test(rootHex))
       throw new UsageError('--root must be 64 hex characters (a SHA-256 Merkle root)');
     const expectedRoot = new Uint8Array(Buffer.from(rootHex, 'hex'));
+    const treeSizeText = stringOpt(ctx, 'tree-size');
+    const indexText = stringOpt(ctx, 'index');
+    const pinnedSize = treeSizeText === undefined ? undefined : parseCount(treeSizeText, 'tree-size', 1);
+    const pinnedIndex = indexText === undefined ? undefined : parseIndex(indexText);
+    if (pinnedSize !== undefined && pinnedIndex !== undefined && pinnedIndex >= pinnedSize)
+      throw new UsageError(`--index ${pinnedIndex} is not below --tree-size ${pinnedSize}`);
     const proofBytes = await readFile(resolve(ctx.cwd, stringOpt(ctx, 'proof', true)));
     const file = ctx.positionals[0]!;
     const fileHash = await fileLeafHash(ctx, file);
@@ -152,7 +164,30 @@ const verify: CommandSpec = {
       if (!isStellaError(err)) throw err;
       checks.push({ check: 'proof-format', ok: false, message: `malformed proof: ${err.code}: ${err.message}` });
     }
+    const notChecked: string[] = [];
     if (proof) {
+      // The audit path alone does not fix the position: the last leaf of a 5-leaf tree and leaf 1
+      // of a 2-leaf tree share a path, so (treeSize, leafIndex) is only checked against pins.
+      if (pinnedSize === undefined) notChecked.push('tree-size');
+      else
+        checks.push({
+          check: 'tree-size',
+          ok: proof.treeSize === pinnedSize,
+          message:
+            proof.treeSize === pinnedSize
+              ? `the proof is for a tree of ${pinnedSize} leaves, as pinned`
+              : `tree size mismatch: the proof says ${proof.treeSize}, expected ${pinnedSize}`,
+        });
+      if (pinnedIndex === undefined) notChecked.push('leaf-index');
+      else
+        checks.push({
+          check: 'leaf-index',
+          ok: proof.leafIndex === pinnedIndex,
+          message:
+            proof.leafIndex === pinnedIndex
+              ? `the proof is for leaf ${pinnedIndex}, as pinned`
+              : `leaf index mismatch: the proof says ${proof.leafIndex}, expected ${pinnedIndex}`,
+        });
       const leafOk = hashEquals(fileHash, proof.leafHash);
       checks.push({
         check: 'leaf-hash',
@@ -191,11 +226,23 @@ const verify: CommandSpec = {
           root: rootHex,
           ...(proof ? { treeSize: proof.treeSize, leafIndex: proof.leafIndex } : {}),
           checks,
+          notChecked,
         }),
       );
     } else {
       for (const c of checks) println(ctx.stdout, `${c.ok ? 'ok  ' : 'FAIL'} ${c.check}: ${c.message}`);
-      if (ok) println(ctx.stdout, 'verified: file is included under the root');
+      for (const n of notChecked)
+        println(
+          ctx.stdout,
+          `NOT CHECKED ${n}: taken from the proof (${n === 'tree-size' ? `treeSize ${proof!.treeSize}` : `leafIndex ${proof!.leafIndex}`}) and not pinned; pass --${n === 'tree-size' ? 'tree-size' : 'index'} to check it`,
+        );
+      if (ok)
+        println(
+          ctx.stdout,
+          notChecked.length === 0
+            ? `verified: file is leaf ${proof!.leafIndex} of ${proof!.treeSize} under the root`
+            : 'verified: file is included under the root (its position in the tree was not checked)',
+        );
       else
         println(
           ctx.stderr,

@@ -1,4 +1,5 @@
 import canonicalize from 'canonicalize';
+import { parseJson } from '../canonical-json/index.js';
 import { StellaError } from '../errors/index.js';
 import {
   OCI_MEDIA_TYPES,
@@ -111,17 +112,13 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
 function parseJsonDocument(input: Uint8Array | string, what: string): Record<string, unknown> {
   const size = typeof input === 'string' ? Buffer.byteLength(input) : input.byteLength;
   if (size > MAX_MANIFEST_BYTES) ociInvalid(what, `is ${size} bytes; the limit is ${MAX_MANIFEST_BYTES}`);
-  let text: string;
-  try {
-    text = typeof input === 'string' ? input : new TextDecoder('utf-8', { fatal: true }).decode(input);
-  } catch {
-    return ociInvalid(what, 'is not UTF-8');
-  }
+  // The strict parser (ADR 0006): duplicate member names would let two readers of the same
+  // digest-pinned bytes see different manifests (JSON.parse keeps the last one).
   let v: unknown;
   try {
-    v = JSON.parse(text);
+    v = parseJson(input);
   } catch (e) {
-    return ociInvalid(what, `is not JSON (${(e as Error).message})`);
+    return ociInvalid(what, `is not strict JSON (${(e as Error).message})`);
   }
   if (!isPlainObject(v)) ociInvalid(what, 'must be a JSON object');
   return v;
@@ -181,13 +178,20 @@ export function parseIndex(input: Uint8Array | string): OciImageIndex {
 /**
  * Parses bytes that are either a manifest or an index. The kind comes from `mediaType` (or the
  * descriptor's media type when the document omits it, as skopeo's index.json does), else from
- * the presence of `manifests` vs `config`.
+ * the presence of `manifests` vs `config`. When both the document and the descriptor name a media
+ * type they must agree (image-spec `descriptor.md`: mediaType is the type of the referenced
+ * content), so a descriptor cannot present a manifest as an index or the other way round.
  */
 export function parseManifestOrIndex(
   input: Uint8Array | string,
   hintMediaType?: string,
 ): { kind: 'manifest'; manifest: OciImageManifest } | { kind: 'index'; index: OciImageIndex } {
   const v = parseJsonDocument(input, 'document');
+  if (hintMediaType !== undefined && v.mediaType !== undefined && v.mediaType !== hintMediaType)
+    ociInvalid('document.mediaType', `is ${JSON.stringify(v.mediaType)} but its descriptor says ${hintMediaType}`, {
+      value: String(v.mediaType).slice(0, 200),
+      descriptorMediaType: hintMediaType,
+    });
   const mt = typeof v.mediaType === 'string' ? v.mediaType : hintMediaType;
   const isIndex = mt === OCI_MEDIA_TYPES.index || (mt === undefined && v.manifests !== undefined);
   const isManifest = mt === OCI_MEDIA_TYPES.manifest || (mt === undefined && v.config !== undefined);

@@ -299,3 +299,28 @@ describe('OCI manifests and indexes', () => {
     );
   });
 });
+
+describe('strict parsing and descriptor kind (issue 20 point 5)', () => {
+  const layer = descriptorFor(new Uint8Array([1, 2]), TRIVY_LAYER);
+  const m = buildManifest({ artifactType: TRIVY_ARTIFACT, layers: [layer] });
+  const idx = buildIndex({ manifests: [m.descriptor] });
+
+  test('duplicate JSON members in manifests, indexes and oci-layout are OCI_INVALID', () => {
+    const text = new TextDecoder().decode(m.bytes);
+    // A second artifactType: JSON.parse would keep the last one, another reader the first.
+    const dup = text.replace('{', `{"artifactType":"application/x-other",`);
+    assert.deepEqual(JSON.parse(dup), m.value, 'JSON.parse sees the same manifest');
+    rejectsOci(() => parseManifest(dup), /^manifest$/);
+    rejectsOci(() => parseManifestOrIndex(dup));
+    const idxText = new TextDecoder().decode(idx.bytes);
+    rejectsOci(() => parseIndex(idxText.replace('{', '{"manifests":[],')), /^index$/);
+    rejectsOci(() => parseOciLayoutFile('{"imageLayoutVersion":"9","imageLayoutVersion":"1.0.0"}'));
+  });
+
+  test('a descriptor media type must agree with the document it points at', () => {
+    rejectsOci(() => parseManifestOrIndex(m.bytes, OCI_MEDIA_TYPES.index), /^document\.mediaType$/);
+    rejectsOci(() => parseManifestOrIndex(idx.bytes, OCI_MEDIA_TYPES.manifest), /^document\.mediaType$/);
+    assert.equal(parseManifestOrIndex(m.bytes, OCI_MEDIA_TYPES.manifest).kind, 'manifest');
+    assert.equal(parseManifestOrIndex(idx.bytes, OCI_MEDIA_TYPES.index).kind, 'index');
+  });
+});

@@ -1,5 +1,5 @@
 /**
- * Sigstore bundle v0.3 rendering and parsing for DSSE envelopes signed with a plain public key
+ * Sigstore bundle v0.3 rendering, parsing and offline verification for DSSE envelopes signed with a plain public key
  * (no Fulcio certificate, no Rekor entry), with optional RFC 3161 timestamps — the shape that
  * `@sigstore/verify@3` accepts offline. See docs/formats/dsse.md.
  */
@@ -15,3 +15,8 @@ export {
   type SigstoreBundleJson,
   type SigstoreBundleOptions,
 } from './sigstore-bundle.js';
+export {
+  verifySigstoreBundle,
+  type VerifiedSigstoreBundle,
+  type VerifySigstoreBundleOptions,
+} from './sigstore-verify.js';

@@ -4,7 +4,7 @@
  */
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { bundleFromJSON } from '@sigstore/bundle';
 import { TrustedRoot } from '@sigstore/protobuf-specs';
@@ -12,7 +12,7 @@ import { Verifier, toSignedEntity, toTrustMaterial } from '@sigstore/verify';
 import { makeOpensslTsaPki, needTool, opensslTimestamp, tempDir, type OpensslTsaPki } from '@stella/testkit';
 import { signEnvelope, type DsseEnvelope } from '../dsse/index.js';
 import { isStellaError } from '../errors/index.js';
-import { createKeySigner, keyIdHint, type Signer } from '../signing/index.js';
+import { createKeySigner, keyIdHint, keySetFromPublicKeys, type Signer } from '../signing/index.js';
 import {
   SIGSTORE_BUNDLE_V03_MEDIA_TYPE,
   parseSigstoreBundle,
@@ -20,6 +20,7 @@ import {
   signatureToTimestamp,
   sigstorePublicKeyDetails,
   toSigstoreBundle,
+  verifySigstoreBundle,
   type SigstoreBundleJson,
 } from './index.js';
 
@@ -45,26 +46,28 @@ function sigstoreVerify(
   signer: Signer,
   publicKeyHint: string,
   timestampThreshold: number,
+  withTsa = true,
 ): void {
   const trustedRoot = TrustedRoot.fromJSON({
     mediaType: 'application/vnd.dev.sigstore.trustedroot+json;version=0.1',
     tlogs: [],
     certificateAuthorities: [],
     ctlogs: [],
-    timestampAuthorities: tsaChain
-      ? [
-          {
-            subject: { organization: 'test', commonName: 'Test TSA' },
-            certChain: {
-              certificates: [
-                { rawBytes: tsaChain.leaf.toString('base64') },
-                { rawBytes: tsaChain.root.toString('base64') },
-              ],
+    timestampAuthorities:
+      tsaChain && withTsa
+        ? [
+            {
+              subject: { organization: 'test', commonName: 'Test TSA' },
+              certChain: {
+                certificates: [
+                  { rawBytes: tsaChain.leaf.toString('base64') },
+                  { rawBytes: tsaChain.root.toString('base64') },
+                ],
+              },
+              validFor: { start: '2020-01-01T00:00:00Z' },
             },
-            validFor: { start: '2020-01-01T00:00:00Z' },
-          },
-        ]
-      : [],
+          ]
+        : [],
   });
   const keys = {
     [publicKeyHint]: {
@@ -218,3 +221,160 @@ describe('toSigstoreBundle / parseSigstoreBundle', () => {
     }
   });
 });
+
+describe(
+  'verifySigstoreBundle agrees with @sigstore/verify@3 on crafted bundles (issue 20 point 2)',
+  { skip: noOpenssl },
+  () => {
+    type Verdict = 'accept' | 'refuse';
+    let s: Signer;
+    let publicKey: KeyObject;
+    let env: DsseEnvelope;
+    let tsr: Uint8Array;
+    let caPem: string;
+    before(async () => {
+      ({ s, publicKey } = signer('ec'));
+      env = await signEnvelope(te.encode('{"_type":"https://in-toto.io/Statement/v1"}'), INTOTO, [s]);
+      tsr = await timestamp(signatureToTimestamp(env));
+      caPem = await readFile(pki.caCert, 'utf8');
+    });
+
+    /** Both verdicts on one bundle, with the same trust: our key and (unless `withTsa` is false) the TSA. */
+    async function verdicts(
+      bundle: unknown,
+      o: { threshold?: number; withTsa?: boolean; allowUnverifiedTlogEntries?: boolean } = {},
+    ): Promise<{ sigstore: Verdict; ours: Verdict; error?: unknown }> {
+      let sigstore: Verdict = 'accept';
+      try {
+        sigstoreVerify(bundle as SigstoreBundleJson, s, keyIdHint(s.keyId), o.threshold ?? 0, o.withTsa ?? true);
+      } catch {
+        sigstore = 'refuse';
+      }
+      try {
+        await verifySigstoreBundle(JSON.stringify(bundle), {
+          keys: keySetFromPublicKeys([publicKey]),
+          timestampTrustedCerts: (o.withTsa ?? true) ? [caPem] : [],
+          timestampThreshold: o.threshold ?? 0,
+          ...(o.allowUnverifiedTlogEntries ? { allowUnverifiedTlogEntries: true } : {}),
+        });
+        return { sigstore, ours: 'accept' };
+      } catch (error) {
+        assert.ok(
+          isStellaError(error, 'SIGSTORE_BUNDLE_INVALID') || isStellaError(error, 'DSSE_SIGNATURE_INVALID'),
+          String(error),
+        );
+        return { sigstore, ours: 'refuse', error };
+      }
+    }
+    const check = (e: unknown) => (e as { details?: { check?: string } }).details?.check;
+
+    test('a valid bundle, with and without a timestamp: both accept', async () => {
+      assert.deepEqual(await verdicts(toSigstoreBundle(env, { rfc3161Timestamps: [tsr] }), { threshold: 1 }), {
+        sigstore: 'accept',
+        ours: 'accept',
+      });
+      assert.deepEqual(await verdicts(toSigstoreBundle(env)), { sigstore: 'accept', ours: 'accept' });
+      const ok = await verifySigstoreBundle(
+        serializeSigstoreBundle(toSigstoreBundle(env, { rfc3161Timestamps: [tsr] })),
+        {
+          keys: keySetFromPublicKeys([publicKey]),
+          timestampTrustedCerts: [caPem],
+        },
+      );
+      assert.equal(ok.verifiedKeyId, s.keyId);
+      assert.equal(ok.timestamps.length, 1);
+      assert.equal(ok.ignoredTlogEntries, 0);
+    });
+
+    test('timestamps: over another signature, garbage bytes, duplicated, or without TSA trust: both refuse', async () => {
+      const other = await signEnvelope(te.encode('another statement'), INTOTO, [s]);
+      const overOther = await timestamp(signatureToTimestamp(other));
+      const cases: [string, unknown, { threshold?: number; withTsa?: boolean }][] = [
+        ['timestamp over another signature', toSigstoreBundle(env, { rfc3161Timestamps: [overOther] }), {}],
+        ['garbage timestamp bytes', toSigstoreBundle(env, { rfc3161Timestamps: [Uint8Array.from([1, 2, 3])] }), {}],
+        ['the same timestamp twice', toSigstoreBundle(env, { rfc3161Timestamps: [tsr, tsr] }), {}],
+        ['a timestamp but no TSA trusted', toSigstoreBundle(env, { rfc3161Timestamps: [tsr] }), { withTsa: false }],
+        ['threshold 1 without a timestamp', toSigstoreBundle(env), { threshold: 1 }],
+      ];
+      for (const [name, bundle, o] of cases) {
+        const v = await verdicts(bundle, o);
+        assert.deepEqual([v.sigstore, v.ours], ['refuse', 'refuse'], name);
+        assert.equal(check(v.error), 'timestamp', name);
+      }
+    });
+
+    test('non-empty tlogEntries: both refuse; allowUnverifiedTlogEntries accepts and reports them as ignored', async () => {
+      const bundle = toSigstoreBundle(env) as unknown as { verificationMaterial: Record<string, unknown> };
+      bundle.verificationMaterial.tlogEntries = [
+        {
+          logIndex: '1',
+          logId: { keyId: Buffer.alloc(32, 7).toString('base64') },
+          kindVersion: { kind: 'dsse', version: '0.0.1' },
+          integratedTime: '1700000000',
+          inclusionPromise: { signedEntryTimestamp: Buffer.from('not a signature').toString('base64') },
+          canonicalizedBody: Buffer.from('{}').toString('base64'),
+        },
+      ];
+      const v = await verdicts(bundle);
+      assert.deepEqual([v.sigstore, v.ours], ['refuse', 'refuse']);
+      assert.equal(check(v.error), 'tlog');
+      const allowed = await verifySigstoreBundle(JSON.stringify(bundle), {
+        keys: keySetFromPublicKeys([publicKey]),
+        allowUnverifiedTlogEntries: true,
+      });
+      assert.equal(allowed.ignoredTlogEntries, 1);
+    });
+
+    test('publicKey.hint naming another key than the one that verifies: both refuse', async () => {
+      const other = signer('ec').s;
+      const bundle = toSigstoreBundle(env, { publicKeyHint: keyIdHint(other.keyId) });
+      const v = await verdicts(bundle);
+      assert.deepEqual([v.sigstore, v.ours], ['refuse', 'refuse']);
+      assert.equal(check(v.error), 'hint');
+      // Even when the named key is trusted too: the signature is checked with the hinted key only.
+      await assert.rejects(
+        verifySigstoreBundle(JSON.stringify(bundle), {
+          keys: keySetFromPublicKeys([publicKey, createPublicKeyOf(other)]),
+        }),
+        (e: unknown) => isStellaError(e, 'DSSE_SIGNATURE_INVALID'),
+      );
+    });
+
+    test('forbidden material combinations are refused (sigstore-js keeps one of the two silently)', async () => {
+      const good = toSigstoreBundle(env);
+      const withCert = {
+        ...good,
+        verificationMaterial: {
+          ...good.verificationMaterial,
+          certificate: { rawBytes: pemToDer(caPem).toString('base64') },
+        },
+      };
+      const v1 = await verdicts(withCert);
+      // @sigstore/bundle decodes the `oneof` by taking publicKey and dropping the certificate, so
+      // @sigstore/verify accepts; bundle.proto allows one of them, and we refuse. The one deliberate
+      // disagreement.
+      assert.deepEqual([v1.sigstore, v1.ours], ['accept', 'refuse']);
+      const withMessage = {
+        ...good,
+        messageSignature: {
+          messageDigest: { algorithm: 'SHA2_256', digest: Buffer.alloc(32).toString('base64') },
+          signature: Buffer.from(good.dsseEnvelope.signatures[0]!.sig, 'base64').toString('base64'),
+        },
+      };
+      const v2 = await verdicts(withMessage);
+      assert.deepEqual([v2.sigstore, v2.ours], ['refuse', 'refuse']);
+      for (const [b, path] of [
+        [withCert, '$.verificationMaterial.certificate'],
+        [withMessage, '$.messageSignature'],
+      ] as const)
+        assert.throws(
+          () => parseSigstoreBundle(JSON.stringify(b)),
+          (e: unknown) => isStellaError(e, 'SIGSTORE_BUNDLE_INVALID') && (e.details as { path: string }).path === path,
+        );
+    });
+  },
+);
+
+function createPublicKeyOf(sg: Signer): KeyObject {
+  return createPublicKey({ key: Buffer.from(sg.publicKeySpki()), format: 'der', type: 'spki' });
+}

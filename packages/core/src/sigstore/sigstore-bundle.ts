@@ -43,6 +43,8 @@ export interface ParsedSigstoreBundle {
   publicKeyHint: string;
   envelope: DsseEnvelope;
   rfc3161Timestamps: Uint8Array[];
+  /** `verificationMaterial.tlogEntries` as given (not verified: there is no Rekor offline). */
+  tlogEntries: unknown[];
 }
 
 function invalid(message: string, path?: string, cause?: unknown): StellaError {
@@ -101,9 +103,11 @@ function isObject(v: unknown): v is Record<string, unknown> {
 }
 
 /**
- * Parses a Sigstore bundle v0.3 of the shape this module emits (public-key hint + DSSE envelope,
- * no tlog entries required). It checks structure only; cryptographic verification is done on the
- * returned envelope with `verifyEnvelope` (or by `@sigstore/verify`). Throws
+ * Parses a Sigstore bundle v0.3 of the shape this module emits (public-key hint + DSSE envelope).
+ * It checks structure only — use {@link verifySigstoreBundle} to verify one: the signature, the
+ * hint, the timestamps and the tlog entries. Refuses the material combinations `bundle.proto`
+ * forbids (its `oneof`s): a public key together with a certificate or chain, and a DSSE envelope
+ * together with a message signature (`@sigstore/bundle` silently keeps one of the two). Throws
  * SIGSTORE_BUNDLE_INVALID, with the DSSE/base64 error as `cause`.
  */
 export function parseSigstoreBundle(input: string | Uint8Array): ParsedSigstoreBundle {
@@ -119,12 +123,23 @@ export function parseSigstoreBundle(input: string | Uint8Array): ParsedSigstoreB
     throw invalid(`unsupported bundle mediaType ${JSON.stringify(mediaType)}`, '$.mediaType');
   }
   if (!isObject(vm)) throw invalid('verificationMaterial is missing', '$.verificationMaterial');
+  for (const other of ['certificate', 'x509CertificateChain'] as const) {
+    if (vm.publicKey !== undefined && vm[other] !== undefined)
+      throw invalid(
+        `verificationMaterial has both publicKey and ${other} (bundle.proto allows one)`,
+        `$.verificationMaterial.${other}`,
+      );
+  }
+  if (dsseEnvelope !== undefined && json.messageSignature !== undefined)
+    throw invalid('bundle has both dsseEnvelope and messageSignature (bundle.proto allows one)', '$.messageSignature');
   if (!isObject(vm.publicKey) || typeof vm.publicKey.hint !== 'string' || vm.publicKey.hint === '') {
     throw invalid(
       'verificationMaterial.publicKey.hint is missing (only public-key bundles are supported)',
       '$.verificationMaterial.publicKey',
     );
   }
+  if (vm.tlogEntries !== undefined && !Array.isArray(vm.tlogEntries))
+    throw invalid('tlogEntries must be an array', '$.verificationMaterial.tlogEntries');
   const tsd = vm.timestampVerificationData;
   const timestamps: Uint8Array[] = [];
   if (tsd !== undefined) {
@@ -152,7 +167,13 @@ export function parseSigstoreBundle(input: string | Uint8Array): ParsedSigstoreB
   }
   if (envelope.signatures.length !== 1)
     throw invalid('dsseEnvelope must hold exactly one signature', '$.dsseEnvelope.signatures');
-  return { mediaType, publicKeyHint: vm.publicKey.hint, envelope, rfc3161Timestamps: timestamps };
+  return {
+    mediaType,
+    publicKeyHint: vm.publicKey.hint,
+    envelope,
+    rfc3161Timestamps: timestamps,
+    tlogEntries: (vm.tlogEntries as unknown[] | undefined) ?? [],
+  };
 }
 
 /**

@@ -22,6 +22,7 @@ export {
 } from './tuf-types.js';
 export {
   tufKeyId,
+  tufPublicKeyIdentity,
   tufKeyFromKeyObject,
   tufSignerFromKeyObject,
   tufSignerFromFunction,
@@ -54,6 +55,7 @@ export {
   type TufRepositoryFiles,
   type TufVerifyOptions,
   type TufVerifiedRepository,
+  type TufKeyIdPolicy,
 } from './tuf-verify.js';
 export {
   buildTufRepository,

@@ -130,13 +130,27 @@ function publicKeyObject(key: TufKey): KeyObject | undefined {
 }
 
 /**
- * Verifies one signature (hex) over `data` with a TUF key. Unknown key types/schemes and
+ * The identity of the public key a TUF key object holds, independent of how it is labelled: hex
+ * SHA-256 of its SubjectPublicKeyInfo DER. Two key objects that differ only in spelling (keytype
+ * `ecdsa` vs `ecdsa-sha2-nistp256`, PEM line breaks, hex case of an Ed25519 key) have the same
+ * identity, so one key can never count twice toward a threshold under two keyids. `undefined` for
+ * keys we cannot parse (they never verify, so they never count).
+ */
+export function tufPublicKeyIdentity(key: TufKey): string | undefined {
+  const pub = publicKeyObject(key);
+  return pub ? sha256Hex(pub.export({ format: 'der', type: 'spki' })) : undefined;
+}
+
+/**
+ * Verifies one signature (lowercase hex) over `data` with a TUF key. Unknown key types/schemes and
  * unparsable keys or signatures verify as false — they can never count towards a threshold.
  */
 export function verifyTufSignature(key: TufKey, data: Uint8Array, sigHex: string): boolean {
   const pub = publicKeyObject(key);
   const algorithm = signatureAlgorithmOfTufScheme(key.scheme);
-  if (!pub || !algorithm || typeof sigHex !== 'string' || !/^([0-9a-fA-F]{2})+$/.test(sigHex)) return false;
+  // Lowercase hex only, as every TUF implementation writes it: accepting both cases would let
+  // anyone change the bytes of signed metadata (the unsigned signature part) without a key.
+  if (!pub || !algorithm || typeof sigHex !== 'string' || !/^([0-9a-f]{2})+$/.test(sigHex)) return false;
   // verifyWithKey never throws: a garbled signature is just false.
   return verifyWithKey(algorithm, pub, data, Buffer.from(sigHex, 'hex'));
 }

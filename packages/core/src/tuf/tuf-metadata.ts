@@ -7,7 +7,7 @@
 import { canonicalJcsBytes, canonicalOlpcBytes } from '../canonical-json/index.js';
 import { sha256Hex } from '../digest/index.js';
 import { StellaError } from '../errors/index.js';
-import { tufKeyId, type TufSigner } from './tuf-keys.js';
+import { tufKeyId, tufPublicKeyIdentity, type TufSigner } from './tuf-keys.js';
 import {
   TUF_SPEC_VERSION,
   type TufKey,
@@ -49,15 +49,35 @@ export interface BuildRootOptions extends TufCommonOptions {
 
 /**
  * root.json `signed`. Key ids are computed from the keys (TUF spec KEYID rule); thresholds must be
- * between 1 and the number of distinct keys of the role.
+ * between 1 and the number of distinct keys of the role; a public key may appear under one key
+ * object only, and every key must be one we can verify with.
  * @throws StellaError TUF_INVALID
  */
 export function buildRoot(o: BuildRootOptions): TufRoot {
   const keys: Record<string, TufKey> = {};
   const roles = {} as TufRoot['roles'];
+  // One public key, one key object: the same key under two spellings (keytype `ecdsa` and
+  // `ecdsa-sha2-nistp256`, …) would get two keyids, and verifiers refuse such roots.
+  const keyIdOfIdentity = new Map<string, string>();
   for (const name of ['root', 'targets', 'snapshot', 'timestamp'] as const) {
     const r = o.roles[name];
     if (!r) throw new StellaError('TUF_INVALID', `root needs keys for the ${name} role`);
+    for (const k of r.keys) {
+      const id = tufKeyId(k);
+      const identity = tufPublicKeyIdentity(k);
+      if (identity === undefined)
+        throw new StellaError('TUF_INVALID', `${name}: key ${id} is not a supported, parsable public key`);
+      const other = keyIdOfIdentity.get(identity);
+      if (other !== undefined && other !== id)
+        throw new StellaError(
+          'TUF_INVALID',
+          `${name}: the same public key is given as two key objects (${other}, ${id})`,
+          {
+            details: { keyids: [other, id] },
+          },
+        );
+      keyIdOfIdentity.set(identity, id);
+    }
     const ids = [...new Set(r.keys.map((k) => tufKeyId(k)))].sort();
     if (!Number.isSafeInteger(r.threshold) || r.threshold < 1 || r.threshold > ids.length) {
       throw new StellaError(

@@ -9,5 +9,11 @@ export {
   type WriteOciLayoutInput,
   type WriteOciLayoutResult,
 } from './oci-layout-writer.js';
-export { readOciLayout, type OciLayout, type OciLayoutEntry, type ReadOciLayoutOptions } from './oci-layout-reader.js';
+export {
+  DEFAULT_MAX_OCI_LAYOUT_ENTRIES,
+  readOciLayout,
+  type OciLayout,
+  type OciLayoutEntry,
+  type ReadOciLayoutOptions,
+} from './oci-layout-reader.js';
 export { writeOciArchive, extractOciArchive } from './oci-archive.js';

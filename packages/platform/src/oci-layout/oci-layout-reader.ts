@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { lstat, readdir, readFile } from 'node:fs/promises';
+import { constants, createReadStream } from 'node:fs';
+import { lstat, open, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { StellaError } from '@stella/core/errors';
@@ -49,7 +49,18 @@ export interface ReadOciLayoutOptions {
    * checked for presence and size.
    */
   verifyBlobs?: boolean;
+  /**
+   * Most manifests and indexes (entries) the layout may hold; default
+   * {@link DEFAULT_MAX_OCI_LAYOUT_ENTRIES}. Each digest is read once however often it is listed,
+   * so this bounds the work a small layout of nested indexes can cause.
+   */
+  maxEntries?: number;
 }
+
+/** Default {@link ReadOciLayoutOptions.maxEntries}. */
+export const DEFAULT_MAX_OCI_LAYOUT_ENTRIES = 10_000;
+/** Largest `oci-layout` file read (its only content is `{"imageLayoutVersion":"1.0.0"}`). */
+const MAX_LAYOUT_FILE_BYTES = 4096;
 
 const invalid = (msg: string, details: Record<string, unknown> = {}) =>
   new StellaError('OCI_INVALID', msg, { details });
@@ -61,6 +72,56 @@ function blobFile(dir: string, digest: string): string {
     });
   const [alg, hex] = digest.split(':') as [string, string];
   return join(dir, 'blobs', alg, hex);
+}
+
+/**
+ * Reads a regular file of at most `maxBytes` (or exactly `exactBytes`) bytes. The size is taken
+ * from fstat of the opened file before any byte is read, so a huge file is refused at once, and
+ * O_NOFOLLOW refuses a symlink in the last component (the descriptor-vs-file race of a separate
+ * lstat + readFile cannot swap in another file).
+ */
+async function readBoundedFile(
+  path: string,
+  what: string,
+  limit: { maxBytes: number } | { exactBytes: number; digest: string },
+): Promise<Buffer> {
+  let fh;
+  try {
+    fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw invalid(`${what} is missing`, { path });
+    if (code === 'ELOOP') throw invalid(`${what} is not a regular file`, { path });
+    throw e;
+  }
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) throw invalid(`${what} is not a regular file`, { path });
+    if ('exactBytes' in limit) {
+      if (st.size !== limit.exactBytes)
+        throw mismatch(limit.digest, limit.exactBytes, { digest: '(not read)', size: st.size });
+    } else if (st.size > limit.maxBytes) throw invalid(`${what} is larger than ${limit.maxBytes} bytes`, { path });
+    const buf = Buffer.alloc(st.size);
+    const { bytesRead } = await fh.read(buf, 0, st.size, 0);
+    if (bytesRead !== st.size) throw invalid(`${what} changed while it was read`, { path });
+    return buf;
+  } finally {
+    await fh.close();
+  }
+}
+
+/** A real directory (not a symlink to one), or absent. */
+async function realDirectory(path: string, what: string): Promise<boolean> {
+  let st;
+  try {
+    st = await lstat(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw e;
+  }
+  // A symlinked blobs/ (or blobs/<alg>/) would make every blob path resolve outside the layout.
+  if (!st.isDirectory()) throw invalid(`${what} is not a directory (symlinks are refused)`, { path });
+  return true;
 }
 
 async function regularFile(path: string, what: string): Promise<number> {
@@ -79,9 +140,15 @@ async function regularFile(path: string, what: string): Promise<number> {
 async function hashFile(path: string, alg: string): Promise<{ digest: string; size: number }> {
   const h = createHash(alg);
   let size = 0;
-  for await (const chunk of createReadStream(path)) {
-    h.update(chunk as Buffer);
-    size += (chunk as Buffer).length;
+  // O_NOFOLLOW: the file was lstat-checked, but must not be swapped for a symlink before it is read.
+  const fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+  try {
+    for await (const chunk of fh.createReadStream({ autoClose: false })) {
+      h.update(chunk as Buffer);
+      size += (chunk as Buffer).length;
+    }
+  } finally {
+    await fh.close();
   }
   return { digest: `${alg}:${h.digest('hex')}`, size };
 }
@@ -108,22 +175,54 @@ function mismatch(digest: string, expectedSize: number, got: { digest: string; s
  */
 export async function readOciLayout(dir: string, opts: ReadOciLayoutOptions = {}): Promise<OciLayout> {
   const verifyBlobs = opts.verifyBlobs ?? true;
-  const layoutFile = join(dir, 'oci-layout');
-  await regularFile(layoutFile, 'oci-layout');
-  parseOciLayoutFile(await readFile(layoutFile));
-  const indexFile = join(dir, 'index.json');
-  if ((await regularFile(indexFile, 'index.json')) > MAX_MANIFEST_BYTES)
-    throw invalid('index.json is larger than 4 MiB');
-  const index = parseIndex(await readFile(indexFile));
+  const maxEntries = opts.maxEntries ?? DEFAULT_MAX_OCI_LAYOUT_ENTRIES;
+  if (!Number.isSafeInteger(maxEntries) || maxEntries < 1)
+    throw new StellaError('VALIDATION_FAILED', `maxEntries must be an integer ≥ 1, got ${String(maxEntries)}`);
+  parseOciLayoutFile(await readBoundedFile(join(dir, 'oci-layout'), 'oci-layout', { maxBytes: MAX_LAYOUT_FILE_BYTES }));
+  const index = parseIndex(
+    await readBoundedFile(join(dir, 'index.json'), 'index.json', { maxBytes: MAX_MANIFEST_BYTES }),
+  );
+  const hasBlobs = await realDirectory(join(dir, 'blobs'), 'blobs');
+  const algDirs = new Map<string, Promise<boolean>>();
+  /** blobs/<alg>/ of a digest must be a real directory too (checked once per algorithm). */
+  async function checkAlgDir(digest: string): Promise<void> {
+    const alg = digest.split(':')[0]!;
+    if (!algDirs.has(alg))
+      algDirs.set(alg, hasBlobs ? realDirectory(join(dir, 'blobs', alg), `blobs/${alg}`) : Promise.resolve(false));
+    await algDirs.get(alg);
+  }
 
   const entries: OciLayoutEntry[] = [];
+  /** Every manifest/index read so far, by digest: each is read, hashed and walked once. */
+  const seen = new Map<string, OciLayoutEntry>();
   const verified = new Set<string>();
+  const blobSizes = new Map<string, number>();
   const visiting = new Set<string>();
 
+  function addEntry(e: OciLayoutEntry): void {
+    if (entries.length >= maxEntries)
+      throw invalid(`layout has more than ${maxEntries} manifests and indexes`, { check: 'max-entries', maxEntries });
+    entries.push(e);
+  }
+
   async function checkBlob(d: OciDescriptor, hash: boolean): Promise<void> {
+    // A blob that is itself a manifest or index belongs in an index, not in config/layers where
+    // it would never be parsed or walked.
+    if (d.mediaType === OCI_MEDIA_TYPES.manifest || d.mediaType === OCI_MEDIA_TYPES.index)
+      throw invalid(`config/layer ${d.digest} has the media type of a manifest or index (${d.mediaType})`, {
+        digest: d.digest,
+      });
+    // Each blob is stat'ed once, however many manifests list it.
+    const known = blobSizes.get(d.digest);
+    if (known !== undefined) {
+      if (known !== d.size) throw mismatch(d.digest, d.size, { digest: '(not hashed)', size: known });
+      return;
+    }
     const file = blobFile(dir, d.digest);
+    await checkAlgDir(d.digest);
     const size = await regularFile(file, `blob ${d.digest}`);
     if (size !== d.size) throw mismatch(d.digest, d.size, { digest: '(not hashed)', size });
+    blobSizes.set(d.digest, size);
     if (hash && !verified.has(d.digest)) {
       const got = await hashFile(file, d.digest.split(':')[0]!);
       if (got.digest !== d.digest) throw mismatch(d.digest, d.size, got);
@@ -134,32 +233,50 @@ export async function readOciLayout(dir: string, opts: ReadOciLayoutOptions = {}
   async function visit(d: OciDescriptor, refName: string | undefined, depth: number): Promise<void> {
     if (depth > 8) throw invalid('indexes nested more than 8 levels deep', { digest: d.digest });
     if (visiting.has(d.digest)) throw invalid('index refers to itself', { digest: d.digest });
+    if (d.mediaType !== OCI_MEDIA_TYPES.manifest && d.mediaType !== OCI_MEDIA_TYPES.index)
+      throw invalid(`${d.digest} is listed with unsupported media type ${d.mediaType}`, { digest: d.digest });
+    const done = seen.get(d.digest);
+    if (done) {
+      // Already read and walked: only check this descriptor against it (a nested index listing
+      // the next level F times must not cost F^depth reads). A top-level listing under another
+      // ref name is still its own entry.
+      if (done.descriptor.mediaType !== d.mediaType || done.descriptor.size !== d.size)
+        throw invalid(`${d.digest} is listed with different media types or sizes`, { digest: d.digest });
+      if (refName !== undefined) addEntry({ ...done, descriptor: d, refName });
+      return;
+    }
     if (d.size > MAX_MANIFEST_BYTES) throw invalid(`manifest ${d.digest} is larger than 4 MiB`, { digest: d.digest });
     const file = blobFile(dir, d.digest);
-    await regularFile(file, `manifest ${d.digest}`);
-    const bytes = await readFile(file);
+    await checkAlgDir(d.digest);
+    const bytes = await readBoundedFile(file, `manifest ${d.digest}`, { exactBytes: d.size, digest: d.digest });
     const alg = d.digest.split(':')[0]!;
     const got = { digest: `${alg}:${createHash(alg).update(bytes).digest('hex')}`, size: bytes.length };
     if (got.digest !== d.digest || got.size !== d.size) throw mismatch(d.digest, d.size, got);
     verified.add(d.digest);
     const doc = parseManifestOrIndex(bytes, d.mediaType);
     const base = { descriptor: d, bytes: new Uint8Array(bytes), ...(refName !== undefined ? { refName } : {}) };
+    // parseManifestOrIndex refuses a document whose mediaType differs from the descriptor's; a
+    // document without one must still be of the kind the descriptor names.
+    const kind = d.mediaType === OCI_MEDIA_TYPES.index ? 'index' : 'manifest';
+    if (doc.kind !== kind)
+      throw invalid(`${d.digest} is described as ${d.mediaType} but is an image ${doc.kind}`, { digest: d.digest });
+    const entry: OciLayoutEntry =
+      doc.kind === 'index'
+        ? { ...base, kind: 'index', index: doc.index }
+        : { ...base, kind: 'manifest', manifest: doc.manifest };
+    addEntry(entry);
+    seen.set(d.digest, entry);
     if (doc.kind === 'index') {
-      entries.push({ ...base, kind: 'index', index: doc.index });
       visiting.add(d.digest);
       for (const child of doc.index.manifests) await visit(child, undefined, depth + 1);
       visiting.delete(d.digest);
     } else {
-      entries.push({ ...base, kind: 'manifest', manifest: doc.manifest });
       for (const b of [doc.manifest.config, ...doc.manifest.layers]) await checkBlob(b, verifyBlobs);
     }
   }
 
   const refs = new Set<string>();
   for (const d of index.manifests) {
-    if (d.mediaType !== OCI_MEDIA_TYPES.manifest && d.mediaType !== OCI_MEDIA_TYPES.index) {
-      throw invalid(`index.json lists ${d.digest} with unsupported media type ${d.mediaType}`, { digest: d.digest });
-    }
     const ref = d.annotations?.[OCI_ANNOTATIONS.refName];
     if (ref !== undefined) {
       if (refs.has(ref)) throw invalid(`ref name ${JSON.stringify(ref)} appears twice in index.json`, { refName: ref });
@@ -170,14 +287,10 @@ export async function readOciLayout(dir: string, opts: ReadOciLayoutOptions = {}
 
   if (verifyBlobs) {
     // image-layout.md: blob content MUST hash to its file name — unreferenced blobs included.
-    let algs: string[] = [];
-    try {
-      algs = await readdir(join(dir, 'blobs'));
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-    }
+    const algs = hasBlobs ? await readdir(join(dir, 'blobs')) : [];
     for (const alg of algs) {
       if (alg !== 'sha256' && alg !== 'sha512') continue; // unknown algorithms cannot be verified; tolerated
+      await checkAlgDir(`${alg}:`);
       for (const hex of await readdir(join(dir, 'blobs', alg))) {
         const digest = `${alg}:${hex}`;
         if (verified.has(digest)) continue;
