@@ -5,7 +5,7 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash, generateKeyPairSync } from 'node:crypto';
+import { createHash, createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { assertStellaError } from '@stella/testkit';
 import { canonicalOlpcBytes } from '@stella/core/canonical-json';
 import { sha256Hex } from '@stella/core/digest';
@@ -129,6 +129,34 @@ describe('TUF: one key never counts twice toward a threshold (issue 19 finding 2
         }),
       'TUF_INVALID',
     );
+  });
+
+  test('the same P-256 key as a compressed and an uncompressed SPKI PEM (both keyids correct)', async () => {
+    const ec = tufSignerFromKeyObject(generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey);
+    const jwk = createPublicKey(ec.key.keyval.public).export({ format: 'jwk' });
+    // SEC 1 §2.3.3 compressed point: 0x02/0x03 by the parity of y, then x.
+    const x = Buffer.from(jwk.x!, 'base64url');
+    const y = Buffer.from(jwk.y!, 'base64url');
+    const point = Buffer.concat([Buffer.from([0x02 | (y[31]! & 1)]), x]);
+    const prefix = Buffer.from('3039301306072a8648ce3d020106082a8648ce3d030107032200', 'hex');
+    const der = Buffer.concat([prefix, point]);
+    const pem = `-----BEGIN PUBLIC KEY-----\n${der.toString('base64')}\n-----END PUBLIC KEY-----\n`;
+    const compressed: TufKey = { ...ec.key, keyval: { public: pem } };
+    assert.notEqual(tufKeyId(compressed), ec.keyid);
+    const r = await buildTufRepository(opts());
+    const root = rootWith(r.root.signed, [
+      [ec.keyid, ec.key],
+      [tufKeyId(compressed), compressed],
+    ]);
+    const signed = await signMetadata(root, [ec]);
+    const md = {
+      signed: root,
+      signatures: [signed.signatures[0]!, { ...signed.signatures[0]!, keyid: tufKeyId(compressed) }],
+    };
+    const e = assertStellaError(() => verifyTufThreshold(md, root.keys, root.roles.root, 'root'), 'TUF_INVALID');
+    assert.equal((e.details as { valid: number }).valid, 1);
+    const e2 = assertStellaError(() => parseTufMetadata(serializeMetadata(md), 'root'), 'TUF_INVALID');
+    assert.equal((e2.details as { check: string }).check, 'duplicate-key');
   });
 
   test('a keyid that is not the SHA-256 of its canonical key is refused unless keyIdPolicy is any', async () => {

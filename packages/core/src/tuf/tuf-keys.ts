@@ -7,7 +7,7 @@ import { createPublicKey, type KeyObject } from 'node:crypto';
 import { canonicalOlpcBytes } from '../canonical-json/index.js';
 import { sha256Hex } from '../digest/index.js';
 import { StellaError } from '../errors/index.js';
-import { signWithKey, verifyWithKey, type SignatureAlgorithm } from '../signing/index.js';
+import { publicKeyIdentity, signWithKey, verifyWithKey, type SignatureAlgorithm } from '../signing/index.js';
 import type { TufKey } from './tuf-types.js';
 
 /** Signs the canonical bytes of a `signed` object; returns the raw signature (DER for ECDSA). */
@@ -130,15 +130,16 @@ function publicKeyObject(key: TufKey): KeyObject | undefined {
 }
 
 /**
- * The identity of the public key a TUF key object holds, independent of how it is labelled: hex
- * SHA-256 of its SubjectPublicKeyInfo DER. Two key objects that differ only in spelling (keytype
- * `ecdsa` vs `ecdsa-sha2-nistp256`, PEM line breaks, hex case of an Ed25519 key) have the same
- * identity, so one key can never count twice toward a threshold under two keyids. `undefined` for
- * keys we cannot parse (they never verify, so they never count).
+ * The identity of the public key a TUF key object holds, independent of how it is labelled or
+ * encoded: its key material ({@link publicKeyIdentity}, shared with DSSE key sets). Two key objects
+ * that differ only in spelling (keytype `ecdsa` vs `ecdsa-sha2-nistp256`, PEM line breaks, hex case
+ * of an Ed25519 key) or in encoding (an EC point compressed or not, SEC 1 §2.3.3 — their SPKI bytes
+ * differ) have the same identity, so one key can never count twice toward a threshold under two
+ * keyids. `undefined` for keys we cannot parse (they never verify, so they never count).
  */
 export function tufPublicKeyIdentity(key: TufKey): string | undefined {
   const pub = publicKeyObject(key);
-  return pub ? sha256Hex(pub.export({ format: 'der', type: 'spki' })) : undefined;
+  return pub ? publicKeyIdentity(pub) : undefined;
 }
 
 /**
