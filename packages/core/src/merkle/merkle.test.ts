@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import fc from 'fast-check';
 import { isStellaError } from '@stella/core/errors';
+import { assertStellaError } from '@stella/testkit';
 import {
   LeafHasher,
   MerkleTreeBuilder,
@@ -56,7 +57,6 @@ const data = (n: number, seed: number) =>
   Array.from({ length: n }, (_, i) => new TextEncoder().encode(`leaf-${seed}-${i}`));
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 const hexes = (a: Uint8Array[]) => a.map(hex);
-const code = (c: string) => (e: unknown) => isStellaError(e) && e.code === c;
 
 describe('Merkle properties vs naive reference', () => {
   test('roots: builder (every prefix) and merkleRoot equal naive MTH for sizes 0…300', () => {
@@ -84,7 +84,7 @@ describe('Merkle properties vs naive reference', () => {
           verifyInclusion(hashes[i]!, i, n, p, root);
           // A proof for leaf i never proves a different leaf at i, nor leaf i at another index.
           if (n > 1) {
-            assert.throws(() => verifyInclusion(hashes[(i + 1) % n]!, i, n, p, root), code('MERKLE_PROOF_INVALID'));
+            assertStellaError(() => verifyInclusion(hashes[(i + 1) % n]!, i, n, p, root), 'MERKLE_PROOF_INVALID');
           }
         }
       }),
@@ -103,14 +103,10 @@ describe('Merkle properties vs naive reference', () => {
         assert.equal(p.length, consistencyProofLength(m, n));
         verifyConsistency(m, n, p, roots[m]!, roots[n]!);
         if (m < n) {
-          assert.throws(
-            () => verifyConsistency(m, n, p, roots[m]!, roots[n - 1]!),
-            code('MERKLE_PROOF_INVALID'),
-            `${m}→${n} wrong root2`,
-          );
+          assertStellaError(() => verifyConsistency(m, n, p, roots[m]!, roots[n - 1]!), 'MERKLE_PROOF_INVALID');
           if (p.length > 0) {
             const bad = p.map((x, j) => (j === p.length - 1 ? sha(x) : x));
-            assert.throws(() => verifyConsistency(m, n, bad, roots[m]!, roots[n]!), code('MERKLE_PROOF_INVALID'));
+            assertStellaError(() => verifyConsistency(m, n, bad, roots[m]!, roots[n]!), 'MERKLE_PROOF_INVALID');
           }
         }
       }
@@ -142,9 +138,9 @@ describe('Merkle properties vs naive reference', () => {
         const flipped = (x: Uint8Array) =>
           Uint8Array.from(x, (v, j) => (j === (bit >> 3) % 32 ? v ^ (1 << (bit & 7)) : v));
         if (which === p.length)
-          assert.throws(() => verifyInclusion(hashes[i]!, i, n, p, flipped(root)), code('MERKLE_PROOF_INVALID'));
+          assertStellaError(() => verifyInclusion(hashes[i]!, i, n, p, flipped(root)), 'MERKLE_PROOF_INVALID');
         else
-          assert.throws(
+          assertStellaError(
             () =>
               verifyInclusion(
                 hashes[i]!,
@@ -153,7 +149,7 @@ describe('Merkle properties vs naive reference', () => {
                 p.map((x, j) => (j === which ? flipped(x) : x)),
                 root,
               ),
-            code('MERKLE_PROOF_INVALID'),
+            'MERKLE_PROOF_INVALID',
           );
       }),
       { numRuns: 300 },
@@ -164,34 +160,34 @@ describe('Merkle properties vs naive reference', () => {
 describe('Merkle input errors', () => {
   const hashes = data(5, 0).map((l) => leafHash(l));
   test('out-of-range indices, empty trees and size mismatches are coded', () => {
-    assert.throws(() => inclusionProof(hashes, 5), code('MERKLE_INDEX_OUT_OF_RANGE'));
-    assert.throws(() => inclusionProof(hashes, -1), code('MERKLE_INDEX_OUT_OF_RANGE'));
-    assert.throws(() => inclusionProof(hashes, 1.5), code('MERKLE_INDEX_OUT_OF_RANGE'));
-    assert.throws(() => inclusionProof(hashes, 0, 6), code('MERKLE_INDEX_OUT_OF_RANGE'));
-    assert.throws(() => inclusionProof([], 0), code('MERKLE_EMPTY_TREE'));
-    assert.throws(() => consistencyProof(hashes, 0, 5), code('MERKLE_EMPTY_TREE'));
-    assert.throws(() => consistencyProof(hashes, 4, 3), code('MERKLE_INDEX_OUT_OF_RANGE'));
-    assert.throws(() => consistencyProof(hashes, 1, 6), code('MERKLE_INDEX_OUT_OF_RANGE'));
-    assert.throws(() => merkleRoot([hashes[0]!, new Uint8Array(31)]), code('MERKLE_PROOF_MALFORMED'));
-    assert.throws(() => new MerkleTreeBuilder().push(new Uint8Array(33)), code('MERKLE_PROOF_MALFORMED'));
+    assertStellaError(() => inclusionProof(hashes, 5), 'MERKLE_INDEX_OUT_OF_RANGE');
+    assertStellaError(() => inclusionProof(hashes, -1), 'MERKLE_INDEX_OUT_OF_RANGE');
+    assertStellaError(() => inclusionProof(hashes, 1.5), 'MERKLE_INDEX_OUT_OF_RANGE');
+    assertStellaError(() => inclusionProof(hashes, 0, 6), 'MERKLE_INDEX_OUT_OF_RANGE');
+    assertStellaError(() => inclusionProof([], 0), 'MERKLE_EMPTY_TREE');
+    assertStellaError(() => consistencyProof(hashes, 0, 5), 'MERKLE_EMPTY_TREE');
+    assertStellaError(() => consistencyProof(hashes, 4, 3), 'MERKLE_INDEX_OUT_OF_RANGE');
+    assertStellaError(() => consistencyProof(hashes, 1, 6), 'MERKLE_INDEX_OUT_OF_RANGE');
+    assertStellaError(() => merkleRoot([hashes[0]!, new Uint8Array(31)]), 'MERKLE_PROOF_MALFORMED');
+    assertStellaError(() => new MerkleTreeBuilder().push(new Uint8Array(33)), 'MERKLE_PROOF_MALFORMED');
     const p = inclusionProof(hashes, 2);
     const root = merkleRoot(hashes);
-    assert.throws(() => verifyInclusion(hashes[2]!, 5, 5, p, root), code('MERKLE_INDEX_OUT_OF_RANGE'));
-    assert.throws(() => verifyInclusion(hashes[2]!, 0, 0, [], root), code('MERKLE_EMPTY_TREE'));
+    assertStellaError(() => verifyInclusion(hashes[2]!, 5, 5, p, root), 'MERKLE_INDEX_OUT_OF_RANGE');
+    assertStellaError(() => verifyInclusion(hashes[2]!, 0, 0, [], root), 'MERKLE_EMPTY_TREE');
     // A proof for another tree size has the wrong length (or, if the length matches, the wrong root).
-    assert.throws(() => verifyInclusion(hashes[2]!, 2, 9, p, root), code('MERKLE_PROOF_MALFORMED'));
+    assertStellaError(() => verifyInclusion(hashes[2]!, 2, 9, p, root), 'MERKLE_PROOF_MALFORMED');
     // Same length (size 6): the proof does not lead to the size-6 root. Note that RFC 9162 does not
     // bind the size into the hash — (2, 5)'s proof also "verifies" as (2, 6) against the *size-5*
     // root — so the size must come from a trusted source (signed manifest leafCount, tree head).
     const root6 = merkleRoot([...hashes, leafHash('six')]);
-    assert.throws(() => verifyInclusion(hashes[2]!, 2, 6, p, root6), code('MERKLE_PROOF_INVALID'));
-    assert.throws(
+    assertStellaError(() => verifyInclusion(hashes[2]!, 2, 6, p, root6), 'MERKLE_PROOF_INVALID');
+    assertStellaError(
       () => verifyInclusion(hashes[2]!, 2, Number.MAX_SAFE_INTEGER + 1, p, root),
-      code('MERKLE_PROOF_MALFORMED'),
+      'MERKLE_PROOF_MALFORMED',
     );
-    assert.throws(
+    assertStellaError(
       () => rootFromInclusionProof(hashes[2]!, 2, 5, [...p.slice(0, -1), new Uint8Array(3)]),
-      code('MERKLE_PROOF_MALFORMED'),
+      'MERKLE_PROOF_MALFORMED',
     );
   });
 
@@ -203,7 +199,7 @@ describe('Merkle input errors', () => {
     const fake = Array.from({ length: 34 }, (_, i) => sha(Uint8Array.of(i)));
     const root = rootFromInclusionProof(hashes[0]!, index, size, fake);
     verifyInclusion(hashes[0]!, index, size, fake, root);
-    assert.throws(() => verifyInclusion(hashes[0]!, index + 1, size, fake, root), code('MERKLE_PROOF_INVALID'));
+    assertStellaError(() => verifyInclusion(hashes[0]!, index + 1, size, fake, root), 'MERKLE_PROOF_INVALID');
   });
 
   test('LeafHasher / leafHashStream equal leafHash on the concatenation; nodeHash is H(0x01‖l‖r)', async () => {
@@ -261,7 +257,7 @@ describe('proof JSON', () => {
       [{ ...good, root: good.root.slice(2) }, 'MERKLE_PROOF_MALFORMED'],
       [{ ...good, auditPath: [...good.auditPath.slice(1), 42] }, 'MERKLE_PROOF_MALFORMED'],
     ];
-    for (const [v, c] of cases) assert.throws(() => parseInclusionProofJson(v), code(c), JSON.stringify(v));
+    for (const [v, c] of cases) assertStellaError(() => parseInclusionProofJson(v), c);
   });
 
   test('property (fuzz): arbitrary objects never crash the parser', () => {

@@ -2,7 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
-import { isStellaError } from '@stella/core/errors';
+import { assertRejectsStella } from '@stella/testkit';
 import { createTar, createTarGz, readTar, readTarGz, type TarReadOptions } from '@stella/core/tar';
 import { collect, rawTar, rawTarGz, readAll, type RawHeader } from './tar-testing.js';
 
@@ -19,11 +19,7 @@ async function rejectsWith(
   code: string,
   opts: TarReadOptions & { gzip?: boolean } = {},
 ): Promise<void> {
-  await assert.rejects(readAll(bytes, opts), (e: unknown) => {
-    if (!isStellaError(e)) throw e;
-    assert.equal(e.code, code, e.message);
-    return true;
-  });
+  await assertRejectsStella(readAll(bytes, opts), code);
 }
 
 describe('safe tar reader', () => {

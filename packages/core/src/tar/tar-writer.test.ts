@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { gunzipSync } from 'node:zlib';
-import { isStellaError } from '@stella/core/errors';
+import { assertRejectsStella } from '@stella/testkit';
 import { createTar, createTarGz, compareUtf8, readTar, type TarEntryInput } from '@stella/core/tar';
 import { collect, readAll } from './tar-testing.js';
 
@@ -22,12 +22,9 @@ function sample(): TarEntryInput[] {
 
 async function expectCode(stream: AsyncIterable<Uint8Array>, code: string): Promise<Buffer> {
   const got: Buffer[] = [];
-  await assert.rejects(
-    (async () => {
-      for await (const c of stream) got.push(Buffer.from(c));
-    })(),
-    (e: unknown) => isStellaError(e) && e.code === code,
-  );
+  await assertRejectsStella(async () => {
+    for await (const c of stream) got.push(Buffer.from(c));
+  }, code);
   return Buffer.concat(got);
 }
 
@@ -178,10 +175,7 @@ describe('deterministic tar writer', () => {
       ];
       const partial = await expectCode(createTar(entries), 'ARCHIVE_MALFORMED');
       // Whatever was emitted before the failure is not a complete archive.
-      await assert.rejects(
-        readAll(partial, { gzip: false }),
-        (e: unknown) => isStellaError(e) && e.code === 'ARCHIVE_MALFORMED',
-      );
+      await assertRejectsStella(readAll(partial, { gzip: false }), 'ARCHIVE_MALFORMED');
       await expectCode(createTarGz(entries), 'ARCHIVE_MALFORMED');
     }
   });

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { SignJWT, UnsecuredJWT, exportJWK, generateKeyPair, base64url, type JSONWebKeySet } from 'jose';
 import { isStellaError } from '@stella/core/errors';
-import { tempDir } from '@stella/testkit';
+import { assertRejectsStella, tempDir } from '@stella/testkit';
 import {
   ROLES,
   SCOPES,
@@ -22,13 +22,10 @@ import {
   type TokenVerifier,
 } from '@stella/platform/auth';
 
+/** The coded rejection, and the verifier's `details.reason` when given. */
 async function rejectsWith(p: Promise<unknown>, code: string, reason?: string): Promise<void> {
-  await assert.rejects(p, (err: unknown) => {
-    assert.ok(isStellaError(err), `expected StellaError ${code}, got ${String(err)}`);
-    assert.equal(err.code, code, err.message);
-    if (reason !== undefined) assert.equal((err.details as { reason?: string }).reason, reason);
-    return true;
-  });
+  const err = await assertRejectsStella(p, code);
+  if (reason !== undefined) assert.equal((err.details as { reason?: string }).reason, reason);
 }
 
 let dir: Awaited<ReturnType<typeof tempDir>>;
