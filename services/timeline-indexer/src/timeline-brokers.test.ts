@@ -1,0 +1,178 @@
+/**
+ * The timeline consumers on the real brokers (NATS JetStream, Redis Streams) into PostgreSQL 15:
+ * events with republished duplicates (past the broker's dedupe window) and shuffled occurredAt,
+ * two tenants, poison bytes in the middle of the stream → exactly the unique events stored, in
+ * timeline order, each source's sequence gap-free, the poison in timeline.dead_letters. Each test
+ * uses its own stream (and database), so parallel runs do not collide.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { connect } from 'nats';
+import { Redis } from 'ioredis';
+import { createTestDatabase, needService, services, uniqueName } from '@stella/testkit';
+import {
+  deleteNatsStream,
+  deleteRedisStream,
+  newEvent,
+  openNatsBus,
+  openRedisBus,
+  type EventBus,
+  type EventEnvelope,
+} from '@stella/platform/bus';
+import { occurredAtMs } from './ingest.js';
+import { startTimelineHarness, type TimelineHarness } from './testing/timeline-harness.js';
+
+const skip = await needService('postgres', 'nats', 'redis');
+
+interface Broker {
+  /** A publisher without a dedupe window (duplicates reach the stream) and a consumer bus. */
+  publisher: EventBus;
+  consumer: EventBus;
+  /** Writes raw bytes onto the stream the way a foreign client could. */
+  poison(raw: string): Promise<void>;
+  cleanup(): Promise<void>;
+}
+
+async function natsBroker(): Promise<Broker> {
+  const stream = uniqueName('TIMELINE').toUpperCase();
+  const subjectPrefix = `t.${stream.toLowerCase()}`;
+  const opts = { stream, subjectPrefix, ackWaitMs: 5_000 };
+  const publisher = await openNatsBus(services.nats.url, { ...opts, dedupeWindowMs: 0 });
+  const consumer = await openNatsBus(services.nats.url, opts);
+  const nc = await connect({ servers: services.nats.url });
+  return {
+    publisher,
+    consumer,
+    poison: async (raw) => void (await nc.jetstream().publish(`${subjectPrefix}.poison`, Buffer.from(raw, 'utf8'))),
+    async cleanup() {
+      await nc.close();
+      await publisher.close();
+      await consumer.close();
+      await deleteNatsStream(services.nats.url, stream);
+    },
+  };
+}
+
+async function redisBroker(): Promise<Broker> {
+  const streamKey = uniqueName('timeline:test');
+  const opts = { streamKey, ackWaitMs: 5_000, pollMs: 100 };
+  const publisher = await openRedisBus(services.redis.url, { ...opts, dedupeWindowMs: 0 });
+  const consumer = await openRedisBus(services.redis.url, opts);
+  const redis = new Redis(services.redis.url);
+  return {
+    publisher,
+    consumer,
+    poison: async (raw) => void (await redis.xadd(streamKey, '*', 'kind', 'poison', 'event', raw)),
+    async cleanup() {
+      redis.disconnect();
+      await publisher.close();
+      await consumer.close();
+      await deleteRedisStream(services.redis.url, streamKey);
+    },
+  };
+}
+
+describe('timeline consumers on real brokers', { skip }, () => {
+  let h: TimelineHarness;
+  let drop: () => Promise<void>;
+  before(async () => {
+    const db = await createTestDatabase('timeline_brokers');
+    drop = db.drop;
+    h = await startTimelineHarness({ databaseUrl: db.url });
+  });
+  after(async () => {
+    await h?.close();
+    await drop?.();
+  });
+
+  for (const [name, open] of [
+    ['nats', natsBroker],
+    ['redis', redisBroker],
+  ] as const) {
+    test(`${name}: unique events stored once in timeline order; duplicates counted; poison dead-lettered`, async (t) => {
+      const broker = await open();
+      try {
+        const tenants = [`${name}-a`, `${name}-b`];
+        const base = Date.parse('2026-04-01T00:00:00Z');
+        const unique: EventEnvelope[] = Array.from({ length: 2000 }, (_, i) =>
+          newEvent({
+            tenant: tenants[i % 2]!,
+            kind: 'scan.completed',
+            source: `svc-${i % 3}`,
+            // Shuffled, with collisions: many events share a millisecond.
+            occurredAt: new Date(base + Math.floor(Math.random() * 500) * 1000).toISOString(),
+          }),
+        );
+        const dupes = unique.filter((_, i) => i % 10 === 0);
+        const deadBefore = (
+          await h.db.query<{ n: string }>('SELECT coalesce(max(id), 0)::text AS n FROM timeline.dead_letters')
+        ).rows[0]!.n;
+        const started = performance.now();
+        const { metrics } = await h.startWorkers(1, broker.consumer);
+        const sequence = [...unique, ...dupes].sort(() => Math.random() - 0.5);
+        await Promise.all(sequence.slice(0, 1000).map((e) => broker.publisher.publish(e)));
+        await broker.poison('{"not": "an envelope"');
+        await broker.poison(JSON.stringify({ ...unique[0], eventId: 'nope' }));
+        await Promise.all(sequence.slice(1000).map((e) => broker.publisher.publish(e)));
+
+        const value = async (c: typeof metrics.stored) =>
+          (await c.get()).values.reduce((n, v) => n + (v.labels.path === 'bus' ? v.value : 0), 0);
+        const deadline = Date.now() + 120_000;
+        while ((await value(metrics.stored)) + (await value(metrics.duplicates)) < sequence.length) {
+          if (Date.now() > deadline) assert.fail(`only ${await value(metrics.stored)} stored`);
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        const seconds = (performance.now() - started) / 1000;
+        t.diagnostic(`${name}: ${sequence.length} deliveries in ${seconds.toFixed(1)} s`);
+        assert.equal(await value(metrics.stored), unique.length);
+        assert.equal(await value(metrics.duplicates), dupes.length);
+
+        for (const tenant of tenants) {
+          const got: (EventEnvelope & { ingestSeq: string })[] = [];
+          let cursor: string | undefined;
+          do {
+            const res = await h.call(tenant, 'GET', `/timeline?limit=1000${cursor ? `&cursor=${cursor}` : ''}`);
+            got.push(...res.body.events);
+            cursor = res.body.nextCursor;
+          } while (cursor);
+          const mine = unique.filter((e) => e.tenant === tenant);
+          assert.deepEqual(got.map((e) => e.eventId).sort(), mine.map((e) => e.eventId).sort());
+          // The documented order: occurredAt (ms), then source, then its ingest sequence.
+          const key = (e: (typeof got)[number]) => [occurredAtMs(e.occurredAt), e.source, BigInt(e.ingestSeq)] as const;
+          for (let i = 1; i < got.length; i++) {
+            const [a, b] = [key(got[i - 1]!), key(got[i]!)];
+            assert.ok(
+              a[0] < b[0] || (a[0] === b[0] && (a[1] < b[1] || (a[1] === b[1] && a[2] < b[2]))),
+              `order at ${i}`,
+            );
+          }
+          for (const source of ['svc-0', 'svc-1', 'svc-2']) {
+            const seqs = got.filter((e) => e.source === source).map((e) => Number(e.ingestSeq));
+            assert.deepEqual(
+              seqs.sort((x, y) => x - y),
+              Array.from({ length: seqs.length }, (_, i) => i + 1),
+            );
+          }
+        }
+        // Dead letters are written right after the adapter gave the message up: wait for both rows.
+        const deadRows = async () =>
+          (
+            await h.db.query<{ raw: Buffer }>('SELECT raw FROM timeline.dead_letters WHERE id > $1 ORDER BY id', [
+              deadBefore,
+            ])
+          ).rows;
+        while ((await deadRows()).length < 2) {
+          if (Date.now() > deadline) assert.fail('dead letters not recorded');
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        const dead = await deadRows();
+        assert.equal(dead.length, 2);
+        const raws = dead.map((r) => r.raw.toString('utf8'));
+        assert.ok(raws.includes('{"not": "an envelope"'));
+        assert.ok(raws.includes(JSON.stringify({ ...unique[0], eventId: 'nope' })));
+      } finally {
+        await broker.cleanup();
+      }
+    });
+  }
+});
