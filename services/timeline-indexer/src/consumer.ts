@@ -13,6 +13,8 @@ import { IngestBatcher } from './ingest-batcher.js';
 import type { TimelineMetrics } from './metrics.js';
 
 export interface TimelineConsumerOptions {
+  /** The worker's name (`stella serve` lists it). */
+  name: string;
   group: string;
   /** Subscriptions of the group in this process = the bound on events in flight. */
   concurrency: number;
@@ -47,7 +49,7 @@ export function timelineConsumer(
     );
   };
   return {
-    name: `timeline-consumer:${o.group}`,
+    name: o.name,
     async start() {
       for (let i = 0; i < o.concurrency; i++) {
         subs.push(

@@ -47,12 +47,12 @@ const VARIABLES = [
   ),
 ];
 
-// Routes and workers of one started service share its metrics.
-const metricsOf = new WeakMap<ServiceDeps, TimelineMetrics>();
-/** The metrics of a started service (its routes and workers count into the same registry). */
+// One set of collectors per registry: a service's routes and workers count into the same ones.
+const metricsOf = new WeakMap<ServiceDeps['metrics'], TimelineMetrics>();
+/** The timeline metrics in the app's registry (`GET /metrics`). */
 export function timelineMetrics(deps: ServiceDeps): TimelineMetrics {
-  let m = metricsOf.get(deps);
-  if (!m) metricsOf.set(deps, (m = createTimelineMetrics()));
+  let m = metricsOf.get(deps.metrics);
+  if (!m) metricsOf.set(deps.metrics, (m = createTimelineMetrics(deps.metrics)));
   return m;
 }
 
@@ -67,9 +67,10 @@ export const timelineIndexerService = defineService({
   // The consumers are needed for correctness (events reach the timeline only through them), but
   // one process per deployment is enough: `--workers N` starts N of them in the same group.
   workers: (deps, count) =>
-    Array.from({ length: count }, () => {
+    Array.from({ length: count }, (_, i) => {
       const consumers = deps.settings['STELLA_TIMELINE_CONSUMERS'] as number;
       return timelineConsumer(deps.db, deps.bus, timelineMetrics(deps), {
+        name: `timeline-consumer-${i}`,
         group: TIMELINE_GROUP,
         concurrency: consumers,
         maxBatch: consumers,

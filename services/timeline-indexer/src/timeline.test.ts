@@ -89,6 +89,15 @@ describe('HTTP ingest: POST /timeline/events', () => {
     );
   });
 
+  test('GET /metrics exposes the timeline collectors beside the HTTP ones', async () => {
+    const t = freshTenant();
+    await h.call(t, 'POST', '/timeline/events', { events: [ev(t)] });
+    const text = (await h.app.inject({ method: 'GET', url: '/metrics' })).body;
+    assert.match(text, /^stella_timeline_events_stored_total\{path="http"\} [1-9]/m);
+    assert.match(text, /^stella_timeline_ingest_batch_seconds_count\{path="http"\} [1-9]/m);
+    assert.match(text, /^stella_http_requests_total\{/m);
+  });
+
   test("the token's tenant wins over the body's (no tenant needed; another is replaced and counted)", async () => {
     const t = freshTenant();
     const victim = freshTenant();
@@ -417,6 +426,7 @@ describe('bus ingest', () => {
     };
     const metrics = createTimelineMetrics();
     const worker = timelineConsumer(flaky, bus, metrics, {
+      name: 'ack-test',
       group: 'ack-test',
       concurrency: 1,
       maxBatch: 1,

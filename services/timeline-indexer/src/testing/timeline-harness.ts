@@ -8,6 +8,7 @@ import { migrate, openDb, PLATFORM_MIGRATIONS, type Db } from '@stella/platform/
 import { createMemoryBus, type EventBus } from '@stella/platform/bus';
 import { createTokenVerifierFromConfig, loadOrCreateDevIssuer, type Scope } from '@stella/platform/auth';
 import { buildApp, type StellaApp } from '@stella/platform/http';
+import { createHttpMetrics } from '@stella/platform/telemetry';
 import { openObjectStore } from '@stella/platform/object-store';
 import { createTenantContexts, type BackgroundWorker, type ServiceDeps } from '@stella/platform/service';
 import { tempDir } from '@stella/testkit';
@@ -66,6 +67,7 @@ export async function startTimelineHarness(o: HarnessOptions = {}): Promise<Time
     const issuer = await loadOrCreateDevIssuer(dir.path);
     const verifier = await createTokenVerifierFromConfig(config.auth, dir.path);
     const built: { app?: StellaApp } = {};
+    const httpMetrics = createHttpMetrics({ defaultMetrics: false });
     const deps: ServiceDeps = {
       config,
       settings: config.serviceSettings[timelineIndexerService.name] ?? {},
@@ -76,6 +78,7 @@ export async function startTimelineHarness(o: HarnessOptions = {}): Promise<Time
       get log() {
         return built.app!.log;
       },
+      metrics: httpMetrics.registry,
       tenants: createTenantContexts(db, timelineIndexerService.name),
     };
     const app = await buildApp({
@@ -85,6 +88,7 @@ export async function startTimelineHarness(o: HarnessOptions = {}): Promise<Time
       logger: false,
       plugins: timelineIndexerService.routes!(deps),
       openApiTags: timelineIndexerService.openApiTags ?? [],
+      metrics: httpMetrics,
     });
     built.app = app;
     closers.push(() => app.close());
@@ -111,7 +115,10 @@ export async function startTimelineHarness(o: HarnessOptions = {}): Promise<Time
         return { status: res.statusCode, body: res.body === '' ? undefined : res.json() };
       },
       async startWorkers(count = 1, other?: EventBus) {
-        const d: ServiceDeps = other ? { ...deps, bus: other } : deps;
+        // Workers on another bus count into their own registry, so a test sees only their numbers.
+        const d: ServiceDeps = other
+          ? { ...deps, bus: other, metrics: createHttpMetrics({ defaultMetrics: false }).registry }
+          : deps;
         const workers = timelineIndexerService.workers!(d, count);
         for (const w of workers) {
           await w.start();
