@@ -70,8 +70,10 @@ export function timelineConsumer(
               await batcher.submit(event);
             },
             {
-              // Each subscription holds one event at a time; keep what it buffers small too.
-              batchSize: Math.max(1, Math.min(16, o.maxBatch)),
+              // Each subscription runs one handler at a time; a message buffered behind it would
+              // age towards the broker's ack wait before its handler even starts (and be
+              // redelivered needlessly), so fetch one at a time: the parallelism is `concurrency`.
+              batchSize: 1,
               onDeadLetter,
               ...(o.maxDeliveries !== undefined ? { maxDeliveries: o.maxDeliveries } : {}),
             },

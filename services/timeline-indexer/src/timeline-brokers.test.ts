@@ -118,14 +118,16 @@ describe('timeline consumers on real brokers', { skip }, () => {
         const value = async (c: typeof metrics.stored) =>
           (await c.get()).values.reduce((n, v) => n + (v.labels.path === 'bus' ? v.value : 0), 0);
         const deadline = Date.now() + 120_000;
-        while ((await value(metrics.stored)) + (await value(metrics.duplicates)) < sequence.length) {
+        // Every delivery beyond the first of an event counts as a duplicate: the republished
+        // copies, and any redelivery (e.g. after an ack wait ran out on a loaded machine).
+        while ((await value(metrics.stored)) < unique.length || (await value(metrics.duplicates)) < dupes.length) {
           if (Date.now() > deadline) assert.fail(`only ${await value(metrics.stored)} stored`);
           await new Promise((r) => setTimeout(r, 50));
         }
         const seconds = (performance.now() - started) / 1000;
         t.diagnostic(`${name}: ${sequence.length} deliveries in ${seconds.toFixed(1)} s`);
         assert.equal(await value(metrics.stored), unique.length);
-        assert.equal(await value(metrics.duplicates), dupes.length);
+        assert.ok((await value(metrics.duplicates)) >= dupes.length);
 
         for (const tenant of tenants) {
           const got: (EventEnvelope & { ingestSeq: string })[] = [];
