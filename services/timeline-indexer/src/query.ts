@@ -165,10 +165,15 @@ export async function listTimeline(
     where.push(
       `(e.occurred_at, e.source, e.ingest_seq) > (${p(new Date(after.at).toISOString())}::timestamptz, ${p(after.source)}, ${p(after.seq)}::bigint)`,
     );
+  // The page is chosen on timeline.events alone (a LIMIT subquery is planned on its own, as an
+  // ordered scan of the filter's index), then joined to its details: joined first, the planner
+  // prefers hashing both tables whole. Plans: docs/timeline.md "Indexes and plans".
   const rows = await tx.query<Row>(
-    `SELECT ${COLUMNS} FROM timeline.events e ${DETAILS_JOIN}
-     WHERE ${where.join(' AND ')}
-     ORDER BY e.occurred_at, e.source, e.ingest_seq LIMIT ${p(limit + 1)}`,
+    `SELECT ${COLUMNS} FROM (
+       SELECT * FROM timeline.events e WHERE ${where.join(' AND ')}
+       ORDER BY e.occurred_at, e.source, e.ingest_seq LIMIT ${p(limit + 1)}
+     ) e ${DETAILS_JOIN}
+     ORDER BY e.occurred_at, e.source, e.ingest_seq`,
     params,
   );
   const page = rows.rows.slice(0, limit);
