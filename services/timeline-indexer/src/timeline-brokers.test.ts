@@ -5,11 +5,13 @@
  * timeline order, each source's sequence gap-free, the poison in timeline.dead_letters. Each test
  * uses its own stream (and database), so parallel runs do not collide.
  */
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from 'nats';
 import { Redis } from 'ioredis';
-import { createTestDatabase, needService, services, uniqueName } from '@stella/testkit';
+import { createTestDatabase, needService, repoRoot, services, uniqueName } from '@stella/testkit';
 import {
   deleteNatsStream,
   deleteRedisStream,
@@ -28,6 +30,8 @@ interface Broker {
   /** A publisher without a dedupe window (duplicates reach the stream) and a consumer bus. */
   publisher: EventBus;
   consumer: EventBus;
+  /** How a child process opens the same consumer bus (`openBus(parseBusUrl(url), options)`). */
+  child: { url: string; options: Record<string, unknown> };
   /** Writes raw bytes onto the stream the way a foreign client could. */
   poison(raw: string): Promise<void>;
   cleanup(): Promise<void>;
@@ -43,6 +47,7 @@ async function natsBroker(): Promise<Broker> {
   return {
     publisher,
     consumer,
+    child: { url: services.nats.url, options: opts },
     poison: async (raw) => void (await nc.jetstream().publish(`${subjectPrefix}.poison`, Buffer.from(raw, 'utf8'))),
     async cleanup() {
       await nc.close();
@@ -62,6 +67,7 @@ async function redisBroker(): Promise<Broker> {
   return {
     publisher,
     consumer,
+    child: { url: services.redis.url, options: opts },
     poison: async (raw) => void (await redis.xadd(streamKey, '*', 'kind', 'poison', 'event', raw)),
     async cleanup() {
       redis.disconnect();
@@ -75,9 +81,11 @@ async function redisBroker(): Promise<Broker> {
 describe('timeline consumers on real brokers', { skip }, () => {
   let h: TimelineHarness;
   let drop: () => Promise<void>;
+  let dbUrl: string;
   before(async () => {
     const db = await createTestDatabase('timeline_brokers');
     drop = db.drop;
+    dbUrl = db.url;
     h = await startTimelineHarness({ databaseUrl: db.url });
   });
   after(async () => {
@@ -173,6 +181,88 @@ describe('timeline consumers on real brokers', { skip }, () => {
         assert.ok(raws.includes('{"not": "an envelope"'));
         assert.ok(raws.includes(JSON.stringify({ ...unique[0], eventId: 'nope' })));
       } finally {
+        await broker.cleanup();
+      }
+    });
+
+    test(`${name}: the indexer process SIGKILLed mid-stream and restarted: nothing lost, nothing stored twice`, async () => {
+      const broker = await open();
+      const children: ReturnType<typeof spawn>[] = [];
+      const startChild = async () => {
+        const child = spawn(
+          process.execPath,
+          [
+            '--conditions=development',
+            '--import',
+            'tsx',
+            fileURLToPath(new URL('./testing/timeline-consumer-child.ts', import.meta.url)),
+            dbUrl,
+            broker.child.url,
+            JSON.stringify(broker.child.options),
+          ],
+          { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] },
+        );
+        children.push(child);
+        let out = '';
+        let err = '';
+        child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+        child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
+        const exited = new Promise<void>((r) => child.once('exit', () => r()));
+        const deadline = Date.now() + 30_000;
+        while (!out.includes('ready')) {
+          if (Date.now() > deadline || child.exitCode !== null) assert.fail(`child not ready: ${err}`);
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        return { child, exited };
+      };
+      try {
+        const tenant = `${name}-kill`;
+        const unique = Array.from({ length: 3000 }, (_, i) =>
+          newEvent({ tenant, kind: 'scan.completed', source: `svc-${i % 3}` }),
+        );
+        const dupes = unique.filter((_, i) => i % 10 === 0);
+        await Promise.all([...unique, ...dupes].map((e) => broker.publisher.publish(e)));
+        const stored = async () =>
+          Number(
+            (
+              await h.db.withTenant(tenant, (tx) =>
+                tx.query<{ n: string }>('SELECT count(*)::text AS n FROM timeline.events'),
+              )
+            ).rows[0]!.n,
+          );
+        const first = await startChild();
+        const deadline = Date.now() + 120_000;
+        while ((await stored()) < 500) {
+          if (Date.now() > deadline) assert.fail('the first indexer stored nothing');
+          await new Promise((r) => setTimeout(r, 10));
+        }
+        first.child.kill('SIGKILL');
+        await first.exited;
+        const atKill = await stored();
+        assert.ok(atKill < unique.length, `killed too late (${atKill} stored)`);
+        // The restarted indexer: what the killed one had not acknowledged is redelivered after
+        // the ack wait; committed events come back as duplicates and are not stored again.
+        await startChild();
+        while ((await stored()) < unique.length) {
+          if (Date.now() > deadline) assert.fail(`only ${await stored()} of ${unique.length} stored after the restart`);
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        await new Promise((r) => setTimeout(r, 500));
+        assert.equal(await stored(), unique.length);
+        const seqs = await h.db.withTenant(tenant, (tx) =>
+          tx.query<{ source: string; n: string; max: string; ids: string }>(
+            `SELECT source, count(*)::text AS n, max(ingest_seq)::text AS max, count(DISTINCT event_id)::text AS ids
+             FROM timeline.events GROUP BY source ORDER BY source`,
+          ),
+        );
+        // Every source's sequence is still 1..n: the transaction the kill interrupted left nothing.
+        assert.deepEqual(seqs.rows, [
+          { source: 'svc-0', n: '1000', max: '1000', ids: '1000' },
+          { source: 'svc-1', n: '1000', max: '1000', ids: '1000' },
+          { source: 'svc-2', n: '1000', max: '1000', ids: '1000' },
+        ]);
+      } finally {
+        for (const c of children) c.kill('SIGKILL');
         await broker.cleanup();
       }
     });
