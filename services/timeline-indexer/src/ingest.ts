@@ -36,12 +36,14 @@ export function occurredAtMs(occurredAt: string): number {
   return t.getTime() - offsetMin * 60_000;
 }
 
+const MIN_STORABLE_MS = -62135596800000; // 0001-01-01T00:00:00Z
+const MAX_STORABLE_MS = 253402300800000; // 10000-01-01T00:00:00Z
 const hasNul = (s: string | undefined) => s !== undefined && s.includes('\u0000');
 
 /**
  * What a valid envelope may still carry that the timeline cannot store: PostgreSQL `text` holds
- * no NUL character, and `timestamptz` starts at year 1 (RFC 3339 allows year 0000). Such an event
- * is rejected (HTTP 400) or dead-lettered (bus), never half-stored.
+ * no NUL character, and the sort key must be a UTC date-time of years 0001–9999 (RFC 3339 allows
+ * year 0000, and an offset can move 9999-12-31 into year 10000). Such an event is rejected (HTTP 400) or dead-lettered (bus), never half-stored.
  */
 export function storageProblems(event: EventEnvelope): EventProblem[] {
   const problems: EventProblem[] = [];
@@ -54,8 +56,11 @@ export function storageProblems(event: EventEnvelope): EventProblem[] {
         problems.push({ path: `/evidence/${i}/${key}`, message: 'must not contain NUL characters' });
     }
   });
-  if (event.occurredAt.startsWith('0000'))
-    problems.push({ path: '/occurredAt', message: 'must be in year 0001 or later' });
+  // The sort key is sent as ISO text, which PostgreSQL reads only for UTC years 0001–9999 (an
+  // offset can carry 9999-12-31T23:59:59-01:00 into year 10000).
+  const ms = occurredAtMs(event.occurredAt);
+  if (!(ms >= MIN_STORABLE_MS && ms < MAX_STORABLE_MS))
+    problems.push({ path: '/occurredAt', message: 'must fall in the UTC years 0001–9999' });
   return problems;
 }
 

@@ -123,6 +123,9 @@ describe('HTTP ingest: POST /timeline/events', () => {
         { ...ev(t), kind: 'Bad Kind' },
         { ...ev(t), subject: 'nul\u0000here' },
         { ...ev(t), occurredAt: '0000-01-01T00:00:00Z' },
+        { ...ev(t), occurredAt: '9999-12-31T23:59:59-01:00' }, // UTC year 10000
+        { ...ev(t), occurredAt: '0001-01-01T00:30:00+01:00' }, // UTC year 0000
+        { ...ev(t), occurredAt: '9999-12-31T23:59:59.999Z' }, // the last storable millisecond
       ],
     });
     assert.equal(res.status, 400);
@@ -133,10 +136,24 @@ describe('HTTP ingest: POST /timeline/events', () => {
         [1, '/kind'],
         [2, '/subject'],
         [3, '/occurredAt'],
+        [4, '/occurredAt'],
+        [5, '/occurredAt'],
       ],
     );
     assert.deepEqual(await walk(t), []);
     assert.equal((await h.call(t, 'GET', `/timeline/${good.eventId}`)).status, 404);
+  });
+
+  test('the first and last storable instants are stored (the sort key reaches PostgreSQL)', async () => {
+    const t = freshTenant();
+    const first = ev(t, { occurredAt: '0001-01-01T00:00:00Z' });
+    const last = ev(t, { occurredAt: '9999-12-31T23:59:59.999Z' });
+    const res = await h.call(t, 'POST', '/timeline/events', { events: [last, first] });
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    assert.deepEqual(
+      (await walk(t)).map((e) => e.occurredAt),
+      ['0001-01-01T00:00:00Z', '9999-12-31T23:59:59.999Z'],
+    );
   });
 
   test('batch limit, scopes and an empty batch are refused', async () => {
@@ -484,4 +501,5 @@ test('occurredAtMs: offsets, fractions and leap seconds', () => {
   assert.equal(occurredAtMs('2026-01-01t01:00:00+01:00'), Date.parse('2026-01-01T00:00:00Z'));
   assert.equal(occurredAtMs('2016-12-31T23:59:60Z'), Date.parse('2017-01-01T00:00:00Z'));
   assert.equal(occurredAtMs('0001-01-01T00:00:00Z'), -62135596800000);
+  assert.equal(occurredAtMs('9999-12-31T23:59:59.999Z'), Date.parse('9999-12-31T23:59:59.999Z'));
 });
