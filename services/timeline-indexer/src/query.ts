@@ -153,7 +153,11 @@ export async function listTimeline(
   const where = ['e.tenant_id = $1'];
   if (f.kind !== undefined) where.push(`e.kind = ${p(f.kind)}`);
   if (f.source !== undefined) where.push(`e.source = ${p(f.source)}`);
-  if (f.subject !== undefined) where.push(`e.subject = ${p(f.subject)}`);
+  if (f.subject !== undefined) {
+    // md5(subject) is what events_subject_idx holds (a subject can outgrow an index row).
+    const ref = p(f.subject);
+    where.push(`md5(e.subject) = md5(${ref}) AND e.subject = ${ref}`);
+  }
   if (f.correlationId !== undefined) where.push(`e.correlation_id = ${p(f.correlationId)}`);
   if (f.traceId !== undefined) where.push(`e.trace_id = ${p(f.traceId)}`);
   if (f.from !== undefined) where.push(`e.occurred_at >= ${p(f.from)}::timestamptz`);

@@ -156,6 +156,34 @@ describe('HTTP ingest: POST /timeline/events', () => {
     );
   });
 
+  test('the longest fields the envelope allows are stored and found (no index row too large)', async () => {
+    const t = freshTenant();
+    // 3-byte UTF-8 characters at each field's maximum length: a 1024-character subject is 3 KiB,
+    // more than a B-tree index row may hold (1/3 of a page).
+    const wide = (n: number, seed: number) =>
+      Array.from({ length: n }, (_, i) => String.fromCharCode(0x4e00 + ((i * 7919 + seed) % 20000))).join('');
+    const e = ev(t, {
+      subject: wide(1024, 1),
+      source: wide(256, 2),
+      correlationId: wide(256, 3),
+      actor: wide(256, 4),
+      evidence: [{ digest: `sha256:${'f'.repeat(64)}`, bundleId: wide(256, 5), attestationSubject: wide(1024, 6) }],
+    });
+    const res = await h.call(t, 'POST', '/timeline/events', { events: [e] });
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    for (const q of [
+      `subject=${encodeURIComponent(e.subject!)}`,
+      `source=${encodeURIComponent(e.source)}`,
+      `correlationId=${encodeURIComponent(e.correlationId!)}`,
+    ]) {
+      assert.deepEqual(
+        (await walk(t, q)).map((x) => x.eventId),
+        [e.eventId],
+      );
+    }
+    assert.deepEqual(await walk(t, `subject=${encodeURIComponent(wide(1024, 2))}`), []);
+  });
+
   test('batch limit, scopes and an empty batch are refused', async () => {
     const t = freshTenant();
     const tooMany = Array.from({ length: 1001 }, () => ev(t));
