@@ -95,7 +95,15 @@ describe('startRuntime in process (PGlite, fs store, memory bus)', () => {
       );
       const rt = await startRuntime(config, { version: '0.0.0-test', logger: false, registry });
       try {
-        assert.deepEqual(rt.workers, ['outbox-relay', 'echo-0', 'echo-1', 'echo-2']);
+        assert.deepEqual(rt.workers, [
+          'outbox-relay',
+          'timeline-consumer-0',
+          'timeline-consumer-1',
+          'timeline-consumer-2',
+          'echo-0',
+          'echo-1',
+          'echo-2',
+        ]);
         assert.deepEqual(probe.started, ['echo-0', 'echo-1', 'echo-2']);
         const published: EventEnvelope[] = [];
         await rt.bus.subscribe('runtime-test', async (e) => void published.push(e));
@@ -145,9 +153,14 @@ describe('startRuntime in process (PGlite, fs store, memory bus)', () => {
         assert.ok(doc.paths['/echo/notes']);
         assert.deepEqual(
           doc.tags.map((t) => t.name),
-          ['echo'],
+          ['echo', 'timeline'],
         );
         assert.equal((await fetch(`${rt.url}/readyz`)).status, 200);
+        // Services register their collectors in the app's registry (ServiceDeps.metrics).
+        assert.match(
+          await (await fetch(`${rt.url}/metrics`)).text(),
+          /^# TYPE stella_timeline_ingest_in_flight gauge$/m,
+        );
       } finally {
         await rt.close();
       }

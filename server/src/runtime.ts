@@ -13,6 +13,7 @@ import { openBus, startOutboxRelay, type EventBus } from '@stella/platform/bus';
 import { createTokenVerifierFromConfig, loadOrCreateDevIssuer, SCOPES, type DevIssuer } from '@stella/platform/auth';
 import { buildApp, type StellaApp } from '@stella/platform/http';
 import { generateFileKey } from '@stella/platform/keys';
+import { createHttpMetrics } from '@stella/platform/telemetry';
 import {
   createTenantContexts,
   type BackgroundWorker,
@@ -96,6 +97,8 @@ export async function startRuntime(config: StellaConfig, options: StartRuntimeOp
     const bus = await openBus(config.bus);
     closers.push(() => bus.close());
 
+    // One registry for `/metrics`: the HTTP metrics and every service's own collectors.
+    const metrics = createHttpMetrics();
     // Routes are registered before the app exists, so a service's logger is resolved on use.
     const built: { log?: StellaApp['log'] } = {};
     const depsOf = (m: ServiceModule): ServiceDeps => ({
@@ -109,6 +112,7 @@ export async function startRuntime(config: StellaConfig, options: StartRuntimeOp
         if (!built.log) throw new Error(`service ${m.name} logged before the app was built`);
         return built.log.child({ service: m.name });
       },
+      metrics: metrics.registry,
       tenants: createTenantContexts(db, m.name),
     });
     const deps = new Map(services.map((m) => [m.name, depsOf(m)] as const));
@@ -124,6 +128,7 @@ export async function startRuntime(config: StellaConfig, options: StartRuntimeOp
       ],
       plugins: services.flatMap((m) => m.routes?.(deps.get(m.name)!) ?? []),
       openApiTags: services.flatMap((m) => m.openApiTags ?? []),
+      metrics,
       ...(options.logger === false ? { logger: false as const } : {}),
     });
     built.log = app.log;

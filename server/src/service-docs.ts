@@ -10,6 +10,7 @@ import type { EventBus } from '@stella/platform/bus';
 import type { ObjectStore } from '@stella/platform/object-store';
 import { buildOpenApiDocument, type OpenApiDocument } from '@stella/platform/http';
 import { createTenantContexts, type ServiceDeps, type ServiceModule } from '@stella/platform/service';
+import { createHttpMetrics } from '@stella/platform/telemetry';
 import { SERVICES } from './service-registry.js';
 
 /** A stand-in for a connection the documents never use: any use is a programming error. */
@@ -34,6 +35,7 @@ function documentationDeps(m: ServiceModule): ServiceDeps {
     store: absent<ObjectStore>('the object store'),
     signingKey: 'file:/nonexistent',
     log: absent<ServiceDeps['log']>('the logger'),
+    metrics: createHttpMetrics({ defaultMetrics: false }).registry,
     tenants: createTenantContexts(db, m.name),
   };
 }

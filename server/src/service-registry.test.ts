@@ -98,7 +98,7 @@ test('a dummy ServiceModule reaches the OpenAPI document, docs/config.md, its co
     assert.ok(doc.paths['/dummy/echo'], 'route in the OpenAPI document');
     assert.deepEqual(
       (doc.tags as { name: string }[]).map((t) => t.name),
-      ['dummy'],
+      [...SERVICES.flatMap((s) => s.openApiTags ?? []).map((t) => t.name), 'dummy'].sort(),
     );
     const md = serviceConfigMarkdown(registry);
     assert.match(md, /`dummy-echo` — A test service/);

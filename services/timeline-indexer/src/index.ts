@@ -1,1 +1,5 @@
-export { timelineIndexerService } from './service.js';
+export { timelineIndexerService, timelineMetrics, TIMELINE_GROUP } from './service.js';
+export { timelineConsumer, type TimelineConsumerOptions } from './consumer.js';
+export { createTimelineMetrics, type TimelineMetrics } from './metrics.js';
+export { storeTenantBatch, type IngestOutcome } from './ingest.js';
+export type { TimelineEvent, TimelineFilters, TimelinePage, EvidenceLink } from './query.js';

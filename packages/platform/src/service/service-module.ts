@@ -6,6 +6,7 @@
  * else keeps a list of services.
  */
 import type { FastifyBaseLogger } from 'fastify';
+import type { Registry } from 'prom-client';
 import type { StellaConfig } from '../config/config.js';
 import type { ConfigVariable } from '../config/config-variables.js';
 import type { Db, MigrationSet } from '../db/index.js';
@@ -31,6 +32,8 @@ export interface ServiceDeps {
   /** Signer URI for seals and manifests (configured, or the embedded dev key). */
   readonly signingKey: string;
   readonly log: FastifyBaseLogger;
+  /** The app's Prometheus registry (`GET /metrics`): a service registers its own collectors here. */
+  readonly metrics: Registry;
   /** Request → tenant-scoped context (principal, `withTenant`, audit, outbox); see tenant-context.ts. */
   readonly tenants: TenantContexts;
 }

@@ -74,6 +74,392 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/timeline": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Query the tenant's timeline
+         * @description Events in timeline order — occurredAt (to the millisecond), then source, then that source’s ingest sequence — filtered, one page at a time. `nextCursor` continues after the last event of the page; it is stable while events are added (a walk returns every event that existed when it began exactly once, never one twice) and valid only with the same filters.
+         */
+        get: {
+            parameters: {
+                query: {
+                    correlationId?: string;
+                    /** @description nextCursor of the previous page. */
+                    cursor?: string;
+                    /** @description Any digest the event mentions. */
+                    digest?: string;
+                    /** @description Inclusive occurredAt bound. */
+                    from?: string;
+                    kind?: string;
+                    limit: number;
+                    source?: string;
+                    subject?: string;
+                    /** @description Exclusive occurredAt bound. */
+                    to?: string;
+                    traceId?: string;
+                };
+                header: {
+                    /** @description Tenant id; must equal the `tenant` claim of the token. */
+                    "x-stella-tenant": string;
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Error envelope (docs/errors.md). */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            events: components["schemas"]["TimelineEvent"][];
+                            nextCursor?: string;
+                        };
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/timeline/{eventId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One event by id */
+        get: {
+            parameters: {
+                query?: never;
+                header: {
+                    /** @description Tenant id; must equal the `tenant` claim of the token. */
+                    "x-stella-tenant": string;
+                };
+                path: {
+                    /** @description The event ULID. */
+                    eventId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Error envelope (docs/errors.md). */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description A stored event: its envelope plus its place. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["TimelineEvent"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/timeline/{eventId}/evidence": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * An event's evidence links
+         * @description The evidence references the event carried (bundle id, digest, manifest digest, attestation subject), in envelope order.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header: {
+                    /** @description Tenant id; must equal the `tenant` claim of the token. */
+                    "x-stella-tenant": string;
+                };
+                path: {
+                    /** @description The event ULID. */
+                    eventId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Error envelope (docs/errors.md). */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            eventId: string;
+                            evidence: {
+                                attestationSubject?: string;
+                                bundleId?: string;
+                                digest: string;
+                                manifestDigest?: string;
+                            }[];
+                        };
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/timeline/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Ingest a batch of events
+         * @description Validates every event (DESIGN.md §3 envelope); any invalid event rejects the whole batch (EVENT_INVALID, problems by index) and nothing is stored. The token's tenant wins: an event's `tenant` may be omitted and a different one is replaced (counted in `retenanted`). Events already stored for (tenant, eventId) are reported `duplicate` and left as they are (first write wins).
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header: {
+                    /** @description Tenant id; must equal the `tenant` claim of the token. */
+                    "x-stella-tenant": string;
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        events: {
+                            [key: string]: unknown;
+                        }[];
+                    };
+                };
+            };
+            responses: {
+                /** @description Error envelope (docs/errors.md). */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            duplicates: number;
+                            events: {
+                                eventId: string;
+                                ingestSeq?: string;
+                                source: string;
+                                status: "stored" | "duplicate";
+                            }[];
+                            retenanted: number;
+                            stored: number;
+                        };
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/whoami": {
         parameters: {
             query?: never;
@@ -110,6 +496,33 @@ export interface components {
             statusCode: number;
             /** @description W3C trace id of the request; quote it when reporting a problem. */
             traceId: string;
+        };
+        /** @description A stored event: its envelope plus its place. */
+        TimelineEvent: {
+            actor?: string;
+            attributes?: {
+                [key: string]: string | number | boolean;
+            };
+            correlationId?: string;
+            eventId: string;
+            evidence?: {
+                attestationSubject?: string;
+                bundleId?: string;
+                digest: string;
+                manifestDigest?: string;
+            }[];
+            /** Format: date-time */
+            ingestedAt: string;
+            /** @description Position in the (tenant, source) ingest sequence; decimal (int8). */
+            ingestSeq: string;
+            kind: string;
+            /** @description As the producer sent it (RFC 3339). */
+            occurredAt: string;
+            payload?: unknown;
+            source: string;
+            subject?: string;
+            tenant: string;
+            traceId?: string;
         };
     };
     responses: never;

@@ -1,0 +1,250 @@
+/**
+ * The timeline's HTTP routes (issue #9 items 2–3): `POST /timeline/events` (scope
+ * `timeline:write`) into the one ingest pipeline, and the read API (scope `timeline:read`).
+ * Another tenant's event answers exactly like a missing one (404 NOT_FOUND): RLS hides it.
+ */
+import { Type } from '@sinclair/typebox';
+import { StellaError } from '@stella/core/errors';
+import { eventProblems, type EventEnvelope } from '@stella/platform/bus';
+import { errorResponses, tenantRoute, type RoutePlugin } from '@stella/platform/http';
+import type { ServiceDeps } from '@stella/platform/service';
+import { storageProblems, storeTenantBatch } from './ingest.js';
+import type { TimelineMetrics } from './metrics.js';
+import { getEvidenceLinks, getTimelineEvent, listTimeline, type TimelineFilters } from './query.js';
+
+const TAG = 'timeline';
+const ULID = '^[0-7][0-9A-HJKMNP-TV-Z]{25}$';
+const DIGEST = '^sha256:[0-9a-f]{64}$';
+
+const Attributes = Type.Record(Type.String(), Type.Union([Type.String(), Type.Number(), Type.Boolean()]));
+const EvidenceRef = Type.Object(
+  {
+    digest: Type.String({ pattern: DIGEST }),
+    bundleId: Type.Optional(Type.String()),
+    manifestDigest: Type.Optional(Type.String({ pattern: DIGEST })),
+    attestationSubject: Type.Optional(Type.String()),
+  },
+  { additionalProperties: false },
+);
+
+const TimelineEventSchema = Type.Object(
+  {
+    eventId: Type.String({ pattern: ULID }),
+    tenant: Type.String(),
+    kind: Type.String(),
+    source: Type.String(),
+    occurredAt: Type.String({ description: 'As the producer sent it (RFC 3339).' }),
+    subject: Type.Optional(Type.String()),
+    correlationId: Type.Optional(Type.String()),
+    traceId: Type.Optional(Type.String()),
+    actor: Type.Optional(Type.String()),
+    attributes: Type.Optional(Attributes),
+    payload: Type.Optional(Type.Unknown()),
+    evidence: Type.Optional(Type.Array(EvidenceRef)),
+    ingestSeq: Type.String({
+      pattern: '^[1-9][0-9]*$',
+      description: 'Position in the (tenant, source) ingest sequence; decimal (int8).',
+    }),
+    ingestedAt: Type.String({ format: 'date-time' }),
+  },
+  { $id: 'TimelineEvent', additionalProperties: false, description: 'A stored event: its envelope plus its place.' },
+);
+
+const EventIdParams = Type.Object({ eventId: Type.String({ pattern: ULID, description: 'The event ULID.' }) });
+
+/** Defaults when the service runs without parsed settings (docs generation). */
+export const DEFAULT_MAX_BATCH = 1000;
+
+export function timelineRoutes(deps: ServiceDeps, metrics: TimelineMetrics): RoutePlugin {
+  const maxBatch = (deps.settings['STELLA_TIMELINE_HTTP_MAX_BATCH'] as number | undefined) ?? DEFAULT_MAX_BATCH;
+  return (app) => {
+    app.addSchema(TimelineEventSchema);
+    const EventRef = Type.Ref(TimelineEventSchema);
+
+    app.post(
+      '/timeline/events',
+      {
+        config: tenantRoute('timeline:write'),
+        schema: {
+          tags: [TAG],
+          summary: 'Ingest a batch of events',
+          description:
+            "Validates every event (DESIGN.md §3 envelope); any invalid event rejects the whole batch (EVENT_INVALID, problems by index) and nothing is stored. The token's tenant wins: an event's `tenant` may be omitted and a different one is replaced (counted in `retenanted`). Events already stored for (tenant, eventId) are reported `duplicate` and left as they are (first write wins).",
+          body: Type.Object(
+            {
+              events: Type.Array(
+                Type.Object({}, { additionalProperties: true, description: 'An event envelope (DESIGN.md §3).' }),
+                { minItems: 1, maxItems: maxBatch },
+              ),
+            },
+            { additionalProperties: false },
+          ),
+          response: {
+            200: Type.Object(
+              {
+                stored: Type.Integer({ minimum: 0 }),
+                duplicates: Type.Integer({ minimum: 0 }),
+                retenanted: Type.Integer({ minimum: 0 }),
+                events: Type.Array(
+                  Type.Object(
+                    {
+                      eventId: Type.String(),
+                      status: Type.Union([Type.Literal('stored'), Type.Literal('duplicate')]),
+                      source: Type.String(),
+                      ingestSeq: Type.Optional(Type.String()),
+                    },
+                    { additionalProperties: false },
+                  ),
+                ),
+              },
+              { additionalProperties: false },
+            ),
+            ...errorResponses(400, 401, 403, 413),
+          },
+        },
+      },
+      async (req) => {
+        const ctx = deps.tenants.forRequest(req);
+        const problems: { index: number; path: string; message: string }[] = [];
+        let retenanted = 0;
+        const events = req.body.events.map((raw, index) => {
+          const candidate = { ...raw, tenant: ctx.tenant };
+          if ('tenant' in raw && raw['tenant'] !== ctx.tenant) retenanted++;
+          const found = eventProblems(candidate);
+          if (found.length === 0) found.push(...storageProblems(candidate as unknown as EventEnvelope));
+          for (const p of found) problems.push({ index, ...p });
+          return candidate as unknown as EventEnvelope;
+        });
+        if (problems.length > 0) {
+          const first = problems[0]!;
+          throw new StellaError(
+            'EVENT_INVALID',
+            `event ${first.index}: ${first.path || '(root)'} ${first.message}${problems.length > 1 ? ` (+${problems.length - 1} more)` : ''}`,
+            { details: { problems } },
+          );
+        }
+        const end = metrics.batchSeconds.startTimer({ path: 'http' });
+        const outcomes = await ctx.transaction(async (tx) => {
+          const result = await storeTenantBatch(tx, ctx.tenant, events);
+          const stored = result.filter((o) => o.status === 'stored').length;
+          await tx.audit({
+            action: 'timeline.ingest',
+            details: { received: result.length, stored, duplicates: result.length - stored, retenanted },
+          });
+          return result;
+        });
+        end();
+        const stored = outcomes.filter((o) => o.status === 'stored').length;
+        metrics.stored.inc({ path: 'http' }, stored);
+        metrics.duplicates.inc({ path: 'http' }, outcomes.length - stored);
+        return { stored, duplicates: outcomes.length - stored, retenanted, events: outcomes };
+      },
+    );
+
+    app.get(
+      '/timeline',
+      {
+        config: tenantRoute('timeline:read'),
+        schema: {
+          tags: [TAG],
+          summary: "Query the tenant's timeline",
+          description:
+            'Events in timeline order — occurredAt (to the millisecond), then source, then that source’s ingest sequence — filtered, one page at a time. `nextCursor` continues after the last event of the page; it is stable while events are added (a walk returns every event that existed when it began exactly once, never one twice) and valid only with the same filters.',
+          querystring: Type.Object(
+            {
+              kind: Type.Optional(Type.String({ minLength: 1, maxLength: 300 })),
+              source: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
+              subject: Type.Optional(Type.String({ minLength: 1, maxLength: 1024 })),
+              correlationId: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
+              traceId: Type.Optional(Type.String({ pattern: '^[0-9a-f]{32}$' })),
+              digest: Type.Optional(Type.String({ pattern: DIGEST, description: 'Any digest the event mentions.' })),
+              from: Type.Optional(Type.String({ format: 'date-time', description: 'Inclusive occurredAt bound.' })),
+              to: Type.Optional(Type.String({ format: 'date-time', description: 'Exclusive occurredAt bound.' })),
+              limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
+              cursor: Type.Optional(
+                Type.String({ minLength: 1, maxLength: 1024, description: 'nextCursor of the previous page.' }),
+              ),
+            },
+            { additionalProperties: false },
+          ),
+          response: {
+            200: Type.Object(
+              { events: Type.Array(EventRef), nextCursor: Type.Optional(Type.String()) },
+              { additionalProperties: false },
+            ),
+            ...errorResponses(400, 401, 403),
+          },
+        },
+      },
+      async (req) => {
+        const ctx = deps.tenants.forRequest(req);
+        const { limit, cursor, ...filters } = req.query;
+        return ctx.transaction(async (tx) => {
+          const page = await listTimeline(tx, ctx.tenant, filters as TimelineFilters, limit, cursor);
+          await tx.audit({ action: 'timeline.query', details: { filters, limit, returned: page.events.length } });
+          return page;
+        });
+      },
+    );
+
+    app.get(
+      '/timeline/:eventId',
+      {
+        config: tenantRoute('timeline:read'),
+        schema: {
+          tags: [TAG],
+          summary: 'One event by id',
+          params: EventIdParams,
+          response: { 200: EventRef, ...errorResponses(400, 401, 403, 404) },
+        },
+      },
+      async (req) => {
+        const ctx = deps.tenants.forRequest(req);
+        const { eventId } = req.params;
+        const event = await ctx.transaction(async (tx) => {
+          const found = await getTimelineEvent(tx, ctx.tenant, eventId);
+          await tx.audit({ action: 'timeline.get', resource: eventId, outcome: found ? 'ok' : 'failed' });
+          return found;
+        });
+        if (!event) throw notFound(eventId);
+        return event;
+      },
+    );
+
+    app.get(
+      '/timeline/:eventId/evidence',
+      {
+        config: tenantRoute('timeline:read'),
+        schema: {
+          tags: [TAG],
+          summary: "An event's evidence links",
+          description:
+            'The evidence references the event carried (bundle id, digest, manifest digest, attestation subject), in envelope order.',
+          params: EventIdParams,
+          response: {
+            200: Type.Object(
+              { eventId: Type.String({ pattern: ULID }), evidence: Type.Array(EvidenceRef) },
+              { additionalProperties: false },
+            ),
+            ...errorResponses(400, 401, 403, 404),
+          },
+        },
+      },
+      async (req) => {
+        const ctx = deps.tenants.forRequest(req);
+        const { eventId } = req.params;
+        const evidence = await ctx.transaction(async (tx) => {
+          const links = await getEvidenceLinks(tx, ctx.tenant, eventId);
+          await tx.audit({ action: 'timeline.evidence', resource: eventId, outcome: links ? 'ok' : 'failed' });
+          return links;
+        });
+        if (!evidence) throw notFound(eventId);
+        return { eventId, evidence };
+      },
+    );
+  };
+}
+
+function notFound(eventId: string): StellaError {
+  return new StellaError('NOT_FOUND', `no timeline event ${eventId}`, { details: { eventId } });
+}
