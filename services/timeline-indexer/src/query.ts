@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import { StellaError } from '@stella/core/errors';
 import type { Tx } from '@stella/platform/db';
-import type { EventAttributeValue, EventEvidenceRef } from '@stella/platform/bus';
+import type { EventAttributeValue, EventEnvelope, EventEvidenceRef } from '@stella/platform/bus';
 
 export interface TimelineFilters {
   kind?: string;
@@ -24,19 +24,7 @@ export interface TimelineFilters {
 }
 
 /** A stored event: the envelope as sent, plus where it sits on the timeline. */
-export interface TimelineEvent {
-  eventId: string;
-  tenant: string;
-  kind: string;
-  source: string;
-  occurredAt: string;
-  subject?: string;
-  correlationId?: string;
-  traceId?: string;
-  actor?: string;
-  attributes?: Record<string, EventAttributeValue>;
-  payload?: unknown;
-  evidence?: EventEvidenceRef[];
+export interface TimelineEvent extends EventEnvelope {
   /** Position in the `(tenant, source)` ingest sequence (decimal string). */
   ingestSeq: string;
   ingestedAt: string;
