@@ -96,10 +96,8 @@ test('a dummy ServiceModule reaches the OpenAPI document, docs/config.md, its co
     const registry = [...SERVICES, dummy];
     const doc = await serviceOpenApiDocument('0.0.0-test', registry);
     assert.ok(doc.paths['/dummy/echo'], 'route in the OpenAPI document');
-    assert.deepEqual(
-      (doc.tags as { name: string }[]).map((t) => t.name),
-      ['dummy'],
-    );
+    // Real services list their own tags too; the dummy's must be among them.
+    assert.ok((doc.tags as { name: string }[]).some((t) => t.name === 'dummy'));
     const md = serviceConfigMarkdown(registry);
     assert.match(md, /`dummy-echo` — A test service/);
     assert.match(md, /STELLA_DUMMY_GREETING/);
