@@ -352,18 +352,24 @@ describe('evidence locker: snapshot, download and offline verification', () => {
     assert.equal(ranged.status, 206);
     assert.equal(ranged.headers.get('content-range'), `bytes 10-99/${tgz.byteLength}`);
     assert.ok(Buffer.from(await ranged.arrayBuffer()).equals(tgz.subarray(10, 100)));
+    const byId = (await (await h.call('acme', 'POST', `/evidence/${s1.bundleId}/verify`)).json()) as {
+      ok: boolean;
+      checks: { check: string; status: string }[];
+    };
+    assert.equal(byId.ok, true);
+    assert.equal(byId.checks.find((c) => c.check === 'signature')?.status, 'pass');
     const custody = await h.rt.db.query<{ action: string }>(
       `SELECT action FROM evidence_locker.custody_events WHERE bundle_id = $1 ORDER BY id`,
       [s1.bundleId],
     );
     assert.deepEqual(
       custody.rows.map((r) => r.action),
-      ['seal', 'download', 'download', 'download'],
+      ['seal', 'download', 'download', 'download', 'verify'],
     );
     const outbox = await h.rt.db.query<{ kind: string }>(`SELECT kind FROM stella_platform.outbox ORDER BY id`);
     assert.deepEqual(
       [...new Set(outbox.rows.map((r) => r.kind))],
-      ['evidence.bundle.sealed', 'evidence.bundle.downloaded'],
+      ['evidence.bundle.sealed', 'evidence.bundle.downloaded', 'evidence.bundle.verified'],
     );
 
     // Offline: our verifier, and the tools we did not write.
@@ -452,9 +458,13 @@ async function assertTenantIsolation(h: Harness): Promise<void> {
       details: undefined,
     };
   };
-  for (const suffix of ['', '/download']) {
-    const foreign = await strip(await h.call('tenant-b', 'GET', `/evidence/${bundleId}${suffix}`), bundleId);
-    const missing = await strip(await h.call('tenant-b', 'GET', `/evidence/${missingId}${suffix}`), missingId);
+  for (const [method, suffix] of [
+    ['GET', ''],
+    ['GET', '/download'],
+    ['POST', '/verify'],
+  ] as const) {
+    const foreign = await strip(await h.call('tenant-b', method, `/evidence/${bundleId}${suffix}`), bundleId);
+    const missing = await strip(await h.call('tenant-b', method, `/evidence/${missingId}${suffix}`), missingId);
     assert.equal(foreign.code, 'EVIDENCE_NOT_FOUND');
     assert.deepEqual(foreign, missing);
   }

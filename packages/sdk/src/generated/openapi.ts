@@ -309,6 +309,84 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/evidence/{id}/verify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Verify a stored bundle's archive (the same checks as an upload; recorded in its chain of custody) */
+        post: {
+            parameters: {
+                query?: never;
+                header: {
+                    /** @description Tenant id; must equal the `tenant` claim of the token. */
+                    "x-stella-tenant": string;
+                };
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Error envelope (docs/errors.md). */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            bundleId?: string;
+                            checks: {
+                                check: string;
+                                detail?: string;
+                                /** @enum {string} */
+                                status: "pass" | "fail" | "skip";
+                            }[];
+                            ok: boolean;
+                            rootHash?: string;
+                        };
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/evidence/blobs/{digest}": {
         parameters: {
             query?: never;

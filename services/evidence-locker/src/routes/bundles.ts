@@ -27,10 +27,11 @@ type BundleRow = BundleResultRow & {
   archive_key: string;
   archive_digest: string;
   archive_size: string;
+  public_key_pem: string;
 };
 
 const COLUMNS = `bundle_id, root_hash, manifest_digest, key_id, timestamp_gen_time, timestamp_tsa, kind, subject_name,
-  subject_digest, created_at, leaf_count, archive_key, archive_digest, archive_size::text AS archive_size`;
+  subject_digest, created_at, leaf_count, archive_key, archive_digest, archive_size::text AS archive_size, public_key_pem`;
 
 function summaryOf(row: BundleRow) {
   return {
@@ -49,7 +50,8 @@ function notFound(id: string): StellaError {
   return new StellaError('EVIDENCE_NOT_FOUND', `no evidence bundle ${id}`, { details: { bundleId: id } });
 }
 
-async function loadBundle(tx: TenantTx, id: string): Promise<BundleRow> {
+/** The tenant's bundle `id` (RLS), or EVIDENCE_NOT_FOUND — the same for another tenant's. */
+export async function loadBundle(tx: TenantTx, id: string): Promise<BundleRow> {
   const r = await tx.query<BundleRow>(`SELECT ${COLUMNS} FROM evidence_locker.bundles WHERE bundle_id = $1`, [id]);
   if (!r.rows[0]) throw notFound(id);
   return r.rows[0];
