@@ -188,6 +188,26 @@ describe('evidence locker: blob intake', () => {
     assert.equal(over.headers.get('x-stella-quota-used'), String(used));
     assert.equal(over.headers.get('x-stella-quota-remaining'), String(120 * 1024 - used));
     assert.equal(await count(h.rt, 'blobs'), 2);
+    // The same without Content-Length: refused while streaming, and the store keeps nothing.
+    const streamedOver = Buffer.alloc(40 * 1024, 9);
+    const chunkedOver = await fetch(`${h.rt.url}/evidence/blobs/${sha(streamedOver)}`, {
+      method: 'PUT',
+      headers: {
+        authorization: `Bearer ${await mintDevToken(h.rt.devIssuer!, 'acme')}`,
+        'x-stella-tenant': 'acme',
+        'content-type': 'application/octet-stream',
+      },
+      body: new ReadableStream({
+        start(c) {
+          c.enqueue(new Uint8Array(streamedOver));
+          c.close();
+        },
+      }),
+      duplex: 'half',
+    } as RequestInit);
+    assert.equal(chunkedOver.status, 429);
+    assert.equal(((await chunkedOver.json()) as { code: string }).code, 'QUOTA_EXCEEDED');
+    assert.equal((await objectKeys(h.rt, 'evidence/acme/')).length, 2);
     // Another tenant has its own quota and its own copy of the same bytes.
     assert.equal((await h.upload('globex', filler)).status, 201);
     assert.equal((await h.upload('globex', vex)).status, 201);
@@ -352,6 +372,17 @@ describe('evidence locker: snapshot, download and offline verification', () => {
     assert.equal(ranged.status, 206);
     assert.equal(ranged.headers.get('content-range'), `bytes 10-99/${tgz.byteLength}`);
     assert.ok(Buffer.from(await ranged.arrayBuffer()).equals(tgz.subarray(10, 100)));
+    const head = await h.call('acme', 'HEAD', `/evidence/${s1.bundleId}/download`);
+    assert.equal(head.status, 200);
+    assert.equal(head.headers.get('etag'), `"${sha(tgz)}"`);
+    for (const q of ['?createdAfter=yesterday', '?limit=0', '?limit=201', '?cursor=x', '?kind=audit', '?digest=md5:1'])
+      assert.equal(
+        ((await (await h.call('acme', 'GET', `/evidence${q}`)).json()) as ErrorBody).code,
+        'VALIDATION_FAILED',
+        q,
+      );
+    assert.equal((await list(`?createdAfter=${new Date(Date.now() + 60_000).toISOString()}`)).items.length, 0);
+    assert.equal((await list(`?createdBefore=${new Date(Date.now() + 60_000).toISOString()}`)).items.length, 2);
     const byId = (await (await h.call('acme', 'POST', `/evidence/${s1.bundleId}/verify`)).json()) as {
       ok: boolean;
       checks: { check: string; status: string }[];

@@ -39,8 +39,7 @@ export interface paths {
                     /** @description Any digest: subject, artifact, manifest or archive. */
                     digest?: string;
                     kind?: "evaluation" | "job" | "export";
-                    /** @description 1–200, default 50. */
-                    limit?: string;
+                    limit?: number;
                     subjectDigest?: string;
                 };
                 header: {

@@ -85,7 +85,7 @@ const ListQuery = {
     },
     createdAfter: { type: 'string', format: 'date-time' },
     createdBefore: { type: 'string', format: 'date-time' },
-    limit: { type: 'string', pattern: '^(?:[1-9]|[1-9][0-9]|1[0-9][0-9]|200)$', description: '1–200, default 50.' },
+    limit: { type: 'integer', minimum: 1, maximum: 200, default: 50 },
     cursor: { type: 'string', pattern: BUNDLE_ID_PATTERN, description: '`nextCursor` of the previous page.' },
   },
 } as const;
@@ -97,7 +97,7 @@ interface ListQueryValue {
   digest?: string;
   createdAfter?: string;
   createdBefore?: string;
-  limit?: string;
+  limit: number;
   cursor?: string;
 }
 
@@ -158,7 +158,7 @@ export function bundleRoutes(deps: ServiceDeps) {
       },
       async (req) => {
         const q = req.query as ListQueryValue;
-        const limit = q.limit ? Number(q.limit) : 50;
+        const limit = q.limit;
         const where: string[] = [];
         const params: unknown[] = [];
         const p = (v: unknown) => {
@@ -216,6 +216,9 @@ export function bundleRoutes(deps: ServiceDeps) {
         reply.header('etag', etag).header('accept-ranges', 'bytes');
         if (ifNoneMatchHits(req.headers['if-none-match'], etag)) return reply.status(304).send();
         const size = Number(row.archive_size);
+        // HEAD answers the headers only: nothing is transferred, so nothing enters the custody record.
+        if (req.method === 'HEAD')
+          return reply.type('application/gzip').header('content-length', String(size)).status(200).send();
         const range = parseRange(req.headers.range, size);
         const object = await deps.store.get(row.archive_key, range ? { range } : {});
         await ctx.transaction(async (tx) => {

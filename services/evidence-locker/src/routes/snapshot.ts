@@ -4,7 +4,7 @@
  * store and records everything in one tenant transaction with its audit entry and outbox event.
  * Bad input is refused before anything is written; a failure after the archive is stored removes it.
  */
-import { ulid } from 'ulid';
+import { monotonicFactory } from 'ulid';
 import { canonicalJcsBytes, type JsonValue } from '@stella/core/canonical-json';
 import { sha256Digest } from '@stella/core/digest';
 import { decodeBase64Strict } from '@stella/core/dsse';
@@ -50,6 +50,8 @@ interface SnapshotResult {
 }
 
 const IDEMPOTENCY_KEY = /^[A-Za-z0-9._:-]{1,128}$/;
+// Monotonic within the process, so bundle ids (the list's keyset) follow sealing order.
+const ulid = monotonicFactory();
 
 function invalid(message: string, details: Record<string, unknown>): StellaError {
   return new StellaError('VALIDATION_FAILED', message, { details });
@@ -162,8 +164,14 @@ export function snapshotRoutes(deps: ServiceDeps) {
           inline.set(i, { bytes, digest: sha256Digest(bytes) });
         }
 
-        // Referenced blobs must be this tenant's (RLS: another tenant's digest is simply missing).
-        const referenced = [...new Set(body.artifacts.flatMap((a) => (a.digest ? [a.digest] : [])))];
+        // Referenced blobs must be this tenant's (RLS: another tenant's digest is simply missing);
+        // inline content the tenant already holds is neither stored nor charged again.
+        const referenced = [
+          ...new Set([
+            ...body.artifacts.flatMap((a) => (a.digest ? [a.digest] : [])),
+            ...[...inline.values()].map((b) => b.digest),
+          ]),
+        ];
         const known = await ctx.transaction(async (tx) => {
           const r = await tx.query<{ digest: string; size: string }>(
             'SELECT digest, size::text AS size FROM evidence_locker.blobs WHERE digest = ANY($1::text[])',
