@@ -22,6 +22,7 @@ import {
 } from '@stella/testkit';
 import { loadConfig } from '@stella/platform/config';
 import { pae } from '@stella/core/dsse';
+import { verifyInclusion } from '@stella/core/merkle';
 import { verifyBundle } from '@stella/evidence-locker';
 import { mintDevToken, startRuntime, type Runtime } from './runtime.js';
 import { SERVICES } from './service-registry.js';
@@ -372,6 +373,33 @@ describe('evidence locker: snapshot, download and offline verification', () => {
     assert.equal(ranged.status, 206);
     assert.equal(ranged.headers.get('content-range'), `bytes 10-99/${tgz.byteLength}`);
     assert.ok(Buffer.from(await ranged.arrayBuffer()).equals(tgz.subarray(10, 100)));
+    // One artifact's bytes, and its inclusion proof against the sealed root (RFC 9162 §2.1.3.2).
+    const art = await h.call('acme', 'GET', `/evidence/${s1.bundleId}/artifacts/outputs/vex.csaf.json`);
+    assert.equal(art.status, 200);
+    assert.equal(art.headers.get('content-type'), 'application/csaf+json');
+    assert.ok(Buffer.from(await art.arrayBuffer()).equals(files[2]!.bytes));
+    const noSuch = await h.call('acme', 'GET', `/evidence/${s1.bundleId}/artifacts/outputs/nope.json`);
+    assert.equal(((await noSuch.json()) as ErrorBody).code, 'EVIDENCE_NOT_FOUND');
+    const proved = (await (
+      await h.call('acme', 'GET', `/evidence/${s1.bundleId}/proof?path=outputs/vex.csaf.json`)
+    ).json()) as {
+      entry: Record<string, unknown>;
+      proof: { leafIndex: number; treeSize: number; leafHash: string; auditPath: string[]; root: string };
+    };
+    assert.equal(proved.proof.root, s1.rootHash);
+    const sortedJson = (o: Record<string, unknown>) =>
+      JSON.stringify(Object.fromEntries(Object.entries(o).sort(([a], [b]) => (a < b ? -1 : 1))));
+    const leaf = createHash('sha256')
+      .update(Buffer.concat([Buffer.from([0]), Buffer.from(sortedJson(proved.entry))]))
+      .digest();
+    assert.equal(leaf.toString('hex'), proved.proof.leafHash);
+    verifyInclusion(
+      leaf,
+      proved.proof.leafIndex,
+      proved.proof.treeSize,
+      proved.proof.auditPath.map((x) => Buffer.from(x, 'hex')),
+      Buffer.from(s1.rootHash, 'hex'),
+    );
     const head = await h.call('acme', 'HEAD', `/evidence/${s1.bundleId}/download`);
     assert.equal(head.status, 200);
     assert.equal(head.headers.get('etag'), `"${sha(tgz)}"`);
@@ -395,7 +423,7 @@ describe('evidence locker: snapshot, download and offline verification', () => {
     );
     assert.deepEqual(
       custody.rows.map((r) => r.action),
-      ['seal', 'download', 'download', 'download', 'verify'],
+      ['seal', 'download', 'download', 'download', 'artifact-download', 'verify'],
     );
     const outbox = await h.rt.db.query<{ kind: string }>(`SELECT kind FROM stella_platform.outbox ORDER BY id`);
     assert.deepEqual(
@@ -493,6 +521,8 @@ async function assertTenantIsolation(h: Harness): Promise<void> {
     ['GET', ''],
     ['GET', '/download'],
     ['POST', '/verify'],
+    ['GET', '/artifacts/inputs/sbom.cdx.json'],
+    ['GET', '/proof?path=inputs/sbom.cdx.json'],
   ] as const) {
     const foreign = await strip(await h.call('tenant-b', method, `/evidence/${bundleId}${suffix}`), bundleId);
     const missing = await strip(await h.call('tenant-b', method, `/evidence/${missingId}${suffix}`), missingId);
@@ -580,6 +610,30 @@ describe('evidence locker: RFC 3161 timestamp', { skip: needTool('openssl') }, (
       await h.close();
       await tsa.close();
       await pkiDir.cleanup();
+    }
+  });
+});
+
+describe('evidence locker: a seal that cannot finish leaves nothing behind', () => {
+  test('TSA unreachable: 502 TIMESTAMP_REQUEST_FAILED, no rows, no inline blob, no archive', async () => {
+    // Port 9 (discard) on loopback: nothing listens, the connection is refused at once.
+    const h = await harness({ STELLA_TSA_URL: 'http://127.0.0.1:9/' });
+    try {
+      const files = await uploadDatasets(h, 'acme');
+      const res = await h.call('acme', 'POST', '/evidence/snapshot', {
+        json: snapshotBody(files),
+        headers: { 'idempotency-key': 'k1' },
+      });
+      assert.equal(res.status, 502);
+      assert.equal(((await res.json()) as ErrorBody).code, 'TIMESTAMP_REQUEST_FAILED');
+      for (const table of ['bundles', 'artifacts', 'snapshot_requests', 'custody_events'])
+        assert.equal(await count(h.rt, table), 0, table);
+      assert.equal(await count(h.rt, 'blobs'), 3);
+      assert.equal((await objectKeys(h.rt)).length, 3);
+      const outbox = await h.rt.db.query<{ n: string }>('SELECT count(*)::text AS n FROM stella_platform.outbox');
+      assert.equal(outbox.rows[0]!.n, '0');
+    } finally {
+      await h.close();
     }
   });
 });

@@ -5,6 +5,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { defineService } from '@stella/platform/service';
+import { artifactRoutes } from './routes/artifacts.js';
 import { blobRoutes } from './routes/blobs.js';
 import { bundleRoutes } from './routes/bundles.js';
 import { TAG } from './routes/schemas.js';
@@ -21,5 +22,11 @@ export const evidenceLockerService = defineService({
   openApiTags: [{ name: TAG, description: 'Evidence Locker: sealed, signed, timestamped evidence bundles' }],
   // Each plugin is registered in its own encapsulated scope, so the stream body parsers it adds
   // (application/octet-stream, application/gzip) apply to its routes only.
-  routes: (deps) => [blobRoutes(deps), snapshotRoutes(deps), bundleRoutes(deps), verifyRoutes(deps)],
+  routes: (deps) => [
+    blobRoutes(deps),
+    snapshotRoutes(deps),
+    bundleRoutes(deps),
+    artifactRoutes(deps),
+    verifyRoutes(deps),
+  ],
 });

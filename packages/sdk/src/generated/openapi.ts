@@ -215,6 +215,82 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/evidence/{id}/artifacts/{*}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One artifact's bytes (Content-Type is its media type; ETag its digest) */
+        get: {
+            parameters: {
+                query?: never;
+                header: {
+                    /** @description Tenant id; must equal the `tenant` claim of the token. */
+                    "x-stella-tenant": string;
+                };
+                path: {
+                    "*": string;
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Error envelope (docs/errors.md). */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description The artifact */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": string;
+                    };
+                };
+                /** @description Not modified (If-None-Match matched the ETag) */
+                304: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Error envelope (docs/errors.md). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/evidence/{id}/download": {
         parameters: {
             query?: never;
@@ -291,6 +367,98 @@ export interface paths {
                 };
                 /** @description Error envelope (docs/errors.md). */
                 416: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/evidence/{id}/proof": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Inclusion proof of one artifact entry in the bundle's Merkle tree (RFC 9162 §2.1.3)
+         * @description Leaf input = the RFC 8785 bytes of `entry` (docs/formats/evidence-bundle.md).
+         */
+        get: {
+            parameters: {
+                query: {
+                    path: string;
+                };
+                header: {
+                    /** @description Tenant id; must equal the `tenant` claim of the token. */
+                    "x-stella-tenant": string;
+                };
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Error envelope (docs/errors.md). */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            bundleId: string;
+                            entry: {
+                                digest: string;
+                                mediaType: string;
+                                path: string;
+                                /** @enum {string} */
+                                role: "input" | "output" | "env" | "log" | "metadata";
+                                size: number;
+                            };
+                            proof: {
+                                /** @enum {string} */
+                                algorithm: "rfc9162-sha256";
+                                auditPath: string[];
+                                leafHash: string;
+                                leafIndex: number;
+                                root: string;
+                                treeSize: number;
+                            };
+                        };
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                404: {
                     headers: {
                         [name: string]: unknown;
                     };
