@@ -529,6 +529,25 @@ async function assertTenantIsolation(h: Harness): Promise<void> {
     assert.equal(foreign.code, 'EVIDENCE_NOT_FOUND');
     assert.deepEqual(foreign, missing);
   }
+  // Holds: B cannot hold A's bundle (404 like a missing one), nor release or see A's holds.
+  const holdA = await h.call('tenant-a', 'POST', '/evidence/hold/case-a', {
+    json: { reason: 'litigation', bundleIds: [bundleId] },
+  });
+  assert.equal(holdA.status, 201);
+  const holdForeign = await h.call('tenant-b', 'POST', '/evidence/hold/case-b', {
+    json: { reason: 'x', bundleIds: [bundleId] },
+  });
+  const holdMissing = await h.call('tenant-b', 'POST', '/evidence/hold/case-b', {
+    json: { reason: 'x', bundleIds: [missingId] },
+  });
+  assert.deepEqual(await strip(holdForeign, bundleId), await strip(holdMissing, missingId));
+  const releaseForeign = await h.call('tenant-b', 'DELETE', '/evidence/hold/case-a', { json: { reason: 'x' } });
+  assert.equal(releaseForeign.status, 404);
+  assert.deepEqual(((await (await h.call('tenant-b', 'GET', '/evidence/holds')).json()) as { items: [] }).items, []);
+  assert.equal(
+    ((await (await h.call('tenant-a', 'GET', '/evidence/holds?active=true')).json()) as { items: [] }).items.length,
+    1,
+  );
   const listB = (await (await h.call('tenant-b', 'GET', `/evidence?digest=${manifestDigest}`)).json()) as { items: [] };
   assert.deepEqual(listB.items, []);
   assert.deepEqual(((await (await h.call('tenant-b', 'GET', '/evidence')).json()) as { items: [] }).items, []);
@@ -632,6 +651,102 @@ describe('evidence locker: a seal that cannot finish leaves nothing behind', () 
       assert.equal((await objectKeys(h.rt)).length, 3);
       const outbox = await h.rt.db.query<{ n: string }>('SELECT count(*)::text AS n FROM stella_platform.outbox');
       assert.equal(outbox.rows[0]!.n, '0');
+    } finally {
+      await h.close();
+    }
+  });
+});
+
+describe('evidence locker: legal holds', () => {
+  test('named holds by id and by filter; held until the last is released; WORM in the store; bad input refused', async () => {
+    const h = await harness();
+    try {
+      const files = await uploadDatasets(h, 'acme');
+      const seal = async (kind: string) =>
+        (
+          (await (
+            await h.call('acme', 'POST', '/evidence/snapshot', { json: { ...snapshotBody(files), kind } })
+          ).json()) as {
+            bundleId: string;
+          }
+        ).bundleId;
+      const b1 = await seal('evaluation');
+      const b2 = await seal('job');
+      const key = (id: string) => `evidence/acme/bundles/${id}.tgz`;
+      const held = async (id: string) => (await h.rt.store.head(key(id))).legalHold;
+
+      const bad: [string, unknown][] = [
+        ['no reason', { bundleIds: [b1] }],
+        ['empty reason', { reason: '', bundleIds: [b1] }],
+        ['neither ids nor filter', { reason: 'r' }],
+        ['ids of the wrong type', { reason: 'r', bundleIds: 'all' }],
+        ['bad end', { reason: 'r', bundleIds: [b1], endsAt: 'soon' }],
+      ];
+      for (const [name, body] of bad) {
+        const res = await h.call('acme', 'POST', '/evidence/hold/case-1', { json: body });
+        assert.equal(((await res.json()) as ErrorBody).code, 'VALIDATION_FAILED', name);
+      }
+      const missing = await h.call('acme', 'POST', '/evidence/hold/case-1', {
+        json: { reason: 'r', bundleIds: [b1, '01J00000000000000000000000'] },
+      });
+      assert.equal(((await missing.json()) as ErrorBody).code, 'EVIDENCE_NOT_FOUND');
+      assert.equal(await count(h.rt, 'holds'), 0);
+      assert.equal(await held(b1), false);
+
+      const one = await h.call('acme', 'POST', '/evidence/hold/case-1', {
+        json: { reason: 'subpoena 1', bundleIds: [b1] },
+      });
+      assert.equal(one.status, 201);
+      assert.deepEqual(((await one.json()) as { bundleIds: string[] }).bundleIds, [b1]);
+      const two = await h.call('acme', 'POST', '/evidence/hold/case-2', {
+        json: { reason: 'audit', filter: { kind: 'evaluation' } },
+      });
+      assert.deepEqual(((await two.json()) as { bundleIds: string[] }).bundleIds, [b1]);
+      // Adding to an active hold answers 200 with the union.
+      const more = await h.call('acme', 'POST', '/evidence/hold/case-2', {
+        json: { reason: 'audit', bundleIds: [b2] },
+      });
+      assert.equal(more.status, 200);
+      assert.deepEqual(((await more.json()) as { bundleIds: string[] }).bundleIds, [b1, b2].sort());
+      assert.equal(await held(b1), true);
+      // The store refuses to delete a held archive (WORM legal hold).
+      await assert.rejects(h.rt.store.delete(key(b1)), (e: { code?: string }) => e.code === 'OBJECT_RETAINED');
+
+      const noReason = await h.call('acme', 'DELETE', '/evidence/hold/case-1', { json: {} });
+      assert.equal(((await noReason.json()) as ErrorBody).code, 'VALIDATION_FAILED');
+      const released = await h.call('acme', 'DELETE', '/evidence/hold/case-1', { json: { reason: 'case closed' } });
+      assert.equal(released.status, 200);
+      assert.equal(((await released.json()) as { active: boolean }).active, false);
+      assert.equal(await held(b1), true, 'case-2 still holds b1');
+      assert.equal(
+        (
+          (await (
+            await h.call('acme', 'DELETE', '/evidence/hold/case-1', { json: { reason: 'again' } })
+          ).json()) as ErrorBody
+        ).code,
+        'CONFLICT',
+      );
+      await h.call('acme', 'DELETE', '/evidence/hold/case-2', { json: { reason: 'audit done' } });
+      assert.equal(await held(b1), false);
+      assert.equal(await held(b2), false);
+      const custody = await h.rt.db.query<{ action: string }>(
+        `SELECT action FROM evidence_locker.custody_events WHERE bundle_id = $1 ORDER BY id`,
+        [b1],
+      );
+      assert.deepEqual(
+        custody.rows.map((r) => r.action),
+        ['seal', 'hold', 'hold', 'release', 'release'],
+      );
+      const holds = (await (await h.call('acme', 'GET', '/evidence/holds?active=false')).json()) as {
+        items: { caseId: string; releaseReason: string }[];
+      };
+      assert.deepEqual(
+        holds.items.map((i) => [i.caseId, i.releaseReason]),
+        [
+          ['case-1', 'case closed'],
+          ['case-2', 'audit done'],
+        ],
+      );
     } finally {
       await h.close();
     }

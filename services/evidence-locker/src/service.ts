@@ -8,6 +8,7 @@ import { defineService } from '@stella/platform/service';
 import { artifactRoutes } from './routes/artifacts.js';
 import { blobRoutes } from './routes/blobs.js';
 import { bundleRoutes } from './routes/bundles.js';
+import { holdRoutes } from './routes/holds.js';
 import { TAG } from './routes/schemas.js';
 import { snapshotRoutes } from './routes/snapshot.js';
 import { verifyRoutes } from './routes/verify.js';
@@ -27,6 +28,7 @@ export const evidenceLockerService = defineService({
     snapshotRoutes(deps),
     bundleRoutes(deps),
     artifactRoutes(deps),
+    holdRoutes(deps),
     verifyRoutes(deps),
   ],
 });
