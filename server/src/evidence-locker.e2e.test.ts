@@ -585,6 +585,16 @@ describe('evidence locker: tenant isolation on PostgreSQL (RLS)', { skip: await 
         tx.query<{ n: string }>('SELECT count(*)::text AS n FROM evidence_locker.artifacts'),
       );
       assert.equal(asA.rows[0]!.n, '4');
+      // The chain of custody is append-only for the app role (SQLSTATE 42501 insufficient_privilege).
+      for (const sql of [
+        "UPDATE evidence_locker.custody_events SET action = 'x'",
+        'DELETE FROM evidence_locker.custody_events',
+      ])
+        await assert.rejects(
+          h.rt.db.withTenant('tenant-a', (tx) => tx.query(sql)),
+          (err: { code?: string }) => err.code === '42501',
+          sql,
+        );
     } finally {
       await h.close();
       await db.drop();

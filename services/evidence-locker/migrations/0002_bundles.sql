@@ -123,6 +123,8 @@ CREATE TABLE evidence_locker.custody_events (
   PRIMARY KEY (tenant_id, id)
 );
 CREATE INDEX custody_events_bundle ON evidence_locker.custody_events (tenant_id, bundle_id, id);
+-- Append-only for the app role: the default privileges of 0001 grant UPDATE and DELETE.
+REVOKE UPDATE, DELETE ON evidence_locker.custody_events FROM ${app_role};
 
 -- RLS on every table above (docs/database.md).
 ALTER TABLE evidence_locker.blobs ENABLE ROW LEVEL SECURITY;

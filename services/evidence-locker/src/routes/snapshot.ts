@@ -67,7 +67,8 @@ async function checkPaths(artifacts: readonly ArtifactInput[]): Promise<void> {
   const seen = new Map<string, number>();
   for (const [i, a] of artifacts.entries()) {
     try {
-      if (normalizeArchivePath(a.path, { strict: true }) !== a.path) throw new Error('not in normal form');
+      // Strict: the one spelling the archive uses (no `./`, `.` segments or trailing `/` either).
+      normalizeArchivePath(a.path, { strict: true });
     } catch (err) {
       const reason = isStellaError(err) ? ((err.details as { reason?: string })?.reason ?? err.message) : String(err);
       throw invalid(`artifacts[${i}].path ${JSON.stringify(a.path)} is not allowed: ${reason}`, {
