@@ -441,7 +441,7 @@ describe('evidence locker: snapshot, download and offline verification', () => {
     assert.equal((await run('tar', ['-xzf', join(h.dir, 'bundle.tgz'), '-C', out])).code, 0);
     const sums = await run('sha256sum', ['-c', 'checksums.txt'], { cwd: out });
     assert.equal(sums.code, 0, sums.stderr.toString());
-    assert.equal(sums.stdout.toString().trim().split('\n').length, 8);
+    assert.equal(sums.stdout.toString().trim().split('\n').length, 9);
     assert.deepEqual(await readFile(join(out, 'artifacts/inputs/sbom.cdx.json')), files[0]!.bytes);
     if (!needTool('openssl')) {
       const env = JSON.parse(await readFile(join(out, 'signature.json'), 'utf8')) as {
@@ -622,8 +622,16 @@ describe('evidence locker: RFC 3161 timestamp', { skip: needTool('openssl') }, (
       await run('mkdir', ['-p', out]);
       await writeFile(join(h.dir, 'b.tgz'), tgz);
       assert.equal((await run('tar', ['-xzf', join(h.dir, 'b.tgz'), '-C', out])).code, 0);
+      // VERIFY.md's recipe: the time-stamped datum is the signature value, extracted with sed + openssl.
+      const extract = await run(
+        'sh',
+        ['-c', `sed -n 's/.*"sig":"\\([^"]*\\)".*/\\1/p' signature.json | openssl base64 -d -A > sig.bin`],
+        { cwd: out },
+      );
+      assert.equal(extract.code, 0, extract.stderr.toString());
+      assert.match(await readFile(join(out, 'VERIFY.md'), 'utf8'), /openssl ts -verify -data sig.bin/);
       const v = await opensslVerify(
-        ['-data', join(out, 'signature.json'), '-in', join(out, 'timestamp.tsr'), '-CAfile', pki.caCert],
+        ['-data', join(out, 'sig.bin'), '-in', join(out, 'timestamp.tsr'), '-CAfile', pki.caCert],
         out,
       );
       assert.equal(v.code, 0, v.output);

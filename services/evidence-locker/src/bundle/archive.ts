@@ -6,11 +6,14 @@
  */
 import type { Readable } from 'node:stream';
 import { sha256Hex } from '@stella/core/digest';
+import { parseEnvelope } from '@stella/core/dsse';
+import { serializeSigstoreBundle, toSigstoreBundle } from '@stella/core/sigstore';
 import { createTarGz, type TarEntryInput } from '@stella/core/tar';
 import type { ArtifactEntry } from './manifest.js';
 
 export const MANIFEST_FILE = 'manifest.json';
 export const SIGNATURE_FILE = 'signature.json';
+export const SIGSTORE_FILE = 'seal.sigstore.json';
 export const TIMESTAMP_FILE = 'timestamp.tsr';
 export const CHECKSUMS_FILE = 'checksums.txt';
 export const VERIFY_FILE = 'VERIFY.md';
@@ -39,8 +42,11 @@ Needs only \`sha256sum\` and \`openssl\` (or \`stella evidence verify bundle.tgz
 4. Seal: signature.json is a DSSE envelope (payloadType application/vnd.in-toto+json). Verify the
    signature over PAE(payloadType, payload) with keys/seal.pub.pem; the in-toto Statement's
    subject digest is the Merkle root and predicate.manifest.digest is sha256 of manifest.json.
-5. Timestamp (if timestamp.tsr is present): an RFC 3161 response over signature.json —
-   \`openssl ts -verify -data signature.json -in timestamp.tsr -CAfile <your TSA CA>\`.
+5. Timestamp (if timestamp.tsr is present): an RFC 3161 response over the signature value —
+   \`sed -n 's/.*"sig":"\\([^"]*\\)".*/\\1/p' signature.json | openssl base64 -d -A > sig.bin\` then
+   \`openssl ts -verify -data sig.bin -in timestamp.tsr -CAfile <your TSA CA>\`.
+6. seal.sigstore.json is the same seal (and timestamp) as a Sigstore bundle v0.3 for
+   Sigstore verifiers, with keys/seal.pub.pem as the trusted public key.
 
 Format: docs/formats/evidence-bundle.md of StellaOps Export & Evidence.
 `;
@@ -52,11 +58,18 @@ function checksumLine(hex: string, path: string): string {
   return `${hex}  ${path}\n`;
 }
 
+/** The seal as a Sigstore bundle v0.3 (public-key hint, no tlog entries, the RFC 3161 token if any). */
+function sigstoreJson(signatureJson: string, tsr: Uint8Array | undefined): string {
+  const envelope = parseEnvelope(signatureJson);
+  return serializeSigstoreBundle(toSigstoreBundle(envelope, tsr ? { rfc3161Timestamps: [tsr] } : {}));
+}
+
 /** The bundle's files as tar entries (artifact bodies opened lazily, one at a time). */
 export function archiveEntries(input: ArchiveInput): TarEntryInput[] {
   const fixed: { path: string; bytes: Uint8Array }[] = [
     { path: MANIFEST_FILE, bytes: input.manifestBytes },
     { path: SIGNATURE_FILE, bytes: text(input.signatureJson) },
+    { path: SIGSTORE_FILE, bytes: text(sigstoreJson(input.signatureJson, input.timestampTsr)) },
     { path: PUBLIC_KEY_FILE, bytes: text(input.publicKeyPem) },
     { path: VERIFY_FILE, bytes: text(VERIFY_MD) },
     ...(input.timestampTsr ? [{ path: TIMESTAMP_FILE, bytes: input.timestampTsr }] : []),

@@ -6,9 +6,14 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, generateKeyPairSync } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { spkiPem, createKeySigner } from '@stella/core/signing';
+import { bundleFromJSON } from '@sigstore/bundle';
+import { TrustedRoot } from '@sigstore/protobuf-specs';
+import { Verifier, toSignedEntity, toTrustMaterial } from '@sigstore/verify';
+import { keyIdHint, spkiPem, createKeySigner } from '@stella/core/signing';
+import { sigstorePublicKeyDetails } from '@stella/core/sigstore';
 import { createTarGz, readTarGz } from '@stella/core/tar';
-import { needTool, run } from '@stella/testkit';
+import { makeOpensslTsaPki, needTool, run, startOpensslTsaHttp, tempDir } from '@stella/testkit';
+import { readFile } from 'node:fs/promises';
 import { createBundleArchive } from './archive.js';
 import { artifactInclusionProof, buildManifest, type ArtifactEntry } from './manifest.js';
 import { sealManifest } from './seal.js';
@@ -44,10 +49,12 @@ async function bytesOf(stream: Readable): Promise<Buffer> {
 const { privateKey, publicKey } = generateKeyPairSync('ed25519');
 const signer = createKeySigner(privateKey);
 
-async function bundle(files: Record<string, Buffer> = contents) {
-  const m = manifestOf(Object.keys(files).map((path) => ({ ...entries.find((e) => e.path === path)!, path })));
-  const seal = await sealManifest(m.manifest, m.digest, signer, undefined);
+async function bundle(tsaUrl?: string) {
+  const files = contents;
+  const m = manifestOf(entries);
+  const seal = await sealManifest(m.manifest, m.digest, signer, tsaUrl);
   const input = {
+    ...(seal.timestamp ? { timestampTsr: seal.timestamp.tsr } : {}),
     manifestBytes: m.bytes,
     signatureJson: seal.signatureJson,
     publicKeyPem: seal.publicKeyPem,
@@ -178,4 +185,77 @@ describe('bundle archive and offline verification', () => {
 
     assert.deepEqual(failed(await verifyBundle(Buffer.from('not a tarball'))), ['archive']);
   });
+});
+
+const der = (pem: string) => Buffer.from(pem.replace(/-----[^-]+-----/g, '').replace(/\s+/g, ''), 'base64');
+
+/** seal.sigstore.json through the independent verifier `@sigstore/verify@3`, offline. */
+function sigstoreVerify(json: string, tsa?: { leaf: string; root: string }): void {
+  const trustedRoot = TrustedRoot.fromJSON({
+    mediaType: 'application/vnd.dev.sigstore.trustedroot+json;version=0.1',
+    tlogs: [],
+    certificateAuthorities: [],
+    ctlogs: [],
+    timestampAuthorities: tsa
+      ? [
+          {
+            subject: { organization: 'test', commonName: 'Test TSA' },
+            certChain: {
+              certificates: [
+                { rawBytes: der(tsa.leaf).toString('base64') },
+                { rawBytes: der(tsa.root).toString('base64') },
+              ],
+            },
+            validFor: { start: '2020-01-01T00:00:00Z' },
+          },
+        ]
+      : [],
+  });
+  const keys = {
+    [keyIdHint(signer.keyId)]: {
+      rawBytes: Buffer.from(signer.publicKeySpki()),
+      keyDetails: sigstorePublicKeyDetails(signer.algorithm),
+    },
+  };
+  new Verifier(toTrustMaterial(trustedRoot, keys as never), {
+    tlogThreshold: 0,
+    ctlogThreshold: 0,
+    timestampThreshold: tsa ? 1 : 0,
+  }).verify(toSignedEntity(bundleFromJSON(JSON.parse(json))));
+}
+
+describe('seal.sigstore.json', () => {
+  test(
+    'accepted by @sigstore/verify offline, untimestamped and with the RFC 3161 token of timestamp.tsr',
+    { skip: needTool('openssl') },
+    async () => {
+      const plain = await filesOf((await bundle()).tgz);
+      sigstoreVerify(plain.get('seal.sigstore.json')!.toString());
+
+      const dir = await tempDir('stella-evidence-sigstore-');
+      const pki = await makeOpensslTsaPki(dir.path);
+      const tsa = await startOpensslTsaHttp(pki);
+      try {
+        const b = await bundle(tsa.url);
+        const files = await filesOf(b.tgz);
+        const chain = { leaf: await readFile(pki.tsaCert, 'utf8'), root: await readFile(pki.caCert, 'utf8') };
+        sigstoreVerify(files.get('seal.sigstore.json')!.toString(), chain);
+        const r = await verifyBundle(b.tgz, { tsaCaPem: [chain.root] });
+        assert.equal(r.ok, true, JSON.stringify(r.checks));
+        assert.deepEqual(
+          r.checks.filter((c) => ['sigstore', 'timestamp'].includes(c.check)).map((c) => [c.check, c.status]),
+          [
+            ['sigstore', 'pass'],
+            ['timestamp', 'pass'],
+          ],
+        );
+        // A Sigstore bundle whose seal differs from signature.json is named.
+        const swapped = new Map(files).set('seal.sigstore.json', plain.get('seal.sigstore.json')!);
+        assert.ok(failed(await verifyBundle(await repack(swapped))).includes('sigstore'));
+      } finally {
+        await tsa.close();
+        await dir.cleanup();
+      }
+    },
+  );
 });

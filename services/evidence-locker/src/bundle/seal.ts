@@ -1,11 +1,12 @@
 /**
  * Sealing a manifest (docs/formats/evidence-bundle.md "Seal"): a DSSE envelope over an in-toto
  * Statement v1 whose one subject is the bundle's Merkle root and whose predicate carries the
- * manifest digest; optionally an RFC 3161 timestamp over the exact bytes of signature.json.
+ * manifest digest; optionally an RFC 3161 timestamp over the signature value.
  */
 import { createPublicKey } from 'node:crypto';
 import { sha256 } from '@stella/core/digest';
 import { serializeEnvelope, signEnvelope } from '@stella/core/dsse';
+import { signatureToTimestamp } from '@stella/core/sigstore';
 import { IN_TOTO_PAYLOAD_TYPE, buildStatement, serializeStatement, type StatementV1 } from '@stella/core/in-toto';
 import { spkiPem, type Signer } from '@stella/core/signing';
 import { requestTimestamp } from '@stella/platform/timestamp';
@@ -52,9 +53,9 @@ export async function sealManifest(
   );
   const seal: Seal = { signatureJson, keyId: signer.keyId, publicKeyPem };
   if (tsaUrl) {
-    // RFC 3161 §2.4.1: the imprint is the hash of the time-stamped data — here signature.json,
-    // so `openssl ts -verify -data signature.json` checks it with no other input.
-    const ts = await requestTimestamp(tsaUrl, sha256(signatureJson));
+    // The time-stamped datum is the signature value (RFC 3161 Appendix A; the Sigstore bundle's
+    // rule too), so one token serves timestamp.tsr and seal.sigstore.json alike.
+    const ts = await requestTimestamp(tsaUrl, sha256(signatureToTimestamp(envelope)));
     seal.timestamp = {
       tsr: ts.response,
       genTime: ts.token.info.genTime,

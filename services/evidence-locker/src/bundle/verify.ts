@@ -11,15 +11,23 @@ import { isStellaError } from '@stella/core/errors';
 import { IN_TOTO_PAYLOAD_TYPE, statementFromEnvelope } from '@stella/core/in-toto';
 import { parseTimeStampResponse, verifyTimeStampToken } from '@stella/core/rfc3161';
 import { keySetFromPublicKeys, parsePublicKey } from '@stella/core/signing';
+import { parseSigstoreBundle, signatureToTimestamp } from '@stella/core/sigstore';
 import { readTarGz, type TarSource } from '@stella/core/tar';
-import { ARTIFACTS_DIR, CHECKSUMS_FILE, MANIFEST_FILE, SIGNATURE_FILE, TIMESTAMP_FILE } from './archive.js';
+import {
+  ARTIFACTS_DIR,
+  CHECKSUMS_FILE,
+  MANIFEST_FILE,
+  SIGNATURE_FILE,
+  SIGSTORE_FILE,
+  TIMESTAMP_FILE,
+} from './archive.js';
 import { artifactsRoot, sortArtifacts, type ArtifactEntry } from './manifest.js';
 import { ROOT_SUBJECT_NAME, SEAL_PREDICATE_TYPE } from './seal.js';
 
 export type CheckStatus = 'pass' | 'fail' | 'skip';
 
 export interface VerifyCheck {
-  /** `archive`, `manifest`, `checksum:<file>`, `artifact:<path>`, `merkle`, `signature`, `statement`, `timestamp`. */
+  /** `archive`, `manifest`, `checksum:<file>`, `artifact:<path>`, `merkle`, `signature`, `statement`, `sigstore`, `timestamp`. */
   check: string;
   status: CheckStatus;
   detail?: string;
@@ -220,20 +228,44 @@ export async function verifyBundle(source: TarSource, options: VerifyOptions = {
     add('signature', 'fail', message(err));
   }
 
+  // seal.sigstore.json must carry exactly the seal of signature.json (and the same timestamp).
+  const sigstoreFile = files.get(SIGSTORE_FILE);
+  if (sigstoreFile?.bytes && signatureFile?.bytes) {
+    try {
+      const b = parseSigstoreBundle(sigstoreFile.bytes);
+      const env = parseEnvelope(signatureFile.bytes);
+      const tsrBytes = files.get(TIMESTAMP_FILE)?.bytes;
+      const same =
+        b.envelope.payloadType === env.payloadType &&
+        Buffer.from(b.envelope.payload).equals(Buffer.from(env.payload)) &&
+        Buffer.from(b.envelope.signatures[0]!.sig).equals(Buffer.from(signatureToTimestamp(env))) &&
+        b.rfc3161Timestamps.length === (tsrBytes ? 1 : 0) &&
+        (!tsrBytes || Buffer.from(b.rfc3161Timestamps[0]!).equals(Buffer.from(tsrBytes)));
+      add(
+        'sigstore',
+        same ? 'pass' : 'fail',
+        same ? undefined : 'seal.sigstore.json differs from signature.json/timestamp.tsr',
+      );
+    } catch (err) {
+      add('sigstore', 'fail', message(err));
+    }
+  } else if (signatureFile?.bytes) add('sigstore', 'fail', 'seal.sigstore.json is missing');
+
   const tsr = files.get(TIMESTAMP_FILE);
   if (tsr?.bytes && signatureFile?.bytes) {
     try {
       const { token } = parseTimeStampResponse(tsr.bytes);
+      const sig = signatureToTimestamp(parseEnvelope(signatureFile.bytes));
       if (options.tsaCaPem?.length) {
-        const v = await verifyTimeStampToken(token, { data: signatureFile.bytes, trustedCerts: options.tsaCaPem });
+        const v = await verifyTimeStampToken(token, { data: sig, trustedCerts: options.tsaCaPem });
         add('timestamp', 'pass', `genTime ${v.genTime.toISOString()}`);
-      } else if (!digestEquals(token.info.messageImprint, sha256(signatureFile.bytes))) {
-        add('timestamp', 'fail', 'the timestamp is not over signature.json');
+      } else if (!digestEquals(token.info.messageImprint, sha256(sig))) {
+        add('timestamp', 'fail', 'the timestamp is not over the seal signature');
       } else {
         add(
           'timestamp',
           'skip',
-          `imprint matches signature.json (genTime ${token.info.genTime.toISOString()}); TSA signature not checked: no TSA CA given`,
+          `imprint matches the seal signature (genTime ${token.info.genTime.toISOString()}); TSA signature not checked: no TSA CA given`,
         );
       }
     } catch (err) {
