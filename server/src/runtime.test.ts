@@ -143,10 +143,8 @@ describe('startRuntime in process (PGlite, fs store, memory bus)', () => {
           tags: { name: string }[];
         };
         assert.ok(doc.paths['/echo/notes']);
-        assert.deepEqual(
-          doc.tags.map((t) => t.name),
-          ['echo'],
-        );
+        // Real services list their own tags too; the echo service's must be among them.
+        assert.ok(doc.tags.some((t) => t.name === 'echo'));
         assert.equal((await fetch(`${rt.url}/readyz`)).status, 200);
       } finally {
         await rt.close();
