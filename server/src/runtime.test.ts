@@ -153,7 +153,7 @@ describe('startRuntime in process (PGlite, fs store, memory bus)', () => {
         assert.ok(doc.paths['/echo/notes']);
         assert.deepEqual(
           doc.tags.map((t) => t.name),
-          ['echo', 'timeline'],
+          [...SERVICES.flatMap((s) => s.openApiTags ?? []).map((t) => t.name), 'echo'].sort(),
         );
         assert.equal((await fetch(`${rt.url}/readyz`)).status, 200);
         // Services register their collectors in the app's registry (ServiceDeps.metrics).

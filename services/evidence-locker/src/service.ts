@@ -1,14 +1,34 @@
 /**
  * The evidence-locker service module (issue #6: one `ServiceModule` per service, read by `stella
  * serve`, `stella migrate`, the docs generator and the tests through the registry in `server/`).
- * Its routes and workers arrive with the service's own issue.
+ * Routes: blob intake, snapshot/seal, read/list/download, offline verify (docs/formats/evidence-bundle.md).
  */
 import { fileURLToPath } from 'node:url';
 import { defineService } from '@stella/platform/service';
+import { artifactRoutes } from './routes/artifacts.js';
+import { blobRoutes } from './routes/blobs.js';
+import { bundleRoutes } from './routes/bundles.js';
+import { holdRoutes } from './routes/holds.js';
+import { TAG } from './routes/schemas.js';
+import { snapshotRoutes } from './routes/snapshot.js';
+import { verifyRoutes } from './routes/verify.js';
+import { EVIDENCE_VARIABLES } from './settings.js';
 
 export const evidenceLockerService = defineService({
   name: 'evidence-locker',
   summary: 'Seals, signs, timestamps and holds evidence bundles; exports portable bundles',
   // One level above src/ and dist/ alike: the package's migrations folder.
   migrations: { name: 'evidence-locker', dir: fileURLToPath(new URL('../migrations', import.meta.url)) },
+  variables: EVIDENCE_VARIABLES,
+  openApiTags: [{ name: TAG, description: 'Evidence Locker: sealed, signed, timestamped evidence bundles' }],
+  // Each plugin is registered in its own encapsulated scope, so the stream body parsers it adds
+  // (application/octet-stream, application/gzip) apply to its routes only.
+  routes: (deps) => [
+    blobRoutes(deps),
+    snapshotRoutes(deps),
+    bundleRoutes(deps),
+    artifactRoutes(deps),
+    holdRoutes(deps),
+    verifyRoutes(deps),
+  ],
 });

@@ -120,6 +120,15 @@ export const ERROR_CODES = {
   // --- TUF -------------------------------------------------------------------------------------
   TUF_INVALID: { status: 400, description: 'TUF metadata is malformed, under-signed, or inconsistent.' },
   TUF_EXPIRED: { status: 400, description: 'TUF metadata is past its `expires`.' },
+  // --- evidence locker -------------------------------------------------------------------------
+  EVIDENCE_NOT_FOUND: {
+    status: 404,
+    description: "No evidence bundle with that id for this tenant (another tenant's bundle answers the same).",
+  },
+  EVIDENCE_BLOB_MISSING: {
+    status: 400,
+    description: 'A snapshot artifact names a digest this tenant has not uploaded (`PUT /evidence/blobs/{digest}`).',
+  },
   // --- encryption ------------------------------------------------------------------------------
   DECRYPT_FAILED: { status: 400, description: 'Ciphertext cannot be decrypted (wrong key, tampered, truncated).' },
   ENCRYPTION_INVALID: { status: 400, description: 'An encryption header or envelope is malformed.' },

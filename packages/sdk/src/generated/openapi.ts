@@ -20,6 +20,1137 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/evidence": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List evidence bundles, newest first (keyset pagination) */
+        get: {
+            parameters: {
+                query?: {
+                    artifactDigest?: string;
+                    createdAfter?: string;
+                    createdBefore?: string;
+                    /** @description `nextCursor` of the previous page. */
+                    cursor?: string;
+                    /** @description Any digest: subject, artifact, manifest or archive. */
+                    digest?: string;
+                    kind?: "evaluation" | "job" | "export";
+                    limit?: number;
+                    subjectDigest?: string;
+                };
+                header: {
+                    /** @description Tenant id; must equal the `tenant` claim of the token. */
+                    "x-stella-tenant": string;
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Error envelope (docs/errors.md). */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            items: {
+                                archive: {
+                                    digest: string;
+                                    size: number;
+                                };
+                                bundleId: string;
+                                /** Format: date-time */
+                                createdAt: string;
+                                keyId: string;
+                                /** @enum {string} */
+                                kind: "evaluation" | "job" | "export";
+                                leafCount: number;
+                                manifestDigest: string;
+                                /** @description RFC 9162 Merkle root of the artifact entries, hex. */
+                                rootHash: string;
+                                subject?: {
+                                    digest: string;
+                                    name?: string;
+                                };
+                                timestamp?: {
+                                    /** Format: date-time */
+                                    genTime: string;
+                                    tsa: string;
+                                };
+                            }[];
+                            nextCursor?: string;
+                        };
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/evidence/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One evidence bundle: seal, archive digest and artifact entries */
+        get: {
+            parameters: {
+                query?: never;
+                header: {
+                    /** @description Tenant id; must equal the `tenant` claim of the token. */
+                    "x-stella-tenant": string;
+                };
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Error envelope (docs/errors.md). */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            archive: {
+                                digest: string;
+                                size: number;
+                            };
+                            artifacts: {
+                                digest: string;
+                                mediaType: string;
+                                path: string;
+                                /** @enum {string} */
+                                role: "input" | "output" | "env" | "log" | "metadata";
+                                size: number;
+                            }[];
+                            bundleId: string;
+                            /** Format: date-time */
+                            createdAt: string;
+                            keyId: string;
+                            /** @enum {string} */
+                            kind: "evaluation" | "job" | "export";
+                            leafCount: number;
+                            manifestDigest: string;
+                            /** @description RFC 9162 Merkle root of the artifact entries, hex. */
+                            rootHash: string;
+                            subject?: {
+                                digest: string;
+                                name?: string;
+                            };
+                            timestamp?: {
+                                /** Format: date-time */
+                                genTime: string;
+                                tsa: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/evidence/{id}/artifacts/{*}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One artifact's bytes (Content-Type is its media type; ETag its digest) */
+        get: {
+            parameters: {
+                query?: never;
+                header: {
+                    /** @description Tenant id; must equal the `tenant` claim of the token. */
+                    "x-stella-tenant": string;
+                };
+                path: {
+                    "*": string;
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Error envelope (docs/errors.md). */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description The artifact */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": string;
+                    };
+                };
+                /** @description Not modified (If-None-Match matched the ETag) */
+                304: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Error envelope (docs/errors.md). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/evidence/{id}/download": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The deterministic bundle.tgz (ETag = its sha256; If-None-Match; one Range) */
+        get: {
+            parameters: {
+                query?: never;
+                header: {
+                    /** @description Tenant id; must equal the `tenant` claim of the token. */
+                    "x-stella-tenant": string;
+                };
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Error envelope (docs/errors.md). */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description bundle.tgz (application/gzip) */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": string;
+                    };
+                };
+                /** @description The requested byte range of bundle.tgz */
+                206: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": string;
+                    };
+                };
+                /** @description Not modified (If-None-Match matched the ETag) */
+                304: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Error envelope (docs/errors.md). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                416: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/evidence/{id}/proof": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Inclusion proof of one artifact entry in the bundle's Merkle tree (RFC 9162 §2.1.3)
+         * @description Leaf input = the RFC 8785 bytes of `entry` (docs/formats/evidence-bundle.md).
+         */
+        get: {
+            parameters: {
+                query: {
+                    path: string;
+                };
+                header: {
+                    /** @description Tenant id; must equal the `tenant` claim of the token. */
+                    "x-stella-tenant": string;
+                };
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Error envelope (docs/errors.md). */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            bundleId: string;
+                            entry: {
+                                digest: string;
+                                mediaType: string;
+                                path: string;
+                                /** @enum {string} */
+                                role: "input" | "output" | "env" | "log" | "metadata";
+                                size: number;
+                            };
+                            proof: {
+                                /** @enum {string} */
+                                algorithm: "rfc9162-sha256";
+                                auditPath: string[];
+                                leafHash: string;
+                                leafIndex: number;
+                                root: string;
+                                treeSize: number;
+                            };
+                        };
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/evidence/{id}/verify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Verify a stored bundle's archive (the same checks as an upload; recorded in its chain of custody) */
+        post: {
+            parameters: {
+                query?: never;
+                header: {
+                    /** @description Tenant id; must equal the `tenant` claim of the token. */
+                    "x-stella-tenant": string;
+                };
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Error envelope (docs/errors.md). */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            bundleId?: string;
+                            checks: {
+                                check: string;
+                                detail?: string;
+                                /** @enum {string} */
+                                status: "pass" | "fail" | "skip";
+                            }[];
+                            ok: boolean;
+                            rootHash?: string;
+                        };
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/evidence/blobs/{digest}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Upload one artifact blob (streamed; content-addressed, deduplicated per tenant)
+         * @description Body: the raw bytes as application/octet-stream. The digest is verified before the blob becomes visible; on a mismatch nothing is kept (OBJECT_DIGEST_MISMATCH).
+         */
+        put: {
+            parameters: {
+                query?: never;
+                header: {
+                    /** @description Tenant id; must equal the `tenant` claim of the token. */
+                    "x-stella-tenant": string;
+                };
+                path: {
+                    digest: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Error envelope (docs/errors.md). */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description false when this tenant already held the blob (deduplicated). */
+                            created: boolean;
+                            digest: string;
+                            size: number;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description false when this tenant already held the blob (deduplicated). */
+                            created: boolean;
+                            digest: string;
+                            size: number;
+                        };
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/evidence/hold/{caseId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Place a legal hold on bundles (by id and/or by filter); adds to an active hold of that case */
+        post: {
+            parameters: {
+                query?: never;
+                header: {
+                    /** @description Tenant id; must equal the `tenant` claim of the token. */
+                    "x-stella-tenant": string;
+                };
+                path: {
+                    caseId: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        bundleIds?: string[];
+                        /** Format: date-time */
+                        endsAt?: string;
+                        filter?: {
+                            /** @enum {string} */
+                            kind?: "evaluation" | "job" | "export";
+                            subjectDigest?: string;
+                        };
+                        reason: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Error envelope (docs/errors.md). */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            active: boolean;
+                            bundleIds: string[];
+                            caseId: string;
+                            /** Format: date-time */
+                            createdAt: string;
+                            createdBy: string;
+                            /** Format: date-time */
+                            endsAt?: string;
+                            reason: string;
+                            /** Format: date-time */
+                            releasedAt?: string;
+                            releasedBy?: string;
+                            releaseReason?: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            active: boolean;
+                            bundleIds: string[];
+                            caseId: string;
+                            /** Format: date-time */
+                            createdAt: string;
+                            createdBy: string;
+                            /** Format: date-time */
+                            endsAt?: string;
+                            reason: string;
+                            /** Format: date-time */
+                            releasedAt?: string;
+                            releasedBy?: string;
+                            releaseReason?: string;
+                        };
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        /** Release a legal hold (reason required); bundles no other hold covers are released in the store too */
+        delete: {
+            parameters: {
+                query?: never;
+                header: {
+                    /** @description Tenant id; must equal the `tenant` claim of the token. */
+                    "x-stella-tenant": string;
+                };
+                path: {
+                    caseId: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        reason: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Error envelope (docs/errors.md). */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            active: boolean;
+                            bundleIds: string[];
+                            caseId: string;
+                            /** Format: date-time */
+                            createdAt: string;
+                            createdBy: string;
+                            /** Format: date-time */
+                            endsAt?: string;
+                            reason: string;
+                            /** Format: date-time */
+                            releasedAt?: string;
+                            releasedBy?: string;
+                            releaseReason?: string;
+                        };
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/evidence/holds": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The tenant's legal holds, active and released */
+        get: {
+            parameters: {
+                query?: {
+                    active?: boolean;
+                };
+                header: {
+                    /** @description Tenant id; must equal the `tenant` claim of the token. */
+                    "x-stella-tenant": string;
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Error envelope (docs/errors.md). */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            items: {
+                                active: boolean;
+                                bundleIds: string[];
+                                caseId: string;
+                                /** Format: date-time */
+                                createdAt: string;
+                                createdBy: string;
+                                /** Format: date-time */
+                                endsAt?: string;
+                                reason: string;
+                                /** Format: date-time */
+                                releasedAt?: string;
+                                releasedBy?: string;
+                                releaseReason?: string;
+                            }[];
+                        };
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/evidence/snapshot": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Seal an evidence bundle from uploaded blobs and inline artifacts
+         * @description Artifacts name an uploaded blob by digest or carry small content inline (base64). The bundle is sealed (DSSE over an in-toto Statement of the Merkle root; RFC 3161 when STELLA_TSA_URL is set). The same Idempotency-Key with the same body answers the same bundle.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header: {
+                    "idempotency-key"?: string;
+                    /** @description Tenant id; must equal the `tenant` claim of the token. */
+                    "x-stella-tenant": string;
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        artifacts: ({
+                            digest: string;
+                            mediaType: string;
+                            path: string;
+                            /** @enum {string} */
+                            role: "input" | "output" | "env" | "log" | "metadata";
+                        } | {
+                            /** @description The artifact bytes, standard base64 (RFC 4648 §4). */
+                            content: string;
+                            mediaType: string;
+                            path: string;
+                            /** @enum {string} */
+                            role: "input" | "output" | "env" | "log" | "metadata";
+                        })[];
+                        /** @enum {string} */
+                        kind: "evaluation" | "job" | "export";
+                        /** @description Run metadata; kept in manifest.json (not in the Merkle leaves). */
+                        metadata?: Record<string, never>;
+                        subject?: {
+                            digest: string;
+                            name?: string;
+                        };
+                    };
+                };
+            };
+            responses: {
+                /** @description Error envelope (docs/errors.md). */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Default Response */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            bundleId: string;
+                            keyId: string;
+                            manifestDigest: string;
+                            /** @description RFC 9162 Merkle root of the artifact entries, hex. */
+                            rootHash: string;
+                            timestamp?: {
+                                /** Format: date-time */
+                                genTime: string;
+                                tsa: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/evidence/verify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Verify an uploaded bundle.tgz offline (checksums, artifacts, Merkle root, seal, timestamp)
+         * @description Checks the seal against the bundle's own keys/; the report names every failing check.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header: {
+                    /** @description Tenant id; must equal the `tenant` claim of the token. */
+                    "x-stella-tenant": string;
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Error envelope (docs/errors.md). */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            bundleId?: string;
+                            checks: {
+                                check: string;
+                                detail?: string;
+                                /** @enum {string} */
+                                status: "pass" | "fail" | "skip";
+                            }[];
+                            ok: boolean;
+                            rootHash?: string;
+                        };
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/healthz": {
         parameters: {
             query?: never;
@@ -487,7 +1618,7 @@ export interface components {
              * @description Stable machine-readable code; see docs/errors.md.
              * @enum {string}
              */
-            code: "ARCHIVE_LIMIT_EXCEEDED" | "ARCHIVE_MALFORMED" | "ARCHIVE_UNSAFE_ENTRY" | "ASN1_MALFORMED" | "AUTH_INVALID_TOKEN" | "AUTH_REQUIRED" | "AUTH_TOKEN_EXPIRED" | "BASE64_INVALID" | "BUS_UNAVAILABLE" | "CONFIG_INVALID" | "CONFLICT" | "DB_TRANSACTION_MISUSE" | "DB_UNAVAILABLE" | "DECRYPT_FAILED" | "DIGEST_INVALID" | "DIGEST_MISMATCH" | "DSSE_MALFORMED" | "DSSE_PAYLOAD_TYPE_MISMATCH" | "DSSE_SIGNATURE_INVALID" | "ENCRYPTION_INVALID" | "EVENT_INVALID" | "EXPECTATION_FAILED" | "HEADERS_TOO_LARGE" | "HTTP_MALFORMED" | "INTERNAL" | "INTOTO_STATEMENT_INVALID" | "JSON_INVALID" | "KEY_INVALID" | "KEY_NOT_FOUND" | "MALFORMED_JSON" | "MERKLE_EMPTY_TREE" | "MERKLE_INDEX_OUT_OF_RANGE" | "MERKLE_PROOF_INVALID" | "MERKLE_PROOF_MALFORMED" | "METHOD_NOT_ALLOWED" | "METHOD_NOT_IMPLEMENTED" | "MIGRATION_CHECKSUM_MISMATCH" | "MIGRATION_FAILED" | "MIGRATION_INVALID_NAME" | "NOT_FOUND" | "OBJECT_CORRUPT" | "OBJECT_DIGEST_MISMATCH" | "OBJECT_KEY_INVALID" | "OBJECT_NOT_FOUND" | "OBJECT_RANGE_INVALID" | "OBJECT_RETAINED" | "OBJECT_SIZE_MISMATCH" | "OBJECT_STORE_UNAVAILABLE" | "OCI_INVALID" | "PAYLOAD_TOO_LARGE" | "PKCS11_ERROR" | "QUOTA_EXCEEDED" | "REQUEST_TIMEOUT" | "SCOPE_FORBIDDEN" | "SERVICE_UNAVAILABLE" | "SIGNER_URI_INVALID" | "SIGSTORE_BUNDLE_INVALID" | "TENANT_FORBIDDEN" | "TENANT_HEADER_MISSING" | "TENANT_INVALID" | "TIMESTAMP_INVALID" | "TIMESTAMP_REQUEST_FAILED" | "TUF_EXPIRED" | "TUF_INVALID" | "UNSUPPORTED_MEDIA_TYPE" | "VALIDATION_FAILED";
+            code: "ARCHIVE_LIMIT_EXCEEDED" | "ARCHIVE_MALFORMED" | "ARCHIVE_UNSAFE_ENTRY" | "ASN1_MALFORMED" | "AUTH_INVALID_TOKEN" | "AUTH_REQUIRED" | "AUTH_TOKEN_EXPIRED" | "BASE64_INVALID" | "BUS_UNAVAILABLE" | "CONFIG_INVALID" | "CONFLICT" | "DB_TRANSACTION_MISUSE" | "DB_UNAVAILABLE" | "DECRYPT_FAILED" | "DIGEST_INVALID" | "DIGEST_MISMATCH" | "DSSE_MALFORMED" | "DSSE_PAYLOAD_TYPE_MISMATCH" | "DSSE_SIGNATURE_INVALID" | "ENCRYPTION_INVALID" | "EVENT_INVALID" | "EVIDENCE_BLOB_MISSING" | "EVIDENCE_NOT_FOUND" | "EXPECTATION_FAILED" | "HEADERS_TOO_LARGE" | "HTTP_MALFORMED" | "INTERNAL" | "INTOTO_STATEMENT_INVALID" | "JSON_INVALID" | "KEY_INVALID" | "KEY_NOT_FOUND" | "MALFORMED_JSON" | "MERKLE_EMPTY_TREE" | "MERKLE_INDEX_OUT_OF_RANGE" | "MERKLE_PROOF_INVALID" | "MERKLE_PROOF_MALFORMED" | "METHOD_NOT_ALLOWED" | "METHOD_NOT_IMPLEMENTED" | "MIGRATION_CHECKSUM_MISMATCH" | "MIGRATION_FAILED" | "MIGRATION_INVALID_NAME" | "NOT_FOUND" | "OBJECT_CORRUPT" | "OBJECT_DIGEST_MISMATCH" | "OBJECT_KEY_INVALID" | "OBJECT_NOT_FOUND" | "OBJECT_RANGE_INVALID" | "OBJECT_RETAINED" | "OBJECT_SIZE_MISMATCH" | "OBJECT_STORE_UNAVAILABLE" | "OCI_INVALID" | "PAYLOAD_TOO_LARGE" | "PKCS11_ERROR" | "QUOTA_EXCEEDED" | "REQUEST_TIMEOUT" | "SCOPE_FORBIDDEN" | "SERVICE_UNAVAILABLE" | "SIGNER_URI_INVALID" | "SIGSTORE_BUNDLE_INVALID" | "TENANT_FORBIDDEN" | "TENANT_HEADER_MISSING" | "TENANT_INVALID" | "TIMESTAMP_INVALID" | "TIMESTAMP_REQUEST_FAILED" | "TUF_EXPIRED" | "TUF_INVALID" | "UNSUPPORTED_MEDIA_TYPE" | "VALIDATION_FAILED";
             /** @description Structured, code-specific details (e.g. validation problems). */
             details?: unknown;
             /** @description Human-readable explanation; wording may change. */
