@@ -417,13 +417,23 @@ describe('evidence locker: snapshot, download and offline verification', () => {
     };
     assert.equal(byId.ok, true);
     assert.equal(byId.checks.find((c) => c.check === 'signature')?.status, 'pass');
+    // The contract's route: POST /evidence/verify by id (a JSON body) gives the same report.
+    const byBody = (await (
+      await h.call('acme', 'POST', '/evidence/verify', { json: { bundleId: s1.bundleId } })
+    ).json()) as typeof byId;
+    assert.deepEqual(byBody, byId);
+    for (const bad of [{}, { bundleId: 'nope' }, { bundleId: s1.bundleId, extra: 1 }, [s1.bundleId]]) {
+      const res = await h.call('acme', 'POST', '/evidence/verify', { json: bad });
+      assert.equal(res.status, 400, JSON.stringify(bad));
+      assert.equal(((await res.json()) as ErrorBody).code, 'VALIDATION_FAILED');
+    }
     const custody = await h.rt.db.query<{ action: string }>(
       `SELECT action FROM evidence_locker.custody_events WHERE bundle_id = $1 ORDER BY id`,
       [s1.bundleId],
     );
     assert.deepEqual(
       custody.rows.map((r) => r.action),
-      ['seal', 'download', 'download', 'download', 'artifact-download', 'verify'],
+      ['seal', 'download', 'download', 'download', 'artifact-download', 'verify', 'verify'],
     );
     const outbox = await h.rt.db.query<{ kind: string }>(`SELECT kind FROM stella_platform.outbox ORDER BY id`);
     assert.deepEqual(
@@ -529,6 +539,10 @@ async function assertTenantIsolation(h: Harness): Promise<void> {
     assert.equal(foreign.code, 'EVIDENCE_NOT_FOUND');
     assert.deepEqual(foreign, missing);
   }
+  const verifyForeign = await h.call('tenant-b', 'POST', '/evidence/verify', { json: { bundleId } });
+  const verifyMissing = await h.call('tenant-b', 'POST', '/evidence/verify', { json: { bundleId: missingId } });
+  assert.equal(verifyForeign.status, 404);
+  assert.deepEqual(await strip(verifyForeign, bundleId), await strip(verifyMissing, missingId));
   // Holds: B cannot hold A's bundle (404 like a missing one), nor release or see A's holds.
   const holdA = await h.call('tenant-a', 'POST', '/evidence/hold/case-a', {
     json: { reason: 'litigation', bundleIds: [bundleId] },

@@ -1082,8 +1082,8 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Verify an uploaded bundle.tgz offline (checksums, artifacts, Merkle root, seal, timestamp)
-         * @description Checks the seal against the bundle's own keys/; the report names every failing check.
+         * Verify a bundle offline: an uploaded bundle.tgz, or a stored one by id
+         * @description Body: the bundle.tgz as application/gzip (streamed; checked against the bundle's own keys/), or JSON {"bundleId": "<id>"} for a stored bundle of this tenant (another tenant's id answers 404 like a missing one). The report names every failing check.
          */
         post: {
             parameters: {
@@ -1127,6 +1127,15 @@ export interface paths {
                 };
                 /** @description Error envelope (docs/errors.md). */
                 400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                404: {
                     headers: {
                         [name: string]: unknown;
                     };
