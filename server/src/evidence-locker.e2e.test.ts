@@ -154,26 +154,29 @@ describe('evidence locker: blob intake', () => {
     assert.equal(await count(h.rt, 'blobs'), 1);
     assert.deepEqual(await objectKeys(h.rt), [`evidence/acme/blobs/sha256/${sha(vex).slice(7)}`]);
 
+    /** A PUT of `bytes` as a stream, so the request carries no Content-Length. */
+    const uploadChunked = async (bytes: Uint8Array) =>
+      fetch(`${h.rt.url}/evidence/blobs/${sha(bytes)}`, {
+        method: 'PUT',
+        headers: {
+          authorization: `Bearer ${await mintDevToken(h.rt.devIssuer!, 'acme')}`,
+          'x-stella-tenant': 'acme',
+          'content-type': 'application/octet-stream',
+        },
+        body: new ReadableStream({
+          start(c) {
+            c.enqueue(new Uint8Array(bytes));
+            c.close();
+          },
+        }),
+        duplex: 'half',
+      } as RequestInit);
     // Over the per-artifact limit, with Content-Length and streamed without one.
     const sbom = await readFile(SBOM);
     const big = await h.upload('acme', sbom);
     assert.equal(big.status, 413);
     assert.equal(((await big.json()) as { code: string }).code, 'PAYLOAD_TOO_LARGE');
-    const chunked = await fetch(`${h.rt.url}/evidence/blobs/${sha(sbom)}`, {
-      method: 'PUT',
-      headers: {
-        authorization: `Bearer ${await mintDevToken(h.rt.devIssuer!, 'acme')}`,
-        'x-stella-tenant': 'acme',
-        'content-type': 'application/octet-stream',
-      },
-      body: new ReadableStream({
-        start(c) {
-          c.enqueue(new Uint8Array(sbom));
-          c.close();
-        },
-      }),
-      duplex: 'half',
-    } as RequestInit);
+    const chunked = await uploadChunked(sbom);
     assert.equal(chunked.status, 413);
     assert.equal(((await chunked.json()) as { code: string }).code, 'PAYLOAD_TOO_LARGE');
     assert.equal(await count(h.rt, 'blobs'), 1);
@@ -191,21 +194,7 @@ describe('evidence locker: blob intake', () => {
     assert.equal(await count(h.rt, 'blobs'), 2);
     // The same without Content-Length: refused while streaming, and the store keeps nothing.
     const streamedOver = Buffer.alloc(40 * 1024, 9);
-    const chunkedOver = await fetch(`${h.rt.url}/evidence/blobs/${sha(streamedOver)}`, {
-      method: 'PUT',
-      headers: {
-        authorization: `Bearer ${await mintDevToken(h.rt.devIssuer!, 'acme')}`,
-        'x-stella-tenant': 'acme',
-        'content-type': 'application/octet-stream',
-      },
-      body: new ReadableStream({
-        start(c) {
-          c.enqueue(new Uint8Array(streamedOver));
-          c.close();
-        },
-      }),
-      duplex: 'half',
-    } as RequestInit);
+    const chunkedOver = await uploadChunked(streamedOver);
     assert.equal(chunkedOver.status, 429);
     assert.equal(((await chunkedOver.json()) as { code: string }).code, 'QUOTA_EXCEEDED');
     assert.equal((await objectKeys(h.rt, 'evidence/acme/')).length, 2);
