@@ -6,7 +6,9 @@
  *
  * {@link encodeOid} / {@link decodeOid} work on BigInt. {@link installExactObjectIdentifiers}
  * makes asn1js' ObjectIdentifier use them, so every OID pkijs reads or writes — policies, EKUs,
- * algorithm ids, extension and attribute types — is exact and strictly DER.
+ * algorithm ids, extension and attribute types — is exact and strictly DER. Because this reaches
+ * into asn1js internals, asn1js is pinned to an exact version in packages/core/package.json; an
+ * upgrade must re-run this module's tests (the install fails loudly if the internals moved).
  */
 import * as asn1js from 'asn1js';
 import { StellaError } from '../errors/index.js';
