@@ -8,10 +8,17 @@ import { CONFIG_VARIABLES } from '@stella/platform/config';
 import type { StellaConfig } from '@stella/platform/config';
 import { EXIT, println, type CommandContext, type OptionSpec } from '../command.js';
 
-/** First sentence of a variable's description: the flag's help line. */
+/** First sentence of a variable's description (up to a `.` or `:` outside parentheses): the flag's help line. */
 function firstSentence(text: string): string {
-  const m = /^(.*?[.:])(\s|$)/.exec(text);
-  return (m ? m[1]! : text).replace(/[.:]$/, '');
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (c === '(') depth++;
+    else if (c === ')') depth = Math.max(0, depth - 1);
+    else if ((c === '.' || c === ':') && depth === 0 && (i + 1 === text.length || /\s/.test(text[i + 1]!)))
+      return text.slice(0, i);
+  }
+  return text;
 }
 
 /** `--flag` options of the config variables named in `variables` (all flagged ones by default). */

@@ -426,7 +426,8 @@ export const CONFIG_VARIABLES = [
     audience: 'server',
     type: 'comma list',
     defaultText: 'every service',
-    description: 'Services this process runs (the registered services are listed below).',
+    description:
+      'Services this process runs, comma-separated (default: every registered service; docs/config.md "Services" lists them).',
     flag: '--services',
     flagArg: '<a,b>',
     // Only the list's shape here; `loadConfig` checks the names against the service registry.
