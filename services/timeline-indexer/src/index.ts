@@ -2,4 +2,10 @@ export { timelineIndexerService, timelineMetrics, TIMELINE_GROUP } from './servi
 export { timelineConsumer, type TimelineConsumerOptions } from './consumer.js';
 export { createTimelineMetrics, type TimelineMetrics } from './metrics.js';
 export { storeTenantBatch, type IngestOutcome } from './ingest.js';
-export { listTimeline, type TimelineEvent, type TimelineFilters, type TimelinePage, type EvidenceLink } from './query.js';
+export {
+  listTimeline,
+  type TimelineEvent,
+  type TimelineFilters,
+  type TimelinePage,
+  type EvidenceLink,
+} from './query.js';
