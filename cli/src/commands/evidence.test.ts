@@ -11,7 +11,15 @@ import { createHash, generateKeyPairSync } from 'node:crypto';
 import { readFile, writeFile, mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { needTool, run, tempDir } from '@stella/testkit';
+import {
+  makeOpensslTsaPki,
+  needTool,
+  run,
+  startOpensslTsaHttp,
+  tempDir,
+  type OpensslTsaHttp,
+  type OpensslTsaPki,
+} from '@stella/testkit';
 import { loadConfig } from '@stella/platform/config';
 import { SERVICES, mintDevToken, startRuntime, type Runtime } from '@stella/server';
 import { runCli } from '../testing/run-cli.js';
@@ -167,6 +175,9 @@ describe('stella evidence verify (offline)', () => {
 describe('stella evidence online (in-process server)', () => {
   let rt: Runtime;
   let dir: { path: string; cleanup: () => Promise<void> };
+  let pki: OpensslTsaPki;
+  let otherPki: OpensslTsaPki;
+  let tsa: OpensslTsaHttp;
   const tokens: Record<string, string> = {};
   const cli = (tenant: string, argv: string[]) =>
     runCli(argv, {
@@ -176,8 +187,17 @@ describe('stella evidence online (in-process server)', () => {
 
   before(async () => {
     dir = await tempDir('stella-evidence-online-');
+    // Bundles are time-stamped by an openssl TSA, so `verify --tsa-ca` has a token to check.
+    pki = await makeOpensslTsaPki(join(dir.path, 'pki'));
+    otherPki = await makeOpensslTsaPki(join(dir.path, 'pki'), { name: 'other' });
+    tsa = await startOpensslTsaHttp(pki);
     const config = loadConfig(
-      { STELLA_HTTP_PORT: '0', STELLA_WORKERS: '0', STELLA_BUS_URL: `memory://cli-evidence-${Date.now()}` },
+      {
+        STELLA_HTTP_PORT: '0',
+        STELLA_WORKERS: '0',
+        STELLA_BUS_URL: `memory://cli-evidence-${Date.now()}`,
+        STELLA_TSA_URL: tsa.url,
+      },
       {},
       { cwd: dir.path, services: SERVICES },
     );
@@ -186,6 +206,7 @@ describe('stella evidence online (in-process server)', () => {
   });
   after(async () => {
     await rt.close();
+    await tsa.close();
     await dir.cleanup();
   });
 
@@ -251,6 +272,23 @@ describe('stella evidence online (in-process server)', () => {
     const report = JSON.parse(verified.stdout) as Report;
     assert.equal(report.bundleId, sealed.bundleId);
     assert.equal(report.rootHash, sealed.rootHash);
+    assert.equal(report.checks.find((c) => c.check === 'timestamp')?.status, 'skip');
+    // With the TSA's CA the token's signature and chain are checked too; another CA fails it.
+    const withCa = await runCli(['evidence', 'verify', '--tsa-ca', pki.caCert, join(dir.path, 'bundle.tgz')]);
+    assert.equal(withCa.code, 0, withCa.stderr);
+    assert.match(withCa.stdout, /^pass {2}timestamp — genTime /m);
+    const wrongCa = await runCli(['evidence', 'verify', '--tsa-ca', otherPki.caCert, join(dir.path, 'bundle.tgz')]);
+    assert.equal(wrongCa.code, 3);
+    assert.match(wrongCa.stderr, /^ {2}timestamp: /m);
+    const notCa = await runCli([
+      'evidence',
+      'verify',
+      '--tsa-ca',
+      join(dir.path, 'run.log'),
+      join(dir.path, 'bundle.tgz'),
+    ]);
+    assert.equal(notCa.code, 1);
+    assert.match(notCa.stderr, /VALIDATION_FAILED: --tsa-ca .* is not an X\.509 certificate/);
 
     const held = await cli('acme', ['evidence', 'hold', 'case-1', '--reason', 'audit', '--bundle', sealed.bundleId]);
     assert.equal(held.code, 0, held.stderr);

@@ -67,12 +67,32 @@ async function readKey(ctx: CommandContext): Promise<string | undefined> {
   return pem;
 }
 
+/** Reads `--tsa-ca`: each must hold X.509 certificates, else it is bad input (exit 1). */
+async function readTsaCas(ctx: CommandContext): Promise<string[]> {
+  const { parseCertificates } = await import('@stella/core/rfc3161');
+  const { StellaError } = await import('@stella/core/errors');
+  return Promise.all(
+    listOpt(ctx, 'tsa-ca').map(async (p) => {
+      const path = resolve(ctx.cwd, p);
+      const pem = (await readInputFile(path)).toString('utf8');
+      try {
+        parseCertificates(pem);
+      } catch (err) {
+        throw new StellaError(
+          'VALIDATION_FAILED',
+          `--tsa-ca ${path} is not an X.509 certificate (PEM); give the TSA's CA certificate`,
+          { details: { path }, cause: err },
+        );
+      }
+      return pem;
+    }),
+  );
+}
+
 async function runVerify(ctx: CommandContext): Promise<number> {
   const path = resolve(ctx.cwd, ctx.positionals[0]!);
   const publicKeyPem = await readKey(ctx);
-  const tsaCaPem = await Promise.all(
-    listOpt(ctx, 'tsa-ca').map(async (p) => (await readInputFile(resolve(ctx.cwd, p))).toString('utf8')),
-  );
+  const tsaCaPem = await readTsaCas(ctx);
   await checkGzip(path);
   const { verifyBundle } = await import('@stella/server');
   const report = await verifyBundle(createReadStream(path), {
