@@ -7,6 +7,8 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { createHash, generateKeyPairSync } from 'node:crypto';
 import { readFile, writeFile, mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -314,4 +316,39 @@ describe('stella evidence online (in-process server)', () => {
     assert.equal((await cli('acme', ['evidence', 'hold', 'case-3', '--bundle', sealed.bundleId])).code, 2);
     assert.equal((await cli('acme', ['evidence', 'snapshot', '--kind', 'nope', 'run.log'])).code, 2);
   });
+});
+
+test('stella evidence download: bytes that differ from the ETag digest are not kept', async () => {
+  // A server whose archive does not match its ETag (a corrupting proxy, say).
+  const server = createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/gzip', etag: `"sha256:${'0'.repeat(64)}"` });
+    res.end(Buffer.from('not the bundle'));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const dir = await tempDir('stella-evidence-etag-');
+  try {
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const r = await runCli(
+      [
+        'evidence',
+        'download',
+        '01JGZ000000000000000000001',
+        '-o',
+        'b.tgz',
+        '--server',
+        url,
+        '--token',
+        't',
+        '--tenant',
+        'a',
+      ],
+      { cwd: dir.path, env: {} },
+    );
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /OBJECT_DIGEST_MISMATCH: downloaded sha256:[0-9a-f]{64}, the server's ETag says/);
+    assert.deepEqual(await readdir(dir.path), []);
+  } finally {
+    server.close();
+    await dir.cleanup();
+  }
 });
