@@ -1,3 +1,4 @@
 export { startRuntime, mintDevToken, type Runtime, type StartRuntimeOptions } from './runtime.js';
 export { SERVICES, migrationSets, selectServices } from './service-registry.js';
 export { serviceOpenApiDocument, serviceConfigMarkdown } from './service-docs.js';
+export { verifyBundle, type VerifyCheck, type VerifyReport } from '@stella/evidence-locker';

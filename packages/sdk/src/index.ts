@@ -1,2 +1,13 @@
 export { StellaClient, ApiError, type StellaClientOptions, type WhoAmI } from './client.js';
 export type { paths, components } from './generated/openapi.js';
+export {
+  EvidenceApi,
+  type EvidenceBundle,
+  type EvidenceList,
+  type EvidenceListQuery,
+  type EvidenceHold,
+  type SnapshotBody,
+  type SnapshotResult,
+  type BlobUpload,
+  type HoldBody,
+} from './evidence.js';

@@ -1,0 +1,354 @@
+/**
+ * `stella evidence` (issue #8 item 9): offline `verify` on the committed fixture and on copies
+ * tampered with GNU tar — also as a real process in a network namespace without interfaces
+ * (`unshare -n`), so any network call would fail — and the online subcommands against a real
+ * in-process server (PGlite), ending in a snapshot → download → offline verify round trip.
+ */
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createHash, generateKeyPairSync } from 'node:crypto';
+import { readFile, writeFile, mkdir, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  makeOpensslTsaPki,
+  needTool,
+  run,
+  startOpensslTsaHttp,
+  tempDir,
+  type OpensslTsaHttp,
+  type OpensslTsaPki,
+} from '@stella/testkit';
+import { loadConfig } from '@stella/platform/config';
+import { SERVICES, mintDevToken, startRuntime, type Runtime } from '@stella/server';
+import { runCli } from '../testing/run-cli.js';
+
+const FIXTURES = fileURLToPath(new URL('../../testdata/evidence/', import.meta.url));
+const BUNDLE = join(FIXTURES, 'bundle.tgz');
+const KEY = join(FIXTURES, 'seal.pub.pem');
+const BIN = fileURLToPath(new URL('../../bin/stella.js', import.meta.url));
+const TSX = import.meta.resolve('tsx');
+
+interface Report {
+  ok: boolean;
+  bundleId?: string;
+  rootHash?: string;
+  checks: { check: string; status: string; detail?: string }[];
+}
+
+/** A copy of the fixture with one byte of `member` flipped, re-packed by GNU tar. */
+async function tampered(dir: string, member: string): Promise<string> {
+  const work = join(dir, 'unpacked');
+  await mkdir(work, { recursive: true });
+  assert.equal((await run('tar', ['-xzf', BUNDLE, '-C', work])).code, 0);
+  const file = join(work, member);
+  const bytes = await readFile(file);
+  bytes[0] = bytes[0]! ^ 0x01;
+  await writeFile(file, bytes);
+  const out = join(dir, 'tampered.tgz');
+  assert.equal((await run('tar', ['-czf', out, '-C', work, '.'])).code, 0);
+  return out;
+}
+
+/** The real `stella` process with no network at all: `unshare -n` gives it an empty network namespace. */
+function stellaWithoutNetwork(argv: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      'unshare',
+      ['-n', process.execPath, '--conditions=development', '--import', TSX, BIN, ...argv],
+      { encoding: 'utf8', timeout: 60_000 },
+      (err, stdout, stderr) =>
+        resolve({ code: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr }),
+    );
+  });
+}
+
+describe('stella evidence verify (offline)', () => {
+  let dir: { path: string; cleanup: () => Promise<void> };
+  before(async () => {
+    dir = await tempDir('stella-evidence-cli-');
+  });
+  after(() => dir.cleanup());
+
+  test('the fixture verifies with its key: every check passes, exit 0', async () => {
+    const r = await runCli(['evidence', 'verify', '--key', KEY, BUNDLE]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^pass {2}signature — .*\(given key\)$/m);
+    assert.match(r.stdout, /Verification: OK — bundle 01JGZ000000000000000000001/);
+    const json = await runCli(['evidence', 'verify', '--key', KEY, '--json', BUNDLE]);
+    const report = JSON.parse(json.stdout) as Report;
+    assert.equal(report.ok, true);
+    assert.deepEqual(
+      report.checks.filter((c) => c.status !== 'pass'),
+      [],
+    );
+    for (const check of [
+      'archive',
+      'manifest',
+      'merkle',
+      'signature',
+      'statement',
+      'sigstore',
+      'artifact:logs/scan.log',
+    ])
+      assert.ok(
+        report.checks.some((c) => c.check === check),
+        check,
+      );
+  });
+
+  test('the fixture is what make-fixture.ts writes (byte for byte) and sha256sum -c accepts it', async () => {
+    const out = join(dir.path, 'regenerated');
+    await mkdir(out);
+    const gen = await run(process.execPath, [
+      '--conditions=development',
+      '--import',
+      TSX,
+      join(FIXTURES, 'make-fixture.ts'),
+      out,
+    ]);
+    assert.equal(gen.code, 0, gen.stderr.toString());
+    assert.deepEqual(await readFile(join(out, 'bundle.tgz')), await readFile(BUNDLE));
+    assert.equal(await readFile(join(out, 'seal.pub.pem'), 'utf8'), await readFile(KEY, 'utf8'));
+    const x = join(dir.path, 'x');
+    await mkdir(x);
+    assert.equal((await run('tar', ['-xzf', BUNDLE, '-C', x])).code, 0);
+    const sums = await run('sha256sum', ['-c', '--strict', 'checksums.txt'], { cwd: x });
+    assert.equal(sums.code, 0, sums.stdout.toString());
+  });
+
+  test('a flipped byte in one artifact (re-packed with GNU tar): exit 3 naming that artifact', async () => {
+    const bad = await tampered(join(dir.path, 'flip'), 'artifacts/logs/scan.log');
+    const r = await runCli(['evidence', 'verify', '--key', KEY, bad]);
+    assert.equal(r.code, 3);
+    assert.match(r.stderr, /Verification: FAILED — 2 check\(s\) failed/);
+    assert.match(r.stderr, /^ {2}checksum:artifacts\/logs\/scan\.log: sha256 is /m);
+    assert.match(r.stderr, /^ {2}artifact:logs\/scan\.log: sha256:[0-9a-f]{64} differs from the manifest's/m);
+    assert.match(r.stdout, /^fail {2}artifact:logs\/scan\.log/m);
+    const json = JSON.parse((await runCli(['evidence', 'verify', '--key', KEY, '--json', bad])).stdout) as Report;
+    assert.equal(json.ok, false);
+    assert.deepEqual(
+      json.checks.filter((c) => c.status === 'fail').map((c) => c.check),
+      ['checksum:artifacts/logs/scan.log', 'artifact:logs/scan.log'],
+    );
+  });
+
+  test('a key that did not seal the bundle: exit 3 naming the signature check', async () => {
+    const other = join(dir.path, 'other.pub.pem');
+    await writeFile(other, generateKeyPairSync('ed25519').publicKey.export({ type: 'spki', format: 'pem' }));
+    const r = await runCli(['evidence', 'verify', '--key', other, BUNDLE]);
+    assert.equal(r.code, 3);
+    assert.match(r.stderr, /^ {2}signature: /m);
+    assert.match(r.stdout, /^fail {2}signature/m);
+  });
+
+  test('unreadable input is exit 1 (not a gzip, missing file, --key not a key); no bundle is exit 2', async () => {
+    const notGzip = join(dir.path, 'not.tgz');
+    await writeFile(notGzip, 'just text\n');
+    const a = await runCli(['evidence', 'verify', notGzip]);
+    assert.equal(a.code, 1);
+    assert.match(a.stderr, /ARCHIVE_MALFORMED: .*not\.tgz is not a gzip file/);
+    const missing = join(dir.path, 'missing.tgz');
+    const b = await runCli(['evidence', 'verify', missing]);
+    assert.equal(b.code, 1);
+    assert.ok(b.stderr.includes(`${missing} does not exist`), b.stderr);
+    const c = await runCli(['evidence', 'verify', '--key', notGzip, BUNDLE]);
+    assert.equal(c.code, 1);
+    assert.match(c.stderr, /VALIDATION_FAILED: --key .* is not a public key/);
+    assert.equal((await runCli(['evidence', 'verify'])).code, 2);
+  });
+
+  test('the real process in a network namespace without interfaces: fixture exit 0, tampered exit 3', async (t) => {
+    const missing = needTool('unshare', { args: ['-n', 'true'] });
+    if (missing) return t.skip(missing);
+    const ok = await stellaWithoutNetwork(['evidence', 'verify', '--key', KEY, BUNDLE]);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.match(ok.stdout, /Verification: OK/);
+    const bad = await tampered(join(dir.path, 'netns'), 'artifacts/inputs/sbom.cdx.json');
+    const fail = await stellaWithoutNetwork(['evidence', 'verify', '--key', KEY, bad]);
+    assert.equal(fail.code, 3, fail.stderr);
+    assert.match(fail.stderr, /artifact:inputs\/sbom\.cdx\.json: /);
+  });
+});
+
+describe('stella evidence online (in-process server)', () => {
+  let rt: Runtime;
+  let dir: { path: string; cleanup: () => Promise<void> };
+  let pki: OpensslTsaPki;
+  let otherPki: OpensslTsaPki;
+  let tsa: OpensslTsaHttp;
+  const tokens: Record<string, string> = {};
+  const cli = (tenant: string, argv: string[]) =>
+    runCli(argv, {
+      cwd: dir.path,
+      env: { STELLA_SERVER: rt.url, STELLA_TOKEN: tokens[tenant]!, STELLA_TENANT: tenant },
+    });
+
+  before(async () => {
+    dir = await tempDir('stella-evidence-online-');
+    // Bundles are time-stamped by an openssl TSA, so `verify --tsa-ca` has a token to check.
+    pki = await makeOpensslTsaPki(join(dir.path, 'pki'));
+    otherPki = await makeOpensslTsaPki(join(dir.path, 'pki'), { name: 'other' });
+    tsa = await startOpensslTsaHttp(pki);
+    const config = loadConfig(
+      {
+        STELLA_HTTP_PORT: '0',
+        STELLA_WORKERS: '0',
+        STELLA_BUS_URL: `memory://cli-evidence-${Date.now()}`,
+        STELLA_TSA_URL: tsa.url,
+      },
+      {},
+      { cwd: dir.path, services: SERVICES },
+    );
+    rt = await startRuntime(config, { version: '0.0.0-test', logger: false });
+    for (const t of ['acme', 'globex']) tokens[t] = await mintDevToken(rt.devIssuer!, t);
+  });
+  after(async () => {
+    await rt.close();
+    await tsa.close();
+    await dir.cleanup();
+  });
+
+  test('snapshot → get → list → download → offline verify; hold and release; tenant isolation', async () => {
+    const sbom = Buffer.from('{"bomFormat":"CycloneDX","specVersion":"1.5"}\n');
+    const log = Buffer.from('step 1 ok\n');
+    await writeFile(join(dir.path, 'sbom.json'), sbom);
+    await writeFile(join(dir.path, 'run.log'), log);
+    const snap = await cli('acme', [
+      'evidence',
+      'snapshot',
+      '--kind',
+      'evaluation',
+      '--media-type',
+      'application/json',
+      '--json',
+      'sbom.json',
+      'run.log',
+    ]);
+    assert.equal(snap.code, 0, snap.stderr);
+    const sealed = JSON.parse(snap.stdout) as { bundleId: string; rootHash: string };
+    assert.match(sealed.bundleId, /^[0-7][0-9A-HJKMNP-TV-Z]{25}$/);
+    const human = await cli('acme', ['evidence', 'snapshot', '--kind', 'job', '--role', 'log', 'run.log']);
+    assert.equal(human.code, 0, human.stderr);
+    assert.match(human.stdout, /^bundle: [0-9A-Z]{26}\nroot: {3}[0-9a-f]{64}\n$/);
+
+    const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+    const got = await cli('acme', ['evidence', 'get', '--json', sealed.bundleId]);
+    assert.equal(got.code, 0, got.stderr);
+    const bundle = JSON.parse(got.stdout) as { rootHash: string; artifacts: { path: string; digest: string }[] };
+    assert.equal(bundle.rootHash, sealed.rootHash);
+    assert.deepEqual(
+      bundle.artifacts.map((a) => [a.path, a.digest]),
+      [
+        ['run.log', sha(log)],
+        ['sbom.json', sha(sbom)],
+      ],
+    );
+
+    const listed = await cli('acme', ['evidence', 'list', '--kind', 'evaluation', '--json']);
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.deepEqual(
+      (JSON.parse(listed.stdout) as { items: { bundleId: string }[] }).items.map((b) => b.bundleId),
+      [sealed.bundleId],
+    );
+    const byDigest = await cli('acme', ['evidence', 'list', '--digest', sha(sbom), '--limit', '1']);
+    assert.equal(byDigest.code, 0, byDigest.stderr);
+    assert.match(byDigest.stdout, new RegExp(`^${sealed.bundleId} {2}evaluation`));
+
+    // Another tenant sees nothing of acme's: the same answer as for a bundle that does not exist.
+    const foreign = await cli('globex', ['evidence', 'get', sealed.bundleId]);
+    assert.equal(foreign.code, 1);
+    assert.match(foreign.stderr, /EVIDENCE_NOT_FOUND: .*\(HTTP 404/);
+    assert.equal((await cli('globex', ['evidence', 'download', sealed.bundleId, '-o', 'x.tgz'])).code, 1);
+    assert.ok(!(await readdir(dir.path)).some((f) => f.startsWith('x.tgz')), 'nothing written for a refused download');
+
+    const dl = await cli('acme', ['evidence', 'download', sealed.bundleId, '-o', 'bundle.tgz']);
+    assert.equal(dl.code, 0, dl.stderr);
+    const tgz = await readFile(join(dir.path, 'bundle.tgz'));
+    assert.ok(dl.stdout.includes(sha(tgz)));
+    const verified = await runCli(['evidence', 'verify', '--json', join(dir.path, 'bundle.tgz')]);
+    assert.equal(verified.code, 0, verified.stderr);
+    const report = JSON.parse(verified.stdout) as Report;
+    assert.equal(report.bundleId, sealed.bundleId);
+    assert.equal(report.rootHash, sealed.rootHash);
+    assert.equal(report.checks.find((c) => c.check === 'timestamp')?.status, 'skip');
+    // With the TSA's CA the token's signature and chain are checked too; another CA fails it.
+    const withCa = await runCli(['evidence', 'verify', '--tsa-ca', pki.caCert, join(dir.path, 'bundle.tgz')]);
+    assert.equal(withCa.code, 0, withCa.stderr);
+    assert.match(withCa.stdout, /^pass {2}timestamp — genTime /m);
+    const wrongCa = await runCli(['evidence', 'verify', '--tsa-ca', otherPki.caCert, join(dir.path, 'bundle.tgz')]);
+    assert.equal(wrongCa.code, 3);
+    assert.match(wrongCa.stderr, /^ {2}timestamp: /m);
+    const notCa = await runCli([
+      'evidence',
+      'verify',
+      '--tsa-ca',
+      join(dir.path, 'run.log'),
+      join(dir.path, 'bundle.tgz'),
+    ]);
+    assert.equal(notCa.code, 1);
+    assert.match(notCa.stderr, /VALIDATION_FAILED: --tsa-ca .* is not an X\.509 certificate/);
+
+    const held = await cli('acme', ['evidence', 'hold', 'case-1', '--reason', 'audit', '--bundle', sealed.bundleId]);
+    assert.equal(held.code, 0, held.stderr);
+    assert.equal(held.stdout, `hold case-1: active, 1 bundle(s): ${sealed.bundleId}\n`);
+    const foreignHold = await cli('globex', [
+      'evidence',
+      'hold',
+      'case-2',
+      '--reason',
+      'x',
+      '--bundle',
+      sealed.bundleId,
+    ]);
+    assert.equal(foreignHold.code, 1);
+    assert.match(foreignHold.stderr, /EVIDENCE_NOT_FOUND/);
+    const released = await cli('acme', ['evidence', 'release', 'case-1', '--reason', 'closed', '--json']);
+    assert.equal(released.code, 0, released.stderr);
+    assert.equal((JSON.parse(released.stdout) as { active: boolean }).active, false);
+    const again = await cli('acme', ['evidence', 'release', 'case-1', '--reason', 'closed']);
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, /CONFLICT/);
+
+    assert.equal((await cli('acme', ['evidence', 'hold', 'case-3', '--bundle', sealed.bundleId])).code, 2);
+    assert.equal((await cli('acme', ['evidence', 'snapshot', '--kind', 'nope', 'run.log'])).code, 2);
+  });
+});
+
+test('stella evidence download: bytes that differ from the ETag digest are not kept', async () => {
+  // A server whose archive does not match its ETag (a corrupting proxy, say).
+  const server = createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/gzip', etag: `"sha256:${'0'.repeat(64)}"` });
+    res.end(Buffer.from('not the bundle'));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const dir = await tempDir('stella-evidence-etag-');
+  try {
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const r = await runCli(
+      [
+        'evidence',
+        'download',
+        '01JGZ000000000000000000001',
+        '-o',
+        'b.tgz',
+        '--server',
+        url,
+        '--token',
+        't',
+        '--tenant',
+        'a',
+      ],
+      { cwd: dir.path, env: {} },
+    );
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /OBJECT_DIGEST_MISMATCH: downloaded sha256:[0-9a-f]{64}, the server's ETag says/);
+    assert.deepEqual(await readdir(dir.path), []);
+  } finally {
+    server.close();
+    await dir.cleanup();
+  }
+});

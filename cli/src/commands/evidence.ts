@@ -1,0 +1,352 @@
+/**
+ * `stella evidence …` (issue #8 item 9): `verify` checks a bundle.tgz fully offline with the
+ * Evidence Locker's own verifier (docs/formats/evidence-bundle.md "Verification"); the other
+ * subcommands drive the evidence routes through the SDK. Blobs and bundles are streamed, never
+ * read whole, and a download is written to a temporary file renamed into place only once its
+ * digest matched the server's ETag, so nothing half-written is left behind.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { open, rename, rm, stat } from 'node:fs/promises';
+import { basename, resolve } from 'node:path';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { ApiError, EvidenceApi, type SnapshotBody } from '@stella/sdk';
+import { EXIT, UsageError, println, stringOpt, type CommandContext, type CommandSpec } from '../command.js';
+import { readInputFile, streamInputFile } from '../system-errors.js';
+import { ONLINE_OPTIONS, clientFrom } from './online-options.js';
+
+const KINDS = ['evaluation', 'job', 'export'] as const;
+const ROLES = ['input', 'output', 'env', 'log', 'metadata'] as const;
+const GZIP_MAGIC = Buffer.from([0x1f, 0x8b]);
+
+function listOpt(ctx: CommandContext, name: string): string[] {
+  const v = ctx.values[name];
+  return Array.isArray(v) ? v : typeof v === 'string' && v ? [v] : [];
+}
+
+/** Opens `path` and checks the gzip magic (RFC 1952 §2.3.1): a missing or foreign file is exit 1, not 3. */
+async function checkGzip(path: string): Promise<void> {
+  const { StellaError } = await import('@stella/core/errors');
+  const head = Buffer.alloc(2);
+  let read = 0;
+  try {
+    const fh = await open(path, 'r');
+    try {
+      read = (await fh.read(head, 0, 2, 0)).bytesRead;
+    } finally {
+      await fh.close();
+    }
+  } catch (err) {
+    // A read on a directory fails without a path; explainError needs it to name the file.
+    if (err && typeof err === 'object' && !('path' in err)) Object.assign(err, { path });
+    throw err;
+  }
+  if (read < 2 || !head.equals(GZIP_MAGIC))
+    throw new StellaError('ARCHIVE_MALFORMED', `${path} is not a gzip file; give the bundle.tgz`, {
+      details: { path },
+    });
+}
+
+/** Reads `--key`: it must be a public key, else it is bad input (exit 1), not a failed signature. */
+async function readKey(ctx: CommandContext): Promise<string | undefined> {
+  const key = stringOpt(ctx, 'key');
+  if (!key) return undefined;
+  const path = resolve(ctx.cwd, key);
+  const pem = (await readInputFile(path)).toString('utf8');
+  const { parsePublicKey } = await import('@stella/core/signing');
+  const { StellaError } = await import('@stella/core/errors');
+  try {
+    parsePublicKey(pem);
+  } catch (err) {
+    throw new StellaError('VALIDATION_FAILED', `--key ${path} is not a public key (SPKI PEM); give the seal's key`, {
+      details: { path },
+      cause: err,
+    });
+  }
+  return pem;
+}
+
+/** Reads `--tsa-ca`: each must hold X.509 certificates, else it is bad input (exit 1). */
+async function readTsaCas(ctx: CommandContext): Promise<string[]> {
+  const { parseCertificates } = await import('@stella/core/rfc3161');
+  const { StellaError } = await import('@stella/core/errors');
+  return Promise.all(
+    listOpt(ctx, 'tsa-ca').map(async (p) => {
+      const path = resolve(ctx.cwd, p);
+      const pem = (await readInputFile(path)).toString('utf8');
+      try {
+        parseCertificates(pem);
+      } catch (err) {
+        throw new StellaError(
+          'VALIDATION_FAILED',
+          `--tsa-ca ${path} is not an X.509 certificate (PEM); give the TSA's CA certificate`,
+          { details: { path }, cause: err },
+        );
+      }
+      return pem;
+    }),
+  );
+}
+
+async function runVerify(ctx: CommandContext): Promise<number> {
+  const path = resolve(ctx.cwd, ctx.positionals[0]!);
+  const publicKeyPem = await readKey(ctx);
+  const tsaCaPem = await readTsaCas(ctx);
+  await checkGzip(path);
+  const { verifyBundle } = await import('@stella/server');
+  const report = await verifyBundle(createReadStream(path), {
+    ...(publicKeyPem ? { publicKeyPem } : {}),
+    ...(tsaCaPem.length ? { tsaCaPem } : {}),
+  });
+  const failed = report.checks.filter((c) => c.status === 'fail');
+  if (ctx.json) println(ctx.stdout, JSON.stringify(report));
+  else {
+    for (const c of report.checks)
+      println(ctx.stdout, `${c.status.padEnd(4)}  ${c.check}${c.detail ? ` — ${c.detail}` : ''}`);
+    if (report.ok)
+      println(
+        ctx.stdout,
+        `Verification: OK — bundle ${report.bundleId ?? '?'}, root ${report.rootHash ?? '?'} (${report.checks.length} checks)`,
+      );
+  }
+  if (report.ok) return EXIT.OK;
+  const named = failed.length ? failed : [{ check: 'signature', detail: 'no signature check passed' }];
+  println(ctx.stderr, `Verification: FAILED — ${named.length} check(s) failed:`);
+  for (const c of named) println(ctx.stderr, `  ${c.check}${c.detail ? `: ${c.detail}` : ''}`);
+  return EXIT.VERIFY_FAILED;
+}
+
+/** The evidence API of the online options' tenant. */
+function evidenceFrom(ctx: CommandContext): EvidenceApi {
+  return new EvidenceApi(clientFrom(ctx), ctx.values.tenant as string);
+}
+
+/** Runs an online subcommand; an error answer is printed with its code (exit 1), as `whoami` does. */
+function online(name: string, fn: (ctx: CommandContext, api: EvidenceApi) => Promise<void>) {
+  return async (ctx: CommandContext): Promise<number> => {
+    const api = evidenceFrom(ctx);
+    try {
+      await fn(ctx, api);
+      return EXIT.OK;
+    } catch (err) {
+      if (!(err instanceof ApiError)) throw err;
+      println(
+        ctx.stderr,
+        `stella evidence ${name}: ${err.code}: ${err.message} (HTTP ${err.statusCode}${err.traceId ? `, trace ${err.traceId}` : ''})`,
+      );
+      return EXIT.ERROR;
+    }
+  };
+}
+
+const getCmd = online('get', async (ctx, api) => {
+  const b = await api.get(ctx.positionals[0]!);
+  if (ctx.json) return println(ctx.stdout, JSON.stringify(b));
+  println(ctx.stdout, `bundle:   ${b.bundleId} (${b.kind}, ${b.createdAt})`);
+  if (b.subject) println(ctx.stdout, `subject:  ${b.subject.name ?? ''} ${b.subject.digest}`.replace('  ', ' '));
+  println(ctx.stdout, `root:     ${b.rootHash} (${b.leafCount} leaves)`);
+  println(ctx.stdout, `manifest: ${b.manifestDigest}`);
+  println(ctx.stdout, `archive:  ${b.archive.digest} (${b.archive.size} bytes)`);
+  println(ctx.stdout, `key:      ${b.keyId}`);
+  if (b.timestamp) println(ctx.stdout, `time:     ${b.timestamp.genTime} (${b.timestamp.tsa})`);
+  for (const a of b.artifacts) println(ctx.stdout, `  ${a.role.padEnd(8)} ${a.digest}  ${a.size}  ${a.path}`);
+});
+
+const listCmd = online('list', async (ctx, api) => {
+  const kind = stringOpt(ctx, 'kind');
+  if (kind && !(KINDS as readonly string[]).includes(kind)) throw new UsageError(`--kind must be one of ${KINDS}`);
+  const limitText = stringOpt(ctx, 'limit');
+  const limit = limitText === undefined ? undefined : Number(limitText);
+  if (limit !== undefined && (!Number.isInteger(limit) || limit < 1 || limit > 200))
+    throw new UsageError('--limit must be an integer from 1 to 200');
+  const digest = stringOpt(ctx, 'digest');
+  const cursor = stringOpt(ctx, 'cursor');
+  const page = await api.list({
+    ...(kind ? { kind: kind as (typeof KINDS)[number] } : {}),
+    ...(digest ? { digest } : {}),
+    ...(limit !== undefined ? { limit } : {}),
+    ...(cursor ? { cursor } : {}),
+  });
+  if (ctx.json) return println(ctx.stdout, JSON.stringify(page));
+  for (const b of page.items)
+    println(ctx.stdout, `${b.bundleId}  ${b.kind.padEnd(10)} ${b.createdAt}  ${b.leafCount} artifacts  ${b.rootHash}`);
+  if (page.nextCursor) println(ctx.stdout, `more: --cursor ${page.nextCursor}`);
+});
+
+const downloadCmd = online('download', async (ctx, api) => {
+  const id = ctx.positionals[0]!;
+  const out = resolve(ctx.cwd, stringOpt(ctx, 'output') ?? `bundle-${id}.tgz`);
+  const { body, etag } = await api.download(id);
+  const hash = createHash('sha256');
+  const tee = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      hash.update(chunk);
+      cb(null, chunk);
+    },
+  });
+  const tmp = `${out}.${process.pid}.tmp`;
+  try {
+    await pipeline(Readable.fromWeb(body as never), tee, createWriteStream(tmp, { flags: 'wx' }));
+    const digest = `sha256:${hash.digest('hex')}`;
+    if (etag && etag !== `"${digest}"`) {
+      const { StellaError } = await import('@stella/core/errors');
+      throw new StellaError('OBJECT_DIGEST_MISMATCH', `downloaded ${digest}, the server's ETag says ${etag}`, {
+        details: { bundleId: id },
+      });
+    }
+    await rename(tmp, out);
+    if (ctx.json) println(ctx.stdout, JSON.stringify({ bundleId: id, output: out, digest }));
+    else println(ctx.stdout, `Wrote ${out} (${digest})`);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+});
+
+const holdCmd = online('hold', async (ctx, api) => {
+  const bundleIds = listOpt(ctx, 'bundle');
+  if (bundleIds.length === 0) throw new UsageError('--bundle <id> is required (repeatable)');
+  const h = await api.hold(ctx.positionals[0]!, { reason: stringOpt(ctx, 'reason', true), bundleIds });
+  if (ctx.json) return println(ctx.stdout, JSON.stringify(h));
+  println(ctx.stdout, `hold ${h.caseId}: active, ${h.bundleIds.length} bundle(s): ${h.bundleIds.join(' ')}`);
+});
+
+const releaseCmd = online('release', async (ctx, api) => {
+  const h = await api.release(ctx.positionals[0]!, stringOpt(ctx, 'reason', true));
+  if (ctx.json) return println(ctx.stdout, JSON.stringify(h));
+  println(ctx.stdout, `hold ${h.caseId}: released at ${h.releasedAt ?? '?'} by ${h.releasedBy ?? '?'}`);
+});
+
+async function sha256OfFile(path: string): Promise<string> {
+  const h = createHash('sha256');
+  await streamInputFile(path, h);
+  return `sha256:${h.digest('hex')}`;
+}
+
+const snapshotCmd = online('snapshot', async (ctx, api) => {
+  const kind = stringOpt(ctx, 'kind', true);
+  if (!(KINDS as readonly string[]).includes(kind)) throw new UsageError(`--kind must be one of ${KINDS}`);
+  const role = stringOpt(ctx, 'role') ?? 'input';
+  if (!(ROLES as readonly string[]).includes(role)) throw new UsageError(`--role must be one of ${ROLES}`);
+  const mediaType = stringOpt(ctx, 'media-type') ?? 'application/octet-stream';
+  const artifacts: SnapshotBody['artifacts'] = [];
+  for (const arg of ctx.positionals) {
+    const path = resolve(ctx.cwd, arg);
+    // Hash first (streamed), then stream the bytes up: the server checks them against this digest.
+    const digest = await sha256OfFile(path);
+    const { size } = await stat(path);
+    await api.uploadBlob(digest, Readable.toWeb(createReadStream(path)) as ReadableStream<Uint8Array>, size);
+    artifacts.push({ path: basename(path), role: role as (typeof ROLES)[number], mediaType, digest });
+  }
+  const r = await api.snapshot({ kind: kind as (typeof KINDS)[number], artifacts });
+  if (ctx.json) return println(ctx.stdout, JSON.stringify(r));
+  println(ctx.stdout, `bundle: ${r.bundleId}`);
+  println(ctx.stdout, `root:   ${r.rootHash}`);
+});
+
+export const commands: CommandSpec[] = [
+  {
+    name: 'evidence verify',
+    summary: 'Verify an evidence bundle.tgz offline (no server, no network)',
+    args: '<bundle.tgz>',
+    description: [
+      'Runs every check of docs/formats/evidence-bundle.md "Verification": checksums, artifacts, Merkle root,',
+      'DSSE seal and statement, Sigstore bundle, RFC 3161 timestamp. One line per check, then a summary.',
+      'Without --key the key inside the bundle is used (integrity, not identity). Exit 3 names each failed check.',
+      '',
+      'Example: stella evidence verify --key seal.pub.pem bundle.tgz',
+    ].join('\n'),
+    options: {
+      key: { type: 'string', arg: '<pub.pem>', description: 'Trusted seal public key (SPKI PEM)' },
+      'tsa-ca': {
+        type: 'string',
+        arg: '<ca.pem>',
+        multiple: true,
+        description: 'Trusted TSA CA certificate(s), PEM (repeatable); without them the timestamp is skipped',
+      },
+    },
+    positionals: { min: 1, max: 1 },
+    run: runVerify,
+  },
+  {
+    name: 'evidence get',
+    summary: 'Show one evidence bundle: seal, archive digest and artifacts (online)',
+    args: '<id>',
+    options: ONLINE_OPTIONS,
+    positionals: { min: 1, max: 1 },
+    run: getCmd,
+  },
+  {
+    name: 'evidence list',
+    summary: 'List evidence bundles, newest first (online)',
+    options: {
+      ...ONLINE_OPTIONS,
+      kind: { type: 'string', arg: '<kind>', description: 'evaluation, job or export' },
+      digest: { type: 'string', arg: '<sha256:…>', description: 'Subject, artifact, manifest or archive digest' },
+      limit: { type: 'string', arg: '<n>', description: 'Page size, 1–200 (server default 50)' },
+      cursor: { type: 'string', arg: '<id>', description: 'Continue after this bundle (the printed cursor)' },
+    },
+    positionals: { max: 0 },
+    run: listCmd,
+  },
+  {
+    name: 'evidence download',
+    summary: 'Download a bundle.tgz (streamed; checked against its ETag digest) (online)',
+    args: '<id>',
+    options: {
+      ...ONLINE_OPTIONS,
+      output: {
+        type: 'string',
+        short: 'o',
+        arg: '<bundle.tgz>',
+        description: 'Where to write (default bundle-<id>.tgz)',
+      },
+    },
+    positionals: { min: 1, max: 1 },
+    run: downloadCmd,
+  },
+  {
+    name: 'evidence hold',
+    summary: 'Place a legal hold on bundles, or add bundles to an active hold (online)',
+    args: '<caseId>',
+    options: {
+      ...ONLINE_OPTIONS,
+      reason: { type: 'string', arg: '<text>', description: 'Why (recorded in the custody log)' },
+      bundle: { type: 'string', arg: '<id>', multiple: true, description: 'Bundle to hold (repeatable)' },
+    },
+    positionals: { min: 1, max: 1 },
+    run: holdCmd,
+  },
+  {
+    name: 'evidence release',
+    summary: 'Release a legal hold (online)',
+    args: '<caseId>',
+    options: { ...ONLINE_OPTIONS, reason: { type: 'string', arg: '<text>', description: 'Why (required)' } },
+    positionals: { min: 1, max: 1 },
+    run: releaseCmd,
+  },
+  {
+    name: 'evidence snapshot',
+    summary: 'Upload files (streamed) and seal them into an evidence bundle (online)',
+    args: '<file>…',
+    description: [
+      'Each file is hashed, uploaded to PUT /evidence/blobs/{digest} and named in the bundle by its base name.',
+      '',
+      'Example: stella evidence snapshot --kind evaluation --media-type application/json sbom.json',
+    ].join('\n'),
+    options: {
+      ...ONLINE_OPTIONS,
+      kind: { type: 'string', arg: '<kind>', description: 'evaluation, job or export' },
+      role: { type: 'string', arg: '<role>', description: 'input, output, env, log or metadata', default: 'input' },
+      'media-type': {
+        type: 'string',
+        arg: '<type>',
+        description: 'Media type of the files',
+        default: 'application/octet-stream',
+      },
+    },
+    positionals: { min: 1 },
+    run: snapshotCmd,
+  },
+];
