@@ -16,6 +16,7 @@ export async function allCommands(): Promise<CommandSpec[]> {
     import('./tsa.js'),
     import('./whoami.js'),
     import('./keys.js'),
+    import('./timeline.js'),
   ]);
   return modules.flatMap((m) => m.commands).sort((a, b) => a.name.localeCompare(b.name));
 }
