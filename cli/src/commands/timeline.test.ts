@@ -14,6 +14,8 @@ import { loadConfig } from '@stella/platform/config';
 import { newEvent, type EventEnvelope } from '@stella/platform/bus';
 import { SERVICES, mintDevToken, startRuntime, type Runtime } from '@stella/server';
 import { StellaClient, TimelineApi } from '@stella/sdk';
+import { PassThrough } from 'node:stream';
+import { main } from '../main.js';
 import { runCli } from '../testing/run-cli.js';
 
 let dir: Awaited<ReturnType<typeof tempDir>>;
@@ -103,6 +105,35 @@ describe('stella timeline', () => {
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stderr, '');
     assert.deepEqual(JSON.parse(r.stdout), { lines: 3, sent: 3, stored: 0, duplicates: 3, retenanted: 0, rejected: 0 });
+  });
+
+  test('publish shows a progress counter when stderr is a terminal, and none with --json', async () => {
+    await writeFile(
+      join(dir.path, 'tty.jsonl'),
+      events
+        .slice(0, 5)
+        .map((e) => JSON.stringify(e))
+        .join('\n'),
+    );
+    const run = async (extra: string[]) => {
+      const stdout = new PassThrough();
+      const stderr = Object.assign(new PassThrough(), { isTTY: true });
+      let err = '';
+      stderr.on('data', (c: Buffer) => (err += c.toString('utf8')));
+      stdout.resume();
+      const code = await main(['timeline', 'publish', '--batch', '2', ...extra, 'tty.jsonl', ...online('tenant-a')], {
+        stdout,
+        stderr,
+        env: {},
+        cwd: dir.path,
+      });
+      return { code, err };
+    };
+    const tty = await run([]);
+    assert.equal(tty.code, 0);
+    // One counter per batch of 2, then the line is cleared before the summary.
+    assert.equal(tty.err, '\rsent 2 events\rsent 4 events\rsent 5 events\r\x1b[K');
+    assert.equal((await run(['--json'])).err, '');
   });
 
   test('query --all --json with pages of 7: every event exactly once, in timeline order', async () => {
