@@ -22,6 +22,7 @@ let dir: Awaited<ReturnType<typeof tempDir>>;
 let rt: Runtime;
 let tokenA: string;
 let tokenB: string;
+let tokenC: string;
 before(async () => {
   dir = await tempDir('stella-cli-timeline-');
   const config = loadConfig(
@@ -32,21 +33,23 @@ before(async () => {
   rt = await startRuntime(config, { version: '0.0.0-test', logger: false });
   tokenA = await mintDevToken(rt.devIssuer!, 'tenant-a');
   tokenB = await mintDevToken(rt.devIssuer!, 'tenant-b');
+  tokenC = await mintDevToken(rt.devIssuer!, 'tenant-c');
 });
 after(async () => {
   await rt?.close();
   await dir?.cleanup();
 });
 
-const online = (tenant: 'tenant-a' | 'tenant-b') => [
+type Tenant = 'tenant-a' | 'tenant-b' | 'tenant-c';
+const online = (tenant: Tenant) => [
   '--server',
   rt.url,
   '--token',
-  tenant === 'tenant-a' ? tokenA : tokenB,
+  { 'tenant-a': tokenA, 'tenant-b': tokenB, 'tenant-c': tokenC }[tenant],
   '--tenant',
   tenant,
 ];
-const cli = (args: string[], tenant: 'tenant-a' | 'tenant-b' = 'tenant-a') => runCli([...args, ...online(tenant)]);
+const cli = (args: string[], tenant: Tenant = 'tenant-a') => runCli([...args, ...online(tenant)]);
 const jsonLines = (text: string) =>
   text
     .split('\n')
@@ -134,6 +137,36 @@ describe('stella timeline', () => {
     // One counter per batch of 2, then the line is cleared before the summary.
     assert.equal(tty.err, '\rsent 2 events\rsent 4 events\rsent 5 events\r\x1b[K');
     assert.equal((await run(['--json'])).err, '');
+  });
+
+  test("publish cuts batches to the server's body limit, not only to --batch", async () => {
+    // Ten events of ~200 KiB (under the envelope's 256 KiB) are 2 MB: one body would be a 413.
+    const big = Array.from({ length: 10 }, (_, i) =>
+      newEvent({
+        tenant: 'tenant-c',
+        kind: 'big.payload',
+        source: 'big',
+        occurredAt: new Date(BASE - 60_000 + i),
+        payload: { blob: String(i).repeat(200 * 1024) },
+      }),
+    );
+    await writeFile(join(dir.path, 'big.jsonl'), big.map((e) => JSON.stringify(e)).join('\n'));
+    // Its own tenant, so that the other tests see only their 45 events.
+    const r = await runCli(['timeline', 'publish', '--json', 'big.jsonl', ...online('tenant-c')], { cwd: dir.path });
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), {
+      lines: 10,
+      sent: 10,
+      stored: 10,
+      duplicates: 0,
+      retenanted: 0,
+      rejected: 0,
+    });
+    const q = await cli(['timeline', 'query', '--json'], 'tenant-c');
+    assert.deepEqual(
+      jsonLines(q.stdout).map((e) => e.eventId),
+      big.map((e) => e.eventId),
+    );
   });
 
   test('query --all --json with pages of 7: every event exactly once, in timeline order', async () => {

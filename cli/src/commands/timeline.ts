@@ -15,6 +15,10 @@ import { ONLINE_OPTIONS, clientFrom } from './online-options.js';
 const MAX_PAGE = 1000;
 /** The route's default `STELLA_TIMELINE_HTTP_MAX_BATCH`; a server may be configured lower. */
 const DEFAULT_BATCH = 1000;
+/** The server's default `STELLA_BODY_LIMIT`: a batch of large events must stay under it (413). */
+const DEFAULT_BODY_LIMIT = 1024 * 1024;
+/** `{"events":[` … `]}` around the comma-separated events. */
+const BODY_OVERHEAD = '{"events":[]}'.length;
 
 function timelineApi(ctx: CommandContext): TimelineApi {
   return new TimelineApi(clientFrom(ctx), ctx.values.tenant as string);
@@ -191,7 +195,12 @@ function eventProblemsOf(err: ApiError): { index: number; path: string; message:
   return problems as { index: number; path: string; message: string }[];
 }
 
-async function publish(ctx: CommandContext, api: TimelineApi, file: string, batchSize: number): Promise<number> {
+interface BatchLimits {
+  events: number;
+  bytes: number;
+}
+
+async function publish(ctx: CommandContext, api: TimelineApi, file: string, limits: BatchLimits): Promise<number> {
   const summary: PublishSummary = { lines: 0, sent: 0, stored: 0, duplicates: 0, retenanted: 0, rejected: 0 };
   const progress = !ctx.json && (ctx.stderr as Writable & { isTTY?: boolean }).isTTY === true;
   const report = (line: number, why: string) => {
@@ -206,6 +215,7 @@ async function publish(ctx: CommandContext, api: TimelineApi, file: string, batc
   const input = createReadStream(resolve(ctx.cwd, file), { encoding: 'utf8' });
   const lines = createInterface({ input, crlfDelay: Infinity });
   let batch: Pending[] = [];
+  let batchBytes = BODY_OVERHEAD;
   let line = 0;
   for await (const text of lines) {
     line++;
@@ -224,10 +234,19 @@ async function publish(ctx: CommandContext, api: TimelineApi, file: string, batc
       summary.rejected++;
       continue;
     }
-    batch.push({ line, event: event as Record<string, unknown> });
-    if (batch.length === batchSize) {
+    // The body carries the event re-encoded, not the line as written (whitespace, escapes).
+    const bytes = Buffer.byteLength(JSON.stringify(event)) + 1; // and its comma
+    if (batch.length > 0 && batchBytes + bytes > limits.bytes) {
       await flush(batch);
       batch = [];
+      batchBytes = BODY_OVERHEAD;
+    }
+    batch.push({ line, event: event as Record<string, unknown> });
+    batchBytes += bytes;
+    if (batch.length === limits.events) {
+      await flush(batch);
+      batch = [];
+      batchBytes = BODY_OVERHEAD;
     }
   }
   if (batch.length > 0) await flush(batch);
@@ -371,12 +390,21 @@ export const commands: CommandSpec[] = [
         description: "Events per request (at most the server's STELLA_TIMELINE_HTTP_MAX_BATCH)",
         default: String(DEFAULT_BATCH),
       },
+      'body-limit': {
+        type: 'string',
+        arg: '<bytes>',
+        description: "Largest request body (the server's STELLA_BODY_LIMIT); batches are cut to fit",
+        default: String(DEFAULT_BODY_LIMIT),
+      },
     },
     positionals: { min: 1, max: 1 },
     async run(ctx) {
-      const batchSize = intOpt(ctx, 'batch', 1, DEFAULT_BATCH);
+      const limits = {
+        events: intOpt(ctx, 'batch', 1, DEFAULT_BATCH),
+        bytes: intOpt(ctx, 'body-limit', 1024, 1024 ** 3),
+      };
       const api = timelineApi(ctx);
-      return online('timeline publish', ctx, () => publish(ctx, api, ctx.positionals[0]!, batchSize));
+      return online('timeline publish', ctx, () => publish(ctx, api, ctx.positionals[0]!, limits));
     },
   },
 ];
