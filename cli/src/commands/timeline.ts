@@ -207,15 +207,17 @@ async function publish(ctx: CommandContext, api: TimelineApi, file: string, limi
     if (progress) ctx.stderr.write('\r\x1b[K');
     println(ctx.stderr, `stella timeline publish: line ${line}: ${why}`);
   };
-  const flush = async (batch: Pending[]) => {
+  let batch: Pending[] = [];
+  let batchBytes = BODY_OVERHEAD;
+  const flush = async () => {
     await sendBatch(api, batch, summary, report);
+    batch = [];
+    batchBytes = BODY_OVERHEAD;
     if (progress) ctx.stderr.write(`\rsent ${summary.sent} events`);
   };
 
   const input = createReadStream(resolve(ctx.cwd, file), { encoding: 'utf8' });
   const lines = createInterface({ input, crlfDelay: Infinity });
-  let batch: Pending[] = [];
-  let batchBytes = BODY_OVERHEAD;
   let line = 0;
   for await (const text of lines) {
     line++;
@@ -236,20 +238,12 @@ async function publish(ctx: CommandContext, api: TimelineApi, file: string, limi
     }
     // The body carries the event re-encoded, not the line as written (whitespace, escapes).
     const bytes = Buffer.byteLength(JSON.stringify(event)) + 1; // and its comma
-    if (batch.length > 0 && batchBytes + bytes > limits.bytes) {
-      await flush(batch);
-      batch = [];
-      batchBytes = BODY_OVERHEAD;
-    }
+    if (batch.length > 0 && batchBytes + bytes > limits.bytes) await flush();
     batch.push({ line, event: event as Record<string, unknown> });
     batchBytes += bytes;
-    if (batch.length === limits.events) {
-      await flush(batch);
-      batch = [];
-      batchBytes = BODY_OVERHEAD;
-    }
+    if (batch.length === limits.events) await flush();
   }
-  if (batch.length > 0) await flush(batch);
+  if (batch.length > 0) await flush();
   if (progress) ctx.stderr.write('\r\x1b[K');
 
   if (ctx.json) println(ctx.stdout, JSON.stringify(summary));
