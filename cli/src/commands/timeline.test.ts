@@ -167,6 +167,23 @@ describe('stella timeline', () => {
       jsonLines(q.stdout).map((e) => e.eventId),
       big.map((e) => e.eventId),
     );
+
+    // An event that no body under the limit can hold is a rejected line, not a failed run.
+    const small = newEvent({ tenant: 'tenant-c', kind: 'small', source: 'small' });
+    const tooBig = newEvent({ tenant: 'tenant-c', kind: 'big', source: 'small', payload: 'y'.repeat(2000) });
+    await writeFile(join(dir.path, 'limit.jsonl'), `${JSON.stringify(tooBig)}\n${JSON.stringify(small)}\n`);
+    const limited = await runCli(
+      ['timeline', 'publish', '--body-limit', '1024', 'limit.jsonl', ...online('tenant-c')],
+      {
+        cwd: dir.path,
+      },
+    );
+    assert.equal(limited.code, 1);
+    assert.match(
+      limited.stderr,
+      /^stella timeline publish: line 1: encodes to \d+ bytes: no request body under --body-limit 1024 holds it\n$/,
+    );
+    assert.equal(limited.stdout, 'sent 1 (stored 1, duplicates 0, retenanted 0), rejected 1\n');
   });
 
   test('query --all --json with pages of 7: every event exactly once, in timeline order', async () => {

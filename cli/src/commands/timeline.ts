@@ -238,6 +238,11 @@ async function publish(ctx: CommandContext, api: TimelineApi, file: string, limi
     }
     // The body carries the event re-encoded, not the line as written (whitespace, escapes).
     const bytes = Buffer.byteLength(JSON.stringify(event)) + 1; // and its comma
+    if (BODY_OVERHEAD + bytes > limits.bytes) {
+      report(line, `encodes to ${bytes - 1} bytes: no request body under --body-limit ${limits.bytes} holds it`);
+      summary.rejected++;
+      continue;
+    }
     if (batch.length > 0 && batchBytes + bytes > limits.bytes) await flush();
     batch.push({ line, event: event as Record<string, unknown> });
     batchBytes += bytes;
