@@ -33,7 +33,8 @@ export class ApiError extends Error {
   }
 }
 
-function toApiError(status: number, body: unknown): ApiError {
+/** The {@link ApiError} of an error answer (`status`, the parsed envelope). The SDK's one mapping. */
+export function toApiError(status: number, body: unknown): ApiError {
   const b = (body ?? {}) as { code?: unknown; message?: unknown; traceId?: unknown; details?: unknown };
   return new ApiError(
     status,

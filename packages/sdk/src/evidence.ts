@@ -3,7 +3,7 @@
  * blobs and bundles are streams both ways: an upload is sent as the file is read and a download
  * is handed back as the response stream, so neither is held in memory.
  */
-import { ApiError, type StellaClient } from './client.js';
+import { toApiError, type StellaClient } from './client.js';
 import type { paths } from './generated/openapi.js';
 
 type Json<P extends keyof paths, M extends keyof paths[P], S extends number> = paths[P][M] extends {
@@ -21,17 +21,6 @@ export type SnapshotResult = Json<'/evidence/snapshot', 'post', 201>;
 export type EvidenceHold = Json<'/evidence/hold/{caseId}', 'post', 200>;
 export type HoldBody = paths['/evidence/hold/{caseId}']['post']['requestBody']['content']['application/json'];
 
-function apiError(response: Response, body: unknown): ApiError {
-  const b = (body ?? {}) as { code?: unknown; message?: unknown; traceId?: unknown; details?: unknown };
-  return new ApiError(
-    response.status,
-    typeof b.code === 'string' ? b.code : `HTTP_${response.status}`,
-    typeof b.message === 'string' ? b.message : `HTTP ${response.status}`,
-    typeof b.traceId === 'string' ? b.traceId : undefined,
-    b.details,
-  );
-}
-
 /** The evidence routes of one tenant, through a {@link StellaClient}. Methods throw {@link ApiError}. */
 export class EvidenceApi {
   private readonly header: { 'x-stella-tenant': string };
@@ -46,14 +35,14 @@ export class EvidenceApi {
   /** `GET /evidence/{id}`: seal, archive digest and artifact entries. */
   async get(id: string): Promise<EvidenceBundle> {
     const r = await this.client.raw.GET('/evidence/{id}', { params: { header: this.header, path: { id } } });
-    if (r.data === undefined) throw apiError(r.response, r.error);
+    if (r.data === undefined) throw toApiError(r.response.status, r.error);
     return r.data;
   }
 
   /** `GET /evidence`: one page, newest first; pass `nextCursor` back as `cursor` for the next. */
   async list(query: EvidenceListQuery = {}): Promise<EvidenceList> {
     const r = await this.client.raw.GET('/evidence', { params: { header: this.header, query } });
-    if (r.data === undefined) throw apiError(r.response, r.error);
+    if (r.data === undefined) throw toApiError(r.response.status, r.error);
     return r.data;
   }
 
@@ -63,7 +52,7 @@ export class EvidenceApi {
       params: { header: this.header, path: { id } },
       parseAs: 'stream',
     });
-    if (!r.response.ok || !r.data) throw apiError(r.response, await r.response.json().catch(() => undefined));
+    if (!r.response.ok || !r.data) throw toApiError(r.response.status, await r.response.json().catch(() => undefined));
     return { body: r.data as ReadableStream<Uint8Array>, etag: r.response.headers.get('etag') };
   }
 
@@ -84,7 +73,7 @@ export class EvidenceApi {
       duplex: 'half',
     } as never);
     const { data, error, response } = r as { data?: BlobUpload; error?: unknown; response: Response };
-    if (data === undefined) throw apiError(response, error);
+    if (data === undefined) throw toApiError(response.status, error);
     return data;
   }
 
@@ -94,7 +83,7 @@ export class EvidenceApi {
       params: { header: { ...this.header, ...(idempotencyKey ? { 'idempotency-key': idempotencyKey } : {}) } },
       body,
     });
-    if (r.data === undefined) throw apiError(r.response, r.error);
+    if (r.data === undefined) throw toApiError(r.response.status, r.error);
     return r.data;
   }
 
@@ -104,7 +93,7 @@ export class EvidenceApi {
       params: { header: this.header, path: { caseId } },
       body,
     });
-    if (r.data === undefined) throw apiError(r.response, r.error);
+    if (r.data === undefined) throw toApiError(r.response.status, r.error);
     return r.data;
   }
 
@@ -114,7 +103,7 @@ export class EvidenceApi {
       params: { header: this.header, path: { caseId } },
       body: { reason },
     });
-    if (r.data === undefined) throw apiError(r.response, r.error);
+    if (r.data === undefined) throw toApiError(r.response.status, r.error);
     return r.data;
   }
 }

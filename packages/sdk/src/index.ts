@@ -11,3 +11,11 @@ export {
   type BlobUpload,
   type HoldBody,
 } from './evidence.js';
+export {
+  TimelineApi,
+  type TimelineEvent,
+  type TimelineQuery,
+  type TimelinePage,
+  type TimelineEvidence,
+  type TimelineIngestResult,
+} from './timeline.js';
