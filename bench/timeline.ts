@@ -5,7 +5,7 @@
  * of a filtered page of 100 at that size (issue #9 acceptance "bench/timeline"; DESIGN.md §5).
  *
  *   node --conditions=development --import tsx bench/timeline.ts [--events 100000] [--batch 500]
- *        [--queries 300] [--json]
+ *        [--queries 300] [--no-analyze] [--json]
  *
  * Needs PostgreSQL on 127.0.0.1:5432 (trust auth) and `psql`; a fresh database is created and
  * dropped. One tenant, 8 sources, 12 kinds, occurredAt shuffled over 30 days. Reported: events/s
@@ -136,6 +136,9 @@ async function main(): Promise<void> {
     const copy = await runBaseline('psql', psqlArgs);
 
     // --- queries: a filtered page of 100 --------------------------------------------------------
+    // Steady state: statistics as autovacuum would leave them (right after a bulk load the planner
+    // still believes the tables are empty and picks whole scans); `--no-analyze` measures that case.
+    if (!args.flag('no-analyze')) await db.query('ANALYZE');
     const r = rng(7);
     const filters: [string, () => TimelineFilters][] = [
       ['none', () => ({})],
