@@ -66,12 +66,75 @@ function stellaWithoutNetwork(argv: string[]): Promise<{ code: number | null; st
   });
 }
 
+/**
+ * A re-sealed copy of the fixture, built only with tools we did not write (openssl, sha256sum, GNU
+ * tar, Python's json): an attacker's own Ed25519 key signs the same statement (DSSE PAE, by hand),
+ * replaces keys/seal.pub.pem, the signature in signature.json and seal.sigstore.json, and every
+ * checksum. Only a trusted --key can tell it from the real bundle.
+ */
+async function resealed(dir: string): Promise<string> {
+  const work = join(dir, 'resealed');
+  await mkdir(work, { recursive: true });
+  assert.equal((await run('tar', ['-xzf', BUNDLE, '-C', work])).code, 0);
+  const key = join(dir, 'attacker.key');
+  assert.equal((await run('openssl', ['genpkey', '-algorithm', 'ed25519', '-out', key])).code, 0);
+  assert.equal(
+    (await run('openssl', ['pkey', '-in', key, '-pubout', '-out', join(work, 'keys/seal.pub.pem')])).code,
+    0,
+  );
+  const script = `
+import base64, hashlib, json, subprocess, sys
+work, key = sys.argv[1], sys.argv[2]
+env = json.load(open(work + '/signature.json'))
+t, body = env['payloadType'].encode(), base64.b64decode(env['payload'])
+pae = b'DSSEv1 %d %s %d %s' % (len(t), t, len(body), body)
+open(work + '/../pae.bin', 'wb').write(pae)
+sig = subprocess.run(['openssl', 'pkeyutl', '-sign', '-rawin', '-inkey', key, '-in', work + '/../pae.bin'], capture_output=True, check=True).stdout
+der = subprocess.run(['openssl', 'pkey', '-pubin', '-in', work + '/keys/seal.pub.pem', '-outform', 'DER'], capture_output=True, check=True).stdout
+kid = hashlib.sha256(der).hexdigest()
+env['signatures'] = [{'keyid': kid, 'sig': base64.b64encode(sig).decode()}]
+json.dump(env, open(work + '/signature.json', 'w'), separators=(',', ':'))
+sb = json.load(open(work + '/seal.sigstore.json'))
+sb['verificationMaterial']['publicKey']['hint'] = kid
+sb['dsseEnvelope'] = env
+json.dump(sb, open(work + '/seal.sigstore.json', 'w'), separators=(',', ':'))
+`;
+  const py = await run('/usr/bin/python3', ['-c', script, work, key]);
+  assert.equal(py.code, 0, py.stderr.toString());
+  const sums = await run(
+    'bash',
+    ['-c', "find . -type f ! -name checksums.txt | sed 's|^\\./||' | LC_ALL=C sort | xargs sha256sum > checksums.txt"],
+    { cwd: work },
+  );
+  assert.equal(sums.code, 0, sums.stderr.toString());
+  const out = join(dir, 'resealed.tgz');
+  assert.equal((await run('tar', ['-czf', out, '-C', work, '.'])).code, 0);
+  return out;
+}
+
 describe('stella evidence verify (offline)', () => {
   let dir: { path: string; cleanup: () => Promise<void> };
   before(async () => {
     dir = await tempDir('stella-evidence-cli-');
   });
   after(() => dir.cleanup());
+
+  test('a bundle re-sealed with an attacker key (openssl-built) passes only as "integrity"; --key refuses it', async () => {
+    const forged = await resealed(join(dir.path, 'reseal'));
+    // The independent checksum tool agrees the archive is self-consistent: nothing but the key tells.
+    const unpacked = join(dir.path, 'reseal', 'resealed');
+    assert.equal((await run('sha256sum', ['-c', '--quiet', 'checksums.txt'], { cwd: unpacked })).code, 0);
+    const loose = await runCli(['evidence', 'verify', forged]);
+    assert.equal(loose.code, 0, loose.stderr);
+    assert.match(loose.stdout, /Signer NOT CHECKED: the seal was verified with the key inside the bundle/);
+    const pinned = await runCli(['evidence', 'verify', '--key', KEY, forged]);
+    assert.equal(pinned.code, 3, pinned.stdout);
+    assert.match(pinned.stderr, /signature: DSSE_SIGNATURE_INVALID/);
+    // The genuine fixture with its trusted key says nothing about an unchecked signer.
+    const genuine = await runCli(['evidence', 'verify', '--key', KEY, BUNDLE]);
+    assert.equal(genuine.code, 0, genuine.stderr);
+    assert.doesNotMatch(genuine.stdout, /NOT CHECKED/);
+  });
 
   test('the fixture verifies with its key: every check passes, exit 0', async () => {
     const r = await runCli(['evidence', 'verify', '--key', KEY, BUNDLE]);

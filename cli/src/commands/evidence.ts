@@ -104,11 +104,19 @@ async function runVerify(ctx: CommandContext): Promise<number> {
   else {
     for (const c of report.checks)
       println(ctx.stdout, `${c.status.padEnd(4)}  ${c.check}${c.detail ? ` — ${c.detail}` : ''}`);
-    if (report.ok)
+    if (report.ok) {
       println(
         ctx.stdout,
         `Verification: OK — bundle ${report.bundleId ?? '?'}, root ${report.rootHash ?? '?'} (${report.checks.length} checks)`,
       );
+      // Anyone can re-seal a bundle with their own key and put that key in keys/: without a trusted
+      // key this proves the bundle is intact, not who sealed it. Say so where the verdict is read.
+      if (!publicKeyPem)
+        println(
+          ctx.stdout,
+          'Signer NOT CHECKED: the seal was verified with the key inside the bundle (integrity only); pass --key <trusted seal key> to check who sealed it.',
+        );
+    }
   }
   if (report.ok) return EXIT.OK;
   const named = failed.length ? failed : [{ check: 'signature', detail: 'no signature check passed' }];
