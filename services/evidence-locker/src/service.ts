@@ -2,6 +2,7 @@
  * The evidence-locker service module (issue #6: one `ServiceModule` per service, read by `stella
  * serve`, `stella migrate`, the docs generator and the tests through the registry in `server/`).
  * Routes: blob intake, snapshot/seal, read/list/download, offline verify (docs/formats/evidence-bundle.md).
+ * Worker: the sweeper of abandoned staging leftovers and unreferenced objects (docs/evidence-sweeper.md).
  */
 import { fileURLToPath } from 'node:url';
 import { defineService } from '@stella/platform/service';
@@ -13,6 +14,7 @@ import { TAG } from './routes/schemas.js';
 import { snapshotRoutes } from './routes/snapshot.js';
 import { verifyRoutes } from './routes/verify.js';
 import { EVIDENCE_VARIABLES } from './settings.js';
+import { evidenceSweeper } from './sweeper/evidence-sweeper.js';
 
 export const evidenceLockerService = defineService({
   name: 'evidence-locker',
@@ -31,4 +33,7 @@ export const evidenceLockerService = defineService({
     holdRoutes(deps),
     verifyRoutes(deps),
   ],
+  // One sweeper per process that runs workers, whatever their count; sweepers of several
+  // replicas may overlap safely (every deletion is decided under the object-claim lock).
+  workers: (deps, count) => (count > 0 ? [evidenceSweeper(deps)] : []),
 });

@@ -2,7 +2,7 @@
  * The evidence locker's own variables (docs/config.md, rendered from these entries) and the
  * object-key layout it stores under.
  */
-import { parseByteSize, type ConfigVariable } from '@stella/platform/config';
+import { parseByteSize, parseInteger, type ConfigVariable } from '@stella/platform/config';
 
 const GIB = 1024 ** 3;
 
@@ -24,17 +24,40 @@ export const EVIDENCE_VARIABLES: readonly ConfigVariable[] = [
       'Bytes of evidence blobs one tenant may hold (deduplicated per tenant); beyond it uploads are 429 QUOTA_EXCEEDED.',
     parse: (raw) => parseByteSize(raw, 1, 2 ** 53 - 1),
   },
+  {
+    name: 'STELLA_EVIDENCE_SWEEP_AGE_SECONDS',
+    audience: 'server',
+    type: 'integer 1–31622400',
+    default: '86400',
+    description:
+      'The evidence sweeper removes staging leftovers and unreferenced evidence objects only once they are older ' +
+      'than this (docs/evidence-sweeper.md); keep it well above the longest upload.',
+    parse: (raw) => parseInteger(raw, 1, 31_622_400),
+  },
+  {
+    name: 'STELLA_EVIDENCE_SWEEP_INTERVAL_SECONDS',
+    audience: 'server',
+    type: 'integer 1–86400',
+    default: '3600',
+    description:
+      'How often the evidence sweeper runs (in processes with `STELLA_WORKERS` > 0; the first run is at start).',
+    parse: (raw) => parseInteger(raw, 1, 86_400),
+  },
 ];
 
 export interface EvidenceSettings {
   maxArtifactBytes: number;
   tenantQuotaBytes: number;
+  sweepAgeMs: number;
+  sweepIntervalMs: number;
 }
 
 export function evidenceSettings(settings: Readonly<Record<string, unknown>>): EvidenceSettings {
   return {
     maxArtifactBytes: Number(settings.STELLA_EVIDENCE_MAX_ARTIFACT_BYTES ?? GIB),
     tenantQuotaBytes: Number(settings.STELLA_EVIDENCE_TENANT_QUOTA_BYTES ?? 100 * GIB),
+    sweepAgeMs: 1000 * Number(settings.STELLA_EVIDENCE_SWEEP_AGE_SECONDS ?? 86_400),
+    sweepIntervalMs: 1000 * Number(settings.STELLA_EVIDENCE_SWEEP_INTERVAL_SECONDS ?? 3600),
   };
 }
 
@@ -49,4 +72,19 @@ export function blobKey(tenant: string, digest: string): string {
 
 export function archiveKey(tenant: string, bundleId: string): string {
   return `evidence/${tenant}/bundles/${bundleId}.tgz`;
+}
+
+/**
+ * The evidence object a key names, for the sweeper: only these two shapes are ever written under
+ * `evidence/`, and anything else there is not the sweeper's to judge (left alone).
+ */
+export type EvidenceObjectRef =
+  { tenant: string; kind: 'blob'; digest: string } | { tenant: string; kind: 'archive'; bundleId: string };
+
+export function parseEvidenceKey(key: string): EvidenceObjectRef | undefined {
+  const blob = /^evidence\/([^/]+)\/blobs\/sha256\/([0-9a-f]{64})$/.exec(key);
+  if (blob) return { tenant: blob[1]!, kind: 'blob', digest: `sha256:${blob[2]}` };
+  const archive = /^evidence\/([^/]+)\/bundles\/([^/]+)\.tgz$/.exec(key);
+  if (archive) return { tenant: archive[1]!, kind: 'archive', bundleId: archive[2]! };
+  return undefined;
 }

@@ -8,6 +8,8 @@ import type { FastifyReply } from 'fastify';
 import { StellaError } from '@stella/core/errors';
 import { errorResponses, tenantRoute, type StellaApp } from '@stella/platform/http';
 import type { ServiceDeps, TenantTx } from '@stella/platform/service';
+import { crashPoint } from '../crash-points.js';
+import { claimStoredObjects, removeUnreferenced } from '../objects/object-claims.js';
 import { blobKey, evidenceSettings } from '../settings.js';
 import { BlobResponseSchema, DIGEST_PATTERN, TAG } from './schemas.js';
 
@@ -151,8 +153,10 @@ export function blobRoutes(deps: ServiceDeps) {
           ...(declared !== undefined ? { size: declared } : {}),
           contentType: 'application/octet-stream',
         });
+        await crashPoint('blob.stored');
         try {
           const created = await ctx.transaction(async (tx) => {
+            await claimStoredObjects(tx, deps.store, [key]);
             const isNew = await recordBlob(tx, { digest, size: stored.size, key }, settings.tenantQuotaBytes);
             if (isNew)
               await tx.audit({ action: 'evidence.blob.upload', resource: digest, details: { size: stored.size } });
@@ -161,14 +165,8 @@ export function blobRoutes(deps: ServiceDeps) {
           setQuotaHeaders(reply, settings.tenantQuotaBytes, state.used + (created ? stored.size : 0));
           return reply.status(created ? 201 : 200).send({ digest, size: stored.size, created });
         } catch (err) {
-          // Lost a quota race: the object is not referenced by any row of this tenant — remove it.
-          const referenced = await ctx
-            .transaction(
-              async (tx) =>
-                (await tx.query('SELECT 1 FROM evidence_locker.blobs WHERE digest = $1', [digest])).rows.length > 0,
-            )
-            .catch(() => true);
-          if (!referenced) await deps.store.delete(key).catch(() => undefined);
+          // Lost a quota race: remove the object unless a row names it (decided under its claim lock).
+          await ctx.transaction((tx) => removeUnreferenced(tx, deps.store, [key])).catch(() => undefined);
           throw err;
         }
       },

@@ -22,6 +22,8 @@ import {
   type BundleSubject,
 } from '../bundle/manifest.js';
 import { sealManifest } from '../bundle/seal.js';
+import { crashPoint } from '../crash-points.js';
+import { claimStoredObjects, removeUnreferenced } from '../objects/object-claims.js';
 import { archiveKey, blobKey, evidenceSettings } from '../settings.js';
 import { quotaExceeded, recordBlob, setQuotaHeaders, tenantUsage, tooLarge } from './blobs.js';
 import { SnapshotBodySchema, SnapshotResponseSchema, TAG } from './schemas.js';
@@ -128,27 +130,8 @@ export function snapshotRoutes(deps: ServiceDeps) {
         await checkPaths(body.artifacts);
 
         if (idempotencyKey) {
-          const earlier = await ctx.transaction(async (tx) => {
-            const r = await tx.query<{ request_digest: string; bundle_id: string }>(
-              'SELECT request_digest, bundle_id FROM evidence_locker.snapshot_requests WHERE idempotency_key = $1',
-              [idempotencyKey],
-            );
-            return r.rows[0];
-          });
-          if (earlier) {
-            if (earlier.request_digest !== requestDigest)
-              throw new StellaError('CONFLICT', 'this Idempotency-Key was used for a different snapshot request', {
-                details: { bundleId: earlier.bundle_id },
-              });
-            const again = await ctx.transaction(async (tx) => {
-              const r = await tx.query<BundleResultRow>(
-                `SELECT ${RESULT_COLUMNS} FROM evidence_locker.bundles WHERE bundle_id = $1`,
-                [earlier.bundle_id],
-              );
-              return r.rows[0]!;
-            });
-            return reply.status(201).send(resultOf(again));
-          }
+          const earlier = await answerOfIdempotencyKey(ctx, idempotencyKey, requestDigest);
+          if (earlier) return reply.status(201).send(earlier);
         }
 
         // Inline content: decoded and size-checked now, stored before the transaction that records it.
@@ -252,8 +235,10 @@ export function snapshotRoutes(deps: ServiceDeps) {
             { contentType: 'application/gzip' },
           );
           written.push(aKey);
+          await crashPoint('snapshot.stored');
 
           const result = await ctx.transaction(async (tx) => {
+            await claimStoredObjects(tx, deps.store, written);
             for (const b of newInline)
               await recordBlob(
                 tx,
@@ -325,7 +310,10 @@ export function snapshotRoutes(deps: ServiceDeps) {
         } catch (err) {
           // Nothing half-written: objects stored for this request but not recorded are removed.
           await removeUnrecorded(deps, ctx, written);
-          if (isStellaError(err) || !isUniqueViolation(err)) throw err;
+          if (isStellaError(err) || !isUniqueViolation(err) || !idempotencyKey) throw err;
+          // Lost a race on the Idempotency-Key: the winner's bundle is the answer (or 409 for another body).
+          const winner = await answerOfIdempotencyKey(ctx, idempotencyKey, requestDigest);
+          if (winner) return reply.status(201).send(winner);
           throw new StellaError(
             'CONFLICT',
             'a snapshot with this Idempotency-Key was sealed concurrently; retry to read it',
@@ -336,27 +324,44 @@ export function snapshotRoutes(deps: ServiceDeps) {
   };
 }
 
+type TenantCtx = ReturnType<ServiceDeps['tenants']['forRequest']>;
+
+/**
+ * The bundle an earlier request with this Idempotency-Key sealed (undefined if none); CONFLICT
+ * when that request had another body.
+ */
+async function answerOfIdempotencyKey(
+  ctx: TenantCtx,
+  idempotencyKey: string,
+  requestDigest: string,
+): Promise<SnapshotResult | undefined> {
+  const earlier = await ctx.transaction(async (tx) => {
+    const r = await tx.query<BundleResultRow & { request_digest: string }>(
+      `SELECT r.request_digest, ${RESULT_COLUMNS.split(', ')
+        .map((c) => `b.${c}`)
+        .join(', ')}
+       FROM evidence_locker.snapshot_requests r JOIN evidence_locker.bundles b USING (tenant_id, bundle_id)
+       WHERE r.idempotency_key = $1`,
+      [idempotencyKey],
+    );
+    return r.rows[0];
+  });
+  if (!earlier) return undefined;
+  if (earlier.request_digest !== requestDigest)
+    throw new StellaError('CONFLICT', 'this Idempotency-Key was used for a different snapshot request', {
+      details: { bundleId: earlier.bundle_id },
+    });
+  return resultOf(earlier);
+}
+
 function isUniqueViolation(err: unknown): boolean {
   return (err as { code?: string })?.code === '23505';
 }
 
-async function removeUnrecorded(
-  deps: ServiceDeps,
-  ctx: ReturnType<ServiceDeps['tenants']['forRequest']>,
-  keys: readonly string[],
-): Promise<void> {
+async function removeUnrecorded(deps: ServiceDeps, ctx: TenantCtx, keys: readonly string[]): Promise<void> {
   if (keys.length === 0) return;
-  const recorded = await ctx
-    .transaction(async (tx) => {
-      const r = await tx.query<{ k: string }>(
-        `SELECT object_key AS k FROM evidence_locker.blobs WHERE object_key = ANY($1::text[])
-         UNION SELECT archive_key FROM evidence_locker.bundles WHERE archive_key = ANY($1::text[])`,
-        [keys],
-      );
-      return new Set(r.rows.map((row) => row.k));
-    })
-    .catch(() => new Set(keys));
-  for (const k of keys) if (!recorded.has(k)) await deps.store.delete(k).catch(() => undefined);
+  // Under the claim lock of each key: one a concurrent request has recorded meanwhile stays.
+  await ctx.transaction((tx) => removeUnreferenced(tx, deps.store, keys)).catch(() => undefined);
 }
 
 export const RESULT_COLUMNS = 'bundle_id, root_hash, manifest_digest, key_id, timestamp_gen_time, timestamp_tsa';
