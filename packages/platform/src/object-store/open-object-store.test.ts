@@ -6,6 +6,7 @@ import { loadConfig, parseObjectStoreUri, ConfigProblem } from '../config/index.
 import { FsObjectStore } from './fs-object-store.js';
 import { openObjectStore } from './open-object-store.js';
 import { S3ObjectStore } from './s3-object-store.js';
+import { motoUnavailable, startMotoServer } from './testing/moto-server.js';
 
 describe('openObjectStore(parsed STELLA_OBJECT_STORE)', () => {
   test('file:///abs/path opens a working fs store', async () => {
@@ -52,6 +53,30 @@ describe('openObjectStore(parsed STELLA_OBJECT_STORE)', () => {
       lockMode: 'COMPLIANCE',
     });
   });
+
+  test(
+    'the S3 store opened from loadConfig (deep-frozen credentials) talks to a real server',
+    { skip: motoUnavailable() },
+    async () => {
+      const moto = await startMotoServer();
+      try {
+        const bucket = await moto.createBucket();
+        const config = loadConfig({
+          STELLA_OBJECT_STORE: `s3://${bucket}?endpoint=${moto.endpoint}&region=${moto.region}`,
+          STELLA_S3_ACCESS_KEY_ID: moto.credentials.accessKeyId,
+          STELLA_S3_SECRET_ACCESS_KEY: moto.credentials.secretAccessKey,
+        });
+        assert.ok(Object.isFrozen(config.objectStore.kind === 's3' && config.objectStore.credentials));
+        // The AWS SDK tags the credentials object it is handed; a frozen one used to fail every call.
+        const s = openObjectStore(config.objectStore);
+        await s.put('a/b', Buffer.from('hi'));
+        assert.equal((await s.head('a/b')).size, 2);
+        await s.close();
+      } finally {
+        await moto.stop();
+      }
+    },
+  );
 
   test('bad URIs are problems of STELLA_OBJECT_STORE and never echo credentials', () => {
     const bad = [

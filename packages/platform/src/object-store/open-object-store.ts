@@ -30,7 +30,9 @@ export function openObjectStore(config: Readonly<ObjectStoreConfig>, opts: OpenO
     objectLockMode: config.lockMode,
     forcePathStyle: config.forcePathStyle,
     ...(config.endpoint ? { endpoint: config.endpoint } : {}),
-    ...(config.credentials ? { credentials: config.credentials } : {}),
+    // A copy: the config is deep-frozen, and the AWS SDK records its credential source on the
+    // object it is given (`$source`), which fails on a frozen one ("Cannot set properties of undefined").
+    ...(config.credentials ? { credentials: { ...config.credentials } } : {}),
     ...now,
   });
 }
