@@ -54,7 +54,7 @@ async function startChild(env: Record<string, string>): Promise<Child> {
   proc.stderr!.on('data', (c: Buffer) => (err = (err + c.toString()).slice(-4000)));
   const exited = new Promise<void>((r) => proc.once('exit', () => r()));
   const line = async (member: string) => {
-    const deadline = Date.now() + 45_000;
+    const deadline = Date.now() + 90_000; // a loaded 2-core machine starts tsx + the server slowly
     for (;;) {
       const found = lines.find((l) => member in l);
       if (found) return found;

@@ -11,7 +11,7 @@ import { mintDevToken, startRuntime } from '../runtime.js';
 import { SERVICES } from '../service-registry.js';
 
 // Never outlive a parent that died without killing us.
-setTimeout(() => process.exit(4), 120_000).unref();
+setTimeout(() => process.exit(4), 180_000).unref();
 const pauseAt = process.env.STELLA_EVIDENCE_TEST_PAUSE_AT as CrashPoint | undefined;
 if (pauseAt) pauseForeverAt(pauseAt, () => process.stdout.write(`${JSON.stringify({ paused: pauseAt })}\n`));
 const env = { ...process.env };
