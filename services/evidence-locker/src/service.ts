@@ -1,7 +1,9 @@
 /**
  * The evidence-locker service module (issue #6: one `ServiceModule` per service, read by `stella
  * serve`, `stella migrate`, the docs generator and the tests through the registry in `server/`).
- * Routes: blob intake, snapshot/seal, read/list/download, offline verify (docs/formats/evidence-bundle.md).
+ * Routes: blob intake, snapshot/seal, read/list/download, offline verify (docs/formats/evidence-bundle.md),
+ * holds, retention and tombstones (docs/evidence/retention.md), incident mode
+ * (docs/evidence/incident-mode.md). Worker: the retention purge (src/retention/worker.ts).
  */
 import { fileURLToPath } from 'node:url';
 import { defineService } from '@stella/platform/service';
@@ -9,9 +11,12 @@ import { artifactRoutes } from './routes/artifacts.js';
 import { blobRoutes } from './routes/blobs.js';
 import { bundleRoutes } from './routes/bundles.js';
 import { holdRoutes } from './routes/holds.js';
+import { incidentRoutes } from './routes/incident.js';
+import { retentionRoutes } from './routes/retention.js';
 import { TAG } from './routes/schemas.js';
 import { snapshotRoutes } from './routes/snapshot.js';
 import { verifyRoutes } from './routes/verify.js';
+import { purgeWorker } from './retention/worker.js';
 import { EVIDENCE_VARIABLES } from './settings.js';
 
 export const evidenceLockerService = defineService({
@@ -30,5 +35,10 @@ export const evidenceLockerService = defineService({
     artifactRoutes(deps),
     holdRoutes(deps),
     verifyRoutes(deps),
+    retentionRoutes(deps),
+    incidentRoutes(deps),
   ],
+  // One purge loop per process is plenty (replicas share the work through row locks); none with
+  // --workers 0, where `POST /evidence/retention/purge` still runs a pass on demand.
+  workers: (deps, count) => (count > 0 ? [purgeWorker(deps)] : []),
 });

@@ -22,6 +22,9 @@ import {
   type BundleSubject,
 } from '../bundle/manifest.js';
 import { sealManifest } from '../bundle/seal.js';
+import { recordCustody } from '../custody.js';
+import { checkReservedPaths, incidentArtifacts, requestNote } from '../incident/debug-artifacts.js';
+import { activeIncident } from '../incident/incident.js';
 import { archiveKey, blobKey, evidenceSettings } from '../settings.js';
 import { quotaExceeded, recordBlob, setQuotaHeaders, tenantUsage, tooLarge } from './blobs.js';
 import { SnapshotBodySchema, SnapshotResponseSchema, TAG } from './schemas.js';
@@ -121,11 +124,16 @@ export function snapshotRoutes(deps: ServiceDeps) {
         },
       },
       async (req, reply) => {
-        const body = req.body as SnapshotBody;
+        const request = req.body as SnapshotBody;
         const ctx = deps.tenants.forRequest(req);
         const idempotencyKey = req.headers['idempotency-key'] as string | undefined;
-        const requestDigest = sha256Digest(canonicalJcsBytes(body as unknown as JsonValue));
-        await checkPaths(body.artifacts);
+        const requestDigest = sha256Digest(canonicalJcsBytes(request as unknown as JsonValue));
+        await checkPaths(request.artifacts);
+        requestNote(req, 'snapshot request validated', {
+          kind: request.kind,
+          artifacts: request.artifacts.length,
+          idempotencyKey: idempotencyKey !== undefined,
+        });
 
         if (idempotencyKey) {
           const earlier = await ctx.transaction(async (tx) => {
@@ -150,6 +158,16 @@ export function snapshotRoutes(deps: ServiceDeps) {
             return reply.status(201).send(resultOf(again));
           }
         }
+
+        // Incident mode: debug artefacts join the bundle as inline artifacts (src/incident/debug-artifacts.ts).
+        const incident = await ctx.transaction((tx) => activeIncident(tx));
+        if (incident) checkReservedPaths(request.artifacts.map((a) => a.path));
+        const body: SnapshotBody = incident
+          ? {
+              ...request,
+              artifacts: [...request.artifacts, ...incidentArtifacts(deps, ctx, req, incident, requestDigest)],
+            }
+          : request;
 
         // Inline content: decoded and size-checked now, stored before the transaction that records it.
         const inline = new Map<number, { bytes: Uint8Array; digest: string }>();
@@ -298,16 +316,14 @@ export function snapshotRoutes(deps: ServiceDeps) {
                 'INSERT INTO evidence_locker.snapshot_requests (idempotency_key, request_digest, bundle_id) VALUES ($1, $2, $3)',
                 [idempotencyKey, requestDigest, bundleId],
               );
-            await tx.query(
-              `INSERT INTO evidence_locker.custody_events (bundle_id, action, actor, request_id, details)
-               VALUES ($1, 'seal', $2, $3, $4::jsonb)`,
-              [
-                bundleId,
-                ctx.principal.subject,
-                ctx.requestId,
-                JSON.stringify({ rootHash: manifest.merkle.root, manifestDigest }),
-              ],
-            );
+            await recordCustody(tx, {
+              action: 'seal',
+              bundleId,
+              actor: ctx.principal.subject,
+              requestId: ctx.requestId,
+              details: { rootHash: manifest.merkle.root, manifestDigest },
+              evidence: [{ bundleId, digest: archive.digest, manifestDigest }],
+            });
             await tx.audit({
               action: 'evidence.seal',
               resource: bundleId,
