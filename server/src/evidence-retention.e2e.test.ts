@@ -647,3 +647,50 @@ describe(
     });
   },
 );
+
+describe('evidence purge worker (PGlite, --workers 1)', () => {
+  test('the worker purges on its own interval, lifts a stale store legal hold, and the notifier gets incident events', async () => {
+    const h = await harness({ STELLA_WORKERS: '1', STELLA_EVIDENCE_PURGE_INTERVAL: 'PT1S' });
+    const notified: { kind: string; tenant: string; attributes?: Record<string, unknown> }[] = [];
+    const sub = await h.rt.bus.subscribe(
+      'test-notifier',
+      async (event) => {
+        notified.push(event);
+      },
+      { kinds: ['notify.evidence.incident.activated'] },
+    );
+    try {
+      assert.ok(h.rt.workers.includes('evidence-purge'), h.rt.workers.join(','));
+      const t = 'acme';
+      const b1 = await h.seal(t, 'job', 'w1');
+      const b2 = await h.seal(t, 'job', 'w2');
+      // A release whose store call never ran: the archive is legally held though no hold covers it.
+      await h.rt.store.setLegalHold(archiveKey(t, b2.bundleId), true);
+      await h.json(t, 'PUT', '/evidence/retention', { default: 'PT1S' });
+      const deadline = Date.now() + 20_000;
+      let items: Tombstone[] = [];
+      while (Date.now() < deadline) {
+        items = (await h.json<{ items: Tombstone[] }>(t, 'GET', '/evidence/tombstones')).items;
+        if (items.length === 2 && items.every((i) => i.objectsRemoved)) break;
+        await sleep(250);
+      }
+      assert.deepEqual(items.map((i) => i.bundleId).sort(), [b1.bundleId, b2.bundleId].sort());
+      assert.ok(items.every((i) => i.objectsRemoved));
+      assert.equal(await h.rt.store.exists(archiveKey(t, b2.bundleId)), false);
+      assert.deepEqual(await custody(h.rt, b2.bundleId), ['seal', 'purge']);
+      const actor = await h.rt.db.query<{ actor: string }>(
+        `SELECT actor FROM evidence_locker.custody_events WHERE action = 'purge' LIMIT 1`,
+      );
+      assert.equal(actor.rows[0]!.actor, 'system:evidence-locker/purge');
+
+      await h.json(t, 'POST', '/evidence/incident', { active: true, reason: 'INC-9' });
+      while (notified.length === 0 && Date.now() < deadline + 10_000) await sleep(100);
+      assert.equal(notified.length, 1);
+      assert.equal(notified[0]!.tenant, t);
+      assert.equal(notified[0]!.attributes?.active, true);
+    } finally {
+      await sub.close();
+      await h.close();
+    }
+  });
+});

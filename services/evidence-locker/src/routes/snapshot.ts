@@ -341,6 +341,13 @@ export function snapshotRoutes(deps: ServiceDeps) {
         } catch (err) {
           // Nothing half-written: objects stored for this request but not recorded are removed.
           await removeUnrecorded(deps, ctx, written);
+          // 23503: a blob this snapshot names was freed by a retention purge meanwhile
+          // (docs/evidence/retention.md "Purge"); nothing was kept, the client uploads it again.
+          if ((err as { code?: string })?.code === '23503')
+            throw new StellaError(
+              'EVIDENCE_BLOB_MISSING',
+              'a blob of this snapshot was purged meanwhile; upload it again',
+            );
           if (isStellaError(err) || !isUniqueViolation(err)) throw err;
           throw new StellaError(
             'CONFLICT',
