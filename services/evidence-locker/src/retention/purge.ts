@@ -12,6 +12,7 @@
  * Holds and purges serialise on the bundle row: a hold locks it FOR KEY SHARE, the purge FOR
  * UPDATE (SKIP LOCKED: a bundle being held now is simply left for the next pass).
  */
+import { sha256Digest } from '@stella/core/digest';
 import { isStellaError } from '@stella/core/errors';
 import type { ObjectStore } from '@stella/platform/object-store';
 import { resolveSigner } from '@stella/platform/keys';
@@ -126,6 +127,15 @@ async function purgeOne(
     );
     const b = r.rows[0];
     if (!b) return undefined;
+    // READ COMMITTED: the statement above judged "unheld" on a snapshot taken before it got the
+    // lock, and a hold that committed in between did not change the bundle row, so PostgreSQL did
+    // not re-check it. Now that we hold the lock no hold can add this bundle (it needs KEY SHARE),
+    // and a fresh statement sees every hold that committed before: ask again.
+    const free = await tx.query(`SELECT 1 FROM evidence_locker.bundles b WHERE b.bundle_id = $2 AND NOT ${HELD}`, [
+      now,
+      id,
+    ]);
+    if (free.rows.length === 0) return undefined;
     const policy = await loadPolicy(tx);
     const keep = Number(b.keep);
     const sealedAt = new Date(b.created_at);
@@ -265,8 +275,16 @@ async function finishTombstone(ctx: PurgeContext, bundleId: string): Promise<boo
   );
   if (!t) return false;
   const bytes = Buffer.from(t.envelope_json, 'utf8');
-  // The same bytes again on a retry: put is an idempotent overwrite of an unretained key.
-  await ctx.store.put(t.object_key, bytes, { size: bytes.byteLength, contentType: 'application/json' });
+  // A retry finds the object already written (and, on a WORM bucket with default retention, not
+  // overwritable): the same digest means it is done.
+  const digest = sha256Digest(bytes);
+  const existing = (await ctx.store.exists(t.object_key)) ? await ctx.store.head(t.object_key) : undefined;
+  if (existing?.digest !== digest)
+    await ctx.store.put(t.object_key, bytes, {
+      expectedDigest: digest,
+      size: bytes.byteLength,
+      contentType: 'application/json',
+    });
   const left: string[] = [];
   for (const key of t.pending_keys) {
     if (!(await removeObject(ctx, key))) left.push(key);

@@ -279,7 +279,10 @@ export function holdRoutes(deps: ServiceDeps) {
       async (req) => {
         const { active } = req.query as { active?: boolean };
         const where =
-          active === undefined ? '' : active ? 'WHERE h.released_at IS NULL' : 'WHERE h.released_at IS NOT NULL';
+          active === undefined
+            ? ''
+            : // Active as holdOf says: unreleased and its endsAt (if any) not yet passed.
+              `WHERE ${active ? '' : 'NOT '}(h.released_at IS NULL AND (h.ends_at IS NULL OR h.ends_at > now()))`;
         const rows = await deps.tenants
           .forRequest(req)
           .transaction(async (tx) => (await tx.query<HoldRow>(`${HOLD_SELECT} ${where} ORDER BY h.case_id`)).rows);
