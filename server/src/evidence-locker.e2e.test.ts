@@ -427,7 +427,16 @@ describe('evidence locker: snapshot, download and offline verification', () => {
     const outbox = await h.rt.db.query<{ kind: string }>(`SELECT kind FROM stella_platform.outbox ORDER BY id`);
     assert.deepEqual(
       [...new Set(outbox.rows.map((r) => r.kind))],
-      ['evidence.bundle.sealed', 'evidence.bundle.downloaded', 'evidence.bundle.verified'],
+      // Every custody row has its evidence.custody.<action> event beside the specific one.
+      [
+        'evidence.custody.seal',
+        'evidence.bundle.sealed',
+        'evidence.custody.download',
+        'evidence.bundle.downloaded',
+        'evidence.custody.artifact-download',
+        'evidence.custody.verify',
+        'evidence.bundle.verified',
+      ],
     );
 
     // Offline: our verifier, and the tools we did not write.

@@ -379,6 +379,71 @@ describe('stella evidence online (in-process server)', () => {
     assert.equal((await cli('acme', ['evidence', 'hold', 'case-3', '--bundle', sealed.bundleId])).code, 2);
     assert.equal((await cli('acme', ['evidence', 'snapshot', '--kind', 'nope', 'run.log'])).code, 2);
   });
+
+  test('hold by filter; incident on/off/status; retention set/get; usage errors are exit 2', async () => {
+    await writeFile(join(dir.path, 'job.log'), 'job ran\n');
+    const snap = await cli('globex', ['evidence', 'snapshot', '--kind', 'job', '--role', 'log', '--json', 'job.log']);
+    assert.equal(snap.code, 0, snap.stderr);
+    const { bundleId } = JSON.parse(snap.stdout) as { bundleId: string };
+    const byFilter = await cli('globex', [
+      'evidence',
+      'hold',
+      'case-f',
+      '--filter',
+      'kind=job',
+      '--reason',
+      'all jobs',
+      '--ends-at',
+      '2099-01-01T00:00:00Z',
+      '--json',
+    ]);
+    assert.equal(byFilter.code, 0, byFilter.stderr);
+    const hold = JSON.parse(byFilter.stdout) as { bundleIds: string[]; endsAt: string };
+    assert.deepEqual(hold.bundleIds, [bundleId]);
+    assert.equal(hold.endsAt, '2099-01-01T00:00:00.000Z');
+    for (const bad of [
+      ['--filter', 'kind=backup'],
+      ['--filter', 'owner=me'],
+      ['--filter', 'subject=abc'],
+      ['--filter', 'kind'],
+      ['--bundle', bundleId, '--ends-at', 'soon'],
+      [],
+    ]) {
+      const r = await cli('globex', ['evidence', 'hold', 'case-x', '--reason', 'r', ...bad]);
+      assert.equal(r.code, 2, `${bad.join(' ')}: ${r.stderr}`);
+    }
+
+    const on = await cli('globex', ['evidence', 'incident', 'on', '--reason', 'INC-7 outage']);
+    assert.equal(on.code, 0, on.stderr);
+    assert.match(on.stdout, /^incident mode: ACTIVE \(retention extension P30D\)\n {2}since: .* — INC-7 outage\n$/);
+    const twice = await cli('globex', ['evidence', 'incident', 'on', '--reason', 'again']);
+    assert.equal(twice.code, 1);
+    assert.match(twice.stderr, /CONFLICT/);
+    assert.equal((await cli('globex', ['evidence', 'incident', 'off'])).code, 2, 'a reason is required');
+    const status = await cli('globex', ['evidence', 'incident', 'status', '--json']);
+    assert.equal((JSON.parse(status.stdout) as { active: boolean }).active, true);
+    // Per tenant: acme's incident mode is untouched.
+    const acme = await cli('acme', ['evidence', 'incident', 'status']);
+    assert.match(acme.stdout, /^incident mode: off/);
+    const off = await cli('globex', ['evidence', 'incident', 'off', '--reason', 'INC-7 over']);
+    assert.equal(off.code, 0, off.stderr);
+    assert.match(off.stdout, /ended: .* — INC-7 over/);
+
+    const none = await cli('globex', ['evidence', 'retention', 'get']);
+    assert.equal(none.stdout, 'retention: no policy (bundles are kept forever)\n');
+    const set = await cli('globex', ['evidence', 'retention', 'set', '--default', 'P365D', '--kind', 'job=P90D']);
+    assert.equal(set.code, 0, set.stderr);
+    assert.match(set.stdout, /^retention policy v1 .*\n {2}default: P365D\n {2}job: P90D\n$/);
+    const badDuration = await cli('globex', ['evidence', 'retention', 'set', '--default', 'P1M']);
+    assert.equal(badDuration.code, 1);
+    assert.match(badDuration.stderr, /VALIDATION_FAILED/);
+    assert.equal(
+      (await cli('globex', ['evidence', 'retention', 'set', '--default', 'P1D', '--kind', 'x=P1D'])).code,
+      2,
+    );
+    const got = await cli('globex', ['evidence', 'retention', 'get', '--json']);
+    assert.equal((JSON.parse(got.stdout) as { version: number }).version, 1);
+  });
 });
 
 test('stella evidence download: bytes that differ from the ETag digest are not kept', async () => {

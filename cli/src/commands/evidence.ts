@@ -212,18 +212,105 @@ const downloadCmd = online('download', async (ctx, api) => {
   }
 });
 
+/**
+ * `--filter kind=job,subject=sha256:…`: the hold route's filter (every bundle of that kind and/or
+ * subject digest, at the time of the hold). Unknown keys and malformed values are usage errors.
+ */
+function parseHoldFilter(text: string): { kind?: (typeof KINDS)[number]; subjectDigest?: string } {
+  const filter: { kind?: (typeof KINDS)[number]; subjectDigest?: string } = {};
+  for (const part of text.split(',')) {
+    const eq = part.indexOf('=');
+    const key = part.slice(0, eq).trim();
+    const value = part.slice(eq + 1).trim();
+    if (eq < 0 || !value) throw new UsageError(`--filter: expected key=value pairs, got ${JSON.stringify(part)}`);
+    if (key === 'kind') {
+      if (!(KINDS as readonly string[]).includes(value)) throw new UsageError(`--filter kind must be one of ${KINDS}`);
+      filter.kind = value as (typeof KINDS)[number];
+    } else if (key === 'subject') {
+      if (!/^sha256:[0-9a-f]{64}$/.test(value))
+        throw new UsageError('--filter subject must be a sha256:<64 hex> digest');
+      filter.subjectDigest = value;
+    } else throw new UsageError(`--filter: unknown key ${JSON.stringify(key)} (kind, subject)`);
+  }
+  return filter;
+}
+
 const holdCmd = online('hold', async (ctx, api) => {
   const bundleIds = listOpt(ctx, 'bundle');
-  if (bundleIds.length === 0) throw new UsageError('--bundle <id> is required (repeatable)');
-  const h = await api.hold(ctx.positionals[0]!, { reason: stringOpt(ctx, 'reason', true), bundleIds });
+  const filterText = stringOpt(ctx, 'filter');
+  if (bundleIds.length === 0 && !filterText) throw new UsageError('give --bundle <id> (repeatable) and/or --filter');
+  const reason = stringOpt(ctx, 'reason', true);
+  const endsAt = stringOpt(ctx, 'ends-at');
+  if (endsAt !== undefined && Number.isNaN(Date.parse(endsAt)))
+    throw new UsageError('--ends-at must be an RFC 3339 date-time, e.g. 2027-01-31T00:00:00Z');
+  const h = await api.hold(ctx.positionals[0]!, {
+    reason,
+    ...(bundleIds.length ? { bundleIds } : {}),
+    ...(filterText ? { filter: parseHoldFilter(filterText) } : {}),
+    ...(endsAt ? { endsAt: new Date(endsAt).toISOString() } : {}),
+  });
   if (ctx.json) return println(ctx.stdout, JSON.stringify(h));
-  println(ctx.stdout, `hold ${h.caseId}: active, ${h.bundleIds.length} bundle(s): ${h.bundleIds.join(' ')}`);
+  println(
+    ctx.stdout,
+    `hold ${h.caseId}: active${h.endsAt ? ` until ${h.endsAt}` : ''}, ${h.bundleIds.length} bundle(s): ${h.bundleIds.join(' ')}`,
+  );
 });
 
 const releaseCmd = online('release', async (ctx, api) => {
   const h = await api.release(ctx.positionals[0]!, stringOpt(ctx, 'reason', true));
   if (ctx.json) return println(ctx.stdout, JSON.stringify(h));
   println(ctx.stdout, `hold ${h.caseId}: released at ${h.releasedAt ?? '?'} by ${h.releasedBy ?? '?'}`);
+});
+
+function incidentCmd(active: boolean) {
+  return online(`incident ${active ? 'on' : 'off'}`, async (ctx, api) => {
+    const st = await api.setIncident(active, stringOpt(ctx, 'reason', true));
+    if (ctx.json) return println(ctx.stdout, JSON.stringify(st));
+    printIncident(ctx, st);
+  });
+}
+
+function printIncident(ctx: CommandContext, st: Awaited<ReturnType<EvidenceApi['incidentStatus']>>): void {
+  println(ctx.stdout, `incident mode: ${st.active ? 'ACTIVE' : 'off'} (retention extension ${st.retentionExtension})`);
+  const i = st.incident;
+  if (!i) return;
+  println(ctx.stdout, `  ${st.active ? 'since' : 'last'}: ${i.activatedAt} by ${i.activatedBy} — ${i.reason}`);
+  if (i.deactivatedAt)
+    println(ctx.stdout, `  ended: ${i.deactivatedAt} by ${i.deactivatedBy ?? '?'} — ${i.deactivateReason ?? ''}`);
+}
+
+const incidentStatusCmd = online('incident status', async (ctx, api) => {
+  const st = await api.incidentStatus();
+  if (ctx.json) return println(ctx.stdout, JSON.stringify(st));
+  printIncident(ctx, st);
+});
+
+function printPolicy(ctx: CommandContext, p: Awaited<ReturnType<EvidenceApi['retention']>>): void {
+  if (p.version === 0) return println(ctx.stdout, 'retention: no policy (bundles are kept forever)');
+  println(ctx.stdout, `retention policy v${p.version} (${p.updatedAt ?? '?'} by ${p.updatedBy ?? '?'})`);
+  println(ctx.stdout, `  default: ${p.default ?? 'forever'}`);
+  for (const [k, v] of Object.entries(p.kinds)) println(ctx.stdout, `  ${k}: ${v}`);
+}
+
+const retentionGetCmd = online('retention get', async (ctx, api) => {
+  const p = await api.retention();
+  if (ctx.json) return println(ctx.stdout, JSON.stringify(p));
+  printPolicy(ctx, p);
+});
+
+/** `--kind job=P90D` (repeatable) and `--default P365D|forever`. */
+const retentionSetCmd = online('retention set', async (ctx, api) => {
+  const def = stringOpt(ctx, 'default', true);
+  const kinds: Record<string, string> = {};
+  for (const pair of listOpt(ctx, 'kind')) {
+    const [k, v, extra] = pair.split('=');
+    if (!k || !v || extra !== undefined || !(KINDS as readonly string[]).includes(k))
+      throw new UsageError(`--kind expects <kind>=<duration> with kind one of ${KINDS}, got ${JSON.stringify(pair)}`);
+    kinds[k] = v;
+  }
+  const p = await api.setRetention({ default: def === 'forever' ? null : def, kinds });
+  if (ctx.json) return println(ctx.stdout, JSON.stringify(p));
+  printPolicy(ctx, p);
 });
 
 async function sha256OfFile(path: string): Promise<string> {
@@ -318,10 +405,21 @@ export const commands: CommandSpec[] = [
     name: 'evidence hold',
     summary: 'Place a legal hold on bundles, or add bundles to an active hold (online)',
     args: '<caseId>',
+    description: [
+      'Bundles by id (--bundle, repeatable) and/or by filter (--filter kind=job,subject=sha256:…).',
+      '',
+      'Example: stella evidence hold case-7 --filter kind=evaluation --reason "subpoena 2026-17"',
+    ].join('\n'),
     options: {
       ...ONLINE_OPTIONS,
       reason: { type: 'string', arg: '<text>', description: 'Why (recorded in the custody log)' },
       bundle: { type: 'string', arg: '<id>', multiple: true, description: 'Bundle to hold (repeatable)' },
+      filter: {
+        type: 'string',
+        arg: 'kind=…,subject=…',
+        description: 'Also hold every bundle of this kind and/or subject digest (sha256:…)',
+      },
+      'ends-at': { type: 'string', arg: '<date-time>', description: 'The hold ends (stops protecting) then' },
     },
     positionals: { min: 1, max: 1 },
     run: holdCmd,
@@ -356,5 +454,51 @@ export const commands: CommandSpec[] = [
     },
     positionals: { min: 1 },
     run: snapshotCmd,
+  },
+  {
+    name: 'evidence incident on',
+    summary: 'Activate incident mode for the tenant: longer retention, debug artefacts in snapshots (online)',
+    description: 'Needs the ops:incident scope. Example: stella evidence incident on --reason "INC-42 token leak"',
+    options: { ...ONLINE_OPTIONS, reason: { type: 'string', arg: '<text>', description: 'Why (required)' } },
+    positionals: { max: 0 },
+    run: incidentCmd(true),
+  },
+  {
+    name: 'evidence incident off',
+    summary: 'Deactivate incident mode for the tenant (online)',
+    options: { ...ONLINE_OPTIONS, reason: { type: 'string', arg: '<text>', description: 'Why (required)' } },
+    positionals: { max: 0 },
+    run: incidentCmd(false),
+  },
+  {
+    name: 'evidence incident status',
+    summary: "Show the tenant's incident mode status (online)",
+    options: ONLINE_OPTIONS,
+    positionals: { max: 0 },
+    run: incidentStatusCmd,
+  },
+  {
+    name: 'evidence retention get',
+    summary: "Show the tenant's evidence retention policy (online)",
+    options: ONLINE_OPTIONS,
+    positionals: { max: 0 },
+    run: retentionGetCmd,
+  },
+  {
+    name: 'evidence retention set',
+    summary: "Replace the tenant's evidence retention policy (online)",
+    description: [
+      'Durations are ISO 8601 days/hours/minutes/seconds (P365D, PT12H); --default forever keeps bundles',
+      'without a kind rule forever. Held bundles are never purged.',
+      '',
+      'Example: stella evidence retention set --default P365D --kind job=P90D',
+    ].join('\n'),
+    options: {
+      ...ONLINE_OPTIONS,
+      default: { type: 'string', arg: '<duration|forever>', description: 'Kept this long after sealing' },
+      kind: { type: 'string', arg: '<kind>=<duration>', multiple: true, description: 'Per-kind duration (repeatable)' },
+    },
+    positionals: { max: 0 },
+    run: retentionSetCmd,
   },
 ];

@@ -20,6 +20,12 @@ export type SnapshotBody = paths['/evidence/snapshot']['post']['requestBody']['c
 export type SnapshotResult = Json<'/evidence/snapshot', 'post', 201>;
 export type EvidenceHold = Json<'/evidence/hold/{caseId}', 'post', 200>;
 export type HoldBody = paths['/evidence/hold/{caseId}']['post']['requestBody']['content']['application/json'];
+export type IncidentStatus = Json<'/evidence/incident', 'get', 200>;
+export type RetentionPolicy = Json<'/evidence/retention', 'get', 200>;
+export type RetentionPolicyBody = paths['/evidence/retention']['put']['requestBody']['content']['application/json'];
+export type PurgeResult = Json<'/evidence/retention/purge', 'post', 200>;
+export type TombstoneList = Json<'/evidence/tombstones', 'get', 200>;
+export type Tombstone = Json<'/evidence/tombstones/{id}', 'get', 200>;
 
 /** The evidence routes of one tenant, through a {@link StellaClient}. Methods throw {@link ApiError}. */
 export class EvidenceApi {
@@ -103,6 +109,58 @@ export class EvidenceApi {
       params: { header: this.header, path: { caseId } },
       body: { reason },
     });
+    if (r.data === undefined) throw toApiError(r.response.status, r.error);
+    return r.data;
+  }
+
+  /** `GET /evidence/incident`: whether incident mode is active, and the current or last incident. */
+  async incidentStatus(): Promise<IncidentStatus> {
+    const r = await this.client.raw.GET('/evidence/incident', { params: { header: this.header } });
+    if (r.data === undefined) throw toApiError(r.response.status, r.error);
+    return r.data;
+  }
+
+  /** `POST /evidence/incident`: activates (`true`) or deactivates incident mode; a reason is required. */
+  async setIncident(active: boolean, reason: string): Promise<IncidentStatus> {
+    const r = await this.client.raw.POST('/evidence/incident', {
+      params: { header: this.header },
+      body: { active, reason },
+    });
+    if (r.data === undefined) throw toApiError(r.response.status, r.error);
+    return r.data;
+  }
+
+  /** `GET /evidence/retention`: the tenant's retention policy (version 0: none). */
+  async retention(): Promise<RetentionPolicy> {
+    const r = await this.client.raw.GET('/evidence/retention', { params: { header: this.header } });
+    if (r.data === undefined) throw toApiError(r.response.status, r.error);
+    return r.data;
+  }
+
+  /** `PUT /evidence/retention`: replaces the tenant's retention policy. */
+  async setRetention(body: RetentionPolicyBody): Promise<RetentionPolicy> {
+    const r = await this.client.raw.PUT('/evidence/retention', { params: { header: this.header }, body });
+    if (r.data === undefined) throw toApiError(r.response.status, r.error);
+    return r.data;
+  }
+
+  /** `POST /evidence/retention/purge`: one purge pass for this tenant, now. */
+  async purge(): Promise<PurgeResult> {
+    const r = await this.client.raw.POST('/evidence/retention/purge', { params: { header: this.header } });
+    if (r.data === undefined) throw toApiError(r.response.status, r.error);
+    return r.data;
+  }
+
+  /** `GET /evidence/tombstones`: one page of signed tombstones, newest bundle first. */
+  async tombstones(query: { limit?: number; cursor?: string } = {}): Promise<TombstoneList> {
+    const r = await this.client.raw.GET('/evidence/tombstones', { params: { header: this.header, query } });
+    if (r.data === undefined) throw toApiError(r.response.status, r.error);
+    return r.data;
+  }
+
+  /** `GET /evidence/tombstones/{id}`: the signed tombstone of one purged bundle. */
+  async tombstone(id: string): Promise<Tombstone> {
+    const r = await this.client.raw.GET('/evidence/tombstones/{id}', { params: { header: this.header, path: { id } } });
     if (r.data === undefined) throw toApiError(r.response.status, r.error);
     return r.data;
   }

@@ -10,6 +10,12 @@ export {
   type SnapshotResult,
   type BlobUpload,
   type HoldBody,
+  type IncidentStatus,
+  type RetentionPolicy,
+  type RetentionPolicyBody,
+  type PurgeResult,
+  type TombstoneList,
+  type Tombstone,
 } from './evidence.js';
 export {
   TimelineApi,

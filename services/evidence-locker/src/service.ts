@@ -1,8 +1,10 @@
 /**
  * The evidence-locker service module (issue #6: one `ServiceModule` per service, read by `stella
  * serve`, `stella migrate`, the docs generator and the tests through the registry in `server/`).
- * Routes: blob intake, snapshot/seal, read/list/download, offline verify (docs/formats/evidence-bundle.md).
- * Worker: the sweeper of abandoned staging leftovers and unreferenced objects (docs/evidence-sweeper.md).
+ * Routes: blob intake, snapshot/seal, read/list/download, offline verify (docs/formats/evidence-bundle.md),
+ * holds, retention and tombstones (docs/evidence/retention.md), incident mode
+ * (docs/evidence/incident-mode.md). Workers: the retention purge (src/retention/worker.ts) and the
+ * sweeper of abandoned staging leftovers and unreferenced objects (docs/evidence-sweeper.md).
  */
 import { fileURLToPath } from 'node:url';
 import { defineService } from '@stella/platform/service';
@@ -10,9 +12,12 @@ import { artifactRoutes } from './routes/artifacts.js';
 import { blobRoutes } from './routes/blobs.js';
 import { bundleRoutes } from './routes/bundles.js';
 import { holdRoutes } from './routes/holds.js';
+import { incidentRoutes } from './routes/incident.js';
+import { retentionRoutes } from './routes/retention.js';
 import { TAG } from './routes/schemas.js';
 import { snapshotRoutes } from './routes/snapshot.js';
 import { verifyRoutes } from './routes/verify.js';
+import { purgeWorker } from './retention/worker.js';
 import { EVIDENCE_VARIABLES } from './settings.js';
 import { evidenceSweeper } from './sweeper/evidence-sweeper.js';
 
@@ -32,8 +37,12 @@ export const evidenceLockerService = defineService({
     artifactRoutes(deps),
     holdRoutes(deps),
     verifyRoutes(deps),
+    retentionRoutes(deps),
+    incidentRoutes(deps),
   ],
-  // One sweeper per process that runs workers, whatever their count; sweepers of several
-  // replicas may overlap safely (every deletion is decided under the object-claim lock).
-  workers: (deps, count) => (count > 0 ? [evidenceSweeper(deps)] : []),
+  // One purge loop and one sweeper per process that runs workers, whatever their count: replicas
+  // share the purge through row locks, and overlapping sweepers are safe (every deletion is decided
+  // under the object-claim lock). None with --workers 0, where `POST /evidence/retention/purge`
+  // still runs a pass on demand.
+  workers: (deps, count) => (count > 0 ? [purgeWorker(deps), evidenceSweeper(deps)] : []),
 });

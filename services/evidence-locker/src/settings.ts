@@ -2,7 +2,8 @@
  * The evidence locker's own variables (docs/config.md, rendered from these entries) and the
  * object-key layout it stores under.
  */
-import { parseByteSize, parseInteger, type ConfigVariable } from '@stella/platform/config';
+import { ConfigProblem, parseByteSize, parseInteger, type ConfigVariable } from '@stella/platform/config';
+import { parseDuration } from './retention/duration.js';
 
 const GIB = 1024 ** 3;
 
@@ -43,13 +44,42 @@ export const EVIDENCE_VARIABLES: readonly ConfigVariable[] = [
       'How often the evidence sweeper runs (in processes with `STELLA_WORKERS` > 0; the first run is at start).',
     parse: (raw) => parseInteger(raw, 1, 86_400),
   },
+  {
+    name: 'STELLA_EVIDENCE_INCIDENT_RETENTION_EXTENSION',
+    audience: 'server',
+    type: 'ISO 8601 duration (D/H/M/S)',
+    default: 'P30D',
+    description:
+      "While a tenant's incident mode is active, every retention period of that tenant is longer by this much (docs/evidence/retention.md).",
+    parse: (raw) => durationSeconds(raw),
+  },
+  {
+    name: 'STELLA_EVIDENCE_PURGE_INTERVAL',
+    audience: 'server',
+    type: 'ISO 8601 duration (D/H/M/S)',
+    default: 'PT1H',
+    description:
+      'How often the purge worker (started with --workers ≥ 1) removes expired, unheld bundles and expires holds past their endsAt.',
+    parse: (raw) => durationSeconds(raw),
+  },
 ];
+
+function durationSeconds(raw: string): number {
+  const seconds = parseDuration(raw.trim());
+  if (seconds === undefined)
+    throw new ConfigProblem('expected a positive ISO 8601 duration of days/hours/minutes/seconds, e.g. P30D or PT1H');
+  return seconds;
+}
 
 export interface EvidenceSettings {
   maxArtifactBytes: number;
   tenantQuotaBytes: number;
   sweepAgeMs: number;
   sweepIntervalMs: number;
+  /** Seconds added to every retention period while incident mode is active. */
+  incidentExtensionSeconds: number;
+  /** Seconds between purge passes of the worker. */
+  purgeIntervalSeconds: number;
 }
 
 export function evidenceSettings(settings: Readonly<Record<string, unknown>>): EvidenceSettings {
@@ -58,6 +88,8 @@ export function evidenceSettings(settings: Readonly<Record<string, unknown>>): E
     tenantQuotaBytes: Number(settings.STELLA_EVIDENCE_TENANT_QUOTA_BYTES ?? 100 * GIB),
     sweepAgeMs: 1000 * Number(settings.STELLA_EVIDENCE_SWEEP_AGE_SECONDS ?? 86_400),
     sweepIntervalMs: 1000 * Number(settings.STELLA_EVIDENCE_SWEEP_INTERVAL_SECONDS ?? 3600),
+    incidentExtensionSeconds: Number(settings.STELLA_EVIDENCE_INCIDENT_RETENTION_EXTENSION ?? 30 * 86_400),
+    purgeIntervalSeconds: Number(settings.STELLA_EVIDENCE_PURGE_INTERVAL ?? 3600),
   };
 }
 
@@ -87,4 +119,9 @@ export function parseEvidenceKey(key: string): EvidenceObjectRef | undefined {
   const archive = /^evidence\/([^/]+)\/bundles\/([^/]+)\.tgz$/.exec(key);
   if (archive) return { tenant: archive[1]!, kind: 'archive', bundleId: archive[2]! };
   return undefined;
+}
+
+/** The signed tombstone of a purged bundle (docs/evidence/retention.md). */
+export function tombstoneKey(tenant: string, bundleId: string): string {
+  return `evidence/${tenant}/tombstones/${bundleId}.dsse.json`;
 }

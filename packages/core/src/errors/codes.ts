@@ -125,6 +125,11 @@ export const ERROR_CODES = {
     status: 404,
     description: "No evidence bundle with that id for this tenant (another tenant's bundle answers the same).",
   },
+  EVIDENCE_PURGED: {
+    status: 410,
+    description:
+      'The evidence bundle was purged by its retention policy; `details.tombstone` is the signed tombstone (docs/evidence/retention.md).',
+  },
   EVIDENCE_BLOB_MISSING: {
     status: 400,
     description: 'A snapshot artifact names a digest this tenant has not uploaded (`PUT /evidence/blobs/{digest}`).',

@@ -205,6 +205,15 @@ export interface paths {
                         "application/json": components["schemas"]["ErrorEnvelope"];
                     };
                 };
+                /** @description Error envelope (docs/errors.md). */
+                410: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
             };
         };
         put?: never;
@@ -274,6 +283,15 @@ export interface paths {
                 };
                 /** @description Error envelope (docs/errors.md). */
                 404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                410: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -358,6 +376,15 @@ export interface paths {
                 };
                 /** @description Error envelope (docs/errors.md). */
                 404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                410: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -466,6 +493,15 @@ export interface paths {
                         "application/json": components["schemas"]["ErrorEnvelope"];
                     };
                 };
+                /** @description Error envelope (docs/errors.md). */
+                410: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
             };
         };
         put?: never;
@@ -539,6 +575,15 @@ export interface paths {
                 };
                 /** @description Error envelope (docs/errors.md). */
                 404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                410: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -946,6 +991,452 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/evidence/incident": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The tenant's incident mode status */
+        get: {
+            parameters: {
+                query?: never;
+                header: {
+                    /** @description Tenant id; must equal the `tenant` claim of the token. */
+                    "x-stella-tenant": string;
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Error envelope (docs/errors.md). */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        /**
+                         * @example {
+                         *       "active": true,
+                         *       "retentionExtension": "P30D",
+                         *       "incident": {
+                         *         "id": "1",
+                         *         "reason": "INC-42 token leak",
+                         *         "activatedAt": "2026-12-03T12:00:00.000Z",
+                         *         "activatedBy": "user:oncall"
+                         *       }
+                         *     }
+                         */
+                        "application/json": {
+                            active: boolean;
+                            /** @description The active incident, else the last one (if any). */
+                            incident?: {
+                                /** Format: date-time */
+                                activatedAt: string;
+                                activatedBy: string;
+                                /** Format: date-time */
+                                deactivatedAt?: string;
+                                deactivatedBy?: string;
+                                deactivateReason?: string;
+                                id: string;
+                                reason: string;
+                            };
+                            /** @description Added to every retention period while active. */
+                            retentionExtension: string;
+                        };
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        /** Activate or deactivate incident mode for this tenant (reason required) */
+        post: {
+            parameters: {
+                query?: never;
+                header: {
+                    /** @description Tenant id; must equal the `tenant` claim of the token. */
+                    "x-stella-tenant": string;
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    /**
+                     * @example {
+                     *       "active": true,
+                     *       "reason": "INC-42: suspected token leak"
+                     *     }
+                     */
+                    "application/json": {
+                        active: boolean;
+                        reason: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Error envelope (docs/errors.md). */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        /**
+                         * @example {
+                         *       "active": true,
+                         *       "retentionExtension": "P30D",
+                         *       "incident": {
+                         *         "id": "1",
+                         *         "reason": "INC-42 token leak",
+                         *         "activatedAt": "2026-12-03T12:00:00.000Z",
+                         *         "activatedBy": "user:oncall"
+                         *       }
+                         *     }
+                         */
+                        "application/json": {
+                            active: boolean;
+                            /** @description The active incident, else the last one (if any). */
+                            incident?: {
+                                /** Format: date-time */
+                                activatedAt: string;
+                                activatedBy: string;
+                                /** Format: date-time */
+                                deactivatedAt?: string;
+                                deactivatedBy?: string;
+                                deactivateReason?: string;
+                                id: string;
+                                reason: string;
+                            };
+                            /** @description Added to every retention period while active. */
+                            retentionExtension: string;
+                        };
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/evidence/retention": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The tenant's retention policy (version 0: none, bundles are kept forever) */
+        get: {
+            parameters: {
+                query?: never;
+                header: {
+                    /** @description Tenant id; must equal the `tenant` claim of the token. */
+                    "x-stella-tenant": string;
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Error envelope (docs/errors.md). */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        /**
+                         * @example {
+                         *       "version": 3,
+                         *       "default": "P365D",
+                         *       "kinds": {
+                         *         "job": "P90D"
+                         *       },
+                         *       "updatedAt": "2026-12-01T10:00:00.000Z",
+                         *       "updatedBy": "user:legal"
+                         *     }
+                         */
+                        "application/json": {
+                            /** @description Kept this long after sealing; null: forever. */
+                            default: string | null;
+                            kinds: {
+                                /**
+                                 * @description ISO 8601 duration of days/hours/minutes/seconds (P30D, PT12H, P1DT6H); > 0.
+                                 * @example P365D
+                                 */
+                                evaluation?: string;
+                                /**
+                                 * @description ISO 8601 duration of days/hours/minutes/seconds (P30D, PT12H, P1DT6H); > 0.
+                                 * @example P365D
+                                 */
+                                export?: string;
+                                /**
+                                 * @description ISO 8601 duration of days/hours/minutes/seconds (P30D, PT12H, P1DT6H); > 0.
+                                 * @example P365D
+                                 */
+                                job?: string;
+                            };
+                            /** Format: date-time */
+                            updatedAt?: string;
+                            updatedBy?: string;
+                            /** @description 0: no policy set (bundles are kept forever). */
+                            version: number;
+                        };
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        /**
+         * Replace the tenant's retention policy (a default and per-kind durations)
+         * @description Unheld bundles are purged once older than their kind's duration (else the default; null: never), plus STELLA_EVIDENCE_INCIDENT_RETENTION_EXTENSION while incident mode is active. Held bundles never are.
+         */
+        put: {
+            parameters: {
+                query?: never;
+                header: {
+                    /** @description Tenant id; must equal the `tenant` claim of the token. */
+                    "x-stella-tenant": string;
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    /**
+                     * @example {
+                     *       "default": "P365D",
+                     *       "kinds": {
+                     *         "job": "P90D",
+                     *         "evaluation": "P730D"
+                     *       }
+                     *     }
+                     */
+                    "application/json": {
+                        default: string | null;
+                        kinds?: {
+                            /**
+                             * @description ISO 8601 duration of days/hours/minutes/seconds (P30D, PT12H, P1DT6H); > 0.
+                             * @example P365D
+                             */
+                            evaluation?: string;
+                            /**
+                             * @description ISO 8601 duration of days/hours/minutes/seconds (P30D, PT12H, P1DT6H); > 0.
+                             * @example P365D
+                             */
+                            export?: string;
+                            /**
+                             * @description ISO 8601 duration of days/hours/minutes/seconds (P30D, PT12H, P1DT6H); > 0.
+                             * @example P365D
+                             */
+                            job?: string;
+                        };
+                    };
+                };
+            };
+            responses: {
+                /** @description Error envelope (docs/errors.md). */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        /**
+                         * @example {
+                         *       "version": 3,
+                         *       "default": "P365D",
+                         *       "kinds": {
+                         *         "job": "P90D"
+                         *       },
+                         *       "updatedAt": "2026-12-01T10:00:00.000Z",
+                         *       "updatedBy": "user:legal"
+                         *     }
+                         */
+                        "application/json": {
+                            /** @description Kept this long after sealing; null: forever. */
+                            default: string | null;
+                            kinds: {
+                                /**
+                                 * @description ISO 8601 duration of days/hours/minutes/seconds (P30D, PT12H, P1DT6H); > 0.
+                                 * @example P365D
+                                 */
+                                evaluation?: string;
+                                /**
+                                 * @description ISO 8601 duration of days/hours/minutes/seconds (P30D, PT12H, P1DT6H); > 0.
+                                 * @example P365D
+                                 */
+                                export?: string;
+                                /**
+                                 * @description ISO 8601 duration of days/hours/minutes/seconds (P30D, PT12H, P1DT6H); > 0.
+                                 * @example P365D
+                                 */
+                                job?: string;
+                            };
+                            /** Format: date-time */
+                            updatedAt?: string;
+                            updatedBy?: string;
+                            /** @description 0: no policy set (bundles are kept forever). */
+                            version: number;
+                        };
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/evidence/retention/purge": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Run one purge pass for this tenant now (what the purge worker does on its interval) */
+        post: {
+            parameters: {
+                query?: never;
+                header: {
+                    /** @description Tenant id; must equal the `tenant` claim of the token. */
+                    "x-stella-tenant": string;
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Error envelope (docs/errors.md). */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            expiredHolds: string[];
+                            finished: number;
+                            pending: number;
+                            purged: {
+                                bundleId: string;
+                                rootHash: string;
+                            }[];
+                        };
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/evidence/snapshot": {
         parameters: {
             query?: never;
@@ -1072,6 +1563,194 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/evidence/tombstones": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Signed tombstones of purged bundles, newest bundle first (keyset pagination) */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description `nextCursor` of the previous page. */
+                    cursor?: string;
+                    limit?: number;
+                };
+                header: {
+                    /** @description Tenant id; must equal the `tenant` claim of the token. */
+                    "x-stella-tenant": string;
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Error envelope (docs/errors.md). */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            items: {
+                                archiveDigest: string;
+                                bundleId: string;
+                                /** @description DSSE envelope over the in-toto tombstone statement (docs/evidence/retention.md). */
+                                envelope: {
+                                    [key: string]: unknown;
+                                };
+                                keyId: string;
+                                kind: string;
+                                manifestDigest: string;
+                                /** @description false until the bundle's objects are gone from the store. */
+                                objectsRemoved: boolean;
+                                policy: {
+                                    /** Format: date-time */
+                                    expiresAt: string;
+                                    incidentExtension: string | null;
+                                    keepFor: string;
+                                    /** @enum {string} */
+                                    rule: "kind" | "default";
+                                    version: number;
+                                };
+                                publicKeyPem: string;
+                                /** Format: date-time */
+                                purgedAt: string;
+                                reason: string;
+                                rootHash: string;
+                                /** Format: date-time */
+                                sealedAt: string;
+                            }[];
+                            nextCursor?: string;
+                        };
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/evidence/tombstones/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The signed tombstone of one purged bundle */
+        get: {
+            parameters: {
+                query?: never;
+                header: {
+                    /** @description Tenant id; must equal the `tenant` claim of the token. */
+                    "x-stella-tenant": string;
+                };
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Error envelope (docs/errors.md). */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            archiveDigest: string;
+                            bundleId: string;
+                            /** @description DSSE envelope over the in-toto tombstone statement (docs/evidence/retention.md). */
+                            envelope: {
+                                [key: string]: unknown;
+                            };
+                            keyId: string;
+                            kind: string;
+                            manifestDigest: string;
+                            /** @description false until the bundle's objects are gone from the store. */
+                            objectsRemoved: boolean;
+                            policy: {
+                                /** Format: date-time */
+                                expiresAt: string;
+                                incidentExtension: string | null;
+                                keepFor: string;
+                                /** @enum {string} */
+                                rule: "kind" | "default";
+                                version: number;
+                            };
+                            publicKeyPem: string;
+                            /** Format: date-time */
+                            purgedAt: string;
+                            reason: string;
+                            rootHash: string;
+                            /** Format: date-time */
+                            sealedAt: string;
+                        };
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/evidence/verify": {
         parameters: {
             query?: never;
@@ -1136,6 +1815,15 @@ export interface paths {
                 };
                 /** @description Error envelope (docs/errors.md). */
                 404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                410: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1627,7 +2315,7 @@ export interface components {
              * @description Stable machine-readable code; see docs/errors.md.
              * @enum {string}
              */
-            code: "ARCHIVE_LIMIT_EXCEEDED" | "ARCHIVE_MALFORMED" | "ARCHIVE_UNSAFE_ENTRY" | "ASN1_MALFORMED" | "AUTH_INVALID_TOKEN" | "AUTH_REQUIRED" | "AUTH_TOKEN_EXPIRED" | "BASE64_INVALID" | "BUS_UNAVAILABLE" | "CONFIG_INVALID" | "CONFLICT" | "DB_TRANSACTION_MISUSE" | "DB_UNAVAILABLE" | "DECRYPT_FAILED" | "DIGEST_INVALID" | "DIGEST_MISMATCH" | "DSSE_MALFORMED" | "DSSE_PAYLOAD_TYPE_MISMATCH" | "DSSE_SIGNATURE_INVALID" | "ENCRYPTION_INVALID" | "EVENT_INVALID" | "EVIDENCE_BLOB_MISSING" | "EVIDENCE_NOT_FOUND" | "EXPECTATION_FAILED" | "HEADERS_TOO_LARGE" | "HTTP_MALFORMED" | "INTERNAL" | "INTOTO_STATEMENT_INVALID" | "JSON_INVALID" | "KEY_INVALID" | "KEY_NOT_FOUND" | "MALFORMED_JSON" | "MERKLE_EMPTY_TREE" | "MERKLE_INDEX_OUT_OF_RANGE" | "MERKLE_PROOF_INVALID" | "MERKLE_PROOF_MALFORMED" | "METHOD_NOT_ALLOWED" | "METHOD_NOT_IMPLEMENTED" | "MIGRATION_CHECKSUM_MISMATCH" | "MIGRATION_FAILED" | "MIGRATION_INVALID_NAME" | "NOT_FOUND" | "OBJECT_CORRUPT" | "OBJECT_DIGEST_MISMATCH" | "OBJECT_KEY_INVALID" | "OBJECT_NOT_FOUND" | "OBJECT_RANGE_INVALID" | "OBJECT_RETAINED" | "OBJECT_SIZE_MISMATCH" | "OBJECT_STORE_UNAVAILABLE" | "OCI_INVALID" | "PAYLOAD_TOO_LARGE" | "PKCS11_ERROR" | "QUOTA_EXCEEDED" | "REQUEST_TIMEOUT" | "SCOPE_FORBIDDEN" | "SERVICE_UNAVAILABLE" | "SIGNER_URI_INVALID" | "SIGSTORE_BUNDLE_INVALID" | "TENANT_FORBIDDEN" | "TENANT_HEADER_MISSING" | "TENANT_INVALID" | "TIMESTAMP_INVALID" | "TIMESTAMP_REQUEST_FAILED" | "TUF_EXPIRED" | "TUF_INVALID" | "UNSUPPORTED_MEDIA_TYPE" | "VALIDATION_FAILED";
+            code: "ARCHIVE_LIMIT_EXCEEDED" | "ARCHIVE_MALFORMED" | "ARCHIVE_UNSAFE_ENTRY" | "ASN1_MALFORMED" | "AUTH_INVALID_TOKEN" | "AUTH_REQUIRED" | "AUTH_TOKEN_EXPIRED" | "BASE64_INVALID" | "BUS_UNAVAILABLE" | "CONFIG_INVALID" | "CONFLICT" | "DB_TRANSACTION_MISUSE" | "DB_UNAVAILABLE" | "DECRYPT_FAILED" | "DIGEST_INVALID" | "DIGEST_MISMATCH" | "DSSE_MALFORMED" | "DSSE_PAYLOAD_TYPE_MISMATCH" | "DSSE_SIGNATURE_INVALID" | "ENCRYPTION_INVALID" | "EVENT_INVALID" | "EVIDENCE_BLOB_MISSING" | "EVIDENCE_NOT_FOUND" | "EVIDENCE_PURGED" | "EXPECTATION_FAILED" | "HEADERS_TOO_LARGE" | "HTTP_MALFORMED" | "INTERNAL" | "INTOTO_STATEMENT_INVALID" | "JSON_INVALID" | "KEY_INVALID" | "KEY_NOT_FOUND" | "MALFORMED_JSON" | "MERKLE_EMPTY_TREE" | "MERKLE_INDEX_OUT_OF_RANGE" | "MERKLE_PROOF_INVALID" | "MERKLE_PROOF_MALFORMED" | "METHOD_NOT_ALLOWED" | "METHOD_NOT_IMPLEMENTED" | "MIGRATION_CHECKSUM_MISMATCH" | "MIGRATION_FAILED" | "MIGRATION_INVALID_NAME" | "NOT_FOUND" | "OBJECT_CORRUPT" | "OBJECT_DIGEST_MISMATCH" | "OBJECT_KEY_INVALID" | "OBJECT_NOT_FOUND" | "OBJECT_RANGE_INVALID" | "OBJECT_RETAINED" | "OBJECT_SIZE_MISMATCH" | "OBJECT_STORE_UNAVAILABLE" | "OCI_INVALID" | "PAYLOAD_TOO_LARGE" | "PKCS11_ERROR" | "QUOTA_EXCEEDED" | "REQUEST_TIMEOUT" | "SCOPE_FORBIDDEN" | "SERVICE_UNAVAILABLE" | "SIGNER_URI_INVALID" | "SIGSTORE_BUNDLE_INVALID" | "TENANT_FORBIDDEN" | "TENANT_HEADER_MISSING" | "TENANT_INVALID" | "TIMESTAMP_INVALID" | "TIMESTAMP_REQUEST_FAILED" | "TUF_EXPIRED" | "TUF_INVALID" | "UNSUPPORTED_MEDIA_TYPE" | "VALIDATION_FAILED";
             /** @description Structured, code-specific details (e.g. validation problems). */
             details?: unknown;
             /** @description Human-readable explanation; wording may change. */

@@ -12,6 +12,7 @@ import { artifactLeafHashes, type ArtifactEntry, type ArtifactRole } from '../bu
 import { blobKey } from '../settings.js';
 import { loadBundle } from './bundles.js';
 import { ArtifactSchema, BUNDLE_ID_PATTERN, TAG } from './schemas.js';
+import { recordCustody } from '../custody.js';
 
 /** The bundle's sealed root and its entries in manifest order (EVIDENCE_NOT_FOUND if not the tenant's). */
 async function artifactsOf(tx: TenantTx, id: string): Promise<{ root: string; artifacts: ArtifactEntry[] }> {
@@ -59,7 +60,7 @@ export function artifactRoutes(deps: ServiceDeps) {
           response: {
             200: { description: 'The artifact', type: 'string', format: 'binary' },
             304: { description: 'Not modified (If-None-Match matched the ETag)', type: 'null' },
-            ...errorResponses(400, 404),
+            ...errorResponses(400, 404, 410),
           },
         },
       },
@@ -77,11 +78,14 @@ export function artifactRoutes(deps: ServiceDeps) {
           return reply.type(entry.mediaType).header('content-length', String(entry.size)).send();
         const object = await deps.store.get(blobKey(ctx.tenant, entry.digest));
         await ctx.transaction(async (tx) => {
-          await tx.query(
-            `INSERT INTO evidence_locker.custody_events (bundle_id, action, actor, request_id, details)
-             VALUES ($1, 'artifact-download', $2, $3, $4::jsonb)`,
-            [id, ctx.principal.subject, ctx.requestId, JSON.stringify({ path })],
-          );
+          await recordCustody(tx, {
+            action: 'artifact-download',
+            bundleId: id,
+            actor: ctx.principal.subject,
+            requestId: ctx.requestId,
+            details: { path },
+            evidence: [{ bundleId: id, digest: entry.digest }],
+          });
           await tx.audit({ action: 'evidence.artifact.download', resource: id, details: { path } });
         });
         return reply.type(entry.mediaType).header('content-length', String(object.length)).send(object.body);
@@ -131,7 +135,7 @@ export function artifactRoutes(deps: ServiceDeps) {
                 },
               },
             },
-            ...errorResponses(400, 404),
+            ...errorResponses(400, 404, 410),
           },
         },
       },

@@ -16,7 +16,9 @@ import {
   TAG,
 } from './schemas.js';
 import { BUNDLE_KINDS } from '../bundle/manifest.js';
+import { loadTombstone, tombstoneOf } from '../retention/tombstone-view.js';
 import { resultOf, type BundleResultRow } from './snapshot.js';
+import { recordCustody } from '../custody.js';
 
 type BundleRow = BundleResultRow & {
   kind: string;
@@ -50,11 +52,19 @@ function notFound(id: string): StellaError {
   return new StellaError('EVIDENCE_NOT_FOUND', `no evidence bundle ${id}`, { details: { bundleId: id } });
 }
 
-/** The tenant's bundle `id` (RLS), or EVIDENCE_NOT_FOUND — the same for another tenant's. */
+/**
+ * The tenant's bundle `id` (RLS), or EVIDENCE_NOT_FOUND — the same for another tenant's — or,
+ * when retention purged it, EVIDENCE_PURGED (410) carrying its signed tombstone.
+ */
 export async function loadBundle(tx: TenantTx, id: string): Promise<BundleRow> {
   const r = await tx.query<BundleRow>(`SELECT ${COLUMNS} FROM evidence_locker.bundles WHERE bundle_id = $1`, [id]);
-  if (!r.rows[0]) throw notFound(id);
-  return r.rows[0];
+  if (r.rows[0]) return r.rows[0];
+  const tombstone = await loadTombstone(tx, id);
+  if (tombstone)
+    throw new StellaError('EVIDENCE_PURGED', `evidence bundle ${id} was purged: ${tombstone.reason}`, {
+      details: { bundleId: id, tombstone: tombstoneOf(tombstone) },
+    });
+  throw notFound(id);
 }
 
 /** `bytes=start-end` / `bytes=start-` (one range; RFC 9110 §14.1.2). Undefined: serve it all. */
@@ -111,7 +121,7 @@ export function bundleRoutes(deps: ServiceDeps) {
           tags: [TAG],
           summary: 'One evidence bundle: seal, archive digest and artifact entries',
           params: BundleIdParams,
-          response: { 200: BundleSchema, ...errorResponses(400, 404) },
+          response: { 200: BundleSchema, ...errorResponses(400, 404, 410) },
         },
       },
       async (req) => {
@@ -204,7 +214,7 @@ export function bundleRoutes(deps: ServiceDeps) {
             200: { description: 'bundle.tgz (application/gzip)', type: 'string', format: 'binary' },
             206: { description: 'The requested byte range of bundle.tgz', type: 'string', format: 'binary' },
             304: { description: 'Not modified (If-None-Match matched the ETag)', type: 'null' },
-            ...errorResponses(400, 404, 416),
+            ...errorResponses(400, 404, 410, 416),
           },
         },
       },
@@ -222,11 +232,14 @@ export function bundleRoutes(deps: ServiceDeps) {
         const range = parseRange(req.headers.range, size);
         const object = await deps.store.get(row.archive_key, range ? { range } : {});
         await ctx.transaction(async (tx) => {
-          await tx.query(
-            `INSERT INTO evidence_locker.custody_events (bundle_id, action, actor, request_id, details)
-             VALUES ($1, 'download', $2, $3, $4::jsonb)`,
-            [id, ctx.principal.subject, ctx.requestId, JSON.stringify(range ? { range } : {})],
-          );
+          await recordCustody(tx, {
+            action: 'download',
+            bundleId: id,
+            actor: ctx.principal.subject,
+            requestId: ctx.requestId,
+            details: range ? { range } : {},
+            evidence: [{ bundleId: id, digest: row.archive_digest, manifestDigest: row.manifest_digest }],
+          });
           await tx.audit({ action: 'evidence.download', resource: id, ...(range ? { details: { range } } : {}) });
           await tx.publish({
             kind: 'evidence.bundle.downloaded',

@@ -8,6 +8,7 @@ import { StellaError } from '@stella/core/errors';
 import { errorResponses, tenantRoute, type StellaApp } from '@stella/platform/http';
 import type { ServiceDeps, TenantTx } from '@stella/platform/service';
 import { BUNDLE_ID_PATTERN, TAG } from './schemas.js';
+import { recordCustody } from '../custody.js';
 
 const CASE_ID_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$';
 const reason = { type: 'string', minLength: 1, maxLength: 2000 } as const;
@@ -58,7 +59,8 @@ function holdOf(row: HoldRow) {
     createdAt: iso(row.created_at),
     createdBy: row.created_by,
     ...(row.ends_at ? { endsAt: iso(row.ends_at) } : {}),
-    active: row.released_at === null,
+    // An endsAt that passed no longer protects, even before the purge worker records the expiry.
+    active: row.released_at === null && (row.ends_at === null || new Date(row.ends_at).getTime() > Date.now()),
     ...(row.released_at ? { releasedAt: iso(row.released_at), releasedBy: row.released_by ?? '' } : {}),
     ...(row.release_reason ? { releaseReason: row.release_reason } : {}),
     bundleIds: [...(row.bundle_ids ?? [])].sort(),
@@ -76,16 +78,12 @@ async function loadHold(tx: TenantTx, caseId: string): Promise<HoldRow | undefin
 async function custody(
   tx: TenantTx,
   bundleIds: readonly string[],
-  action: string,
+  action: 'hold' | 'release',
   actor: string,
   requestId: string,
-  details: unknown,
+  details: Record<string, unknown>,
 ) {
-  for (const id of bundleIds)
-    await tx.query(
-      `INSERT INTO evidence_locker.custody_events (bundle_id, action, actor, request_id, details) VALUES ($1, $2, $3, $4, $5::jsonb)`,
-      [id, action, actor, requestId, JSON.stringify(details)],
-    );
+  for (const bundleId of bundleIds) await recordCustody(tx, { action, bundleId, actor, requestId, details });
 }
 
 export function holdRoutes(deps: ServiceDeps) {
@@ -130,6 +128,11 @@ export function holdRoutes(deps: ServiceDeps) {
         };
         if (!body.bundleIds?.length && !body.filter)
           throw new StellaError('VALIDATION_FAILED', 'a hold needs bundleIds or a filter', { details: { caseId } });
+        // A hold that has already ended would protect nothing (expired holds do not; docs/evidence/retention.md).
+        if (body.endsAt && Date.parse(body.endsAt) <= Date.now())
+          throw new StellaError('VALIDATION_FAILED', 'endsAt must be in the future', {
+            details: { problems: [{ path: '/endsAt', message: 'must be in the future' }] },
+          });
         const ctx = deps.tenants.forRequest(req);
         const { hold, created, archives } = await ctx.transaction(async (tx) => {
           const existing = await loadHold(tx, caseId);
@@ -137,10 +140,15 @@ export function holdRoutes(deps: ServiceDeps) {
             throw new StellaError('CONFLICT', `hold ${caseId} was released; use a new case id`, {
               details: { caseId },
             });
+          if (existing?.ends_at && new Date(existing.ends_at).getTime() <= Date.now())
+            throw new StellaError('CONFLICT', `hold ${caseId} ended at ${iso(existing.ends_at)}; use a new case id`, {
+              details: { caseId },
+            });
           const ids = new Set(body.bundleIds ?? []);
           // Named bundles must all be this tenant's: one foreign or missing id refuses the whole hold.
           const named = await tx.query<{ bundle_id: string }>(
-            'SELECT bundle_id FROM evidence_locker.bundles WHERE bundle_id = ANY($1::text[])',
+            // FOR KEY SHARE: a concurrent purge (FOR UPDATE) of these bundles waits, or skips them.
+            'SELECT bundle_id FROM evidence_locker.bundles WHERE bundle_id = ANY($1::text[]) FOR KEY SHARE',
             [[...ids]],
           );
           const found = new Set(named.rows.map((r) => r.bundle_id));
@@ -152,7 +160,7 @@ export function holdRoutes(deps: ServiceDeps) {
           if (body.filter) {
             const r = await tx.query<{ bundle_id: string }>(
               `SELECT bundle_id FROM evidence_locker.bundles
-               WHERE ($1::text IS NULL OR kind = $1) AND ($2::text IS NULL OR subject_digest = $2)`,
+               WHERE ($1::text IS NULL OR kind = $1) AND ($2::text IS NULL OR subject_digest = $2) FOR KEY SHARE`,
               [body.filter.kind ?? null, body.filter.subjectDigest ?? null],
             );
             for (const row of r.rows) ids.add(row.bundle_id);
@@ -271,7 +279,10 @@ export function holdRoutes(deps: ServiceDeps) {
       async (req) => {
         const { active } = req.query as { active?: boolean };
         const where =
-          active === undefined ? '' : active ? 'WHERE h.released_at IS NULL' : 'WHERE h.released_at IS NOT NULL';
+          active === undefined
+            ? ''
+            : // Active as holdOf says: unreleased and its endsAt (if any) not yet passed.
+              `WHERE ${active ? '' : 'NOT '}(h.released_at IS NULL AND (h.ends_at IS NULL OR h.ends_at > now()))`;
         const rows = await deps.tenants
           .forRequest(req)
           .transaction(async (tx) => (await tx.query<HoldRow>(`${HOLD_SELECT} ${where} ORDER BY h.case_id`)).rows);

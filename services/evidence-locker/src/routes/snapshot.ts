@@ -24,6 +24,9 @@ import {
 import { sealManifest } from '../bundle/seal.js';
 import { crashPoint } from '../crash-points.js';
 import { claimStoredObjects, removeUnreferenced } from '../objects/object-claims.js';
+import { recordCustody } from '../custody.js';
+import { checkReservedPaths, incidentArtifacts, requestNote } from '../incident/debug-artifacts.js';
+import { activeIncident } from '../incident/incident.js';
 import { archiveKey, blobKey, evidenceSettings } from '../settings.js';
 import { quotaExceeded, recordBlob, setQuotaHeaders, tenantUsage, tooLarge } from './blobs.js';
 import { SnapshotBodySchema, SnapshotResponseSchema, TAG } from './schemas.js';
@@ -123,16 +126,31 @@ export function snapshotRoutes(deps: ServiceDeps) {
         },
       },
       async (req, reply) => {
-        const body = req.body as SnapshotBody;
+        const request = req.body as SnapshotBody;
         const ctx = deps.tenants.forRequest(req);
         const idempotencyKey = req.headers['idempotency-key'] as string | undefined;
-        const requestDigest = sha256Digest(canonicalJcsBytes(body as unknown as JsonValue));
-        await checkPaths(body.artifacts);
+        const requestDigest = sha256Digest(canonicalJcsBytes(request as unknown as JsonValue));
+        await checkPaths(request.artifacts);
+        requestNote(req, 'snapshot request validated', {
+          kind: request.kind,
+          artifacts: request.artifacts.length,
+          idempotencyKey: idempotencyKey !== undefined,
+        });
 
         if (idempotencyKey) {
           const earlier = await answerOfIdempotencyKey(ctx, idempotencyKey, requestDigest);
           if (earlier) return reply.status(201).send(earlier);
         }
+
+        // Incident mode: debug artefacts join the bundle as inline artifacts (src/incident/debug-artifacts.ts).
+        const incident = await ctx.transaction((tx) => activeIncident(tx));
+        if (incident) checkReservedPaths(request.artifacts.map((a) => a.path));
+        const body: SnapshotBody = incident
+          ? {
+              ...request,
+              artifacts: [...request.artifacts, ...incidentArtifacts(deps, ctx, req, incident, requestDigest)],
+            }
+          : request;
 
         // Inline content: decoded and size-checked now, stored before the transaction that records it.
         const inline = new Map<number, { bytes: Uint8Array; digest: string }>();
@@ -283,16 +301,14 @@ export function snapshotRoutes(deps: ServiceDeps) {
                 'INSERT INTO evidence_locker.snapshot_requests (idempotency_key, request_digest, bundle_id) VALUES ($1, $2, $3)',
                 [idempotencyKey, requestDigest, bundleId],
               );
-            await tx.query(
-              `INSERT INTO evidence_locker.custody_events (bundle_id, action, actor, request_id, details)
-               VALUES ($1, 'seal', $2, $3, $4::jsonb)`,
-              [
-                bundleId,
-                ctx.principal.subject,
-                ctx.requestId,
-                JSON.stringify({ rootHash: manifest.merkle.root, manifestDigest }),
-              ],
-            );
+            await recordCustody(tx, {
+              action: 'seal',
+              bundleId,
+              actor: ctx.principal.subject,
+              requestId: ctx.requestId,
+              details: { rootHash: manifest.merkle.root, manifestDigest },
+              evidence: [{ bundleId, digest: archive.digest, manifestDigest }],
+            });
             await tx.audit({
               action: 'evidence.seal',
               resource: bundleId,
@@ -310,6 +326,13 @@ export function snapshotRoutes(deps: ServiceDeps) {
         } catch (err) {
           // Nothing half-written: objects stored for this request but not recorded are removed.
           await removeUnrecorded(deps, ctx, written);
+          // 23503: a blob this snapshot names was freed by a retention purge meanwhile
+          // (docs/evidence/retention.md "Purge"); nothing was kept, the client uploads it again.
+          if ((err as { code?: string })?.code === '23503')
+            throw new StellaError(
+              'EVIDENCE_BLOB_MISSING',
+              'a blob of this snapshot was purged meanwhile; upload it again',
+            );
           if (isStellaError(err) || !isUniqueViolation(err) || !idempotencyKey) throw err;
           // Lost a race on the Idempotency-Key: the winner's bundle is the answer (or 409 for another body).
           const winner = await answerOfIdempotencyKey(ctx, idempotencyKey, requestDigest);

@@ -15,6 +15,7 @@ import { verifyBundle } from '../bundle/verify.js';
 import { acceptStreamBodies } from './blobs.js';
 import { loadBundle } from './bundles.js';
 import { BUNDLE_ID_PATTERN, BundleIdParams, TAG, VerifyReportSchema } from './schemas.js';
+import { recordCustody } from '../custody.js';
 
 const BUNDLE_ID = new RegExp(BUNDLE_ID_PATTERN);
 
@@ -41,11 +42,14 @@ export function verifyRoutes(deps: ServiceDeps) {
       publicKeyPem: row.public_key_pem,
     });
     await ctx.transaction(async (tx) => {
-      await tx.query(
-        `INSERT INTO evidence_locker.custody_events (bundle_id, action, actor, request_id, details)
-         VALUES ($1, 'verify', $2, $3, $4::jsonb)`,
-        [id, ctx.principal.subject, ctx.requestId, JSON.stringify({ ok: report.ok })],
-      );
+      await recordCustody(tx, {
+        action: 'verify',
+        bundleId: id,
+        actor: ctx.principal.subject,
+        requestId: ctx.requestId,
+        details: { ok: report.ok },
+        evidence: [{ bundleId: id, digest: row.archive_digest, manifestDigest: row.manifest_digest }],
+      });
       await tx.audit({ action: 'evidence.verify', resource: id, outcome: report.ok ? 'ok' : 'failed' });
       await tx.publish({
         kind: 'evidence.bundle.verified',
@@ -70,7 +74,7 @@ export function verifyRoutes(deps: ServiceDeps) {
             "Body: the bundle.tgz as application/gzip (streamed; checked against the bundle's own keys/), or " +
             'JSON {"bundleId": "<id>"} for a stored bundle of this tenant (another tenant\'s id answers 404 like a ' +
             'missing one). The report names every failing check.',
-          response: { 200: VerifyReportSchema, ...errorResponses(400, 404, 415) },
+          response: { 200: VerifyReportSchema, ...errorResponses(400, 404, 410, 415) },
         },
       },
       async (req) => {
@@ -97,7 +101,7 @@ export function verifyRoutes(deps: ServiceDeps) {
           tags: [TAG],
           summary: "Verify a stored bundle's archive (the same checks as an upload; recorded in its chain of custody)",
           params: BundleIdParams,
-          response: { 200: VerifyReportSchema, ...errorResponses(400, 404) },
+          response: { 200: VerifyReportSchema, ...errorResponses(400, 404, 410) },
         },
       },
       async (req) => verifyStored(req, (req.params as { id: string }).id),
