@@ -9,6 +9,7 @@ import { artifactRoutes } from './routes/artifacts.js';
 import { blobRoutes } from './routes/blobs.js';
 import { bundleRoutes } from './routes/bundles.js';
 import { holdRoutes } from './routes/holds.js';
+import { portableRoutes } from './routes/portable.js';
 import { TAG } from './routes/schemas.js';
 import { snapshotRoutes } from './routes/snapshot.js';
 import { verifyRoutes } from './routes/verify.js';
@@ -30,5 +31,6 @@ export const evidenceLockerService = defineService({
     artifactRoutes(deps),
     holdRoutes(deps),
     verifyRoutes(deps),
+    portableRoutes(deps),
   ],
 });
