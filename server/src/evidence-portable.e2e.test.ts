@@ -262,3 +262,44 @@ describe(
     });
   },
 );
+
+describe('evidence locker: snapshot kind schemas on POST /evidence/snapshot', () => {
+  test('a snapshot its kind does not accept is 400 listing every problem; nothing is sealed', async () => {
+    const dir = await tempDir('stella-kinds-');
+    const { rt, call } = await start({}, dir.path);
+    try {
+      const inline = (path: string, role: string) => ({
+        path,
+        role,
+        mediaType: 'application/json',
+        content: Buffer.from('{}').toString('base64'),
+      });
+      const res = await call('POST', '/evidence/snapshot', {
+        json: { kind: 'export', artifacts: [inline('in.json', 'input')], metadata: { runId: 7 } },
+      });
+      assert.equal(res.status, 400);
+      const b = (await res.json()) as ErrorBody & { details: { schema: string; problems: { pointer: string }[] } };
+      assert.equal(b.code, 'VALIDATION_FAILED');
+      assert.equal(b.details.schema, 'https://stella-ops.org/schemas/evidence-snapshot/export/v1');
+      assert.deepEqual(
+        b.details.problems.map((p) => p.pointer),
+        ['/', '/artifacts', '/metadata/runId'],
+      );
+      const n = await rt.db.withTenant(TENANT, (tx) =>
+        tx.query<{ n: string }>('SELECT count(*)::text AS n FROM evidence_locker.bundles'),
+      );
+      assert.equal(n.rows[0]!.n, '0');
+      const ok = await call('POST', '/evidence/snapshot', {
+        json: {
+          kind: 'job',
+          artifacts: [inline('run.log', 'log')],
+          metadata: { jobId: 'j-1', status: 'succeeded' },
+        },
+      });
+      assert.equal(ok.status, 201);
+    } finally {
+      await rt.close();
+      await dir.cleanup();
+    }
+  });
+});

@@ -25,6 +25,7 @@ import {
 import { sealManifest } from '../bundle/seal.js';
 import { archiveKey, blobKey, evidenceSettings } from '../settings.js';
 import { quotaExceeded, recordBlob, setQuotaHeaders, tenantUsage, tooLarge } from './blobs.js';
+import { checkKindSchema } from './kind-schemas.js';
 import { tenantSaltKey } from './salt-key.js';
 import { SnapshotBodySchema, SnapshotResponseSchema, TAG } from './schemas.js';
 
@@ -127,6 +128,7 @@ export function snapshotRoutes(deps: ServiceDeps) {
         const ctx = deps.tenants.forRequest(req);
         const idempotencyKey = req.headers['idempotency-key'] as string | undefined;
         const requestDigest = sha256Digest(canonicalJcsBytes(body as unknown as JsonValue));
+        checkKindSchema(body);
         await checkPaths(body.artifacts);
 
         if (idempotencyKey) {
