@@ -449,7 +449,7 @@ describe('evidence locker: snapshot, download and offline verification', () => {
     assert.equal((await run('tar', ['-xzf', join(h.dir, 'bundle.tgz'), '-C', out])).code, 0);
     const sums = await run('sha256sum', ['-c', 'checksums.txt'], { cwd: out });
     assert.equal(sums.code, 0, sums.stderr.toString());
-    assert.equal(sums.stdout.toString().trim().split('\n').length, 9);
+    assert.equal(sums.stdout.toString().trim().split('\n').length, 10);
     assert.deepEqual(await readFile(join(out, 'artifacts/inputs/sbom.cdx.json')), files[0]!.bytes);
     if (!needTool('openssl')) {
       const env = JSON.parse(await readFile(join(out, 'signature.json'), 'utf8')) as {
@@ -531,6 +531,7 @@ async function assertTenantIsolation(h: Harness): Promise<void> {
     ['POST', '/verify'],
     ['GET', '/artifacts/inputs/sbom.cdx.json'],
     ['GET', '/proof?path=inputs/sbom.cdx.json'],
+    ['GET', '/portable?withhold=inputs/sbom.cdx.json'],
   ] as const) {
     const foreign = await strip(await h.call('tenant-b', method, `/evidence/${bundleId}${suffix}`), bundleId);
     const missing = await strip(await h.call('tenant-b', method, `/evidence/${missingId}${suffix}`), missingId);

@@ -28,6 +28,7 @@ import { runCli } from '../testing/run-cli.js';
 
 const FIXTURES = fileURLToPath(new URL('../../testdata/evidence/', import.meta.url));
 const BUNDLE = join(FIXTURES, 'bundle.tgz');
+const PORTABLE = join(FIXTURES, 'portable-bundle-v1.tgz');
 const KEY = join(FIXTURES, 'seal.pub.pem');
 const BIN = fileURLToPath(new URL('../../bin/stella.js', import.meta.url));
 const TSX = import.meta.resolve('tsx');
@@ -40,10 +41,10 @@ interface Report {
 }
 
 /** A copy of the fixture with one byte of `member` flipped, re-packed by GNU tar. */
-async function tampered(dir: string, member: string): Promise<string> {
+async function tampered(dir: string, member: string, source = BUNDLE): Promise<string> {
   const work = join(dir, 'unpacked');
   await mkdir(work, { recursive: true });
-  assert.equal((await run('tar', ['-xzf', BUNDLE, '-C', work])).code, 0);
+  assert.equal((await run('tar', ['-xzf', source, '-C', work])).code, 0);
   const file = join(work, member);
   const bytes = await readFile(file);
   bytes[0] = bytes[0]! ^ 0x01;
@@ -175,6 +176,7 @@ describe('stella evidence verify (offline)', () => {
     ]);
     assert.equal(gen.code, 0, gen.stderr.toString());
     assert.deepEqual(await readFile(join(out, 'bundle.tgz')), await readFile(BUNDLE));
+    assert.deepEqual(await readFile(join(out, 'portable-bundle-v1.tgz')), await readFile(PORTABLE));
     assert.equal(await readFile(join(out, 'seal.pub.pem'), 'utf8'), await readFile(KEY, 'utf8'));
     const x = join(dir.path, 'x');
     await mkdir(x);
@@ -189,7 +191,7 @@ describe('stella evidence verify (offline)', () => {
     assert.equal(r.code, 3);
     assert.match(r.stderr, /Verification: FAILED — 2 check\(s\) failed/);
     assert.match(r.stderr, /^ {2}checksum:artifacts\/logs\/scan\.log: sha256 is /m);
-    assert.match(r.stderr, /^ {2}artifact:logs\/scan\.log: sha256:[0-9a-f]{64} differs from the manifest's/m);
+    assert.match(r.stderr, /^ {2}artifact:logs\/scan\.log: sha256:[0-9a-f]{64} differs from its opening's/m);
     assert.match(r.stdout, /^fail {2}artifact:logs\/scan\.log/m);
     const json = JSON.parse((await runCli(['evidence', 'verify', '--key', KEY, '--json', bad])).stdout) as Report;
     assert.equal(json.ok, false);
@@ -197,6 +199,21 @@ describe('stella evidence verify (offline)', () => {
       json.checks.filter((c) => c.status === 'fail').map((c) => c.check),
       ['checksum:artifacts/logs/scan.log', 'artifact:logs/scan.log'],
     );
+  });
+
+  test('the portable fixture verifies offline (withheld entry named); a flipped byte is exit 3 naming it', async () => {
+    const ok = await stellaWithoutNetwork(['evidence', 'verify', '--key', KEY, PORTABLE]);
+    assert.equal(ok.code, 0, ok.stdout + ok.stderr);
+    assert.match(ok.stdout, /^pass {2}artifact:outputs\/verdict\.json — withheld/m);
+    assert.match(
+      ok.stdout,
+      /^Withheld \(entry verified, content not in this portable bundle\): outputs\/verdict\.json$/m,
+    );
+    assert.match(ok.stdout, /^Verification: OK — portable bundle 01JGZ000000000000000000001/m);
+    const bad = await tampered(join(dir.path, 'flip-portable'), 'artifacts/logs/scan.log', PORTABLE);
+    const r = await stellaWithoutNetwork(['evidence', 'verify', '--key', KEY, bad]);
+    assert.equal(r.code, 3);
+    assert.match(r.stderr, /^ {2}artifact:logs\/scan\.log: sha256:[0-9a-f]{64} differs from its opening's/m);
   });
 
   test('a key that did not seal the bundle: exit 3 naming the signature check', async () => {

@@ -104,10 +104,15 @@ async function runVerify(ctx: CommandContext): Promise<number> {
   else {
     for (const c of report.checks)
       println(ctx.stdout, `${c.status.padEnd(4)}  ${c.check}${c.detail ? ` — ${c.detail}` : ''}`);
+    if (report.withheld?.length)
+      println(
+        ctx.stdout,
+        `Withheld (entry verified, content not in this portable bundle): ${report.withheld.join(', ')}`,
+      );
     if (report.ok) {
       println(
         ctx.stdout,
-        `Verification: OK — bundle ${report.bundleId ?? '?'}, root ${report.rootHash ?? '?'} (${report.checks.length} checks)`,
+        `Verification: OK — ${report.format === 'portable' ? 'portable ' : ''}bundle ${report.bundleId ?? '?'}, root ${report.rootHash ?? '?'} (${report.checks.length} checks)`,
       );
       // Anyone can re-seal a bundle with their own key and put that key in keys/: without a trusted
       // key this proves the bundle is intact, not who sealed it. Say so where the verdict is read.
@@ -235,6 +240,36 @@ function parseHoldFilter(text: string): { kind?: (typeof KINDS)[number]; subject
   return filter;
 }
 
+const portableCmd = online('portable', async (ctx, api) => {
+  const id = ctx.positionals[0]!;
+  const out = resolve(ctx.cwd, stringOpt(ctx, 'output') ?? 'portable-bundle-v1.tgz');
+  const withhold = listOpt(ctx, 'withhold');
+  const keepMetadata = listOpt(ctx, 'keep-metadata');
+  const { body } = await api.portable(id, { withhold, keepMetadata });
+  const hash = createHash('sha256');
+  const tee = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      hash.update(chunk);
+      cb(null, chunk);
+    },
+  });
+  // Written beside the target and renamed into place only when complete: nothing half-written.
+  const tmp = `${out}.${process.pid}.tmp`;
+  try {
+    await pipeline(Readable.fromWeb(body as never), tee, createWriteStream(tmp, { flags: 'wx' }));
+    await rename(tmp, out);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+  const digest = `sha256:${hash.digest('hex')}`;
+  if (ctx.json) println(ctx.stdout, JSON.stringify({ bundleId: id, output: out, digest, withheld: withhold }));
+  else {
+    println(ctx.stdout, `Wrote ${out} (${digest})`);
+    if (withhold.length) println(ctx.stdout, `Withheld: ${withhold.join(', ')}`);
+  }
+});
+
 const holdCmd = online('hold', async (ctx, api) => {
   const bundleIds = listOpt(ctx, 'bundle');
   const filterText = stringOpt(ctx, 'filter');
@@ -343,7 +378,7 @@ const snapshotCmd = online('snapshot', async (ctx, api) => {
 export const commands: CommandSpec[] = [
   {
     name: 'evidence verify',
-    summary: 'Verify an evidence bundle.tgz offline (no server, no network)',
+    summary: 'Verify an evidence bundle.tgz or portable-bundle-v1.tgz offline (no server, no network)',
     args: '<bundle.tgz>',
     description: [
       'Runs every check of docs/formats/evidence-bundle.md "Verification": checksums, artifacts, Merkle root,',
@@ -400,6 +435,41 @@ export const commands: CommandSpec[] = [
     },
     positionals: { min: 1, max: 1 },
     run: downloadCmd,
+  },
+  {
+    name: 'evidence portable',
+    summary: 'Export a redacted portable-bundle-v1.tgz for an air-gapped host (online)',
+    args: '<id>',
+    description: [
+      "No tenant id or internal names; --withhold leaves an artifact's content out (its entry still verifies).",
+      'On the air-gapped host: tar -xzf portable-bundle-v1.tgz && sh verify-offline.sh --key seal.pub.pem',
+      '(or stella evidence verify). docs/airgap/evidence.md.',
+      '',
+      'Example: stella evidence portable 01J… --withhold outputs/verdict.json -o portable-bundle-v1.tgz',
+    ].join('\n'),
+    options: {
+      ...ONLINE_OPTIONS,
+      withhold: {
+        type: 'string',
+        arg: '<path>',
+        multiple: true,
+        description: 'Artifact path to withhold (repeatable)',
+      },
+      'keep-metadata': {
+        type: 'string',
+        arg: '<member>',
+        multiple: true,
+        description: 'Top-level metadata member to keep (repeatable; others are redacted)',
+      },
+      output: {
+        type: 'string',
+        short: 'o',
+        arg: '<file.tgz>',
+        description: 'Where to write (default portable-bundle-v1.tgz)',
+      },
+    },
+    positionals: { min: 1, max: 1 },
+    run: portableCmd,
   },
   {
     name: 'evidence hold',

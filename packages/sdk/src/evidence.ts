@@ -63,6 +63,29 @@ export class EvidenceApi {
   }
 
   /**
+   * `GET /evidence/{id}/portable`: the portable-bundle-v1.tgz as a stream — redacted, with the
+   * content of `withhold` paths left out (their entries stay) and only `keepMetadata` members kept.
+   */
+  async portable(
+    id: string,
+    options: { withhold?: string[]; keepMetadata?: string[] } = {},
+  ): Promise<{ body: ReadableStream<Uint8Array> }> {
+    const r = await this.client.raw.GET('/evidence/{id}/portable', {
+      params: {
+        header: this.header,
+        path: { id },
+        query: {
+          ...(options.withhold?.length ? { withhold: options.withhold } : {}),
+          ...(options.keepMetadata?.length ? { keepMetadata: options.keepMetadata } : {}),
+        },
+      },
+      parseAs: 'stream',
+    });
+    if (!r.response.ok || !r.data) throw toApiError(r.response.status, await r.response.json().catch(() => undefined));
+    return { body: r.data as ReadableStream<Uint8Array> };
+  }
+
+  /**
    * `PUT /evidence/blobs/{digest}`: streams `body` (whose sha256 the caller computed) to the store.
    * `size`, when known, is sent as Content-Length so the server refuses an oversize blob up front.
    */

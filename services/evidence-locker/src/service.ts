@@ -14,6 +14,7 @@ import { bundleRoutes } from './routes/bundles.js';
 import { holdRoutes } from './routes/holds.js';
 import { incidentRoutes } from './routes/incident.js';
 import { retentionRoutes } from './routes/retention.js';
+import { portableRoutes } from './routes/portable.js';
 import { TAG } from './routes/schemas.js';
 import { snapshotRoutes } from './routes/snapshot.js';
 import { verifyRoutes } from './routes/verify.js';
@@ -39,6 +40,7 @@ export const evidenceLockerService = defineService({
     verifyRoutes(deps),
     retentionRoutes(deps),
     incidentRoutes(deps),
+    portableRoutes(deps),
   ],
   // One purge loop and one sweeper per process that runs workers, whatever their count: replicas
   // share the purge through row locks, and overlapping sweepers are safe (every deletion is decided

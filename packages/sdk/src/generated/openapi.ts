@@ -411,6 +411,91 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/evidence/{id}/portable": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The bundle redacted for transfer: portable-bundle-v1.tgz with verify-offline.sh
+         * @description No tenant id or internal names (redactions.json lists what was redacted); withheld artifacts keep their entries but not their content; the original Merkle root and seal still verify, with `sh verify-offline.sh` (sha256sum and openssl only) or `stella evidence verify`. Deterministic: the same bundle and choices give the same bytes.
+         */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description A top-level metadata member to keep (repeatable); every other member is redacted. */
+                    keepMetadata?: string[];
+                    /** @description An artifact path whose content is withheld (repeatable); its manifest entry stays. */
+                    withhold?: string[];
+                };
+                header: {
+                    /** @description Tenant id; must equal the `tenant` claim of the token. */
+                    "x-stella-tenant": string;
+                };
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Error envelope (docs/errors.md). */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description portable-bundle-v1.tgz (application/gzip) */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": string;
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/evidence/{id}/proof": {
         parameters: {
             query?: never;
@@ -456,12 +541,18 @@ export interface paths {
                         "application/json": {
                             bundleId: string;
                             entry: {
-                                digest: string;
+                                commitment?: string;
+                                digest?: string;
                                 mediaType: string;
                                 path: string;
                                 /** @enum {string} */
                                 role: "input" | "output" | "env" | "log" | "metadata";
                                 size: number;
+                            };
+                            /** @description Opens the entry's commitment: HMAC-SHA256(hex-decoded salt, digest) (ADR 0011). */
+                            opening?: {
+                                digest: string;
+                                salt: string;
                             };
                             proof: {
                                 /** @enum {string} */
@@ -559,8 +650,11 @@ export interface paths {
                                 /** @enum {string} */
                                 status: "pass" | "fail" | "skip";
                             }[];
+                            /** @enum {string} */
+                            format?: "bundle" | "portable";
                             ok: boolean;
                             rootHash?: string;
+                            withheld?: string[];
                         };
                     };
                 };
@@ -1799,8 +1893,11 @@ export interface paths {
                                 /** @enum {string} */
                                 status: "pass" | "fail" | "skip";
                             }[];
+                            /** @enum {string} */
+                            format?: "bundle" | "portable";
                             ok: boolean;
                             rootHash?: string;
+                            withheld?: string[];
                         };
                     };
                 };

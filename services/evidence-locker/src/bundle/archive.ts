@@ -9,7 +9,9 @@ import { sha256Hex } from '@stella/core/digest';
 import { parseEnvelope } from '@stella/core/dsse';
 import { serializeSigstoreBundle, toSigstoreBundle } from '@stella/core/sigstore';
 import { createTarGz, type TarEntryInput } from '@stella/core/tar';
-import type { ArtifactEntry } from './manifest.js';
+import { canonicalJcsBytes, type JsonValue } from '@stella/core/canonical-json';
+import type { ArtifactOpening } from './commitment.js';
+import type { SealedArtifact } from './manifest.js';
 
 export const MANIFEST_FILE = 'manifest.json';
 export const SIGNATURE_FILE = 'signature.json';
@@ -18,6 +20,7 @@ export const TIMESTAMP_FILE = 'timestamp.tsr';
 export const CHECKSUMS_FILE = 'checksums.txt';
 export const VERIFY_FILE = 'VERIFY.md';
 export const PUBLIC_KEY_FILE = 'keys/seal.pub.pem';
+export const OPENINGS_FILE = 'openings.jsonl';
 export const ARTIFACTS_DIR = 'artifacts/';
 
 export interface ArchiveInput {
@@ -25,9 +28,22 @@ export interface ArchiveInput {
   signatureJson: string;
   publicKeyPem: string;
   timestampTsr?: Uint8Array;
-  artifacts: readonly ArtifactEntry[];
+  /** The artifacts in manifest order, with their real digests. */
+  artifacts: readonly SealedArtifact[];
+  /** The openings of the manifest entries, in manifest order (ADR 0011). */
+  openings: readonly ArtifactOpening[];
   /** Opens the bytes of one artifact (called once per artifact, in archive order). */
-  openArtifact(entry: ArtifactEntry): Promise<Readable>;
+  openArtifact(artifact: SealedArtifact): Promise<Readable>;
+}
+
+/** One line of openings.jsonl: the opening of entry i, or the mark that its content is withheld. */
+export type OpeningLine = ArtifactOpening | { path: string; withheld: true };
+
+/** openings.jsonl: the RFC 8785 bytes of each line's object, `\n`-terminated, in manifest order. */
+export function openingsJsonl(lines: readonly OpeningLine[]): Uint8Array {
+  return text(
+    lines.map((l) => Buffer.from(canonicalJcsBytes(l as unknown as JsonValue)).toString('utf8') + '\n').join(''),
+  );
 }
 
 const VERIFY_MD = `# Verifying this evidence bundle offline
@@ -35,8 +51,10 @@ const VERIFY_MD = `# Verifying this evidence bundle offline
 Needs only \`sha256sum\` and \`openssl\` (or \`stella evidence verify bundle.tgz\`).
 
 1. File integrity: \`sha256sum -c checksums.txt\` — every file of the bundle but checksums.txt.
-2. Artifacts: each \`artifacts/<path>\` has the size and \`sha256\` digest of its entry in
-   \`manifest.json\` (checksums.txt lists the same digests).
+2. Artifacts: each \`artifacts/<path>\` has the size of its entry in \`manifest.json\`.
+   Line i of openings.jsonl opens manifest.artifacts[i]: its \`digest\` is the file's sha256, and
+   HMAC-SHA256(key = hex-decoded \`salt\`, message = the ASCII digest) is the entry's
+   \`commitment\` (\`printf %s sha256:<hex> | openssl dgst -sha256 -mac HMAC -macopt hexkey:<salt>\`).
 3. Merkle root: leaf i = SHA-256(0x00 || RFC 8785 bytes of manifest.artifacts[i]); nodes
    SHA-256(0x01 || left || right) as in RFC 9162 §2.1.1; the root must equal manifest.merkle.root.
 4. Seal: signature.json is a DSSE envelope (payloadType application/vnd.in-toto+json). Verify the
@@ -51,15 +69,23 @@ Needs only \`sha256sum\` and \`openssl\` (or \`stella evidence verify bundle.tgz
 Format: docs/formats/evidence-bundle.md of StellaOps Export & Evidence.
 `;
 
-const text = (s: string) => new Uint8Array(Buffer.from(s, 'utf8'));
+export const text = (s: string) => new Uint8Array(Buffer.from(s, 'utf8'));
 
-/** The sha256sum line of one file (GNU coreutils format: hex, two spaces, name). */
-function checksumLine(hex: string, path: string): string {
-  return `${hex}  ${path}\n`;
+/**
+ * checksums.txt over the given files (GNU sha256sum format: hex, two spaces, name), in UTF-8
+ * path order; `hex` is known up front so artifact bodies need not be read twice.
+ */
+export function checksumsTxt(files: readonly { path: string; hex: string }[]): Uint8Array {
+  return text(
+    [...files]
+      .sort((a, b) => Buffer.compare(Buffer.from(a.path), Buffer.from(b.path)))
+      .map((l) => `${l.hex}  ${l.path}\n`)
+      .join(''),
+  );
 }
 
 /** The seal as a Sigstore bundle v0.3 (public-key hint, no tlog entries, the RFC 3161 token if any). */
-function sigstoreJson(signatureJson: string, tsr: Uint8Array | undefined): string {
+export function sigstoreJson(signatureJson: string, tsr: Uint8Array | undefined): string {
   const envelope = parseEnvelope(signatureJson);
   return serializeSigstoreBundle(toSigstoreBundle(envelope, tsr ? { rfc3161Timestamps: [tsr] } : {}));
 }
@@ -72,18 +98,16 @@ export function archiveEntries(input: ArchiveInput): TarEntryInput[] {
     { path: SIGSTORE_FILE, bytes: text(sigstoreJson(input.signatureJson, input.timestampTsr)) },
     { path: PUBLIC_KEY_FILE, bytes: text(input.publicKeyPem) },
     { path: VERIFY_FILE, bytes: text(VERIFY_MD) },
+    { path: OPENINGS_FILE, bytes: openingsJsonl(input.openings) },
     ...(input.timestampTsr ? [{ path: TIMESTAMP_FILE, bytes: input.timestampTsr }] : []),
   ];
-  const lines = [
+  const checksums = checksumsTxt([
     ...fixed.map((f) => ({ path: f.path, hex: sha256Hex(f.bytes) })),
     ...input.artifacts.map((a) => ({ path: ARTIFACTS_DIR + a.path, hex: a.digest.slice('sha256:'.length) })),
-  ]
-    .sort((a, b) => Buffer.compare(Buffer.from(a.path), Buffer.from(b.path)))
-    .map((l) => checksumLine(l.hex, l.path))
-    .join('');
+  ]);
   return [
     ...fixed.map((f) => ({ path: f.path, body: f.bytes })),
-    { path: CHECKSUMS_FILE, body: text(lines) },
+    { path: CHECKSUMS_FILE, body: checksums },
     ...input.artifacts.map((a) => ({ path: ARTIFACTS_DIR + a.path, size: a.size, body: () => input.openArtifact(a) })),
   ];
 }

@@ -4,7 +4,7 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash, generateKeyPairSync } from 'node:crypto';
+import { createHash, createHmac, generateKeyPairSync } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { bundleFromJSON } from '@sigstore/bundle';
 import { TrustedRoot } from '@sigstore/protobuf-specs';
@@ -15,7 +15,8 @@ import { createTarGz, readTarGz } from '@stella/core/tar';
 import { makeOpensslTsaPki, needTool, run, startOpensslTsaHttp, tempDir } from '@stella/testkit';
 import { readFile } from 'node:fs/promises';
 import { createBundleArchive } from './archive.js';
-import { artifactInclusionProof, buildManifest, type ArtifactEntry } from './manifest.js';
+import { opens } from './commitment.js';
+import { artifactInclusionProof, buildManifest, byPath, type ArtifactEntry, type SealedArtifact } from './manifest.js';
 import { sealManifest } from './seal.js';
 import { verifyBundle } from './verify.js';
 
@@ -28,7 +29,7 @@ const contents: Record<string, Buffer> = {
   'a/\uE000.txt': Buffer.from('private use'),
   'env.json': Buffer.from('{"node":"22"}'),
 };
-const entries: ArtifactEntry[] = Object.entries(contents).map(([path, bytes]) => ({
+const entries: SealedArtifact[] = Object.entries(contents).map(([path, bytes]) => ({
   path,
   role: 'input',
   mediaType: 'application/json',
@@ -36,8 +37,15 @@ const entries: ArtifactEntry[] = Object.entries(contents).map(([path, bytes]) =>
   digest: sha(bytes),
 }));
 
-function manifestOf(artifacts: ArtifactEntry[], bundleId = '01J00000000000000000000001', at = new Date(0)) {
-  return buildManifest({ bundleId, tenant: 'acme', kind: 'job', createdAt: at, artifacts });
+const SALT_KEY = new Uint8Array(32).fill(7);
+
+function manifestOf(
+  artifacts: SealedArtifact[],
+  bundleId = '01J00000000000000000000001',
+  at = new Date(0),
+  saltKey = SALT_KEY,
+) {
+  return buildManifest({ bundleId, tenant: 'acme', kind: 'job', createdAt: at, artifacts, saltKey });
 }
 
 async function bytesOf(stream: Readable): Promise<Buffer> {
@@ -58,8 +66,9 @@ async function bundle(tsaUrl?: string) {
     manifestBytes: m.bytes,
     signatureJson: seal.signatureJson,
     publicKeyPem: seal.publicKeyPem,
-    artifacts: m.manifest.artifacts,
-    openArtifact: async (a: ArtifactEntry) => Readable.from([files[a.path]!]),
+    artifacts: byPath(entries),
+    openings: m.openings,
+    openArtifact: async (a: SealedArtifact) => Readable.from([files[a.path]!]),
   };
   return { m, seal, tgz: await bytesOf(createBundleArchive(input)), again: () => bytesOf(createBundleArchive(input)) };
 }
@@ -96,6 +105,31 @@ describe('manifest and Merkle root', () => {
     assert.notEqual(m2.digest, m1.digest);
     assert.equal(m1.manifest.merkle.leafCount, 5);
     assert.equal(m1.digest, sha(m1.bytes));
+  });
+
+  test('entries carry salted commitments, not digests (ADR 0011); openings open them', () => {
+    const m1 = manifestOf(entries);
+    const manifestText = Buffer.from(m1.bytes).toString('utf8');
+    for (const e of entries) assert.ok(!manifestText.includes(e.digest), `${e.path}: digest in the manifest`);
+    for (const [i, a] of m1.manifest.artifacts.entries()) {
+      const o = m1.openings[i]!;
+      assert.equal(o.path, a.path);
+      assert.equal(o.digest, entries.find((e) => e.path === a.path)!.digest);
+      // The commitment, recomputed with Node's HMAC straight from the ADR's definition.
+      const mac = createHmac('sha256', Buffer.from(o.salt, 'hex')).update(o.digest).digest('hex');
+      assert.equal(a.commitment, `hmac-sha256:${mac}`);
+      assert.ok(opens(a.commitment, o));
+      assert.ok(!opens(a.commitment, { ...o, digest: sha('guess') }));
+    }
+    // Another tenant key: other salts, so other commitments and another root for the same inputs.
+    const other = manifestOf(entries, undefined, undefined, new Uint8Array(32).fill(8));
+    assert.notEqual(other.manifest.merkle.root, m1.manifest.merkle.root);
+    // The same content at two paths gets two salts: equal commitments would reveal equal content.
+    const twin = manifestOf([
+      { ...entries[0]!, path: 'x/one' },
+      { ...entries[0]!, path: 'x/two' },
+    ]);
+    assert.notEqual(twin.manifest.artifacts[0]!.commitment, twin.manifest.artifacts[1]!.commitment);
   });
 
   test(

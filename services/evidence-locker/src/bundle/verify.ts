@@ -1,27 +1,33 @@
 /**
- * Offline verification of a bundle.tgz (docs/formats/evidence-bundle.md "Verification"): no
+ * Offline verification of a bundle.tgz or a portable-bundle-v1.tgz (docs/formats/evidence-bundle.md
+ * "Verification", "Portable bundle"): no
  * network, no database — only the archive, optionally a trusted public key and TSA CA
  * certificates. Every check is reported with its result; one failing check does not hide others.
  */
 import { createHash } from 'node:crypto';
 import { parseJson } from '@stella/core/canonical-json';
 import { digestEquals, sha256, sha256Digest } from '@stella/core/digest';
-import { parseEnvelope, verifyEnvelope } from '@stella/core/dsse';
+import { pae, parseEnvelope, verifyEnvelope } from '@stella/core/dsse';
 import { isStellaError } from '@stella/core/errors';
 import { IN_TOTO_PAYLOAD_TYPE, statementFromEnvelope } from '@stella/core/in-toto';
 import { parseTimeStampResponse, verifyTimeStampToken } from '@stella/core/rfc3161';
 import { keySetFromPublicKeys, parsePublicKey } from '@stella/core/signing';
 import { parseSigstoreBundle, signatureToTimestamp } from '@stella/core/sigstore';
 import { readTarGz, type TarSource } from '@stella/core/tar';
+import { compareUtf8 } from '@stella/core/tar';
 import {
   ARTIFACTS_DIR,
   CHECKSUMS_FILE,
   MANIFEST_FILE,
+  OPENINGS_FILE,
   SIGNATURE_FILE,
   SIGSTORE_FILE,
   TIMESTAMP_FILE,
+  type OpeningLine,
 } from './archive.js';
-import { artifactsRoot, sortArtifacts, type ArtifactEntry } from './manifest.js';
+import { opens } from './commitment.js';
+import { artifactsRoot, leafBytes } from './manifest.js';
+import { LEAVES_FILE, PAE_FILE, PORTABLE_FILE, PORTABLE_SCHEMA, SIG_FILE } from './portable.js';
 import { ROOT_SUBJECT_NAME, SEAL_PREDICATE_TYPE } from './seal.js';
 
 export type CheckStatus = 'pass' | 'fail' | 'skip';
@@ -36,6 +42,10 @@ export interface VerifyCheck {
 export interface VerifyReport {
   /** True when no check failed and the signature check passed. */
   ok: boolean;
+  /** `bundle` (bundle.tgz) or `portable` (portable-bundle-v1.tgz). */
+  format?: 'bundle' | 'portable';
+  /** Portable bundles: the paths whose content was withheld (their entries verified). */
+  withheld?: string[];
   bundleId?: string;
   rootHash?: string;
   checks: VerifyCheck[];
@@ -98,20 +108,49 @@ function parseChecksums(text: string): Map<string, string> | string {
   return out;
 }
 
-interface ParsedManifest {
+/** What the checks below need of either form: the entries (leaves) and the sealed root. */
+interface Sealed {
+  format: 'bundle' | 'portable';
   bundleId?: string;
-  artifacts: ArtifactEntry[];
+  kind?: string;
+  /** Entries as leaves: v2 `{…, commitment}` or v1 `{…, digest}`. */
+  artifacts: Record<string, unknown>[];
   merkle: { algorithm: string; root: string; leafCount: number };
+  /** The manifest digest the statement must carry. */
+  manifestDigest?: string;
 }
 
-function parseManifest(bytes: Uint8Array): ParsedManifest {
-  const m = parseJson(Buffer.from(bytes).toString('utf8')) as Partial<ParsedManifest> | null;
-  if (!m || typeof m !== 'object' || !Array.isArray(m.artifacts) || !m.merkle || typeof m.merkle !== 'object')
-    throw new Error('manifest.json lacks artifacts or merkle');
-  return m as ParsedManifest;
+function parseObject(bytes: Uint8Array, what: string): Record<string, unknown> {
+  const v = parseJson(Buffer.from(bytes).toString('utf8')) as unknown;
+  if (!v || typeof v !== 'object' || Array.isArray(v)) throw new Error(`${what} is not a JSON object`);
+  return v as Record<string, unknown>;
 }
 
-/** Verifies a bundle.tgz (bytes or a stream of them). Never throws for a bad bundle: it reports. */
+function sealedOf(m: Record<string, unknown>, what: string): Omit<Sealed, 'format'> {
+  if (!Array.isArray(m.artifacts) || !m.merkle || typeof m.merkle !== 'object')
+    throw new Error(`${what} lacks artifacts or merkle`);
+  if (!m.artifacts.every((a) => a && typeof a === 'object' && typeof (a as { path?: unknown }).path === 'string'))
+    throw new Error(`${what}: every artifact entry needs a path`);
+  return {
+    ...(typeof m.bundleId === 'string' ? { bundleId: m.bundleId } : {}),
+    ...(typeof m.kind === 'string' ? { kind: m.kind } : {}),
+    artifacts: m.artifacts as Record<string, unknown>[],
+    merkle: m.merkle as Sealed['merkle'],
+  };
+}
+
+/** openings.jsonl, one JSON object per line (ADR 0011). */
+function parseOpenings(bytes: Uint8Array): OpeningLine[] {
+  const lines = Buffer.from(bytes).toString('utf8').split('\n');
+  if (lines.pop() !== '') throw new Error('openings.jsonl does not end with a newline');
+  return lines.map((l, i) => {
+    const o = parseObject(Buffer.from(l), `openings.jsonl line ${i + 1}`);
+    if (typeof o.path !== 'string') throw new Error(`openings.jsonl line ${i + 1} has no path`);
+    return o as unknown as OpeningLine;
+  });
+}
+
+/** Verifies a bundle.tgz or a portable bundle (bytes or a stream). Never throws for a bad bundle: it reports. */
 export async function verifyBundle(source: TarSource, options: VerifyOptions = {}): Promise<VerifyReport> {
   const checks: VerifyCheck[] = [];
   const add = (check: string, status: CheckStatus, detail?: string) =>
@@ -150,27 +189,99 @@ export async function verifyBundle(source: TarSource, options: VerifyOptions = {
     }
   }
 
+  // The sealed entries: manifest.json of a bundle, or portable.json + merkle/leaves.jsonl.
   const manifestFile = files.get(MANIFEST_FILE);
-  let manifest: ParsedManifest | undefined;
+  const portableFile = files.get(PORTABLE_FILE);
+  let sealed: Sealed | undefined;
   try {
-    if (!manifestFile?.bytes) throw new Error('manifest.json is missing');
-    manifest = parseManifest(manifestFile.bytes);
-    add('manifest', 'pass');
+    if (portableFile?.bytes) {
+      const view = parseObject(portableFile.bytes, 'portable.json');
+      if (view.schema !== PORTABLE_SCHEMA) throw new Error(`portable.json schema ${String(view.schema)} is unknown`);
+      const digest = (view.manifest as { digest?: unknown } | undefined)?.digest;
+      sealed = {
+        format: 'portable',
+        ...sealedOf(view, 'portable.json'),
+        ...(typeof digest === 'string' ? { manifestDigest: digest } : {}),
+      };
+      add('manifest', 'pass', 'portable.json (the sealed manifest is not included)');
+      // merkle/leaves.jsonl holds the leaf bytes verify-offline.sh hashes: they must be these entries.
+      const leaves = files.get(LEAVES_FILE)?.bytes;
+      const want = sealed.artifacts.map((a) => Buffer.from(leafBytes(a)).toString('utf8') + '\n').join('');
+      if (!leaves) add('leaves', 'fail', `${LEAVES_FILE} is missing`);
+      else if (Buffer.from(leaves).toString('utf8') !== want)
+        add('leaves', 'fail', `${LEAVES_FILE} is not the RFC 8785 bytes of portable.json's entries`);
+      else add('leaves', 'pass');
+    } else {
+      if (!manifestFile?.bytes) throw new Error('manifest.json is missing');
+      sealed = {
+        format: 'bundle',
+        ...sealedOf(parseObject(manifestFile.bytes, 'manifest.json'), 'manifest.json'),
+        manifestDigest: sha256Digest(manifestFile.bytes),
+      };
+      add('manifest', 'pass');
+    }
   } catch (err) {
     add('manifest', 'fail', message(err));
   }
 
-  if (manifest) {
-    // Each artifact: present, with the manifest's size and digest; nothing extra under artifacts/.
+  const withheld: string[] = [];
+  if (sealed) {
+    const s = sealed;
+    // Openings (v2 entries carry a commitment): one line per entry, in manifest order.
+    let openings: OpeningLine[] | undefined;
+    if (s.artifacts.some((a) => 'commitment' in a)) {
+      const f = files.get(OPENINGS_FILE);
+      try {
+        if (!f?.bytes) throw new Error('openings.jsonl is missing');
+        openings = parseOpenings(f.bytes);
+        if (openings.length !== s.artifacts.length)
+          throw new Error(`openings.jsonl has ${openings.length} lines for ${s.artifacts.length} entries`);
+        add('openings', 'pass');
+      } catch (err) {
+        add('openings', 'fail', message(err));
+      }
+    }
+    // Each artifact: its bytes match the entry (v1: the digest; v2: the opening of the commitment),
+    // or — in a portable bundle only — it is withheld and absent. Nothing extra under artifacts/.
     const declared = new Set<string>();
-    for (const a of manifest.artifacts) {
-      declared.add(ARTIFACTS_DIR + a.path);
-      const f = files.get(ARTIFACTS_DIR + a.path);
-      if (!f) add(`artifact:${a.path}`, 'fail', 'missing from the archive');
-      else if (!digestEquals(`sha256:${f.hex}`, String(a.digest)))
-        add(`artifact:${a.path}`, 'fail', `sha256:${f.hex} differs from the manifest's ${String(a.digest)}`);
-      else if (f.size !== a.size) add(`artifact:${a.path}`, 'fail', `${f.size} bytes, the manifest says ${a.size}`);
-      else add(`artifact:${a.path}`, 'pass');
+    for (const [i, a] of s.artifacts.entries()) {
+      const path = String(a.path);
+      const name = `artifact:${path}`;
+      const f = files.get(ARTIFACTS_DIR + path);
+      const opening = openings?.[i];
+      // Every entry's path counts as declared; a withheld one that is present fails below, once.
+      declared.add(ARTIFACTS_DIR + path);
+      if (typeof a.commitment === 'string') {
+        if (!opening) {
+          if (openings) add(name, 'fail', 'no opening');
+          continue;
+        }
+        if (opening.path !== path) {
+          add(name, 'fail', `line ${i + 1} of openings.jsonl opens ${JSON.stringify(opening.path)}`);
+          continue;
+        }
+        if ('withheld' in opening) {
+          if (s.format !== 'portable') add(name, 'fail', 'withheld, but only a portable bundle may withhold');
+          else if (f) add(name, 'fail', 'marked withheld but present in the archive');
+          else {
+            withheld.push(path);
+            add(name, 'pass', 'withheld: its entry is a leaf of the sealed tree; its content is not in this bundle');
+          }
+          continue;
+        }
+        if (!f) add(name, 'fail', 'missing from the archive');
+        else if (!digestEquals(`sha256:${f.hex}`, String(opening.digest)))
+          add(name, 'fail', `sha256:${f.hex} differs from its opening's ${String(opening.digest)}`);
+        else if (!opens(a.commitment, opening)) add(name, 'fail', "its opening does not open the entry's commitment");
+        else if (f.size !== a.size) add(name, 'fail', `${f.size} bytes, the manifest says ${String(a.size)}`);
+        else add(name, 'pass');
+      } else {
+        if (!f) add(name, 'fail', 'missing from the archive');
+        else if (!digestEquals(`sha256:${f.hex}`, String(a.digest)))
+          add(name, 'fail', `sha256:${f.hex} differs from the manifest's ${String(a.digest)}`);
+        else if (f.size !== a.size) add(name, 'fail', `${f.size} bytes, the manifest says ${String(a.size)}`);
+        else add(name, 'pass');
+      }
     }
     for (const path of files.keys())
       if (path.startsWith(ARTIFACTS_DIR) && !declared.has(path))
@@ -178,18 +289,15 @@ export async function verifyBundle(source: TarSource, options: VerifyOptions = {
 
     // Merkle root over the entries exactly as listed (order included: sorted is part of the format).
     try {
-      const sorted = sortArtifacts(manifest.artifacts);
-      const inOrder = sorted.every((a, i) => a.path === manifest!.artifacts[i]!.path);
-      const root = artifactsRoot(manifest.artifacts);
-      if (!inOrder) add('merkle', 'fail', 'manifest.artifacts is not sorted by path');
-      else if (manifest.merkle.algorithm !== 'rfc9162-sha256')
-        add('merkle', 'fail', `unknown algorithm ${String(manifest.merkle.algorithm)}`);
-      else if (root !== manifest.merkle.root || manifest.merkle.leafCount !== manifest.artifacts.length)
-        add(
-          'merkle',
-          'fail',
-          `recomputed root ${root} (${manifest.artifacts.length} leaves) differs from the manifest`,
-        );
+      const inOrder = s.artifacts.every(
+        (a, i) => i === 0 || compareUtf8(String(s.artifacts[i - 1]!.path), String(a.path)) < 0,
+      );
+      const root = artifactsRoot(s.artifacts);
+      if (!inOrder) add('merkle', 'fail', 'the artifact entries are not sorted by path');
+      else if (s.merkle.algorithm !== 'rfc9162-sha256')
+        add('merkle', 'fail', `unknown algorithm ${String(s.merkle.algorithm)}`);
+      else if (root !== s.merkle.root || s.merkle.leafCount !== s.artifacts.length)
+        add('merkle', 'fail', `recomputed root ${root} (${s.artifacts.length} leaves) differs from the manifest`);
       else add('merkle', 'pass');
     } catch (err) {
       add('merkle', 'fail', message(err));
@@ -220,10 +328,27 @@ export async function verifyBundle(source: TarSource, options: VerifyOptions = {
     const problems: string[] = [];
     if (st.predicateType !== SEAL_PREDICATE_TYPE) problems.push(`predicateType ${st.predicateType}`);
     if (st.subject.length !== 1 || subject.name !== ROOT_SUBJECT_NAME) problems.push('subject is not the Merkle root');
-    if (manifest && subject.digest.sha256 !== manifest.merkle.root) problems.push('subject is not the manifest root');
-    if (manifestFile?.bytes && predicate?.manifest?.digest !== sha256Digest(manifestFile.bytes))
-      problems.push('predicate.manifest.digest is not the digest of manifest.json');
+    const p = predicate as { bundleId?: unknown; kind?: unknown } | undefined;
+    if (sealed && subject.digest.sha256 !== sealed.merkle.root) problems.push('subject is not the manifest root');
+    if (sealed && predicate?.manifest?.digest !== sealed.manifestDigest)
+      problems.push(
+        `predicate.manifest.digest is not the digest of ${sealed.format === 'portable' ? "portable.json's manifest" : 'manifest.json'}`,
+      );
+    if (sealed?.bundleId !== undefined && p?.bundleId !== sealed.bundleId) problems.push('predicate.bundleId differs');
+    if (sealed?.kind !== undefined && p?.kind !== sealed.kind) problems.push('predicate.kind differs');
     add('statement', problems.length ? 'fail' : 'pass', problems.length ? problems.join('; ') : undefined);
+    if (sealed?.format === 'portable') {
+      // The files verify-offline.sh hands to openssl must be exactly this envelope's signature and PAE.
+      const sigFile = files.get(SIG_FILE)?.bytes;
+      const paeFile = files.get(PAE_FILE)?.bytes;
+      const okSig = sigFile && Buffer.from(sigFile).equals(Buffer.from(signatureToTimestamp(envelope)));
+      const okPae = paeFile && Buffer.from(paeFile).equals(Buffer.from(pae(envelope.payloadType, envelope.payload)));
+      add(
+        'seal-files',
+        okSig && okPae ? 'pass' : 'fail',
+        okSig && okPae ? undefined : `${okSig ? PAE_FILE : SIG_FILE} is not the seal's`,
+      );
+    }
   } catch (err) {
     add('signature', 'fail', message(err));
   }
@@ -273,7 +398,9 @@ export async function verifyBundle(source: TarSource, options: VerifyOptions = {
     }
   }
   return report({
-    ...(manifest?.bundleId ? { bundleId: manifest.bundleId } : {}),
-    ...(manifest ? { rootHash: manifest.merkle.root } : {}),
+    ...(sealed ? { format: sealed.format } : {}),
+    ...(sealed?.bundleId ? { bundleId: sealed.bundleId } : {}),
+    ...(sealed ? { rootHash: sealed.merkle.root } : {}),
+    ...(sealed?.format === 'portable' ? { withheld } : {}),
   });
 }

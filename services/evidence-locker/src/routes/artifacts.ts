@@ -8,29 +8,52 @@ import { StellaError } from '@stella/core/errors';
 import { inclusionProof, inclusionProofToJson } from '@stella/core/merkle';
 import { errorResponses, ifNoneMatchHits, tenantRoute, type StellaApp } from '@stella/platform/http';
 import type { ServiceDeps, TenantTx } from '@stella/platform/service';
-import { artifactLeafHashes, type ArtifactEntry, type ArtifactRole } from '../bundle/manifest.js';
+import type { ArtifactOpening } from '../bundle/commitment.js';
+import { artifactLeafHashes, type ArtifactRole } from '../bundle/manifest.js';
 import { blobKey } from '../settings.js';
 import { loadBundle } from './bundles.js';
-import { ArtifactSchema, BUNDLE_ID_PATTERN, TAG } from './schemas.js';
+import { BUNDLE_ID_PATTERN, LeafEntrySchema, TAG } from './schemas.js';
 import { recordCustody } from '../custody.js';
 
-/** The bundle's sealed root and its entries in manifest order (EVIDENCE_NOT_FOUND if not the tenant's). */
-async function artifactsOf(tx: TenantTx, id: string): Promise<{ root: string; artifacts: ArtifactEntry[] }> {
+/** One artifact row: its Merkle leaf entry (v2: commitment; v1: digest) and its opening (v2). */
+export interface StoredArtifact {
+  path: string;
+  role: ArtifactRole;
+  mediaType: string;
+  size: number;
+  digest: string;
+  /** The entry exactly as sealed in manifest.artifacts (the leaf). */
+  entry: Record<string, string | number>;
+  opening?: ArtifactOpening;
+}
+
+/** The bundle's sealed root and its artifacts in manifest order (EVIDENCE_NOT_FOUND if not the tenant's). */
+export async function artifactsOf(tx: TenantTx, id: string): Promise<{ root: string; artifacts: StoredArtifact[] }> {
   const bundle = await loadBundle(tx, id);
-  const r = await tx.query<{ path: string; role: ArtifactRole; media_type: string; size: string; digest: string }>(
-    `SELECT path, role, media_type, size::text AS size, digest FROM evidence_locker.artifacts
+  const r = await tx.query<{
+    path: string;
+    role: ArtifactRole;
+    media_type: string;
+    size: string;
+    digest: string;
+    commitment: string | null;
+    salt: string | null;
+  }>(
+    `SELECT path, role, media_type, size::text AS size, digest, commitment, salt FROM evidence_locker.artifacts
      WHERE bundle_id = $1 ORDER BY leaf_index`,
     [id],
   );
   return {
     root: bundle.root_hash,
-    artifacts: r.rows.map((a) => ({
-      path: a.path,
-      role: a.role,
-      mediaType: a.media_type,
-      size: Number(a.size),
-      digest: a.digest,
-    })),
+    artifacts: r.rows.map((a) => {
+      const base = { path: a.path, role: a.role, mediaType: a.media_type, size: Number(a.size) };
+      return {
+        ...base,
+        digest: a.digest,
+        entry: a.commitment ? { ...base, commitment: a.commitment } : { ...base, digest: a.digest },
+        ...(a.salt ? { opening: { path: a.path, digest: a.digest, salt: a.salt } } : {}),
+      };
+    }),
   };
 }
 
@@ -119,7 +142,14 @@ export function artifactRoutes(deps: ServiceDeps) {
               additionalProperties: false,
               properties: {
                 bundleId: { type: 'string' },
-                entry: ArtifactSchema,
+                entry: LeafEntrySchema,
+                opening: {
+                  type: 'object',
+                  description: "Opens the entry's commitment: HMAC-SHA256(hex-decoded salt, digest) (ADR 0011).",
+                  required: ['digest', 'salt'],
+                  additionalProperties: false,
+                  properties: { digest: { type: 'string' }, salt: { type: 'string' } },
+                },
                 proof: {
                   type: 'object',
                   required: ['algorithm', 'treeSize', 'leafIndex', 'leafHash', 'auditPath', 'root'],
@@ -145,10 +175,12 @@ export function artifactRoutes(deps: ServiceDeps) {
         const { root, artifacts } = await deps.tenants.forRequest(req).transaction((tx) => artifactsOf(tx, id));
         const index = artifacts.findIndex((a) => a.path === path);
         if (index < 0) throw noArtifact(id, path);
-        const leaves = artifactLeafHashes(artifacts);
+        const leaves = artifactLeafHashes(artifacts.map((a) => a.entry));
+        const { opening } = artifacts[index]!;
         return {
           bundleId: id,
-          entry: artifacts[index]!,
+          entry: artifacts[index]!.entry,
+          ...(opening ? { opening: { digest: opening.digest, salt: opening.salt } } : {}),
           proof: inclusionProofToJson({
             treeSize: leaves.length,
             leafIndex: index,

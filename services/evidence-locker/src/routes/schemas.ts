@@ -1,4 +1,5 @@
 /** JSON schemas of the evidence routes (also the OpenAPI document's). */
+import { COMMITMENT_PATTERN } from '../bundle/commitment.js';
 import { ARTIFACT_ROLES, BUNDLE_KINDS } from '../bundle/manifest.js';
 
 export const TAG = 'evidence';
@@ -82,6 +83,21 @@ export const ArtifactSchema = {
   properties: { path, role, mediaType, size: { type: 'integer' }, digest },
 } as const;
 
+/** A Merkle leaf: the entry exactly as sealed — v2 with `commitment`, v1 bundles with `digest`. */
+export const LeafEntrySchema = {
+  type: 'object',
+  required: ['path', 'role', 'mediaType', 'size'],
+  additionalProperties: false,
+  properties: {
+    path,
+    role,
+    mediaType,
+    size: { type: 'integer' },
+    commitment: { type: 'string', pattern: COMMITMENT_PATTERN },
+    digest,
+  },
+} as const;
+
 const bundleProperties = {
   ...SnapshotResponseSchema.properties,
   kind: { type: 'string', enum: [...BUNDLE_KINDS] },
@@ -134,6 +150,8 @@ export const VerifyReportSchema = {
   additionalProperties: false,
   properties: {
     ok: { type: 'boolean' },
+    format: { type: 'string', enum: ['bundle', 'portable'] },
+    withheld: { type: 'array', items: { type: 'string' } },
     bundleId: { type: 'string' },
     rootHash: { type: 'string' },
     checks: {

@@ -16,10 +16,11 @@ import type { ServiceDeps } from '@stella/platform/service';
 import { ARTIFACTS_DIR, createBundleArchive } from '../bundle/archive.js';
 import {
   buildManifest,
-  type ArtifactEntry,
+  byPath,
   type ArtifactRole,
   type BundleKind,
   type BundleSubject,
+  type SealedArtifact,
 } from '../bundle/manifest.js';
 import { sealManifest } from '../bundle/seal.js';
 import { crashPoint } from '../crash-points.js';
@@ -29,6 +30,8 @@ import { checkReservedPaths, incidentArtifacts, requestNote } from '../incident/
 import { activeIncident } from '../incident/incident.js';
 import { archiveKey, blobKey, evidenceSettings } from '../settings.js';
 import { quotaExceeded, recordBlob, setQuotaHeaders, tenantUsage, tooLarge } from './blobs.js';
+import { checkKindSchema } from './kind-schemas.js';
+import { tenantSaltKey } from './salt-key.js';
 import { SnapshotBodySchema, SnapshotResponseSchema, TAG } from './schemas.js';
 
 interface ArtifactInput {
@@ -130,6 +133,7 @@ export function snapshotRoutes(deps: ServiceDeps) {
         const ctx = deps.tenants.forRequest(req);
         const idempotencyKey = req.headers['idempotency-key'] as string | undefined;
         const requestDigest = sha256Digest(canonicalJcsBytes(request as unknown as JsonValue));
+        checkKindSchema(request);
         await checkPaths(request.artifacts);
         requestNote(req, 'snapshot request validated', {
           kind: request.kind,
@@ -179,7 +183,11 @@ export function snapshotRoutes(deps: ServiceDeps) {
             'SELECT digest, size::text AS size FROM evidence_locker.blobs WHERE digest = ANY($1::text[])',
             [referenced],
           );
-          return { sizes: new Map(r.rows.map((row) => [row.digest, Number(row.size)])), used: await tenantUsage(tx) };
+          return {
+            sizes: new Map(r.rows.map((row) => [row.digest, Number(row.size)])),
+            used: await tenantUsage(tx),
+            saltKey: await tenantSaltKey(tx),
+          };
         });
         const missing = body.artifacts.filter((a) => a.digest && !known.sizes.has(a.digest));
         if (missing.length > 0)
@@ -198,7 +206,7 @@ export function snapshotRoutes(deps: ServiceDeps) {
         if (known.used + inlineBytes > settings.tenantQuotaBytes)
           throw quotaExceeded(settings.tenantQuotaBytes, known.used, inlineBytes);
 
-        const entries: ArtifactEntry[] = body.artifacts.map((a, i) => {
+        const entries: SealedArtifact[] = body.artifacts.map((a, i) => {
           const b = inline.get(i);
           const digest = b ? b.digest : a.digest!;
           return {
@@ -215,12 +223,14 @@ export function snapshotRoutes(deps: ServiceDeps) {
           manifest,
           bytes: manifestBytes,
           digest: manifestDigest,
+          openings,
         } = buildManifest({
           bundleId,
           tenant: ctx.tenant,
           kind: body.kind,
           createdAt,
           artifacts: entries,
+          saltKey: known.saltKey,
           ...(body.subject ? { subject: body.subject } : {}),
           ...(body.metadata ? { metadata: body.metadata } : {}),
         });
@@ -247,7 +257,8 @@ export function snapshotRoutes(deps: ServiceDeps) {
               signatureJson: seal.signatureJson,
               publicKeyPem: seal.publicKeyPem,
               ...(seal.timestamp ? { timestampTsr: seal.timestamp.tsr } : {}),
-              artifacts: manifest.artifacts,
+              artifacts: byPath(entries),
+              openings,
               openArtifact: async (a) => (await deps.store.get(blobKey(ctx.tenant, a.digest))).body,
             }),
             { contentType: 'application/gzip' },
@@ -292,9 +303,20 @@ export function snapshotRoutes(deps: ServiceDeps) {
             );
             for (const [i, a] of manifest.artifacts.entries())
               await tx.query(
-                `INSERT INTO evidence_locker.artifacts (bundle_id, path, role, media_type, size, digest, leaf_index)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-                [bundleId, a.path, a.role, a.mediaType, a.size, a.digest, i],
+                `INSERT INTO evidence_locker.artifacts (bundle_id, path, role, media_type, size, digest, leaf_index,
+                   commitment, salt)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+                [
+                  bundleId,
+                  a.path,
+                  a.role,
+                  a.mediaType,
+                  a.size,
+                  openings[i]!.digest,
+                  i,
+                  a.commitment,
+                  openings[i]!.salt,
+                ],
               );
             if (idempotencyKey)
               await tx.query(
