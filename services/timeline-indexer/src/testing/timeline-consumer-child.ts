@@ -24,9 +24,8 @@ const bus = await openBus(parseBusUrl(busUrl), JSON.parse(optionsJson ?? '{}') a
 const worker = timelineConsumer(db, bus, createTimelineMetrics(), {
   name: 'child',
   group: TIMELINE_GROUP,
-  concurrency: 16,
-  maxBatch: 16,
-  flushMs: 5,
+  subscriptions: 2,
+  batchSize: 500,
 });
 await worker.start();
 process.stdout.write('ready\n');
