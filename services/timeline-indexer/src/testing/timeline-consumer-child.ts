@@ -1,7 +1,7 @@
 /**
  * A timeline consumer in its own process, for the SIGKILL and replica tests and the benches: it
  * runs the service's consumer (`timelineConsumer`) on a Postgres URL and a bus URL until it is
- * killed, and prints `ready` once it has joined the group.
+ * killed, prints `ready` once it has joined the group, then `stored <n>` as its count grows.
  *
  * argv: <postgres url> <bus url> [bus options JSON] [child options JSON]
  * child options: `waitForGo` — connect, print `connected`, and join the group only after a `go`
@@ -25,7 +25,8 @@ const child = JSON.parse(childJson ?? '{}') as { waitForGo?: boolean; lifetimeMs
 setTimeout(() => process.exit(4), child.lifetimeMs ?? 120_000).unref();
 const db = await openDb({ kind: 'postgres', url: dbUrl });
 const bus = await openBus(parseBusUrl(busUrl), JSON.parse(optionsJson ?? '{}') as Record<string, unknown>);
-const worker = timelineConsumer(db, bus, createTimelineMetrics(), {
+const metrics = createTimelineMetrics();
+const worker = timelineConsumer(db, bus, metrics, {
   name: 'child',
   group: TIMELINE_GROUP,
   subscriptions: 2,
@@ -38,4 +39,11 @@ if (child.waitForGo) {
 }
 await worker.start();
 process.stdout.write('ready\n');
-setInterval(() => undefined, 1_000);
+// `stored <n>` whenever this process stored more (the replica test sees who did the work).
+let reported = 0;
+setInterval(() => {
+  void metrics.stored.get().then((m) => {
+    const n = m.values.reduce((sum, v) => sum + v.value, 0);
+    if (n !== reported) process.stdout.write(`stored ${(reported = n)}\n`);
+  });
+}, 100);
