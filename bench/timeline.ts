@@ -3,9 +3,13 @@
  * the code every HTTP and bus path ends in), BESIDE `psql \copy` of the same rows into tables
  * shaped like the timeline's own (same columns, same indexes) in the same run, then query latency
  * of a filtered page of 100 at that size (issue #9 acceptance "bench/timeline"; DESIGN.md §5).
+ * Then the same events through each broker into a REAL indexer process (NATS JetStream → PG,
+ * Redis Streams → PG): published first (not timed), then the indexer joins the group and the
+ * drain is timed until every event is stored, each run into a fresh database (same table size as
+ * the pipeline's run); `--repeat R` drains R times per broker and reports the median.
  *
  *   node --conditions=development --import tsx bench/timeline.ts [--events 100000] [--batch 500]
- *        [--queries 300] [--no-analyze] [--json]
+ *        [--queries 300] [--no-analyze] [--brokers nats,redis|none] [--repeat 1] [--json]
  *
  * Needs PostgreSQL on 127.0.0.1:5432 (trust auth) and `psql`; a fresh database is created and
  * dropped. One tenant, 8 sources, 12 kinds, occurredAt shuffled over 30 days. Reported: events/s
@@ -20,12 +24,17 @@ import { migrate, openDb, PLATFORM_MIGRATIONS } from '@stella/platform/db';
 import { createTestDatabase } from '@stella/testkit';
 import { listTimeline, storeTenantBatch, timelineIndexerService, type TimelineFilters } from '@stella/timeline-indexer';
 import { benchArgs } from './lib/args.js';
-import { machineLine, percentile, printTable, round, rssSampler, runBaseline } from './lib/measure.js';
+import { machineLine, median, percentile, printTable, round, rssSampler, runBaseline } from './lib/measure.js';
+import { openBenchBroker, publishAll, startIndexer, waitStored, type BrokerName } from './lib/timeline-brokers.js';
 
 const args = benchArgs();
 const N = args.num('events', 100_000);
 const BATCH = args.num('batch', 500);
 const QUERIES = args.num('queries', 300);
+const BROKERS = (
+  args.opt('brokers', 'nats,redis') === 'none' ? [] : args.opt('brokers', 'nats,redis').split(',')
+) as BrokerName[];
+const REPEAT = args.num('repeat', 1);
 const TENANT = 'bench';
 const KINDS = Array.from({ length: 12 }, (_, i) => `bench.kind${i}.done`);
 const SOURCES = Array.from({ length: 8 }, (_, i) => `svc-${i}`);
@@ -63,6 +72,33 @@ function makeEvents(): EventEnvelope[] {
 /** TSV field for COPY text format (backslash, tab, newline escaped; NULL as \N). */
 const tsv = (v: string | null | undefined) =>
   v === null || v === undefined ? '\\N' : v.replace(/\\/g, '\\\\').replace(/\t/g, '\\t').replace(/\n/g, '\\n');
+
+/** Publishes `events` onto a fresh stream, then times a real indexer process draining it into a fresh database. */
+async function brokerDrain(
+  name: BrokerName,
+  events: readonly EventEnvelope[],
+): Promise<{ ms: number; publishMs: number }> {
+  const target = await createTestDatabase('bench_timeline_bus');
+  const db = await openDb({ kind: 'postgres', url: target.url, poolMax: 2 });
+  const broker = await openBenchBroker(name);
+  let indexer: Awaited<ReturnType<typeof startIndexer>> | undefined;
+  try {
+    await migrate(db, [PLATFORM_MIGRATIONS, timelineIndexerService.migrations]);
+    const p0 = performance.now();
+    await publishAll(broker.publisher, events);
+    const publishMs = performance.now() - p0;
+    indexer = await startIndexer(target.url, broker, true);
+    const t0 = performance.now();
+    indexer.go();
+    const t1 = await waitStored(db, events.length, 1_800_000, 25);
+    return { ms: t1 - t0, publishMs };
+  } finally {
+    await indexer?.kill();
+    await broker.cleanup();
+    await db.close();
+    await target.drop();
+  }
+}
 
 async function main(): Promise<void> {
   args.log(machineLine());
@@ -171,10 +207,32 @@ async function main(): Promise<void> {
       queryRows.push({ filter: name, p50Ms: round(percentile(ms, 50), 2), p99Ms: round(percentile(ms, 99), 2) });
     }
 
-    const ingestRows = [
-      { path: 'storeTenantBatch', events: N, ms: Math.round(pipelineMs), perSec: Math.round(N / (pipelineMs / 1000)) },
+    const ingestRows: Record<string, string | number>[] = [
+      {
+        path: 'storeTenantBatch',
+        events: N,
+        ms: Math.round(pipelineMs),
+        perSec: Math.round(N / (pipelineMs / 1000)),
+        vsCopy: round(copy.ms / pipelineMs, 2),
+        runsPerSec: '',
+        publishPerSec: '',
+      },
       { path: 'psql \\copy (baseline)', events: N, ms: Math.round(copy.ms), perSec: Math.round(N / (copy.ms / 1000)) },
     ];
+    for (const name of BROKERS) {
+      const runs: { ms: number; publishMs: number }[] = [];
+      for (let i = 0; i < REPEAT; i++) runs.push(await brokerDrain(name, events));
+      const ms = median(runs.map((x) => x.ms));
+      ingestRows.push({
+        path: `${name} → indexer process → PG${REPEAT > 1 ? ` (median of ${REPEAT})` : ''}`,
+        events: N,
+        ms: Math.round(ms),
+        perSec: Math.round(N / (ms / 1000)),
+        vsCopy: round(copy.ms / ms, 2),
+        runsPerSec: runs.map((x) => Math.round(N / (x.ms / 1000))).join(' '),
+        publishPerSec: Math.round(N / (median(runs.map((x) => x.publishMs)) / 1000)),
+      });
+    }
     const ratio = round(copy.ms / pipelineMs, 2);
     if (args.json) {
       process.stdout.write(

@@ -33,17 +33,17 @@ const VARIABLES = [
   ),
   integer(
     'STELLA_TIMELINE_CONSUMERS',
-    16,
+    2,
     1,
-    256,
-    'Bus subscriptions per worker in the timeline consumer group: the bound on events in flight per worker, and on the rows of one batch insert.',
+    64,
+    'Batch subscriptions per worker in the timeline consumer group (one fetches while another writes); events in flight per worker are at most this times `STELLA_TIMELINE_BUS_BATCH`.',
   ),
   integer(
-    'STELLA_TIMELINE_FLUSH_MS',
-    5,
-    0,
-    1000,
-    'How long the bus ingest waits for more events before writing a batch that is not full.',
+    'STELLA_TIMELINE_BUS_BATCH',
+    500,
+    1,
+    10_000,
+    'Most bus messages one fetch hands the timeline consumer, written as one multi-row insert per tenant.',
   ),
 ];
 
@@ -72,9 +72,8 @@ export const timelineIndexerService = defineService({
       return timelineConsumer(deps.db, deps.bus, timelineMetrics(deps), {
         name: `timeline-consumer-${i}`,
         group: TIMELINE_GROUP,
-        concurrency: consumers,
-        maxBatch: consumers,
-        flushMs: deps.settings['STELLA_TIMELINE_FLUSH_MS'] as number,
+        subscriptions: consumers,
+        batchSize: deps.settings['STELLA_TIMELINE_BUS_BATCH'] as number,
         warn: (msg, err) => deps.log.warn({ err }, msg),
       });
     }),

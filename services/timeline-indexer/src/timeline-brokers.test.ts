@@ -78,6 +78,37 @@ async function redisBroker(): Promise<Broker> {
   };
 }
 
+/** Starts an indexer process on `broker` (tracked in `children` for cleanup); resolves once it consumes. */
+async function startIndexerChild(dbUrl: string, broker: Broker, children: ReturnType<typeof spawn>[]) {
+  const child = spawn(
+    process.execPath,
+    [
+      '--conditions=development',
+      '--import',
+      'tsx',
+      fileURLToPath(new URL('./testing/timeline-consumer-child.ts', import.meta.url)),
+      dbUrl,
+      broker.child.url,
+      JSON.stringify(broker.child.options),
+    ],
+    { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  children.push(child);
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+  child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  const deadline = Date.now() + 30_000;
+  while (!out.includes('ready')) {
+    if (Date.now() > deadline || child.exitCode !== null) assert.fail(`child not ready: ${err}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  /** What this process reported storing last (`stored <n>` lines). */
+  const stored = () => Number([...out.matchAll(/^stored (\d+)$/gm)].at(-1)?.[1] ?? 0);
+  return { child, exited, stored };
+}
+
 describe('timeline consumers on real brokers', { skip }, () => {
   let h: TimelineHarness;
   let drop: () => Promise<void>;
@@ -185,36 +216,58 @@ describe('timeline consumers on real brokers', { skip }, () => {
       }
     });
 
+    test(`${name}: two indexer processes share one durable group: every event stored once, both did work`, async () => {
+      const broker = await open();
+      const children: ReturnType<typeof spawn>[] = [];
+      try {
+        const tenant = `${name}-replicas`;
+        const [one, two] = [
+          await startIndexerChild(dbUrl, broker, children),
+          await startIndexerChild(dbUrl, broker, children),
+        ];
+        const unique = Array.from({ length: 4000 }, (_, i) =>
+          newEvent({ tenant, kind: 'scan.completed', source: `svc-${i % 4}` }),
+        );
+        const dupes = unique.filter((_, i) => i % 10 === 0);
+        // Published in waves, so both processes find work waiting while the other writes.
+        const sequence = [...unique, ...dupes].sort(() => Math.random() - 0.5);
+        for (let i = 0; i < sequence.length; i += 200)
+          await Promise.all(sequence.slice(i, i + 200).map((e) => broker.publisher.publish(e)));
+        const count = async () =>
+          (
+            await h.db.withTenant(tenant, (tx) =>
+              tx.query<{ n: string; ids: string }>(
+                'SELECT count(*)::text AS n, count(DISTINCT event_id)::text AS ids FROM timeline.events',
+              ),
+            )
+          ).rows[0]!;
+        const deadline = Date.now() + 120_000;
+        while (Number((await count()).n) < unique.length) {
+          if (Date.now() > deadline) assert.fail(`only ${(await count()).n} of ${unique.length} stored`);
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        await new Promise((r) => setTimeout(r, 500));
+        assert.deepEqual(await count(), { n: String(unique.length), ids: String(unique.length) });
+        await new Promise((r) => setTimeout(r, 300)); // the last `stored` lines
+        assert.ok(one.stored() > 0 && two.stored() > 0, `both stored (${one.stored()}, ${two.stored()})`);
+        assert.equal(one.stored() + two.stored(), unique.length, 'no event stored by both');
+        const seqs = await h.db.withTenant(tenant, (tx) =>
+          tx.query<{ n: string; max: string }>(
+            'SELECT count(*)::text AS n, max(ingest_seq)::text AS max FROM timeline.events GROUP BY source ORDER BY source',
+          ),
+        );
+        // Two writers of one source serialize on its sequence row: still 1..n, no gaps.
+        assert.deepEqual(seqs.rows, Array(4).fill({ n: '1000', max: '1000' }));
+      } finally {
+        for (const c of children) c.kill('SIGKILL');
+        await broker.cleanup();
+      }
+    });
+
     test(`${name}: the indexer process SIGKILLed mid-stream and restarted: nothing lost, nothing stored twice`, async () => {
       const broker = await open();
       const children: ReturnType<typeof spawn>[] = [];
-      const startChild = async () => {
-        const child = spawn(
-          process.execPath,
-          [
-            '--conditions=development',
-            '--import',
-            'tsx',
-            fileURLToPath(new URL('./testing/timeline-consumer-child.ts', import.meta.url)),
-            dbUrl,
-            broker.child.url,
-            JSON.stringify(broker.child.options),
-          ],
-          { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] },
-        );
-        children.push(child);
-        let out = '';
-        let err = '';
-        child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
-        child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
-        const exited = new Promise<void>((r) => child.once('exit', () => r()));
-        const deadline = Date.now() + 30_000;
-        while (!out.includes('ready')) {
-          if (Date.now() > deadline || child.exitCode !== null) assert.fail(`child not ready: ${err}`);
-          await new Promise((r) => setTimeout(r, 50));
-        }
-        return { child, exited };
-      };
+      const startChild = () => startIndexerChild(dbUrl, broker, children);
       try {
         const tenant = `${name}-kill`;
         const unique = Array.from({ length: 3000 }, (_, i) =>

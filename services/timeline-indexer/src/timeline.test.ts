@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createMemoryBus, MemoryBroker, newEvent, type EventEnvelope } from '@stella/platform/bus';
 import type { Db } from '@stella/platform/db';
-import { IngestBatcher } from './ingest-batcher.js';
+import { needTool, run } from '@stella/testkit';
 import { createTimelineMetrics } from './metrics.js';
 import { timelineConsumer } from './consumer.js';
 import { occurredAtMs } from './ingest.js';
@@ -97,6 +97,28 @@ describe('HTTP ingest: POST /timeline/events', () => {
     assert.match(text, /^stella_timeline_ingest_batch_seconds_count\{path="http"\} [1-9]/m);
     assert.match(text, /^stella_http_requests_total\{/m);
   });
+
+  test(
+    'with the consumer running, /metrics has lag, in-flight and backpressure; promtool check metrics passes',
+    { skip: needTool('promtool') },
+    async () => {
+      const t = freshTenant();
+      await h.startWorkers(1); // on the harness bus, counting into the app's registry
+      await h.bus.publish(ev(t));
+      await waitFor('stored by the consumer', async () => (await counter(h.metrics.stored, { path: 'bus' })) >= 1);
+      const text = (await h.app.inject({ method: 'GET', url: '/metrics' })).body;
+      assert.match(text, /^stella_timeline_consumer_lag\{group="timeline-indexer"\} 0$/m);
+      assert.match(text, /^stella_timeline_consumer_unacknowledged\{group="timeline-indexer"\} \d+$/m);
+      assert.match(text, /^stella_timeline_ingest_in_flight \d+$/m);
+      assert.match(text, /^stella_timeline_ingest_in_flight_limit 1000$/m);
+      assert.match(text, /^stella_timeline_ingest_saturated_seconds_total [\d.e+-]+$/m);
+      assert.match(text, /^stella_timeline_ingest_batch_seconds_count\{path="bus"\} [1-9]/m);
+      const check = await run('promtool', ['check', 'metrics'], { input: text });
+      // promtool exits 0, or 3 for lint-only warnings; no errors either way.
+      assert.ok(check.code === 0 || check.code === 3, check.stderr.toString());
+      assert.ok(!/error/i.test(check.stderr.toString()), check.stderr.toString());
+    },
+  );
 
   test("the token's tenant wins over the body's (no tenant needed; another is replaced and counted)", async () => {
     const t = freshTenant();
@@ -473,9 +495,8 @@ describe('bus ingest', () => {
     const worker = timelineConsumer(flaky, bus, metrics, {
       name: 'ack-test',
       group: 'ack-test',
-      concurrency: 1,
-      maxBatch: 1,
-      flushMs: 0,
+      subscriptions: 1,
+      batchSize: 1,
     });
     try {
       const t = freshTenant();
@@ -496,31 +517,100 @@ describe('bus ingest', () => {
     }
   });
 
-  test('the batcher writes one multi-row batch per tenant and resolves only after commit', async () => {
-    const metrics = createTimelineMetrics();
+  test('one fetch = one transaction per tenant; in flight bounded while the database is slow (backpressure); lag', async () => {
+    const broker = new MemoryBroker();
+    const publisher = createMemoryBus({ broker });
+    const bus = createMemoryBus({ broker, ackWaitMs: 60_000 });
     let commits = 0;
-    const counting: Db = {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const slow: Db = {
       ...h.db,
       withTenant: async (tenant, fn) => {
+        await gate; // the database "is slow" until released
         const r = await h.db.withTenant(tenant, fn);
         commits++;
         return r;
       },
     };
-    const batcher = new IngestBatcher(counting, { maxBatch: 6, flushMs: 1000 }, metrics);
-    const [t1, t2] = [freshTenant(), freshTenant()];
-    const events = [ev(t1), ev(t2), ev(t1), ev(t2), ev(t1), ev(t1)];
-    const settled: number[] = [];
-    const all = events.map((e) => batcher.submit(e).then((o) => (settled.push(commits), o)));
-    const outcomes = await Promise.all(all);
-    assert.equal(commits, 2);
-    // Every submit resolved after its tenant's commit (never before the first one).
-    assert.ok(settled.every((c) => c >= 1));
-    assert.deepEqual(
-      outcomes.map((o) => o.status),
-      ['stored', 'stored', 'stored', 'stored', 'stored', 'stored'],
-    );
-    assert.equal((await metrics.inFlight.get()).values[0]!.value, 0);
+    const metrics = createTimelineMetrics();
+    const worker = timelineConsumer(slow, bus, metrics, { name: 'bp', group: 'bp', subscriptions: 1, batchSize: 10 });
+    const gauge = async (name: string) =>
+      (await metrics.registry.getSingleMetric(name)!.get()).values.find((v) => v.labels.group === 'bp')?.value;
+    try {
+      const [t1, t2] = [freshTenant(), freshTenant()];
+      const events = Array.from({ length: 30 }, (_, i) => ev(i % 2 ? t1 : t2));
+      for (const e of events) await publisher.publish(e);
+      await worker.start();
+      await waitFor('a batch in flight', async () => (await metrics.inFlight.get()).values[0]!.value === 10);
+      await new Promise((r) => setTimeout(r, 100));
+      // Still exactly one batch: the subscription fetched nothing more while its writes waited.
+      assert.equal((await metrics.inFlight.get()).values[0]!.value, 10);
+      assert.equal((await metrics.inFlightLimit.get()).values[0]!.value, 10);
+      assert.equal(await gauge('stella_timeline_consumer_lag'), 20);
+      assert.equal(await gauge('stella_timeline_consumer_unacknowledged'), 10);
+      release();
+      await waitFor('all stored', async () => (await counter(metrics.stored, { path: 'bus' })) === 30);
+      // 3 fetches of 10, each with both tenants: 6 transactions, not 30.
+      assert.equal(commits, 6);
+      assert.equal((await metrics.inFlight.get()).values[0]!.value, 0);
+      assert.ok((await metrics.saturatedSeconds.get()).values[0]!.value >= 0.1, 'time waiting on the database');
+      await waitFor('lag 0', async () => (await gauge('stella_timeline_consumer_lag')) === 0);
+      assert.equal(await gauge('stella_timeline_consumer_unacknowledged'), 0);
+      for (const t of [t1, t2]) assert.equal((await walk(t, '', 100)).length, 15);
+    } finally {
+      release();
+      await worker.stop();
+      await bus.close();
+      await publisher.close();
+    }
+  });
+
+  test('a row the database refuses (data error) fails only its event: the rest of the batch is stored', async () => {
+    const broker = new MemoryBroker();
+    const publisher = createMemoryBus({ broker });
+    const bus = createMemoryBus({ broker, ackWaitMs: 60_000 });
+    const t = freshTenant();
+    const bad = ev(t);
+    // As if PostgreSQL refused one row of the events insert (22001 string_data_right_truncation).
+    const picky: Db = {
+      ...h.db,
+      withTenant: (tenant, fn) =>
+        h.db.withTenant(tenant, (tx) =>
+          fn({
+            ...tx,
+            query: (async (sql: string, params?: readonly unknown[]) => {
+              if (sql.includes('INSERT INTO timeline.events ') && (params?.[3] as string[]).includes(bad.eventId))
+                throw Object.assign(new Error('value too long'), { code: '22001' });
+              return tx.query(sql, params);
+            }) as typeof tx.query,
+          }),
+        ),
+    };
+    const metrics = createTimelineMetrics();
+    const dead: string[] = [];
+    const worker = timelineConsumer(picky, bus, metrics, {
+      name: 'picky',
+      group: 'picky',
+      subscriptions: 1,
+      batchSize: 50,
+      maxDeliveries: 2,
+      onDeadLettered: (d) => void dead.push(d.event!.eventId),
+    });
+    try {
+      const good = Array.from({ length: 9 }, () => ev(t));
+      for (const e of [...good.slice(0, 4), bad, ...good.slice(4)]) await publisher.publish(e);
+      await worker.start();
+      await waitFor('the bad event dead-lettered', () => dead.length === 1, 15_000);
+      assert.deepEqual(dead, [bad.eventId]);
+      const stored = await walk(t, '', 100);
+      assert.deepEqual(stored.map((e) => e.eventId).sort(), good.map((e) => e.eventId).sort());
+      assert.equal(await counter(metrics.deadLetters, { reason: 'handler_failed' }), 1);
+    } finally {
+      await worker.stop();
+      await bus.close();
+      await publisher.close();
+    }
   });
 });
 

@@ -8,6 +8,8 @@
  *   and exhausted messages, run the handler, then acknowledge or schedule a retry. The adapters
  *   differ only in HOW they ack, give up or retry (JetStream ack/term/nak, Redis XACK/XCLAIM, the
  *   memory group's timers), which they pass in as {@link DeliveryActions};
+ * - {@link deliverBatch}: the same decision for the messages of one fetch handed to one batch
+ *   handler call (`subscribeBatch`), each message settled on its own;
  * - {@link BusSubscriptions}: the bus's open/closed state and its live subscriptions.
  */
 import { StellaError } from '@stella/core/errors';
@@ -15,6 +17,8 @@ import { decodeEvent, type EventEnvelope } from './event-envelope.js';
 import {
   assertGroupName,
   resolveSubscribeOptions,
+  type BatchDelivery,
+  type BatchHandler,
   retryDelayMs,
   type BusOptions,
   type DeliveryMeta,
@@ -87,6 +91,73 @@ export async function deliverEvent<D>(
     return actions.retry(d, retryDelayMs(meta.attempt, o));
   }
   if (!actions.abandoned(d)) await actions.ack(d);
+}
+
+/** One fetched message for {@link deliverBatch}: its text, delivery facts and adapter handle. */
+export interface BatchItem<D> {
+  raw: string;
+  meta: DeliveryMeta;
+  d: D;
+  /** A cheaper parse for text this process encoded itself (see {@link deliverEvent}'s `decode`). */
+  decode?: (raw: string) => EventEnvelope;
+}
+
+/**
+ * Delivers the messages of one fetch to one `handler` call and settles each through `actions`,
+ * by {@link deliverEvent}'s rules: poison and exhausted messages are dead-lettered and filtered
+ * kinds acknowledged BEFORE the call (they never block the batch); after it, each message the
+ * handler did not report failed is acknowledged and each failed one retried or, out of attempts,
+ * dead-lettered. Never throws. Resolves once every settle action returned.
+ */
+export async function deliverBatch<D>(
+  items: readonly BatchItem<D>[],
+  handler: BatchHandler,
+  o: ResolvedSubscribeOptions,
+  actions: DeliveryActions<D>,
+): Promise<void> {
+  const settles: (void | Promise<void>)[] = [];
+  const live: (BatchItem<D> & { event: EventEnvelope })[] = [];
+  for (const it of items) {
+    let event: EventEnvelope;
+    try {
+      event = (it.decode ?? decodeEvent)(it.raw);
+    } catch (error) {
+      o.onDeadLetter({ ...it.meta, raw: it.raw, error });
+      settles.push(actions.giveUp(it.d));
+      continue;
+    }
+    if (o.kinds && !o.kinds.has(event.kind)) settles.push(actions.ack(it.d));
+    else if (it.meta.attempt > o.maxDeliveries) {
+      o.onDeadLetter({
+        ...it.meta,
+        event,
+        raw: it.raw,
+        error: new Error(`not acknowledged after ${o.maxDeliveries} deliveries`),
+      });
+      settles.push(actions.giveUp(it.d));
+    } else live.push({ ...it, event });
+  }
+  if (live.length > 0) {
+    let failed: ReadonlyMap<number, unknown> | undefined;
+    let thrown: { error: unknown } | undefined;
+    try {
+      const result = await handler(live.map((x): BatchDelivery => ({ event: x.event, meta: x.meta })));
+      failed = result?.failed;
+    } catch (error) {
+      thrown = { error };
+    }
+    live.forEach((x, i) => {
+      if (actions.abandoned(x.d)) return;
+      const fails = thrown !== undefined || failed?.has(i) === true;
+      if (!fails) return void settles.push(actions.ack(x.d));
+      const error = thrown ? thrown.error : failed!.get(i);
+      if (x.meta.attempt >= o.maxDeliveries) {
+        o.onDeadLetter({ ...x.meta, event: x.event, raw: x.raw, error });
+        settles.push(actions.giveUp(x.d));
+      } else settles.push(actions.retry(x.d, retryDelayMs(x.meta.attempt, o)));
+    });
+  }
+  await Promise.all(settles);
 }
 
 /**

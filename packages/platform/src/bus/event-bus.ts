@@ -9,6 +9,11 @@
  *   consumers of one group share the work;
  * - per-consumer order follows publish order for one publisher, except around redeliveries;
  * - consumers must be idempotent on `(tenant, eventId)` (see `dedupe-store.ts`).
+ *
+ * Two ways to consume: `subscribe` calls a handler per message; `subscribeBatch` hands one
+ * handler call every message a fetch returned (up to `batchSize`: a JetStream pull batch, one
+ * `XREADGROUP COUNT n`), so a consumer can commit them in one transaction. Both settle each
+ * message on its own — ack after the handler, retry or dead-letter on failure — by the same rules.
  */
 import { StellaError } from '@stella/core/errors';
 import type { EventEnvelope } from './event-envelope.js';
@@ -25,6 +30,37 @@ export interface DeliveryMeta {
 
 /** Called once per delivery; resolve = done (ack), throw = retry later (no ack). */
 export type EventHandler = (event: EventEnvelope, meta: DeliveryMeta) => Promise<void>;
+
+/** One message of a batch: the decoded event and what the handler learns about its delivery. */
+export interface BatchDelivery {
+  readonly event: EventEnvelope;
+  readonly meta: DeliveryMeta;
+}
+
+/**
+ * What a batch handler reports: nothing (every message done: ack them all) or the messages that
+ * failed, by their index in the batch — those are retried (or dead-lettered once out of attempts)
+ * exactly as a throwing single handler's would be, the others are acknowledged. A throw fails
+ * the whole batch.
+ */
+export type BatchResult = void | { failed: ReadonlyMap<number, unknown> };
+
+/**
+ * Called with 1..`batchSize` deliveries (poison and filtered-out kinds never reach it); every
+ * message is acknowledged only after the returned promise resolved, so the handler commits first.
+ */
+export type BatchHandler = (batch: readonly BatchDelivery[]) => Promise<BatchResult>;
+
+/** Where a consumer group stands on the broker (the consumer-lag metric). */
+export interface GroupLag {
+  /**
+   * Messages of the stream the group has not been handed yet (JetStream `num_pending`, Redis
+   * `XINFO GROUPS` `lag`); `undefined` when the broker cannot tell (Redis after `XDEL`).
+   */
+  pending: number | undefined;
+  /** Handed out and not acknowledged yet (JetStream `num_ack_pending`, Redis `XPENDING` count). */
+  unacknowledged: number;
+}
 
 /** A message given up on after `maxDeliveries` attempts, or one that is not a valid envelope. */
 export interface DeadLetter {
@@ -52,7 +88,7 @@ export interface SubscribeOptions {
   retryBaseMs?: number;
   /** Upper bound of the retry delay. Default 10 000 ms. */
   retryMaxMs?: number;
-  /** Messages fetched per round trip. Default 64. */
+  /** Messages fetched per round trip; with `subscribeBatch`, the most one handler call gets. Default 64. */
   batchSize?: number;
   /** Where a newly created group starts: every retained event (`all`, default) or only new ones. */
   startFrom?: 'all' | 'new';
@@ -83,6 +119,17 @@ export interface EventBus {
   publish(event: EventEnvelope): Promise<void>;
   /** Joins (creating if needed) the durable consumer group `group` and starts delivering. */
   subscribe(group: string, handler: EventHandler, opts?: SubscribeOptions): Promise<Subscription>;
+  /**
+   * Like `subscribe`, but every fetch (up to `batchSize` messages) goes to one handler call; see
+   * {@link BatchHandler}. One handler call at a time per subscription: while it runs, the
+   * subscription fetches nothing beyond one more batch (backpressure).
+   */
+  subscribeBatch(group: string, handler: BatchHandler, opts?: SubscribeOptions): Promise<Subscription>;
+  /**
+   * How far `group` is behind the stream (for a consumer-lag metric). `undefined` when the group
+   * does not exist (yet); broker down → `BUS_UNAVAILABLE`.
+   */
+  groupLag(group: string): Promise<GroupLag | undefined>;
   /** Throws `BUS_UNAVAILABLE` when the broker does not answer. */
   ping(): Promise<void>;
   /** Closes every subscription (see {@link Subscription.close}) and the connection. */

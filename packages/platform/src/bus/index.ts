@@ -16,6 +16,10 @@ export {
 export type {
   EventBus,
   EventHandler,
+  BatchHandler,
+  BatchDelivery,
+  BatchResult,
+  GroupLag,
   DeliveryMeta,
   DeadLetter,
   SubscribeOptions,

@@ -11,6 +11,7 @@ busContract('memory', async () => {
   const broker = new MemoryBroker();
   return {
     open: async (extra) => createMemoryBus({ broker, ackWaitMs: 1_000, drainTimeoutMs: 200, ...extra }),
+    poison: async (raw) => void broker.append(`poison:${raw.length}:${Math.random()}`, raw, 0),
     cleanup: async () => undefined,
   };
 });

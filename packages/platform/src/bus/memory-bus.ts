@@ -9,13 +9,15 @@ import {
   resolveBusOptions,
   settleWithin,
   sleep,
+  type BatchHandler,
   type BusOptions,
   type EventBus,
+  type GroupLag,
   type EventHandler,
   type ResolvedSubscribeOptions,
   type Subscription,
 } from './event-bus.js';
-import { BusSubscriptions, deliverEvent, type DeliveryActions } from './bus-support.js';
+import { BusSubscriptions, deliverBatch, deliverEvent, type DeliveryActions } from './bus-support.js';
 
 interface LogEntry {
   seq: number;
@@ -38,10 +40,12 @@ interface Delivery {
 
 /** One delivery in progress: its group token and whether close() gave up waiting for it. */
 interface InFlight {
-  promise: Promise<void>;
   token: number;
   abandoned: boolean;
 }
+
+/** A subscription's handler: one per message or one per batch. */
+type Handlers = { single: EventHandler } | { batch: BatchHandler };
 
 const parseTrusted = (raw: string): EventEnvelope => JSON.parse(raw) as EventEnvelope;
 
@@ -146,6 +150,12 @@ class MemoryGroup {
     if (next !== Infinity) this.armSweep(next);
   }
 
+  /** Entries after the cursor plus retries waiting (pending), deliveries handed out (unacknowledged). */
+  lag(): GroupLag {
+    const unread = Math.max(0, this.broker.lastSeq - Math.max(this.cursor, this.broker.firstSeq) + 1);
+    return { pending: unread + this.retries.length, unacknowledged: this.inflight.size };
+  }
+
   wait(ms: number, signal: AbortSignal): Promise<void> {
     return new Promise((res) => {
       const done = () => {
@@ -177,6 +187,11 @@ export class MemoryBroker {
 
   /** `maxLen` bounds retention like Redis `MAXLEN` / JetStream `max_msgs`. */
   constructor(readonly maxLen = 100_000) {}
+
+  /** Sequence of the newest entry (firstSeq - 1 when the log is empty). */
+  get lastSeq(): number {
+    return this.nextSeq - 1;
+  }
 
   entry(seq: number): LogEntry | undefined {
     return this.log[seq - this.firstSeq];
@@ -238,7 +253,8 @@ export function createMemoryBus(options: MemoryBusOptions = {}): EventBus {
 
   class MemorySubscription implements Subscription {
     private readonly abort = new AbortController();
-    private current: InFlight | undefined;
+    /** The delivery (or batch) whose handler runs now. */
+    private current: { promise: Promise<void>; handles: InFlight[] } | undefined;
     private readonly loop: Promise<void>;
     private sinceYield = 0;
     // A token the group no longer holds (ack_wait expired, or an abandoning close() released it)
@@ -253,7 +269,7 @@ export function createMemoryBus(options: MemoryBusOptions = {}): EventBus {
     constructor(
       readonly group: string,
       private readonly g: MemoryGroup,
-      private readonly handler: EventHandler,
+      private readonly handler: Handlers,
       private readonly o: ResolvedSubscribeOptions,
     ) {
       this.loop = this.run();
@@ -261,29 +277,46 @@ export function createMemoryBus(options: MemoryBusOptions = {}): EventBus {
 
     private async run(): Promise<void> {
       const signal = this.abort.signal;
+      const max = 'batch' in this.handler ? this.o.batchSize : 1;
       while (!signal.aborted) {
-        const d = this.g.take(Date.now(), opts.ackWaitMs);
-        if (!('token' in d)) {
-          await this.g.wait(d.waitMs, signal);
+        const taken: Delivery[] = [];
+        let waitMs = 0;
+        while (taken.length < max) {
+          const d = this.g.take(Date.now(), opts.ackWaitMs);
+          if (!('token' in d)) {
+            waitMs = d.waitMs;
+            break;
+          }
+          taken.push(d);
+        }
+        if (taken.length === 0) {
+          await this.g.wait(waitMs, signal);
           continue;
         }
-        const cur = { promise: Promise.resolve(), token: d.token, abandoned: false };
-        cur.promise = this.deliver(d, cur);
+        const handles = taken.map((d): InFlight => ({ token: d.token, abandoned: false }));
+        const cur = { promise: this.deliver(taken, handles), handles };
         this.current = cur;
         await cur.promise;
         this.current = undefined;
         // Yield now and then so publishers and other consumers interleave as over a socket
         // (every delivery would halve throughput; never would starve the publisher).
-        if (++this.sinceYield >= 16) {
+        this.sinceYield += taken.length;
+        if (this.sinceYield >= 16) {
           this.sinceYield = 0;
           await new Promise<void>((r) => setImmediate(r));
         }
       }
     }
 
-    private deliver(d: Delivery, cur: InFlight): Promise<void> {
-      const meta = { group: this.group, attempt: d.attempt, messageId: String(d.seq) };
-      return deliverEvent(d.raw, meta, this.handler, this.o, this.actions, cur, d.trusted ? parseTrusted : undefined);
+    private deliver(taken: Delivery[], handles: InFlight[]): Promise<void> {
+      const meta = (d: Delivery) => ({ group: this.group, attempt: d.attempt, messageId: String(d.seq) });
+      const decode = (d: Delivery) => (d.trusted ? parseTrusted : undefined);
+      if ('batch' in this.handler) {
+        const items = taken.map((d, i) => ({ raw: d.raw, meta: meta(d), d: handles[i]!, decode: decode(d) }));
+        return deliverBatch(items, this.handler.batch, this.o, this.actions);
+      }
+      const d = taken[0]!;
+      return deliverEvent(d.raw, meta(d), this.handler.single, this.o, this.actions, handles[0]!, decode(d));
     }
 
     async close(): Promise<void> {
@@ -291,9 +324,11 @@ export function createMemoryBus(options: MemoryBusOptions = {}): EventBus {
       this.abort.abort();
       const cur = this.current;
       if (cur && !(await settleWithin(cur.promise, opts.drainTimeoutMs))) {
-        // Abandoned like a crashed process: the message goes back to the group now.
-        cur.abandoned = true;
-        this.g.release(cur.token, 0);
+        // Abandoned like a crashed process: the messages go back to the group now.
+        for (const h of cur.handles) {
+          h.abandoned = true;
+          this.g.release(h.token, 0);
+        }
         this.g.disarmIfIdle();
         subs.remove(this);
         return;
@@ -316,8 +351,19 @@ export function createMemoryBus(options: MemoryBusOptions = {}): EventBus {
         group,
         subOpts,
         opts,
-        (o) => new MemorySubscription(group, broker.group(group, o.startFrom), handler, o),
+        (o) => new MemorySubscription(group, broker.group(group, o.startFrom), { single: handler }, o),
       ),
+    subscribeBatch: (group, handler, subOpts) =>
+      subs.subscribe(
+        group,
+        subOpts,
+        opts,
+        (o) => new MemorySubscription(group, broker.group(group, o.startFrom), { batch: handler }, o),
+      ),
+    async groupLag(group) {
+      subs.assertOpen();
+      return broker.groups.get(group)?.lag();
+    },
     async ping() {
       subs.assertOpen();
     },

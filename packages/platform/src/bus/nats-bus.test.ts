@@ -19,6 +19,11 @@ busContract(
     return {
       open: (extra) => openNatsBus(url, { ...base, ...extra }),
       child: { url, options: base },
+      async poison(raw) {
+        const nc = await connect({ servers: url });
+        await nc.jetstream().publish(`${subjectPrefix}.poison`, Buffer.from(raw, 'utf8'));
+        await nc.close();
+      },
       cleanup: () => deleteNatsStream(url, stream),
     };
   },

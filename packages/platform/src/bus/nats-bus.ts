@@ -29,13 +29,14 @@ import {
   resolveBusOptions,
   settleWithin,
   sleep,
+  type BatchHandler,
   type BusOptions,
   type EventBus,
   type EventHandler,
   type ResolvedSubscribeOptions,
   type Subscription,
 } from './event-bus.js';
-import { BusSubscriptions, deliverEvent, type DeliveryActions } from './bus-support.js';
+import { BusSubscriptions, deliverBatch, deliverEvent, type DeliveryActions } from './bus-support.js';
 
 /** Options of {@link openNatsBus}. */
 export interface NatsBusOptions extends BusOptions {
@@ -137,12 +138,18 @@ export async function openNatsBus(url: string | readonly string[], options: Nats
   class NatsSubscription implements Subscription {
     private stopped = false;
     private messages: ConsumerMessages | undefined;
-    private current: NatsInFlight | undefined;
+    /** The delivery (or batch) whose handler runs now. */
+    private current: { promise: Promise<void>; handles: NatsInFlight[] } | undefined;
     private loop: Promise<void> = Promise.resolve();
+    private batchLoop: Promise<void> = Promise.resolve();
+    /** Batch mode: messages taken off the iterator and not handed to the handler yet. */
+    private buffer: JsMsg[] = [];
+    private wakeBatch: (() => void) | undefined;
+    private wakePump: (() => void) | undefined;
 
     constructor(
       readonly group: string,
-      private readonly handler: EventHandler,
+      private readonly handler: Handlers,
       private readonly o: ResolvedSubscribeOptions,
     ) {}
 
@@ -185,6 +192,7 @@ export async function openNatsBus(url: string | readonly string[], options: Nats
         throw unavailable(`consumer ${this.group}`, err);
       }
       this.loop = this.run(this.messages);
+      if ('batch' in this.handler) this.batchLoop = this.runBatches(this.handler.batch);
     }
 
     private async run(first: ConsumerMessages): Promise<void> {
@@ -200,11 +208,14 @@ export async function openNatsBus(url: string | readonly string[], options: Nats
                 safe(msg, 'nak');
                 continue;
               }
-              const cur: NatsInFlight = { promise: Promise.resolve(), msg, abandoned: false };
-              cur.promise = this.deliver(cur);
-              this.current = cur;
-              await cur.promise;
-              this.current = undefined;
+              if ('batch' in this.handler) await this.enqueue(msg);
+              else {
+                const cur: NatsInFlight = { msg, abandoned: false };
+                const promise = this.deliver(this.handler.single, cur);
+                this.current = { promise, handles: [cur] };
+                await promise;
+                this.current = undefined;
+              }
             }
           } catch {
             // The iterator fails when the consumer or stream vanished or the connection broke;
@@ -225,6 +236,41 @@ export async function openNatsBus(url: string | readonly string[], options: Nats
       }
     }
 
+    /**
+     * Batch mode, the pump side: moves a message from the pull iterator into the buffer and, once
+     * a whole batch waits there, stops taking more until the batch loop took it. The client then
+     * stops issuing pull requests too (it pulls as the iterator is drained), so a slow handler
+     * holds at most two batches unacknowledged: the one running and the next one.
+     */
+    private async enqueue(msg: JsMsg): Promise<void> {
+      this.buffer.push(msg);
+      this.wakeBatch?.();
+      while (this.buffer.length >= this.o.batchSize && !this.stopped) {
+        await new Promise<void>((r) => (this.wakePump = r));
+      }
+    }
+
+    /** Batch mode, the handler side: everything buffered (up to batchSize) goes to one call. */
+    private async runBatches(handler: BatchHandler): Promise<void> {
+      while (!this.stopped) {
+        if (this.buffer.length === 0) {
+          await new Promise<void>((r) => (this.wakeBatch = r));
+          this.wakeBatch = undefined;
+          // The rest of a burst the client already received reaches the buffer in microtasks.
+          await new Promise<void>((r) => setImmediate(r));
+          continue;
+        }
+        const msgs = this.buffer.splice(0, this.o.batchSize);
+        this.wakePump?.();
+        const handles = msgs.map((msg): NatsInFlight => ({ msg, abandoned: false }));
+        const items = handles.map((h) => ({ raw: text(h.msg), meta: this.meta(h.msg), d: h }));
+        const promise = deliverBatch(items, handler, this.o, this.actions);
+        this.current = { promise, handles };
+        await promise;
+        this.current = undefined;
+      }
+    }
+
     // One actions object for every delivery (no per-message closures on the hot path).
     private readonly actions: DeliveryActions<NatsInFlight> = {
       ack: (c) => safe(c.msg, 'ack'),
@@ -235,25 +281,29 @@ export async function openNatsBus(url: string | readonly string[], options: Nats
       abandoned: (c) => c.abandoned,
     };
 
-    private deliver(cur: NatsInFlight): Promise<void> {
-      const msg = cur.msg;
-      const meta = { group: this.group, attempt: msg.info.redeliveryCount, messageId: String(msg.seq) };
-      // A view over the message bytes, not a copy (Buffer.from(Uint8Array) would copy them).
-      const text = Buffer.from(msg.data.buffer, msg.data.byteOffset, msg.data.byteLength).toString('utf8');
-      return deliverEvent(text, meta, this.handler, this.o, this.actions, cur);
+    private meta(msg: JsMsg) {
+      return { group: this.group, attempt: msg.info.redeliveryCount, messageId: String(msg.seq) };
+    }
+
+    private deliver(handler: EventHandler, cur: NatsInFlight): Promise<void> {
+      return deliverEvent(text(cur.msg), this.meta(cur.msg), handler, this.o, this.actions, cur);
     }
 
     async close(): Promise<void> {
       if (this.stopped) return;
       this.stopped = true;
       this.abort.abort();
+      this.wakeBatch?.();
+      this.wakePump?.();
       const cur = this.current;
       if (cur && !(await settleWithin(cur.promise, opts.drainTimeoutMs))) {
         // Abandoned: never ack it late; the server redelivers it after ack_wait.
-        cur.abandoned = true;
+        for (const h of cur.handles) h.abandoned = true;
       }
+      // Fetched but never started: straight back to the group.
+      for (const msg of this.buffer.splice(0)) safe(msg, 'nak');
       this.messages?.stop();
-      await settleWithin(this.loop, opts.drainTimeoutMs);
+      await settleWithin(Promise.all([this.loop, this.batchLoop]), opts.drainTimeoutMs);
       subs.remove(this);
     }
   }
@@ -275,7 +325,19 @@ export async function openNatsBus(url: string | readonly string[], options: Nats
       }
     },
     subscribe: (group, handler, subOpts) =>
-      subs.subscribe(group, subOpts, opts, (o) => new NatsSubscription(group, handler, o)),
+      subs.subscribe(group, subOpts, opts, (o) => new NatsSubscription(group, { single: handler }, o)),
+    subscribeBatch: (group, handler, subOpts) =>
+      subs.subscribe(group, subOpts, opts, (o) => new NatsSubscription(group, { batch: handler }, o)),
+    async groupLag(group) {
+      subs.assertOpen();
+      try {
+        const info = await jsm.consumers.info(stream, group);
+        return { pending: info.num_pending, unacknowledged: info.num_ack_pending };
+      } catch (err) {
+        if (/consumer not found/i.test(String((err as Error).message))) return undefined;
+        throw unavailable('consumer info', err);
+      }
+    },
     async ping() {
       if (subs.closed || nc.isClosed()) throw new StellaError('BUS_UNAVAILABLE', 'the bus is closed');
       const ok = await settleWithin(nc.flush(), 2_000);
@@ -295,9 +357,16 @@ export async function openNatsBus(url: string | readonly string[], options: Nats
 
 /** One delivery in progress and whether close() gave up waiting for it. */
 interface NatsInFlight {
-  promise: Promise<void>;
   msg: JsMsg;
   abandoned: boolean;
+}
+
+/** A subscription's handler: one per message or one per batch. */
+type Handlers = { single: EventHandler } | { batch: BatchHandler };
+
+/** The message bytes as UTF-8, through a view (Buffer.from(Uint8Array) would copy them). */
+function text(msg: JsMsg): string {
+  return Buffer.from(msg.data.buffer, msg.data.byteOffset, msg.data.byteLength).toString('utf8');
 }
 
 /** Acks after the connection closed throw; a lost ack only means a redelivery. */

@@ -31,6 +31,8 @@ function recordingBus(): { bus: EventBus; published: EventEnvelope[]; failNext: 
       published.push(e);
     },
     subscribe: (g, h, o) => inner.subscribe(g, h, o),
+    subscribeBatch: (g, h, o) => inner.subscribeBatch(g, h, o),
+    groupLag: (g) => inner.groupLag(g),
     ping: () => inner.ping(),
     close: () => inner.close(),
   };

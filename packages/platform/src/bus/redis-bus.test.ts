@@ -18,6 +18,11 @@ busContract(
     return {
       open: (extra) => openRedisBus(url, { ...base, ...extra }),
       child: { url, options: base },
+      async poison(raw) {
+        const r = new Redis(url);
+        await r.xadd(streamKey, '*', 'kind', 'poison', 'event', raw);
+        r.disconnect();
+      },
       cleanup: () => deleteRedisStream(url, streamKey),
     };
   },

@@ -20,13 +20,14 @@ import {
   resolveBusOptions,
   settleWithin,
   sleep,
+  type BatchHandler,
   type BusOptions,
   type EventBus,
   type EventHandler,
   type ResolvedSubscribeOptions,
   type Subscription,
 } from './event-bus.js';
-import { BusSubscriptions, deliverEvent, type DeliveryActions } from './bus-support.js';
+import { BusSubscriptions, deliverBatch, deliverEvent, type DeliveryActions } from './bus-support.js';
 
 /** Options of {@link openRedisBus}. */
 export interface RedisBusOptions extends BusOptions {
@@ -53,10 +54,12 @@ type StreamEntry = [id: string, fields: string[]];
 
 /** One delivery in progress: its entry id and whether close() gave up waiting for it. */
 interface RedisInFlight {
-  promise: Promise<void>;
   id: string;
   abandoned: boolean;
 }
+
+/** A subscription's handler: one per message or one per batch. */
+type Handlers = { single: EventHandler } | { batch: BatchHandler };
 
 function unavailable(what: string, err: unknown): StellaError {
   if (isStellaError(err)) return err;
@@ -102,7 +105,8 @@ export async function openRedisBus(url: string, options: RedisBusOptions = {}): 
     private readonly abort = new AbortController();
     private readonly conn: Redis;
     private readonly consumer = `${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`;
-    private current: RedisInFlight | undefined;
+    /** The delivery (or batch) whose handler runs now. */
+    private current: { promise: Promise<void>; handles: RedisInFlight[] } | undefined;
     private buffered: string[] = [];
     private claimCursor = '0-0';
     private nextClaimAt = 0;
@@ -110,7 +114,7 @@ export async function openRedisBus(url: string, options: RedisBusOptions = {}): 
 
     constructor(
       readonly group: string,
-      private readonly handler: EventHandler,
+      private readonly handler: Handlers,
       private readonly o: ResolvedSubscribeOptions,
     ) {
       // A blocking XREADGROUP holds its connection, so every subscription gets its own.
@@ -198,20 +202,54 @@ export async function openRedisBus(url: string, options: RedisBusOptions = {}): 
     }
 
     private async process(entries: StreamEntry[], attemptOf: (id: string) => number): Promise<void> {
+      if (entries.length === 0) return;
+      if ('batch' in this.handler) return this.processBatch(this.handler.batch, entries, attemptOf);
+      const handler = this.handler.single;
       this.buffered = entries.map(([id]) => id);
       try {
         for (const [id, fields] of entries) {
           if (this.stopped) break;
           this.buffered.shift();
-          const cur: RedisInFlight = { promise: Promise.resolve(), id, abandoned: false };
-          cur.promise = this.deliver(fields, attemptOf(id), cur);
-          this.current = cur;
-          await cur.promise;
+          const cur: RedisInFlight = { id, abandoned: false };
+          const meta = { group: this.group, attempt: attemptOf(id), messageId: id };
+          const promise = deliverEvent(field(fields, 'event') ?? '', meta, handler, this.o, this.actions, cur);
+          this.current = { promise, handles: [cur] };
+          await promise;
           this.current = undefined;
         }
       } finally {
         // XACKs were sent as each handler resolved (pipelined, not awaited one by one); make
         // sure they reached Redis before the next read.
+        await this.flushAcks();
+      }
+    }
+
+    /** Batch mode: the entries of one read go to one handler call; their XACKs go in one command. */
+    private async processBatch(
+      handler: BatchHandler,
+      entries: StreamEntry[],
+      attemptOf: (id: string) => number,
+    ): Promise<void> {
+      if (this.stopped) {
+        this.buffered = entries.map(([id]) => id);
+        return;
+      }
+      const handles = entries.map(([id]): RedisInFlight => ({ id, abandoned: false }));
+      const items = entries.map(([id, fields], i) => ({
+        raw: field(fields, 'event') ?? '',
+        meta: { group: this.group, attempt: attemptOf(id), messageId: id },
+        d: handles[i]!,
+      }));
+      this.batchAcks = [];
+      try {
+        const promise = deliverBatch(items, handler, this.o, this.actions);
+        this.current = { promise, handles };
+        await promise;
+        this.current = undefined;
+      } finally {
+        const ids = this.batchAcks;
+        this.batchAcks = undefined;
+        if (ids.length > 0) this.pendingAcks.push(this.conn.xack(key, this.group, ...ids).catch(() => undefined));
         await this.flushAcks();
       }
     }
@@ -232,12 +270,9 @@ export async function openRedisBus(url: string, options: RedisBusOptions = {}): 
       abandoned: (c) => c.abandoned,
     };
 
-    private deliver(fields: string[], attempt: number, cur: RedisInFlight): Promise<void> {
-      const meta = { group: this.group, attempt, messageId: cur.id };
-      return deliverEvent(field(fields, 'event') ?? '', meta, this.handler, this.o, this.actions, cur);
-    }
-
     private pendingAcks: Promise<unknown>[] = [];
+    /** Batch mode: ids acknowledged by the running batch, sent as one XACK when it ends. */
+    private batchAcks: string[] | undefined;
 
     /**
      * Sends XACK for `id` right away (after its handler resolved) without waiting for the reply:
@@ -245,6 +280,10 @@ export async function openRedisBus(url: string, options: RedisBusOptions = {}): 
      * means a redelivery (at-least-once), so failures never kill the loop.
      */
     private ack(id: string): Promise<void> {
+      if (this.batchAcks) {
+        this.batchAcks.push(id);
+        return Promise.resolve();
+      }
       this.pendingAcks.push(this.conn.xack(key, this.group, id).catch(() => undefined));
       return Promise.resolve();
     }
@@ -260,10 +299,11 @@ export async function openRedisBus(url: string, options: RedisBusOptions = {}): 
       this.stopped = true;
       this.abort.abort();
       const cur = this.current;
-      if (cur && !(await settleWithin(cur.promise, opts.drainTimeoutMs))) cur.abandoned = true;
+      const abandoned = cur !== undefined && !(await settleWithin(cur.promise, opts.drainTimeoutMs));
+      if (abandoned) for (const h of cur.handles) h.abandoned = true;
       // Acks already sent for finished handlers should land before the connection goes.
       await settleWithin(this.flushAcks(), 1_000);
-      if (!cur?.abandoned) {
+      if (!abandoned) {
         // Clean stop: entries fetched but not started go back to the group at once (idle = ackWaitMs).
         if (this.buffered.length > 0) {
           await this.conn
@@ -311,7 +351,31 @@ export async function openRedisBus(url: string, options: RedisBusOptions = {}): 
       }
     },
     subscribe: (group, handler, subOpts) =>
-      subs.subscribe(group, subOpts, opts, (o) => new RedisSubscription(group, handler, o)),
+      subs.subscribe(group, subOpts, opts, (o) => new RedisSubscription(group, { single: handler }, o)),
+    subscribeBatch: (group, handler, subOpts) =>
+      subs.subscribe(group, subOpts, opts, (o) => new RedisSubscription(group, { batch: handler }, o)),
+    async groupLag(group) {
+      subs.assertOpen();
+      let groups: unknown[][];
+      try {
+        groups = (await redis.xinfo('GROUPS', key)) as unknown[][];
+      } catch (err) {
+        if (err instanceof Error && /no such key/i.test(err.message)) return undefined;
+        throw unavailable('XINFO GROUPS', err);
+      }
+      for (const g of groups) {
+        const info = new Map<string, unknown>();
+        for (let i = 0; i + 1 < g.length; i += 2) info.set(String(g[i]), g[i + 1]);
+        if (info.get('name') !== group) continue;
+        // `lag` (Redis 7.0+) is nil when Redis cannot compute it (entries deleted with XDEL).
+        const lag = info.get('lag');
+        return {
+          pending: lag === null || lag === undefined ? undefined : Number(lag),
+          unacknowledged: Number(info.get('pending')),
+        };
+      }
+      return undefined;
+    },
     async ping() {
       subs.assertOpen();
       const ok = await settleWithin(redis.ping(), 2_000);

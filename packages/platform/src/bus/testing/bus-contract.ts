@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { resolve } from 'node:path';
 import { isStellaError } from '@stella/core/errors';
 import { newEvent, type EventEnvelope } from '../event-envelope.js';
-import type { BusOptions, DeadLetter, DeliveryMeta, EventBus } from '../event-bus.js';
+import type { BatchDelivery, BusOptions, DeadLetter, DeliveryMeta, EventBus } from '../event-bus.js';
 import { MemoryDedupeStore, dedupedHandler } from '../dedupe-store.js';
 
 /** What a contract test needs from an adapter. */
@@ -23,6 +23,8 @@ export interface BusHarness {
   open(extra?: BusOptions): Promise<EventBus>;
   /** For the SIGKILL test: how a child process opens the same bus (omit for in-process buses). */
   child?: { url: string; options: Record<string, unknown> };
+  /** Writes raw bytes onto the stream as a foreign client could (poison messages). */
+  poison(raw: string): Promise<void>;
   /** Removes the stream and anything else the harness created. */
   cleanup(): Promise<void>;
 }
@@ -365,6 +367,198 @@ export function busContract(name: string, makeHarness: () => Promise<BusHarness>
           bus.subscribe('x', async () => undefined),
           (err: unknown) => isStellaError(err, 'BUS_UNAVAILABLE'),
         );
+      }));
+
+    // --- batch delivery (subscribeBatch) -------------------------------------------------------
+
+    test('batch: one handler call gets several messages, in publish order, each once', () =>
+      withHarness(async (open) => {
+        const bus = await open();
+        const sent = Array.from({ length: 60 }, () => ev());
+        for (const e of sent) await bus.publish(e);
+        const sizes: number[] = [];
+        const got: string[] = [];
+        await bus.subscribeBatch(
+          'batched',
+          async (batch) => {
+            sizes.push(batch.length);
+            for (const d of batch) {
+              assert.equal(d.meta.group, 'batched');
+              assert.equal(d.meta.attempt, 1);
+              got.push(d.event.eventId);
+            }
+          },
+          { batchSize: 16 },
+        );
+        await waitFor('60 events', () => got.length >= 60);
+        await new Promise((r) => setTimeout(r, 200));
+        assert.deepEqual(
+          got,
+          sent.map((e) => e.eventId),
+        );
+        assert.ok(Math.max(...sizes) <= 16, `no batch above batchSize (${sizes.join(',')})`);
+        assert.ok(Math.max(...sizes) > 1, `published before subscribing: batches of several (${sizes.join(',')})`);
+      }));
+
+    test('batch: a throwing handler gets the whole batch again; it is acknowledged after success', () =>
+      withHarness(async (open) => {
+        const bus = await open();
+        const sent = Array.from({ length: 5 }, () => ev());
+        for (const e of sent) await bus.publish(e);
+        const calls: { ids: string[]; attempts: number[] }[] = [];
+        await bus.subscribeBatch(
+          'batch-flaky',
+          async (batch) => {
+            calls.push({ ids: batch.map((d) => d.event.eventId), attempts: batch.map((d) => d.meta.attempt) });
+            if (batch.some((d) => d.meta.attempt === 1)) throw new Error('transient');
+          },
+          { batchSize: 10, retryBaseMs: 20, retryMaxMs: 50 },
+        );
+        const ok = () => calls.filter((c) => c.attempts.every((a) => a === 2)).flatMap((c) => c.ids);
+        await waitFor('every event at attempt 2', () => ok().length >= 5, 15_000);
+        await new Promise((r) => setTimeout(r, 1_500));
+        assert.deepEqual(ok().sort(), sent.map((e) => e.eventId).sort());
+        const all = calls.flatMap((c) => c.attempts);
+        assert.equal(all.length, 10, `each event delivered twice, no third time (${JSON.stringify(calls)})`);
+      }));
+
+    test('batch: failed indexes are retried alone, the rest acknowledged; poison never reaches the handler', () =>
+      withHarness(async (open, h) => {
+        const dead: DeadLetter[] = [];
+        const bus = await open({ onDeadLetter: (d) => dead.push(d) });
+        const [a, b, c] = [ev(), ev(), ev()];
+        await bus.publish(a);
+        await h.poison('{"not": "an envelope"');
+        await bus.publish(b);
+        await bus.publish(c);
+        const seen: BatchDelivery[] = [];
+        await bus.subscribeBatch(
+          'batch-partial',
+          async (batch) => {
+            seen.push(...batch);
+            const failed = new Map<number, unknown>();
+            batch.forEach((d, i) => {
+              if (d.event.eventId === b.eventId && d.meta.attempt === 1) failed.set(i, new Error('b failed'));
+            });
+            return failed.size > 0 ? { failed } : undefined;
+          },
+          { batchSize: 10, retryBaseMs: 20, retryMaxMs: 50 },
+        );
+        await waitFor('b again', () => seen.some((d) => d.event.eventId === b.eventId && d.meta.attempt === 2), 15_000);
+        await waitFor('poison dead-lettered', () => dead.length >= 1);
+        await new Promise((r) => setTimeout(r, 1_500));
+        const attempts = (id: string) => seen.filter((d) => d.event.eventId === id).map((d) => d.meta.attempt);
+        assert.deepEqual(attempts(a.eventId), [1]);
+        assert.deepEqual(attempts(b.eventId), [1, 2]);
+        assert.deepEqual(attempts(c.eventId), [1]);
+        assert.equal(seen.length, 4, 'the poison message never reached the handler');
+        assert.equal(dead.length, 1);
+        assert.equal(dead[0]!.raw, '{"not": "an envelope"');
+        assert.equal(dead[0]!.event, undefined);
+      }));
+
+    test('batch: out of attempts, each failing message is dead-lettered once', () =>
+      withHarness(async (open) => {
+        const dead: DeadLetter[] = [];
+        const bus = await open({ onDeadLetter: (d) => dead.push(d) });
+        const sent = [ev(), ev()];
+        for (const e of sent) await bus.publish(e);
+        let calls = 0;
+        await bus.subscribeBatch(
+          'batch-doomed',
+          async () => {
+            calls++;
+            throw new Error('permanent');
+          },
+          { maxDeliveries: 2, retryBaseMs: 10, retryMaxMs: 20, batchSize: 10 },
+        );
+        await waitFor('two dead letters', () => dead.length >= 2, 15_000);
+        await new Promise((r) => setTimeout(r, 1_200));
+        assert.equal(dead.length, 2);
+        assert.deepEqual(dead.map((d) => d.event?.eventId).sort(), sent.map((e) => e.eventId).sort());
+        assert.ok(dead.every((d) => d.attempt === 2));
+        assert.ok(calls >= 2 && calls <= 4, `calls ${calls}`);
+      }));
+
+    test('batch: two consumers of one group share the work, each event handled once', () =>
+      withHarness(async (open) => {
+        const [bus1, bus2] = [await open(), await open()];
+        const seen = new Map<string, number>();
+        const by = { one: 0, two: 0 };
+        const handler = (who: 'one' | 'two') => async (batch: readonly BatchDelivery[]) => {
+          by[who] += batch.length;
+          for (const d of batch) seen.set(d.event.eventId, (seen.get(d.event.eventId) ?? 0) + 1);
+          await new Promise((r) => setTimeout(r, 20));
+        };
+        await bus1.subscribeBatch('batch-shared', handler('one'), { batchSize: 4 });
+        await bus2.subscribeBatch('batch-shared', handler('two'), { batchSize: 4 });
+        const sent = Array.from({ length: 80 }, () => ev());
+        for (const e of sent) await bus1.publish(e);
+        await waitFor('80 distinct events', () => seen.size >= 80, 15_000);
+        await new Promise((r) => setTimeout(r, 200));
+        assert.equal(by.one + by.two, 80, 'no event handled twice');
+        assert.ok(by.one > 0 && by.two > 0, `both consumers worked (one=${by.one}, two=${by.two})`);
+      }));
+
+    test('batch: a batch abandoned by close() is redelivered to another consumer of the group', () =>
+      withHarness(async (open) => {
+        const crashing = await open({ drainTimeoutMs: 100 });
+        const sent = [ev(), ev(), ev()];
+        for (const e of sent) await crashing.publish(e);
+        let first: string[] = [];
+        await crashing.subscribeBatch(
+          'batch-crashy',
+          async (batch) => {
+            first = batch.map((d) => d.event.eventId);
+            await new Promise<void>(() => undefined); // never acks
+          },
+          { batchSize: 10 },
+        );
+        await waitFor('first batch', () => first.length > 0);
+        await crashing.close();
+        const survivor = await open();
+        const again: BatchDelivery[] = [];
+        await survivor.subscribeBatch('batch-crashy', async (batch) => void again.push(...batch));
+        await waitFor('all redelivered', () => new Set(again.map((d) => d.event.eventId)).size >= 3, 15_000);
+        for (const d of again.filter((x) => first.includes(x.event.eventId))) assert.ok(d.meta.attempt >= 2);
+      }));
+
+    test('groupLag: pending + unacknowledged count what the group has not finished; undefined for no group', () =>
+      withHarness(async (open) => {
+        const bus = await open();
+        assert.equal(await bus.groupLag('no-such-group'), undefined);
+        let release!: () => void;
+        const gate = new Promise<void>((r) => (release = r));
+        let handled = 0;
+        await bus.subscribeBatch(
+          'lagging',
+          async (batch) => {
+            await gate;
+            handled += batch.length;
+          },
+          { batchSize: 2 },
+        );
+        for (let i = 0; i < 10; i++) await bus.publish(ev());
+        // Nothing is acknowledged while the gate is shut: every event is pending or unacknowledged
+        // (wait until the first batch was handed out).
+        let lag = await bus.groupLag('lagging');
+        const deadline = Date.now() + 10_000;
+        while ((lag?.unacknowledged ?? 0) === 0 && Date.now() < deadline) {
+          await new Promise((r) => setTimeout(r, 20));
+          lag = await bus.groupLag('lagging');
+        }
+        assert.ok(lag, 'the group exists');
+        assert.ok(lag.unacknowledged >= 1 && lag.unacknowledged <= 10, JSON.stringify(lag));
+        assert.equal((lag.pending ?? 0) + lag.unacknowledged, 10, JSON.stringify(lag));
+        release();
+        await waitFor('all handled', () => handled >= 10);
+        const end = Date.now() + 10_000;
+        do {
+          lag = await bus.groupLag('lagging');
+          if (lag?.pending === 0 && lag.unacknowledged === 0) break;
+          await new Promise((r) => setTimeout(r, 20));
+        } while (Date.now() < end);
+        assert.deepEqual(lag, { pending: 0, unacknowledged: 0 });
       }));
 
     test('group names are validated (they become JetStream durables and Redis groups)', () =>

@@ -1,0 +1,140 @@
+/**
+ * What the timeline benches share to drive a REAL indexer process through a real broker: a
+ * NATS JetStream or Redis Streams stream of its own (created and removed here), a publisher
+ * without a dedupe window (duplicates reach the stream, as after a window expired), the
+ * indexer child (`services/timeline-indexer/src/testing/timeline-consumer-child.ts`) and a
+ * count of what it stored, read as the owner straight from `timeline.event_ids`.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import {
+  deleteNatsStream,
+  deleteRedisStream,
+  openNatsBus,
+  openRedisBus,
+  type EventBus,
+  type EventEnvelope,
+} from '@stella/platform/bus';
+import type { Db } from '@stella/platform/db';
+import { services, uniqueName } from '@stella/testkit';
+
+export type BrokerName = 'nats' | 'redis';
+
+export interface BenchBroker {
+  name: BrokerName;
+  publisher: EventBus;
+  /** How the child opens the consumer side: `openBus(parseBusUrl(url), options)`. */
+  child: { url: string; options: Record<string, unknown> };
+  /** How far the indexer's group is behind (the consumer-lag metric's source). */
+  lag(): ReturnType<EventBus['groupLag']>;
+  cleanup(): Promise<void>;
+}
+
+/** A stream of its own on `name`; ack wait 30 s (the default), so a killed child's work returns then. */
+export async function openBenchBroker(name: BrokerName, ackWaitMs = 30_000): Promise<BenchBroker> {
+  if (name === 'nats') {
+    const stream = uniqueName('TLBENCH').toUpperCase();
+    const options = { stream, subjectPrefix: `b.${stream.toLowerCase()}`, ackWaitMs, maxMessages: -1 };
+    const publisher = await openNatsBus(services.nats.url, { ...options, dedupeWindowMs: 0 });
+    return {
+      name,
+      publisher,
+      child: { url: services.nats.url, options },
+      lag: () => publisher.groupLag('timeline-indexer'),
+      async cleanup() {
+        await publisher.close();
+        await deleteNatsStream(services.nats.url, stream);
+      },
+    };
+  }
+  const streamKey = uniqueName('tlbench:events');
+  const options = { streamKey, ackWaitMs, maxLen: 10_000_000, pollMs: 200 };
+  const publisher = await openRedisBus(services.redis.url, { ...options, dedupeWindowMs: 0 });
+  return {
+    name,
+    publisher,
+    child: { url: services.redis.url, options },
+    lag: () => publisher.groupLag('timeline-indexer'),
+    async cleanup() {
+      await publisher.close();
+      await deleteRedisStream(services.redis.url, streamKey);
+    },
+  };
+}
+
+/** Publishes `events` in order with up to `window` publishes outstanding (order kept per batch of acks). */
+export async function publishAll(bus: EventBus, events: readonly EventEnvelope[], window = 256): Promise<void> {
+  for (let i = 0; i < events.length; i += window) {
+    await Promise.all(events.slice(i, i + window).map((e) => bus.publish(e)));
+  }
+}
+
+const childScript = fileURLToPath(
+  new URL('../../services/timeline-indexer/src/testing/timeline-consumer-child.ts', import.meta.url),
+);
+const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
+
+export interface IndexerProcess {
+  proc: ChildProcess;
+  exited: Promise<void>;
+  /** With `waitForGo`: starts consuming. */
+  go(): void;
+  kill(): Promise<void>;
+}
+
+/** Starts an indexer process; resolves once it is connected (`waitForGo`) or consuming. */
+export async function startIndexer(dbUrl: string, broker: BenchBroker, waitForGo = false): Promise<IndexerProcess> {
+  const proc = spawn(
+    process.execPath,
+    [
+      '--conditions=development',
+      '--import',
+      'tsx',
+      childScript,
+      dbUrl,
+      broker.child.url,
+      JSON.stringify(broker.child.options),
+      JSON.stringify({ waitForGo, lifetimeMs: 1_800_000 }),
+    ],
+    { cwd: repoRoot, stdio: ['pipe', 'pipe', 'pipe'] },
+  );
+  let out = '';
+  let err = '';
+  proc.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+  proc.stderr!.on('data', (c: Buffer) => (err += c.toString()));
+  const exited = new Promise<void>((r) => proc.once('exit', () => r()));
+  const want = waitForGo ? 'connected' : 'ready';
+  const deadline = Date.now() + 60_000;
+  while (!out.includes(want)) {
+    if (Date.now() > deadline || proc.exitCode !== null) {
+      proc.kill('SIGKILL');
+      throw new Error(`indexer process not ${want}: ${err}`);
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return {
+    proc,
+    exited,
+    go: () => void proc.stdin!.write('go\n'),
+    async kill() {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+/** Events stored (all tenants), counted as the owner. */
+export async function storedCount(db: Db): Promise<number> {
+  return Number((await db.query<{ n: string }>('SELECT count(*)::text AS n FROM timeline.event_ids')).rows[0]!.n);
+}
+
+/** Polls {@link storedCount} every `everyMs` until it reaches `n`; returns the ms when it did. */
+export async function waitStored(db: Db, n: number, timeoutMs: number, everyMs = 50): Promise<number> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const got = await storedCount(db);
+    if (got >= n) return performance.now();
+    if (Date.now() > end) throw new Error(`only ${got} of ${n} events stored after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
