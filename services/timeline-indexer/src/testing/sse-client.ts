@@ -33,7 +33,7 @@ export async function openSse(url: string, headers: Record<string, string>): Pro
     comments: [],
     lastEventId: headers['last-event-id'] ?? '',
     ended: Promise.resolve(),
-    async until(what, cond, ms = 10_000) {
+    async until(what, cond, ms = 20_000) {
       const deadline = Date.now() + ms;
       while (!cond(c)) {
         if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
