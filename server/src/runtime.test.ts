@@ -101,6 +101,7 @@ describe('startRuntime in process (PGlite, fs store, memory bus)', () => {
           'timeline-consumer-0',
           'timeline-consumer-1',
           'timeline-consumer-2',
+          'timeline-maintenance',
           'echo-0',
           'echo-1',
           'echo-2',

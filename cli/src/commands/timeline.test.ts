@@ -1,7 +1,7 @@
 /**
  * `stella timeline …` against a real in-process server (startRuntime on PGlite, memory bus):
  * publish from a JSONL file, query (table, JSON lines, paging), get, evidence, tenant
- * isolation, and --follow in a real child process stopped by SIGINT.
+ * isolation, and --follow (pages, then the stream) in a real child process stopped by SIGINT.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -282,7 +282,16 @@ describe('stella timeline', () => {
       `${DIGEST}  bundle-9  -                -`,
     ]);
     const json = await cli(['timeline', 'evidence', '--json', id]);
-    assert.deepEqual(JSON.parse(json.stdout), { eventId: id, evidence: [{ digest: DIGEST, bundleId: 'bundle-9' }] });
+    assert.deepEqual(JSON.parse(json.stdout), {
+      eventId: id,
+      evidence: [
+        {
+          digest: DIGEST,
+          bundleId: 'bundle-9',
+          dsseEnvelope: { href: '/evidence/bundle-9/download', path: 'signature.json' },
+        },
+      ],
+    });
     const none = await cli(['timeline', 'evidence', events[0]!.eventId]);
     assert.equal(none.stdout, `no evidence linked to ${events[0]!.eventId}\n`);
   });
@@ -302,7 +311,8 @@ describe('stella timeline', () => {
 
   test('bad options are usage errors; a token for another tenant is exit 1 with its code', async () => {
     assert.equal((await cli(['timeline', 'query', '--limit', '0'])).code, 2);
-    assert.equal((await cli(['timeline', 'query', '--interval', '-1'])).code, 2);
+    // --interval went with polling: --follow streams now, so it is an unknown option.
+    assert.equal((await cli(['timeline', 'query', '--follow', '--interval', '1'])).code, 2);
     const forbidden = await runCli([
       'timeline',
       'get',
@@ -315,13 +325,13 @@ describe('stella timeline', () => {
     assert.match(forbidden.stderr, /^stella timeline get: [A-Z_]+: .*\(HTTP 403/);
   });
 
-  test('query --follow polls: prints new events once each, and stops on SIGINT', async () => {
+  test('query --follow: existing events, then streamed ones (late occurredAt too) once each; stops on SIGINT', async () => {
     const api = new TimelineApi(new StellaClient({ server: rt.url, token: tokenA, tenant: 'tenant-a' }), 'tenant-a');
     const first = newEvent({ tenant: 'tenant-a', kind: 'follow.one', source: 'follow' });
     await api.ingest([{ ...first }]);
 
     const bin = fileURLToPath(new URL('../../bin/stella.js', import.meta.url));
-    const args = ['timeline', 'query', '--follow', '--interval', '0.1', '--json', '--source', 'follow'];
+    const args = ['timeline', 'query', '--follow', '--json', '--source', 'follow'];
     const child = spawn(
       process.execPath,
       ['--conditions=development', '--import', import.meta.resolve('tsx'), bin, ...args, ...online('tenant-a')],
@@ -344,13 +354,22 @@ describe('stella timeline', () => {
       const second = newEvent({ tenant: 'tenant-a', kind: 'follow.two', source: 'follow' });
       await api.ingest([{ ...second }]);
       await waitFor('the event published after --follow started', () => stdout.includes(second.eventId));
-      // Several more polls (each asks again from the latest occurredAt): nothing is printed twice.
-      await new Promise((r) => setTimeout(r, 500));
+      // Late: an occurredAt before the first event's. Polling by occurredAt would never show it.
+      const late = newEvent({
+        tenant: 'tenant-a',
+        kind: 'follow.late',
+        source: 'follow',
+        occurredAt: '2001-01-01T00:00:00Z',
+      });
+      const elsewhere = newEvent({ tenant: 'tenant-a', kind: 'follow.other', source: 'not-follow' });
+      await api.ingest([{ ...elsewhere }, { ...late }]);
+      await waitFor('the late event', () => stdout.includes(late.eventId));
+      await new Promise((r) => setTimeout(r, 300));
       child.kill('SIGINT');
       assert.equal(await exited, 0, stderr);
       assert.deepEqual(
         jsonLines(stdout).map((e) => e.eventId),
-        [first.eventId, second.eventId],
+        [first.eventId, second.eventId, late.eventId],
       );
     } finally {
       child.kill('SIGKILL');

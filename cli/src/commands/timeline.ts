@@ -5,7 +5,6 @@
 import { createReadStream } from 'node:fs';
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Writable } from 'node:stream';
 import { ApiError, TimelineApi, type TimelineEvent, type TimelineQuery } from '@stella/sdk';
 import { EXIT, UsageError, println, stringOpt, type CommandContext, type CommandSpec } from '../command.js';
@@ -103,40 +102,43 @@ function eventPrinter(out: Writable, json: boolean): (e: TimelineEvent) => void 
 }
 
 /**
- * `--follow`: the server has no stream endpoint yet, so poll. Each poll walks every page from the
- * latest occurredAt seen (cut to the millisecond, the timeline's sort key, so events in that same
- * millisecond are asked for again); ids already printed are skipped. An event that arrives later
- * with an older occurredAt than the latest seen is behind the poll and is not shown.
+ * `--follow`: the pages that exist, then `GET /timeline/stream` (arrival order, so late events
+ * with an older occurredAt are shown too). The stream's position is taken before the pages are
+ * read, so nothing that arrives meanwhile is missed; an event both read in a page and streamed is
+ * printed once (the set of page ids shrinks as the stream passes them). The SDK reconnects with
+ * Last-Event-ID when the connection drops, so a server restart loses and repeats nothing.
  */
 async function follow(
   api: TimelineApi,
   query: TimelineQuery,
   print: (e: TimelineEvent) => void,
-  intervalMs: number,
   signal: AbortSignal,
+  stderr: Writable,
 ): Promise<void> {
-  const seen = new Map<string, number>(); // eventId → occurredAt in ms
-  let from = query.from;
-  while (!signal.aborted) {
-    for await (const page of api.pages({ ...query, ...(from ? { from } : {}) })) {
-      for (const e of page.events) {
-        if (seen.has(e.eventId)) continue;
-        const ms = Date.parse(e.occurredAt);
-        seen.set(e.eventId, ms);
-        print(e);
-        // Pages come in occurredAt order; a leap second (`:60`) does not parse and keeps `from`.
-        if (!Number.isNaN(ms)) from = new Date(ms).toISOString();
-      }
-      if (signal.aborted) return;
+  const { limit: _limit, ...filters } = query;
+  const start = await api.streamPosition(filters);
+  const printed = new Set<string>();
+  for await (const page of api.pages(query)) {
+    for (const e of page.events) {
+      printed.add(e.eventId);
+      print(e);
     }
-    // The next poll starts at `from` (inclusive): older ids cannot come back, forget them.
-    const floor = from ? Date.parse(from) : -Infinity;
-    for (const [id, ms] of seen) if (ms < floor) seen.delete(id);
-    try {
-      await sleep(intervalMs, undefined, { signal });
-    } catch {
-      return; // aborted (SIGINT)
-    }
+    if (signal.aborted) return;
+  }
+  let position = start;
+  const stream = api.follow(filters, {
+    lastEventId: start,
+    signal,
+    onPosition: (id) => (position = id),
+    onReconnect: (reason) =>
+      println(
+        stderr,
+        `stella timeline query: stream interrupted (${(reason as Error)?.message ?? reason}); resuming after ${position}`,
+      ),
+  });
+  for await (const { event } of stream) {
+    if (printed.delete(event.eventId)) continue;
+    print(event);
   }
 }
 
@@ -268,10 +270,9 @@ export const commands: CommandSpec[] = [
       'Events in timeline order (occurredAt, then source, then ingest sequence). Without --all one page',
       'of --limit events is printed; --all follows nextCursor and prints each page as it arrives.',
       '',
-      '--follow keeps watching for new events. The server has no stream endpoint yet, so it polls:',
-      'every --interval seconds it asks again from the latest occurredAt seen and prints events it',
-      'has not printed before, until Ctrl-C. An event that arrives with an older occurredAt than',
-      'the latest seen is not shown.',
+      '--follow prints the matching events that exist, then keeps printing new ones as they arrive',
+      '(GET /timeline/stream, in arrival order: an event with an older occurredAt is shown too),',
+      'until Ctrl-C. A dropped connection is resumed where it stopped: nothing missed, nothing twice.',
       '',
       'Example: stella timeline query --subject sha256:… --all --json | jq .kind',
     ].join('\n'),
@@ -287,19 +288,16 @@ export const commands: CommandSpec[] = [
       to: { type: 'string', arg: '<rfc3339>', description: 'occurredAt before (exclusive)' },
       limit: { type: 'string', arg: '<n>', description: 'Events per page (1–1000)', default: '100' },
       all: { type: 'boolean', description: 'Follow nextCursor through every page' },
-      follow: { type: 'boolean', short: 'f', description: 'Keep polling for new events until Ctrl-C' },
-      interval: { type: 'string', arg: '<seconds>', description: 'Poll interval of --follow', default: '2' },
+      follow: { type: 'boolean', short: 'f', description: 'Then stream new events until Ctrl-C' },
     },
     positionals: { max: 0 },
     async run(ctx) {
       const query = queryFrom(ctx);
-      const seconds = Number(stringOpt(ctx, 'interval', true));
-      if (!(seconds > 0)) throw new UsageError(`--interval must be a positive number of seconds`);
       const api = timelineApi(ctx);
       const print = eventPrinter(ctx.stdout, ctx.json);
       return online('timeline query', ctx, async () => {
         if (ctx.values.follow) {
-          await follow(api, query, print, seconds * 1000, ctx.signal);
+          await follow(api, query, print, ctx.signal, ctx.stderr);
           return EXIT.OK;
         }
         if (ctx.values.all) {

@@ -15,7 +15,7 @@ export interface StellaClientOptions {
   tenant?: string;
   /** Injected fetch (tests); default global fetch. */
   fetch?: typeof globalThis.fetch;
-  /** Per-request timeout. Default 30 s. */
+  /** Per-request timeout (not for event streams, which run until their signal aborts). Default 30 s. */
   timeoutMs?: number;
 }
 
@@ -60,7 +60,11 @@ export class StellaClient {
     this.raw = createClient<paths>({
       baseUrl: options.server.replace(/\/+$/, ''),
       headers,
-      fetch: (req: Request) => baseFetch(req, { signal: AbortSignal.timeout(timeoutMs) }),
+      // An event stream has no end to wait for: only the caller's signal (on the request) ends it.
+      fetch: (req: Request) =>
+        req.headers.get('accept') === 'text/event-stream'
+          ? baseFetch(req)
+          : baseFetch(req, { signal: AbortSignal.timeout(timeoutMs) }),
     });
   }
 

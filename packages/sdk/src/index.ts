@@ -24,4 +24,8 @@ export {
   type TimelinePage,
   type TimelineEvidence,
   type TimelineIngestResult,
+  type TimelineStreamQuery,
+  type StreamedTimelineEvent,
+  type FollowOptions,
 } from './timeline.js';
+export { readEventStream, type SseItem } from './sse.js';

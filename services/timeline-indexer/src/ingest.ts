@@ -8,6 +8,8 @@
 import { StellaError } from '@stella/core/errors';
 import type { Tx } from '@stella/platform/db';
 import type { EventEnvelope, EventProblem } from '@stella/platform/bus';
+import { recordArrivals } from './arrivals.js';
+import { recordEvidence } from './evidence.js';
 
 /** What became of one event of a batch. */
 export interface IngestOutcome {
@@ -223,5 +225,9 @@ export async function storeTenantBatch(
       ],
     );
   }
+  // Bundles and holds from evidence.* events, then the arrival numbers of the stream — last,
+  // because their row lock is held to COMMIT and orders the tenant's commits (arrivals.ts).
+  await recordEvidence(tx, rows);
+  await recordArrivals(tx, rows);
   return outcomes;
 }

@@ -28,6 +28,11 @@ export interface TimelineEvent extends EventEnvelope {
   /** Position in the `(tenant, source)` ingest sequence (decimal string). */
   ingestSeq: string;
   ingestedAt: string;
+  /**
+   * Case ids of the legal holds in force on evidence bundles this event links to (evidence.ts);
+   * absent when none. Such an event is exempt from retention.
+   */
+  legalHolds?: string[];
 }
 
 export interface TimelinePage {
@@ -52,10 +57,14 @@ type Row = {
   attributes: Record<string, EventAttributeValue> | null;
   payload: unknown;
   evidence: EventEvidenceRef[] | null;
+  legal_holds: string[] | null;
 };
 
 const COLUMNS = `e.event_id, e.tenant_id, e.kind, e.source, e.occurred_at, e.ingest_seq::text AS ingest_seq, e.subject,
-  e.correlation_id, e.trace_id, e.actor, e.ingested_at, d.occurred_at_text, d.attributes, d.payload, d.evidence`;
+  e.correlation_id, e.trace_id, e.actor, e.ingested_at, d.occurred_at_text, d.attributes, d.payload, d.evidence,
+  (SELECT array_agg(DISTINCT h.case_id ORDER BY h.case_id) FROM timeline.evidence_links l
+     JOIN timeline.evidence_holds h ON h.tenant_id = l.tenant_id AND h.bundle_id = l.bundle_id AND h.held
+     WHERE l.tenant_id = e.tenant_id AND l.occurred_at = e.occurred_at AND l.event_id = e.event_id) AS legal_holds`;
 const DETAILS_JOIN = `JOIN timeline.event_details d
   ON d.tenant_id = e.tenant_id AND d.occurred_at = e.occurred_at AND d.event_id = e.event_id`;
 
@@ -76,6 +85,7 @@ function toEvent(r: Row): TimelineEvent {
   if (r.attributes !== null) e.attributes = r.attributes;
   if (r.payload !== null) e.payload = r.payload;
   if (r.evidence !== null) e.evidence = r.evidence;
+  if (r.legal_holds !== null && r.legal_holds.length > 0) e.legalHolds = r.legal_holds;
   return e;
 }
 
@@ -127,18 +137,12 @@ export function decodeCursor(cursor: string, f: TimelineFilters): Position {
   return { at: v[1] as number, source: v[2] as string, seq: v[3] as string };
 }
 
-/** One page of the tenant's timeline matching `f`, after `cursor`. */
-export async function listTimeline(
-  tx: Tx,
-  tenant: string,
-  f: TimelineFilters,
-  limit: number,
-  cursor?: string,
-): Promise<TimelinePage> {
-  const after = cursor === undefined ? undefined : decodeCursor(cursor, f);
-  const params: unknown[] = [tenant];
-  const p = (v: unknown) => `$${params.push(v)}`;
-  const where = ['e.tenant_id = $1'];
+/**
+ * The SQL conditions of `f` on `timeline.events e`; `p` adds a parameter and returns its
+ * placeholder. Shared by the page query and the stream, so both filter the same way.
+ */
+export function filterConditions(f: TimelineFilters, p: (v: unknown) => string): string[] {
+  const where: string[] = [];
   if (f.kind !== undefined) where.push(`e.kind = ${p(f.kind)}`);
   if (f.source !== undefined) where.push(`e.source = ${p(f.source)}`);
   if (f.subject !== undefined) {
@@ -153,6 +157,21 @@ export async function listTimeline(
   if (f.digest !== undefined)
     where.push(`EXISTS (SELECT 1 FROM timeline.event_digests g WHERE g.tenant_id = e.tenant_id AND g.digest = ${p(f.digest)}
       AND g.occurred_at = e.occurred_at AND g.source = e.source AND g.ingest_seq = e.ingest_seq)`);
+  return where;
+}
+
+/** One page of the tenant's timeline matching `f`, after `cursor`. */
+export async function listTimeline(
+  tx: Tx,
+  tenant: string,
+  f: TimelineFilters,
+  limit: number,
+  cursor?: string,
+): Promise<TimelinePage> {
+  const after = cursor === undefined ? undefined : decodeCursor(cursor, f);
+  const params: unknown[] = [tenant];
+  const p = (v: unknown) => `$${params.push(v)}`;
+  const where = ['e.tenant_id = $1', ...filterConditions(f, p)];
   if (after)
     where.push(
       `(e.occurred_at, e.source, e.ingest_seq) > (${p(new Date(after.at).toISOString())}::timestamptz, ${p(after.source)}, ${p(after.seq)}::bigint)`,
@@ -178,6 +197,44 @@ export async function listTimeline(
   };
 }
 
+/** An event of the stream with its arrival number (the SSE `id`). */
+export interface StreamedEvent {
+  arrival: bigint;
+  event: TimelineEvent;
+}
+
+/**
+ * The tenant's events matching `f` that arrived in `(after, upto]`, in arrival order. The
+ * caller bounds the window (`upto - after`), so one call holds at most that many rows.
+ */
+export async function arrivalsBetween(
+  tx: Tx,
+  tenant: string,
+  f: TimelineFilters,
+  after: bigint,
+  upto: bigint,
+): Promise<StreamedEvent[]> {
+  const params: unknown[] = [tenant, String(after), String(upto)];
+  const p = (v: unknown) => `$${params.push(v)}`;
+  const where = [
+    'a.tenant_id = $1',
+    'a.arrival_seq > $2::bigint',
+    'a.arrival_seq <= $3::bigint',
+    ...filterConditions(f, p),
+  ];
+  const rows = await tx.query<Row & { arrival_seq: string }>(
+    `SELECT a.arrival_seq::text AS arrival_seq, ${COLUMNS}
+     FROM timeline.event_arrivals a
+     JOIN timeline.events e ON e.tenant_id = a.tenant_id AND e.occurred_at = a.occurred_at
+       AND e.source = a.source AND e.ingest_seq = a.ingest_seq
+     ${DETAILS_JOIN}
+     WHERE ${where.join(' AND ')}
+     ORDER BY a.arrival_seq`,
+    params,
+  );
+  return rows.rows.map((r) => ({ arrival: BigInt(r.arrival_seq), event: toEvent(r) }));
+}
+
 /** The event, or undefined — also for another tenant's event (RLS: it does not exist here). */
 export async function getTimelineEvent(tx: Tx, tenant: string, eventId: string): Promise<TimelineEvent | undefined> {
   const rows = await tx.query<Row>(
@@ -192,12 +249,39 @@ export async function getTimelineEvent(tx: Tx, tenant: string, eventId: string):
   return row ? toEvent(row) : undefined;
 }
 
-/** One evidence reference of an event, in envelope order. */
+/** Where the DSSE envelope of a bundle is: `signature.json` inside its archive (DESIGN.md §4). */
+export interface DsseLocation {
+  /** The Evidence Locker route that serves the archive (scope `evidence:read`). */
+  href: string;
+  /** The member of the gzip'd tar that holds the envelope. */
+  path: 'signature.json';
+}
+
+/** What the Evidence Locker announced about a bundle (`evidence.bundle.sealed`). */
+export interface SealedBundle {
+  /** RFC 9162 Merkle root of the artifact entries, hex; absent when the seal event did not carry it. */
+  rootHash?: string;
+  archiveDigest?: string;
+  manifestDigest?: string;
+  kind?: string;
+  leafCount?: number;
+  /** The `evidence.bundle.sealed` event and its occurredAt. */
+  sealedEventId: string;
+  sealedAt: string;
+}
+
+/** One evidence reference of an event, in envelope order, with what the timeline knows of its bundle. */
 export interface EvidenceLink {
   digest: string;
   bundleId?: string;
   manifestDigest?: string;
   attestationSubject?: string;
+  /** Present when the reference names a bundle. */
+  dsseEnvelope?: DsseLocation;
+  /** Present once the bundle's seal event was indexed. */
+  bundle?: SealedBundle;
+  /** Case ids of the legal holds in force on the bundle. */
+  legalHolds?: string[];
 }
 
 /** The event's evidence links, or undefined when the event does not exist for this tenant. */
@@ -207,10 +291,23 @@ export async function getEvidenceLinks(tx: Tx, tenant: string, eventId: string):
     bundle_id: string | null;
     manifest_digest: string | null;
     attestation_subject: string | null;
+    sealed_event_id: string | null;
+    sealed_at: Date | null;
+    root_hash: string | null;
+    archive_digest: string | null;
+    bundle_manifest_digest: string | null;
+    bundle_kind: string | null;
+    leaf_count: number | null;
+    legal_holds: string[] | null;
   }>(
-    `SELECT l.digest, l.bundle_id, l.manifest_digest, l.attestation_subject
+    `SELECT l.digest, l.bundle_id, l.manifest_digest, l.attestation_subject,
+       b.sealed_event_id, b.sealed_at, b.root_hash, b.archive_digest, b.manifest_digest AS bundle_manifest_digest,
+       b.bundle_kind, b.leaf_count,
+       (SELECT array_agg(h.case_id ORDER BY h.case_id) FROM timeline.evidence_holds h
+          WHERE h.tenant_id = l.tenant_id AND h.bundle_id = l.bundle_id AND h.held) AS legal_holds
      FROM timeline.event_ids i
      LEFT JOIN timeline.evidence_links l ON l.tenant_id = i.tenant_id AND l.occurred_at = i.occurred_at AND l.event_id = i.event_id
+     LEFT JOIN timeline.evidence_bundles b ON b.tenant_id = l.tenant_id AND b.bundle_id = l.bundle_id
      WHERE i.tenant_id = $1 AND i.event_id = $2
      ORDER BY l.ordinal`,
     [tenant, eventId],
@@ -218,10 +315,25 @@ export async function getEvidenceLinks(tx: Tx, tenant: string, eventId: string):
   if (rows.rows.length === 0) return undefined;
   return rows.rows
     .filter((r) => r.digest !== null)
-    .map((r) => ({
-      digest: r.digest!,
-      ...(r.bundle_id !== null ? { bundleId: r.bundle_id } : {}),
-      ...(r.manifest_digest !== null ? { manifestDigest: r.manifest_digest } : {}),
-      ...(r.attestation_subject !== null ? { attestationSubject: r.attestation_subject } : {}),
-    }));
+    .map((r) => {
+      const link: EvidenceLink = { digest: r.digest! };
+      if (r.bundle_id !== null) link.bundleId = r.bundle_id;
+      if (r.manifest_digest !== null) link.manifestDigest = r.manifest_digest;
+      if (r.attestation_subject !== null) link.attestationSubject = r.attestation_subject;
+      if (r.bundle_id !== null)
+        link.dsseEnvelope = { href: `/evidence/${encodeURIComponent(r.bundle_id)}/download`, path: 'signature.json' };
+      if (r.sealed_event_id !== null) {
+        link.bundle = {
+          ...(r.root_hash !== null ? { rootHash: r.root_hash } : {}),
+          ...(r.archive_digest !== null ? { archiveDigest: r.archive_digest } : {}),
+          ...(r.bundle_manifest_digest !== null ? { manifestDigest: r.bundle_manifest_digest } : {}),
+          ...(r.bundle_kind !== null ? { kind: r.bundle_kind } : {}),
+          ...(r.leaf_count !== null ? { leafCount: r.leaf_count } : {}),
+          sealedEventId: r.sealed_event_id,
+          sealedAt: r.sealed_at!.toISOString(),
+        };
+      }
+      if (r.legal_holds !== null && r.legal_holds.length > 0) link.legalHolds = r.legal_holds;
+      return link;
+    });
 }

@@ -3,6 +3,7 @@
  * `timeline:write`) into the one ingest pipeline, and the read API (scope `timeline:read`).
  * Another tenant's event answers exactly like a missing one (404 NOT_FOUND): RLS hides it.
  */
+import { PassThrough } from 'node:stream';
 import { Type } from '@sinclair/typebox';
 import { StellaError } from '@stella/core/errors';
 import { eventProblems, type EventEnvelope } from '@stella/platform/bus';
@@ -10,7 +11,9 @@ import { errorResponses, tenantRoute, type RoutePlugin } from '@stella/platform/
 import type { ServiceDeps } from '@stella/platform/service';
 import { storageProblems, storeTenantBatch } from './ingest.js';
 import type { TimelineMetrics } from './metrics.js';
-import { getEvidenceLinks, getTimelineEvent, listTimeline, type TimelineFilters } from './query.js';
+import { lastArrival } from './arrivals.js';
+import { arrivalsBetween, getEvidenceLinks, getTimelineEvent, listTimeline, type TimelineFilters } from './query.js';
+import { parseLastEventId, runStream, StreamRegistry, type StreamSettings } from './stream.js';
 
 const TAG = 'timeline';
 const ULID = '^[0-7][0-9A-HJKMNP-TV-Z]{25}$';
@@ -46,19 +49,84 @@ const TimelineEventSchema = Type.Object(
       description: 'Position in the (tenant, source) ingest sequence; decimal (int8).',
     }),
     ingestedAt: Type.String({ format: 'date-time' }),
+    legalHolds: Type.Optional(
+      Type.Array(Type.String(), {
+        description:
+          'Case ids of the legal holds in force on evidence bundles the event links to (exempt from retention); absent when none.',
+      }),
+    ),
   },
   { $id: 'TimelineEvent', additionalProperties: false, description: 'A stored event: its envelope plus its place.' },
 );
+
+const EvidenceLinkSchema = Type.Object(
+  {
+    digest: Type.String({ pattern: DIGEST }),
+    bundleId: Type.Optional(Type.String()),
+    manifestDigest: Type.Optional(Type.String({ pattern: DIGEST })),
+    attestationSubject: Type.Optional(Type.String()),
+    dsseEnvelope: Type.Optional(
+      Type.Object(
+        {
+          href: Type.String({ description: 'Evidence Locker route of the bundle archive (scope evidence:read).' }),
+          path: Type.Literal('signature.json', { description: 'The archive member holding the DSSE envelope.' }),
+        },
+        { additionalProperties: false, description: 'Where to fetch the DSSE envelope of the bundle.' },
+      ),
+    ),
+    bundle: Type.Optional(
+      Type.Object(
+        {
+          rootHash: Type.Optional(
+            Type.String({ pattern: '^[0-9a-f]{64}$', description: 'RFC 9162 Merkle root, hex.' }),
+          ),
+          archiveDigest: Type.Optional(Type.String({ pattern: DIGEST })),
+          manifestDigest: Type.Optional(Type.String({ pattern: DIGEST })),
+          kind: Type.Optional(Type.String()),
+          leafCount: Type.Optional(Type.Integer({ minimum: 0 })),
+          sealedEventId: Type.String({ pattern: ULID }),
+          sealedAt: Type.String({ format: 'date-time' }),
+        },
+        { additionalProperties: false, description: "From the bundle's evidence.bundle.sealed event." },
+      ),
+    ),
+    legalHolds: Type.Optional(Type.Array(Type.String(), { description: 'Case ids of holds in force on the bundle.' })),
+  },
+  { additionalProperties: false },
+);
+
+/** The filters of `GET /timeline` and `GET /timeline/stream`. */
+const FilterProperties = {
+  kind: Type.Optional(Type.String({ minLength: 1, maxLength: 300 })),
+  source: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
+  subject: Type.Optional(Type.String({ minLength: 1, maxLength: 1024 })),
+  correlationId: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
+  traceId: Type.Optional(Type.String({ pattern: '^[0-9a-f]{32}$' })),
+  digest: Type.Optional(Type.String({ pattern: DIGEST, description: 'Any digest the event mentions.' })),
+  from: Type.Optional(Type.String({ format: 'date-time', description: 'Inclusive occurredAt bound.' })),
+  to: Type.Optional(Type.String({ format: 'date-time', description: 'Exclusive occurredAt bound.' })),
+};
 
 const EventIdParams = Type.Object({ eventId: Type.String({ pattern: ULID, description: 'The event ULID.' }) });
 
 /** Defaults when the service runs without parsed settings (docs generation). */
 export const DEFAULT_MAX_BATCH = 1000;
+export const DEFAULT_STREAM: StreamSettings = { pollMs: 500, heartbeatMs: 15_000, window: 200 };
 
 export function timelineRoutes(deps: ServiceDeps, metrics: TimelineMetrics): RoutePlugin {
   const maxBatch = (deps.settings['STELLA_TIMELINE_HTTP_MAX_BATCH'] as number | undefined) ?? DEFAULT_MAX_BATCH;
+  const stream: StreamSettings = {
+    pollMs: (deps.settings['STELLA_TIMELINE_STREAM_POLL_MS'] as number | undefined) ?? DEFAULT_STREAM.pollMs,
+    heartbeatMs:
+      ((deps.settings['STELLA_TIMELINE_STREAM_HEARTBEAT_SECONDS'] as number | undefined) ?? 15) * 1000 ||
+      DEFAULT_STREAM.heartbeatMs,
+    window: DEFAULT_STREAM.window,
+  };
+  const streams = new StreamRegistry();
   return (app) => {
     app.addSchema(TimelineEventSchema);
+    // Open streams would hold server.close() forever: end them first (they resume by Last-Event-ID).
+    app.addHook('preClose', async () => streams.closeAll());
     const EventRef = Type.Ref(TimelineEventSchema);
 
     app.post(
@@ -152,14 +220,7 @@ export function timelineRoutes(deps: ServiceDeps, metrics: TimelineMetrics): Rou
             'Events in timeline order — occurredAt (to the millisecond), then source, then that source’s ingest sequence — filtered, one page at a time. `nextCursor` continues after the last event of the page; it is stable while events are added (a walk returns every event that existed when it began exactly once, never one twice) and valid only with the same filters.',
           querystring: Type.Object(
             {
-              kind: Type.Optional(Type.String({ minLength: 1, maxLength: 300 })),
-              source: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
-              subject: Type.Optional(Type.String({ minLength: 1, maxLength: 1024 })),
-              correlationId: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
-              traceId: Type.Optional(Type.String({ pattern: '^[0-9a-f]{32}$' })),
-              digest: Type.Optional(Type.String({ pattern: DIGEST, description: 'Any digest the event mentions.' })),
-              from: Type.Optional(Type.String({ format: 'date-time', description: 'Inclusive occurredAt bound.' })),
-              to: Type.Optional(Type.String({ format: 'date-time', description: 'Exclusive occurredAt bound.' })),
+              ...FilterProperties,
               limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
               cursor: Type.Optional(
                 Type.String({ minLength: 1, maxLength: 1024, description: 'nextCursor of the previous page.' }),
@@ -184,6 +245,81 @@ export function timelineRoutes(deps: ServiceDeps, metrics: TimelineMetrics): Rou
           await tx.audit({ action: 'timeline.query', details: { filters, limit, returned: page.events.length } });
           return page;
         });
+      },
+    );
+
+    app.get(
+      '/timeline/stream',
+      {
+        config: tenantRoute('timeline:read'),
+        schema: {
+          tags: [TAG],
+          summary: 'Stream new events (Server-Sent Events)',
+          description:
+            'New events matching the filters (those of `GET /timeline`), as `text/event-stream`, in arrival order: each is `id: <arrival>`, `event: timeline.event`, `data: <TimelineEvent>`. Without `Last-Event-ID` the stream starts at the present; with it, right after that arrival, so a reconnecting client misses nothing and sees nothing twice, late events with an older occurredAt included. An `id:` line alone moves the position past events the filters skipped; `: keep-alive` comment lines come every `STELLA_TIMELINE_STREAM_HEARTBEAT_SECONDS`. The stream ends when the token expires or the server stops; reconnect with `Last-Event-ID`.',
+          querystring: Type.Object(FilterProperties, { additionalProperties: false }),
+          headers: Type.Object({
+            'last-event-id': Type.Optional(
+              Type.String({
+                pattern: '^(0|[1-9][0-9]{0,18})$',
+                description: 'The `id` of the last event received: the stream continues after it.',
+              }),
+            ),
+          }),
+          response: {
+            200: {
+              description: 'The event stream (WHATWG HTML, server-sent events).',
+              content: {
+                'text/event-stream': {
+                  schema: Type.String({
+                    examples: [
+                      'id: 41\n\n: keep-alive\n\nid: 42\nevent: timeline.event\ndata: {"eventId":"01J…","kind":"scan.completed",…}\n\n',
+                    ],
+                  }),
+                },
+              },
+            },
+            ...errorResponses(400, 401, 403),
+          },
+        },
+      },
+      async (req, reply) => {
+        const ctx = deps.tenants.forRequest(req);
+        const filters = req.query as TimelineFilters;
+        const header = req.headers['last-event-id'];
+        const resume = typeof header === 'string' ? parseLastEventId(header) : undefined;
+        const start = await ctx.transaction(async (tx) => {
+          const last = await lastArrival(tx, ctx.tenant);
+          // An id this tenant never issued is refused rather than waited for.
+          if (resume !== undefined && resume > last)
+            throw new StellaError('VALIDATION_FAILED', 'Last-Event-ID is after the last event of this timeline', {
+              details: { field: 'last-event-id', reason: 'not an event id of this stream' },
+            });
+          await tx.audit({
+            action: 'timeline.stream',
+            details: { filters, ...(resume !== undefined ? { lastEventId: String(resume) } : {}) },
+          });
+          return resume ?? last;
+        });
+        const out = new PassThrough();
+        const gone = new AbortController();
+        reply.raw.on('close', () => gone.abort());
+        const source = {
+          last: () => ctx.transaction((tx) => lastArrival(tx, ctx.tenant)),
+          between: (after: bigint, upto: bigint) =>
+            ctx.transaction((tx) => arrivalsBetween(tx, ctx.tenant, filters, after, upto)),
+        };
+        runStream(out, source, start, stream, streams, ctx.principal.expiresAt * 1000, gone.signal).catch((err) =>
+          req.log.warn({ err }, 'timeline stream ended by an error'),
+        );
+        return (
+          reply
+            .type('text/event-stream; charset=utf-8')
+            .header('cache-control', 'no-store')
+            .header('x-accel-buffering', 'no')
+            // The schema documents the text; Fastify pipes the stream (no serialization).
+            .send(out as unknown as string)
+        );
       },
     );
 
@@ -219,11 +355,11 @@ export function timelineRoutes(deps: ServiceDeps, metrics: TimelineMetrics): Rou
           tags: [TAG],
           summary: "An event's evidence links",
           description:
-            'The evidence references the event carried (bundle id, digest, manifest digest, attestation subject), in envelope order.',
+            "The evidence references the event carried (bundle id, digest, manifest digest, attestation subject), in envelope order. A reference naming a bundle also says where to fetch the bundle's DSSE envelope, what its `evidence.bundle.sealed` event announced (Merkle root, manifest and archive digests) and which legal holds are in force on it.",
           params: EventIdParams,
           response: {
             200: Type.Object(
-              { eventId: Type.String({ pattern: ULID }), evidence: Type.Array(EvidenceRef) },
+              { eventId: Type.String({ pattern: ULID }), evidence: Type.Array(EvidenceLinkSchema) },
               { additionalProperties: false },
             ),
             ...errorResponses(400, 401, 403, 404),

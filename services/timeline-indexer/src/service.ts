@@ -5,11 +5,14 @@
  * docs/timeline.md.
  */
 import { fileURLToPath } from 'node:url';
-import { parseInteger, type ConfigVariable } from '@stella/platform/config';
+import { ConfigProblem, parseInteger, type ConfigVariable } from '@stella/platform/config';
 import { defineService, type ServiceDeps } from '@stella/platform/service';
 import { timelineConsumer } from './consumer.js';
 import { createTimelineMetrics, type TimelineMetrics } from './metrics.js';
-import { DEFAULT_MAX_BATCH, timelineRoutes } from './routes.js';
+import { maintenanceWorker } from './maintenance.js';
+import { PARTITION_INTERVALS, type PartitionInterval } from './partitions.js';
+import { parseTenantRetention } from './retention.js';
+import { DEFAULT_MAX_BATCH, DEFAULT_STREAM, timelineRoutes } from './routes.js';
 
 /** The durable consumer group of the indexer (NATS durable consumer, Redis consumer group). */
 export const TIMELINE_GROUP = 'timeline-indexer';
@@ -23,7 +26,7 @@ const integer = (name: string, def: number, min: number, max: number, descriptio
   parse: (raw) => parseInteger(raw, min, max),
 });
 
-const VARIABLES = [
+const VARIABLES: ConfigVariable[] = [
   integer(
     'STELLA_TIMELINE_HTTP_MAX_BATCH',
     DEFAULT_MAX_BATCH,
@@ -45,6 +48,69 @@ const VARIABLES = [
     10_000,
     'Most bus messages one fetch hands the timeline consumer, written as one multi-row insert per tenant.',
   ),
+  integer(
+    'STELLA_TIMELINE_STREAM_POLL_MS',
+    DEFAULT_STREAM.pollMs,
+    10,
+    60_000,
+    'How often an open `GET /timeline/stream` that has caught up asks the database for new events.',
+  ),
+  integer(
+    'STELLA_TIMELINE_STREAM_HEARTBEAT_SECONDS',
+    DEFAULT_STREAM.heartbeatMs / 1000,
+    1,
+    3600,
+    'Idle seconds after which `GET /timeline/stream` sends a comment line, so proxies keep the connection.',
+  ),
+  {
+    name: 'STELLA_TIMELINE_PARTITION_INTERVAL',
+    audience: 'server',
+    type: PARTITION_INTERVALS.join(' | '),
+    default: 'month',
+    description: 'Time range of one partition of the timeline tables (by occurredAt, UTC).',
+    parse: (raw: string): PartitionInterval => {
+      const v = raw.trim() as PartitionInterval;
+      if (!PARTITION_INTERVALS.includes(v))
+        throw new ConfigProblem(`expected one of ${PARTITION_INTERVALS.join(', ')}`);
+      return v;
+    },
+  },
+  integer(
+    'STELLA_TIMELINE_PARTITIONS_AHEAD',
+    3,
+    0,
+    120,
+    'Partitions kept ready beyond the current one (the maintenance worker creates them).',
+  ),
+  integer(
+    'STELLA_TIMELINE_MAINTENANCE_SECONDS',
+    3600,
+    10,
+    86_400,
+    'Seconds between two rounds of partition maintenance and retention (one also runs at start).',
+  ),
+  integer(
+    'STELLA_TIMELINE_RETENTION_DAYS',
+    0,
+    0,
+    36_500,
+    'Days an event is kept after its occurredAt, for tenants without an override; 0 keeps events forever. Events linked to evidence under a legal hold are kept while it lasts.',
+  ),
+  {
+    name: 'STELLA_TIMELINE_RETENTION_TENANTS',
+    audience: 'server',
+    type: 'tenant=days,…',
+    default: '',
+    description:
+      'Per-tenant overrides of `STELLA_TIMELINE_RETENTION_DAYS` (0 = forever), e.g. `acme=30,audit-co=3650`.',
+    parse: (raw: string) => {
+      try {
+        return parseTenantRetention(raw);
+      } catch (err) {
+        throw new ConfigProblem((err as Error).message);
+      }
+    },
+  },
 ];
 
 // One set of collectors per registry: a service's routes and workers count into the same ones.
@@ -66,8 +132,10 @@ export const timelineIndexerService = defineService({
   routes: (deps) => [timelineRoutes(deps, timelineMetrics(deps))],
   // The consumers are needed for correctness (events reach the timeline only through them), but
   // one process per deployment is enough: `--workers N` starts N of them in the same group.
-  workers: (deps, count) =>
-    Array.from({ length: count }, (_, i) => {
+  // Plus one maintenance worker per process that runs workers (the advisory lock lets one replica
+  // work per round).
+  workers: (deps, count) => [
+    ...Array.from({ length: count }, (_, i) => {
       const consumers = deps.settings['STELLA_TIMELINE_CONSUMERS'] as number;
       return timelineConsumer(deps.db, deps.bus, timelineMetrics(deps), {
         name: `timeline-consumer-${i}`,
@@ -77,4 +145,20 @@ export const timelineIndexerService = defineService({
         warn: (msg, err) => deps.log.warn({ err }, msg),
       });
     }),
+    ...(count > 0 ? [maintenanceWorker(deps.db, maintenanceSettings(deps), deps.log)] : []),
+  ],
 });
+
+/** The maintenance worker's settings from the service's variables. */
+export function maintenanceSettings(deps: ServiceDeps) {
+  const s = deps.settings;
+  return {
+    interval: (s['STELLA_TIMELINE_PARTITION_INTERVAL'] as PartitionInterval | undefined) ?? 'month',
+    ahead: (s['STELLA_TIMELINE_PARTITIONS_AHEAD'] as number | undefined) ?? 3,
+    everyMs: ((s['STELLA_TIMELINE_MAINTENANCE_SECONDS'] as number | undefined) ?? 3600) * 1000,
+    retention: {
+      defaultDays: (s['STELLA_TIMELINE_RETENTION_DAYS'] as number | undefined) ?? 0,
+      tenants: (s['STELLA_TIMELINE_RETENTION_TENANTS'] as Map<string, number> | undefined) ?? new Map<string, number>(),
+    },
+  };
+}

@@ -9,6 +9,10 @@ import assert from 'node:assert/strict';
 import { createTestDatabase, needService } from '@stella/testkit';
 import { newEvent, type EventEnvelope } from '@stella/platform/bus';
 import { startTimelineHarness, type TimelineHarness } from './testing/timeline-harness.js';
+import { openSse, type SseConnection } from './testing/sse-client.js';
+import { storeTenantBatch } from './ingest.js';
+import { ensurePartitions } from './partitions.js';
+import { runMaintenance } from './maintenance.js';
 
 const skip = await needService('postgres');
 
@@ -98,7 +102,19 @@ describe('timeline on PostgreSQL', { skip }, () => {
   test('RLS on the tables and their partitions; the app role cannot change or remove events', async () => {
     const [A, B] = ['rls-a', 'rls-b'];
     await h.call(A, 'POST', '/timeline/events', {
-      events: [ev(A, { evidence: [{ digest: digestA, bundleId: 'x' }] })],
+      events: [
+        ev(A, { evidence: [{ digest: digestA, bundleId: 'x' }] }),
+        ev(A, {
+          kind: 'evidence.bundle.sealed',
+          attributes: { bundleId: 'x' },
+          evidence: [{ digest: digestA, bundleId: 'x' }],
+        }),
+        ev(A, {
+          kind: 'evidence.hold.placed',
+          attributes: { caseId: 'c' },
+          payload: { bundleIds: ['x'], reason: 'r' },
+        }),
+      ],
     });
     const tables = [
       'event_ids',
@@ -111,6 +127,11 @@ describe('timeline on PostgreSQL', { skip }, () => {
       'event_digests_default',
       'evidence_links',
       'evidence_links_default',
+      'tenant_arrivals',
+      'event_arrivals',
+      'event_arrivals_default',
+      'evidence_bundles',
+      'evidence_holds',
     ];
     for (const t of tables) {
       const asB = await h.db.withTenant(B, (tx) =>
@@ -134,12 +155,16 @@ describe('timeline on PostgreSQL', { skip }, () => {
     await denied('DELETE FROM timeline.event_ids');
     await denied('TRUNCATE timeline.events');
     await denied('SELECT * FROM timeline.dead_letters');
+    await denied('SELECT * FROM timeline.dropped_ranges');
+    await denied('DELETE FROM timeline.event_arrivals');
+    await denied('UPDATE timeline.evidence_bundles SET root_hash = NULL');
+    await denied('DELETE FROM timeline.evidence_holds');
     // Writing a row for another tenant fails the policy's WITH CHECK.
     await denied(`INSERT INTO timeline.source_sequences (tenant_id, source, last_seq) VALUES ('${A}', 'forged', 1)`, B);
     const rls = await h.db.query<{ relname: string; relrowsecurity: boolean; relforcerowsecurity: boolean }>(
       `SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity FROM pg_class c
        JOIN pg_namespace n ON n.oid = c.relnamespace
-       WHERE n.nspname = 'timeline' AND c.relkind IN ('r', 'p') AND c.relname <> 'dead_letters' ORDER BY 1`,
+       WHERE n.nspname = 'timeline' AND c.relkind IN ('r', 'p') AND c.relname NOT IN ('dead_letters', 'dropped_ranges') ORDER BY 1`,
     );
     assert.deepEqual(rls.rows.map((r) => r.relname).sort(), [...tables].sort());
     for (const r of rls.rows) assert.ok(r.relrowsecurity && r.relforcerowsecurity, `${r.relname}: RLS + FORCE`);
@@ -168,5 +193,206 @@ describe('timeline on PostgreSQL', { skip }, () => {
       { source: 'p', n: '30', max: '30' },
       { source: 'q', n: '30', max: '30' },
     ]);
+  });
+});
+
+describe('stream, evidence and partitions on PostgreSQL', { skip }, () => {
+  let h: TimelineHarness;
+  let drop: () => Promise<void>;
+  let base: string;
+  const open: SseConnection[] = [];
+  before(async () => {
+    const db = await createTestDatabase('timeline_stream');
+    drop = db.drop;
+    h = await startTimelineHarness({ databaseUrl: db.url, env: { STELLA_TIMELINE_STREAM_POLL_MS: '20' } });
+    base = await h.listen();
+  });
+  after(async () => {
+    open.forEach((c) => c.close());
+    await h?.close();
+    await drop?.();
+  });
+  const stream = async (tenant: string, query = '', lastEventId?: string) => {
+    const c = await openSse(`${base}/timeline/stream${query ? `?${query}` : ''}`, {
+      authorization: `Bearer ${await h.token(tenant)}`,
+      'x-stella-tenant': tenant,
+      ...(lastEventId !== undefined ? { 'last-event-id': lastEventId } : {}),
+    });
+    open.push(c);
+    return c;
+  };
+  const ids = (c: SseConnection) => c.messages.map((m) => (JSON.parse(m.data) as EventEnvelope).eventId);
+  const ev = (tenant: string, init: Partial<EventEnvelope> = {}) =>
+    newEvent({ tenant, kind: 'scan.completed', source: 'scanner', ...init });
+
+  test('a transaction that took arrival numbers first commits first: a later one waits for it', async () => {
+    const T = 'order-a';
+    const c = await stream(T, '', '0');
+    const e1 = ev(T, { source: 'one' });
+    const e2 = ev(T, { source: 'two' }); // another source: the source lock does not order them
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let t1HasNumbers!: () => void;
+    const numbered = new Promise<void>((r) => (t1HasNumbers = r));
+    const t1 = h.db.withTenant(T, async (tx) => {
+      await storeTenantBatch(tx, T, [e1]);
+      t1HasNumbers();
+      await gate; // T1 holds its arrival number, uncommitted
+    });
+    await numbered;
+    let t2Done = false;
+    const t2 = h.db
+      .withTenant(T, (tx) => storeTenantBatch(tx, T, [e2]))
+      .then(() => {
+        t2Done = true;
+      });
+    await new Promise((r) => setTimeout(r, 400));
+    assert.equal(t2Done, false, 'T2 committed while T1, numbered before it, was still open');
+    assert.deepEqual(ids(c), [], 'the stream showed an arrival while an earlier one was uncommitted');
+    release();
+    await Promise.all([t1, t2]);
+    await c.until('both events', (x) => x.messages.length === 2);
+    assert.deepEqual(ids(c), [e1.eventId, e2.eventId]);
+    assert.deepEqual(
+      c.messages.map((m) => m.id),
+      ['1', '2'],
+    );
+    const resumed = await stream(T, '', '1');
+    await resumed.until('the second event', (x) => x.messages.length === 1);
+    assert.deepEqual(ids(resumed), [e2.eventId]);
+  });
+
+  test('concurrent ingest with commits in any order, a client reconnecting all along: each event once', async () => {
+    const T = 'order-b';
+    const events = Array.from({ length: 120 }, (_, i) => ev(T, { source: `s${i % 6}` }));
+    const seen: string[] = [];
+    let last = '0';
+    let done = false;
+    // The client: short connections, each resumed from the last id it saw.
+    const client = (async () => {
+      while (!done || seen.length < events.length) {
+        const c = await stream(T, '', last);
+        await new Promise((r) => setTimeout(r, 30 + Math.random() * 60));
+        c.close();
+        await c.ended;
+        seen.push(...ids(c));
+        last = c.lastEventId;
+        if (done && seen.length >= events.length) break;
+      }
+    })();
+    // Twelve writers, each transaction sleeping a random time before COMMIT.
+    await Promise.all(
+      Array.from({ length: 12 }, (_, w) =>
+        h.db.withTenant(T, async (tx) => {
+          await storeTenantBatch(
+            tx,
+            T,
+            events.filter((_, i) => i % 12 === w),
+          );
+          await new Promise((r) => setTimeout(r, Math.random() * 80));
+        }),
+      ),
+    );
+    done = true;
+    await Promise.race([client, new Promise((_, rej) => setTimeout(() => rej(new Error('client timed out')), 30_000))]);
+    assert.equal(new Set(seen).size, seen.length, 'an event was delivered twice');
+    assert.deepEqual([...seen].sort(), events.map((e) => e.eventId).sort());
+  });
+
+  test('stream and evidence isolation across tenants', async () => {
+    const [A, B] = ['siso-a', 'siso-b'];
+    const a = await stream(A, '', '0');
+    const b = await stream(B, '', '0');
+    const seal = ev(A, {
+      kind: 'evidence.bundle.sealed',
+      source: 'evidence-locker',
+      attributes: { bundleId: 'B-iso', kind: 'evaluation', leafCount: 1, rootHash: '7'.repeat(64) },
+      evidence: [{ bundleId: 'B-iso', digest: `sha256:${'8'.repeat(64)}`, manifestDigest: `sha256:${'9'.repeat(64)}` }],
+    });
+    const hold = ev(A, {
+      kind: 'evidence.hold.placed',
+      source: 'evidence-locker',
+      subject: 'case-iso',
+      attributes: { caseId: 'case-iso', bundles: 1 },
+      payload: { bundleIds: ['B-iso'], reason: 'x' },
+    });
+    await h.call(A, 'POST', '/timeline/events', { events: [seal, hold] });
+    // B's own event naming the same bundle id: not A's bundle, not A's hold.
+    const bOwn = ev(B, { evidence: [{ bundleId: 'B-iso', digest: `sha256:${'8'.repeat(64)}` }] });
+    await h.call(B, 'POST', '/timeline/events', { events: [bOwn] });
+    await a.until("A's events", (x) => x.messages.length === 2);
+    await b.until("B's event", (x) => x.messages.length === 1);
+    await new Promise((r) => setTimeout(r, 100));
+    assert.deepEqual(ids(b), [bOwn.eventId]);
+    assert.deepEqual(JSON.parse(a.messages[0]!.data).legalHolds, ['case-iso']);
+    const bLinks = (await h.call(B, 'GET', `/timeline/${bOwn.eventId}/evidence`)).body.evidence;
+    assert.equal(bLinks[0].bundle, undefined);
+    assert.equal(bLinks[0].legalHolds, undefined);
+    assert.equal((await h.call(B, 'GET', `/timeline/${seal.eventId}/evidence`)).status, 404);
+    assert.equal((await h.call(B, 'GET', `/timeline?digest=sha256:${'7'.repeat(64)}`)).body.events.length, 0);
+    assert.equal((await h.call(A, 'GET', `/timeline?digest=sha256:${'7'.repeat(64)}`)).body.events.length, 1);
+    for (const t of ['evidence_bundles', 'evidence_holds', 'event_arrivals', 'tenant_arrivals']) {
+      const asB = await h.db.withTenant(B, (tx) =>
+        tx.query<{ n: string }>(`SELECT count(*)::text AS n FROM timeline.${t} WHERE tenant_id = $1`, [A]),
+      );
+      assert.equal(asB.rows[0]!.n, '0', t);
+    }
+  });
+
+  test('partitions: concurrent maintenance creates each range once; RLS on the new partitions; purge keeps held events', async () => {
+    const [A, B] = ['part-pg-a', 'part-pg-b'];
+    const heldSeal = ev(A, {
+      occurredAt: '2040-05-05T00:00:00Z',
+      kind: 'evidence.bundle.sealed',
+      source: 'evidence-locker',
+      attributes: { bundleId: 'B-pg' },
+      evidence: [{ bundleId: 'B-pg', digest: `sha256:${'6'.repeat(64)}` }],
+    });
+    const plain = ev(A, { occurredAt: '2040-05-06T00:00:00Z' });
+    const other = ev(B, { occurredAt: '2040-05-07T00:00:00Z' });
+    await h.call(A, 'POST', '/timeline/events', {
+      events: [
+        heldSeal,
+        plain,
+        ev(A, {
+          kind: 'evidence.hold.placed',
+          source: 'evidence-locker',
+          occurredAt: '2040-06-01T00:00:00Z',
+          attributes: { caseId: 'c-pg' },
+          payload: { bundleIds: ['B-pg'], reason: 'r' },
+        }),
+      ],
+    });
+    await h.call(B, 'POST', '/timeline/events', { events: [other] });
+    const s = { interval: 'month' as const, ahead: 1, everyMs: 1, retention: { defaultDays: 30, tenants: new Map() } };
+    const now = new Date('2040-05-20T00:00:00Z');
+    const runs = await Promise.all([
+      ensurePartitions(h.db, s, now),
+      ensurePartitions(h.db, s, now),
+      ensurePartitions(h.db, s, now),
+    ]);
+    const created = runs.flat().sort();
+    assert.ok(created.includes('events_p20400501'), JSON.stringify(runs));
+    assert.equal(new Set(created).size, created.length, 'a range was created twice');
+    const asB = await h.db.withTenant(B, (tx) =>
+      tx.query<{ tenant_id: string }>('SELECT tenant_id FROM timeline.events_p20400501'),
+    );
+    assert.deepEqual(
+      asB.rows.map((r) => r.tenant_id),
+      [B],
+    );
+    const flags = await h.db.query<{ relname: string; r: boolean; f: boolean }>(
+      `SELECT relname, relrowsecurity AS r, relforcerowsecurity AS f FROM pg_class WHERE relname LIKE '%\\_p20400501'`,
+    );
+    assert.equal(flags.rows.length, 5);
+    for (const f of flags.rows) assert.ok(f.r && f.f, f.relname);
+
+    const report = await runMaintenance(h.db, { ...s, ahead: 0 }, new Date('2041-01-01T00:00:00Z'));
+    assert.ok(report.dropped.includes('events_p20400501'), JSON.stringify(report));
+    // This one, and the earlier tests' held seal (its month's partition was backfilled from DEFAULT).
+    assert.equal(report.movedHeld, 2);
+    assert.equal((await h.call(A, 'GET', `/timeline/${heldSeal.eventId}`)).body.legalHolds[0], 'c-pg');
+    assert.equal((await h.call(A, 'GET', `/timeline/${plain.eventId}`)).status, 404);
+    assert.equal((await h.call(B, 'GET', `/timeline/${other.eventId}`)).status, 404);
   });
 });

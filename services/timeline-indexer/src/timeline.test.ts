@@ -298,9 +298,23 @@ describe('query API', () => {
     assert.deepEqual(envelope, sealed);
     assert.equal(ingestSeq, '1');
     assert.ok(!Number.isNaN(Date.parse(ingestedAt)));
+    // The references as sent; one naming a bundle also says where its DSSE envelope is and, as
+    // this is the bundle's seal event, what it announced (timeline-evidence.test.ts).
     assert.deepEqual((await h.call(t, 'GET', `/timeline/${sealed.eventId}/evidence`)).body, {
       eventId: sealed.eventId,
-      evidence: sealed.evidence,
+      evidence: [
+        {
+          ...sealed.evidence![0],
+          dsseEnvelope: { href: '/evidence/bundle-1/download', path: 'signature.json' },
+          bundle: {
+            archiveDigest: d1,
+            manifestDigest: `sha256:${'d'.repeat(64)}`,
+            sealedEventId: sealed.eventId,
+            sealedAt: new Date(sealed.occurredAt).toISOString(),
+          },
+        },
+        sealed.evidence![1],
+      ],
     });
     assert.deepEqual((await h.call(t, 'GET', `/timeline/${plain.eventId}/evidence`)).body, {
       eventId: plain.eventId,

@@ -2191,7 +2191,7 @@ export interface paths {
         };
         /**
          * An event's evidence links
-         * @description The evidence references the event carried (bundle id, digest, manifest digest, attestation subject), in envelope order.
+         * @description The evidence references the event carried (bundle id, digest, manifest digest, attestation subject), in envelope order. A reference naming a bundle also says where to fetch the bundle's DSSE envelope, what its `evidence.bundle.sealed` event announced (Merkle root, manifest and archive digests) and which legal holds are in force on it.
          */
         get: {
             parameters: {
@@ -2227,8 +2227,32 @@ export interface paths {
                             eventId: string;
                             evidence: {
                                 attestationSubject?: string;
+                                /** @description From the bundle's evidence.bundle.sealed event. */
+                                bundle?: {
+                                    archiveDigest?: string;
+                                    kind?: string;
+                                    leafCount?: number;
+                                    manifestDigest?: string;
+                                    /** @description RFC 9162 Merkle root, hex. */
+                                    rootHash?: string;
+                                    /** Format: date-time */
+                                    sealedAt: string;
+                                    sealedEventId: string;
+                                };
                                 bundleId?: string;
                                 digest: string;
+                                /** @description Where to fetch the DSSE envelope of the bundle. */
+                                dsseEnvelope?: {
+                                    /** @description Evidence Locker route of the bundle archive (scope evidence:read). */
+                                    href: string;
+                                    /**
+                                     * @description The archive member holding the DSSE envelope.
+                                     * @enum {string}
+                                     */
+                                    path: "signature.json";
+                                };
+                                /** @description Case ids of holds in force on the bundle. */
+                                legalHolds?: string[];
                                 manifestDigest?: string;
                             }[];
                         };
@@ -2385,6 +2409,98 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/timeline/stream": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Stream new events (Server-Sent Events)
+         * @description New events matching the filters (those of `GET /timeline`), as `text/event-stream`, in arrival order: each is `id: <arrival>`, `event: timeline.event`, `data: <TimelineEvent>`. Without `Last-Event-ID` the stream starts at the present; with it, right after that arrival, so a reconnecting client misses nothing and sees nothing twice, late events with an older occurredAt included. An `id:` line alone moves the position past events the filters skipped; `: keep-alive` comment lines come every `STELLA_TIMELINE_STREAM_HEARTBEAT_SECONDS`. The stream ends when the token expires or the server stops; reconnect with `Last-Event-ID`.
+         */
+        get: {
+            parameters: {
+                query?: {
+                    correlationId?: string;
+                    /** @description Any digest the event mentions. */
+                    digest?: string;
+                    /** @description Inclusive occurredAt bound. */
+                    from?: string;
+                    kind?: string;
+                    source?: string;
+                    subject?: string;
+                    /** @description Exclusive occurredAt bound. */
+                    to?: string;
+                    traceId?: string;
+                };
+                header: {
+                    /** @description The `id` of the last event received: the stream continues after it. */
+                    "last-event-id"?: string;
+                    /** @description Tenant id; must equal the `tenant` claim of the token. */
+                    "x-stella-tenant": string;
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Error envelope (docs/errors.md). */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description The event stream (WHATWG HTML, server-sent events). */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "text/event-stream": string;
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/whoami": {
         parameters: {
             query?: never;
@@ -2441,6 +2557,8 @@ export interface components {
             /** @description Position in the (tenant, source) ingest sequence; decimal (int8). */
             ingestSeq: string;
             kind: string;
+            /** @description Case ids of the legal holds in force on evidence bundles the event links to (exempt from retention); absent when none. */
+            legalHolds?: string[];
             /** @description As the producer sent it (RFC 3339). */
             occurredAt: string;
             payload?: unknown;

@@ -339,7 +339,13 @@ export function snapshotRoutes(deps: ServiceDeps) {
             await tx.publish({
               kind: 'evidence.bundle.sealed',
               subject: body.subject?.digest ?? bundleId,
-              attributes: { bundleId, kind: body.kind, leafCount: manifest.merkle.leafCount },
+              // rootHash: the timeline links the seal to its Merkle root (docs/timeline.md).
+              attributes: {
+                bundleId,
+                kind: body.kind,
+                leafCount: manifest.merkle.leafCount,
+                rootHash: manifest.merkle.root,
+              },
               evidence: [{ bundleId, digest: archive.digest, manifestDigest }],
             });
             return r.rows[0]!;

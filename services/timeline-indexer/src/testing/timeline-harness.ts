@@ -36,6 +36,8 @@ export interface TimelineHarness {
    * stopped by `close()`. Returns the workers and the metrics they count into.
    */
   startWorkers(count?: number, bus?: EventBus): Promise<{ workers: BackgroundWorker[]; metrics: TimelineMetrics }>;
+  /** Listens on 127.0.0.1 (an ephemeral port) for clients that need a socket (SSE); returns the base URL. */
+  listen(): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -125,6 +127,11 @@ export async function startTimelineHarness(o: HarnessOptions = {}): Promise<Time
           closers.push(() => w.stop());
         }
         return { workers: [...workers], metrics: timelineMetrics(d) };
+      },
+      async listen() {
+        if (!app.server.listening) await app.listen({ host: '127.0.0.1', port: 0 });
+        const addr = app.server.address() as { port: number };
+        return `http://127.0.0.1:${addr.port}`;
       },
       close: closeAll,
     };
