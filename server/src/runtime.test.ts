@@ -97,6 +97,7 @@ describe('startRuntime in process (PGlite, fs store, memory bus)', () => {
       try {
         assert.deepEqual(rt.workers, [
           'outbox-relay',
+          'export-run-worker',
           'timeline-consumer-0',
           'timeline-consumer-1',
           'timeline-consumer-2',
