@@ -19,3 +19,15 @@ export {
   type TimelineEvidence,
   type TimelineIngestResult,
 } from './timeline.js';
+export {
+  ExportApi,
+  type ExportProfile,
+  type ExportProfileBody,
+  type ExportPlan,
+  type ExportPlanBody,
+  type ExportRun,
+  type ExportRunList,
+  type ExportRunQuery,
+  type ExportRunEvent,
+  type ExportDownload,
+} from './export.js';

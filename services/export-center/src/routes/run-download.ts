@@ -1,7 +1,7 @@
 /**
  * `GET /v1/exports/runs/{id}/download`: the run's sealed export.tgz from the object store,
  * streamed. `ETag` = `"sha256:<hex>"` of the archive (it never changes), `If-None-Match` → 304,
- * one `Range` → 206 (resumable downloads). A run that has not succeeded is 409
+ * one `Range` → 206 (resumable downloads; `If-Range` with another ETag → the whole archive). A run that has not succeeded is 409
  * EXPORT_RUN_NOT_FINISHED; another tenant's run is 404 like a missing one.
  */
 import { StellaError } from '@stella/core/errors';
@@ -54,7 +54,9 @@ export function runDownloadRoutes(deps: ServiceDeps) {
         reply.header('etag', etag).header('accept-ranges', 'bytes');
         if (ifNoneMatchHits(req.headers['if-none-match'], etag)) return reply.status(304).send();
         const size = Number(run.archive_size);
-        const range = parseRange(req.headers.range, size);
+        // If-Range (RFC 9110 §13.1.5): resume only if the client holds part of this same archive.
+        const ifRange = req.headers['if-range'];
+        const range = ifRange === undefined || ifRange === etag ? parseRange(req.headers.range, size) : undefined;
         const object = await deps.store.get(run.archive_key!, range ? { range } : {});
         await ctx.transaction((tx) =>
           tx.audit({ action: 'export.download', resource: id, ...(range ? { details: { range } } : {}) }),
