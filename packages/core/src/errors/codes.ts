@@ -129,6 +129,12 @@ export const ERROR_CODES = {
     status: 400,
     description: 'A snapshot artifact names a digest this tenant has not uploaded (`PUT /evidence/blobs/{digest}`).',
   },
+  // --- export center: adapters and bundles ----------------------------------------------------
+  EXPORT_ADAPTER_UNKNOWN: { status: 400, description: 'A profile names an export adapter that is not registered.' },
+  EXPORT_COMPRESSION_UNSUPPORTED: {
+    status: 400,
+    description: 'The export compression is not available in this build (zstd: see docs/formats/export-bundle.md).',
+  },
   // --- encryption ------------------------------------------------------------------------------
   DECRYPT_FAILED: { status: 400, description: 'Ciphertext cannot be decrypted (wrong key, tampered, truncated).' },
   ENCRYPTION_INVALID: { status: 400, description: 'An encryption header or envelope is malformed.' },
