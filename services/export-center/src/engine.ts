@@ -1,17 +1,18 @@
 /**
- * The service's real export engine: the sources ledger, the adapter registry and the bundle
- * writer of issue #10 (wired when those modules land on this branch).
+ * The service's real export engine: the adapter registry and the bundle writer of issue #10, and
+ * the sources ledger (wired when it lands on this branch).
  */
 import { StellaError } from '@stella/core/errors';
+import { ADAPTERS } from './adapters/registry.js';
+import { sealExportBundle } from './bundle/seal-export.js';
+import { createStagingSink } from './bundle/staging-sink.js';
 import type { ExportEngine } from './runs/export-engine.js';
 
-const unwired = (what: string) => () => {
-  throw new StellaError('SERVICE_UNAVAILABLE', `export engine: ${what} is not wired yet`);
-};
-
 export const defaultEngine: ExportEngine = {
-  openLedger: unwired('the sources ledger'),
-  adapters: new Map(),
-  createStagingSink: unwired('the staging sink'),
-  sealExportBundle: unwired('the bundle sealer'),
+  openLedger: () => {
+    throw new StellaError('SERVICE_UNAVAILABLE', 'export engine: the sources ledger is not wired yet');
+  },
+  adapters: new Map(ADAPTERS.map((a) => [a.id, a])),
+  createStagingSink,
+  sealExportBundle,
 };

@@ -159,6 +159,12 @@ export const ERROR_CODES = {
     description:
       'An export run lost its worker (no heartbeat within the lease) on its last allowed attempt; it failed with class `transient`.',
   },
+  // --- export center: adapters and bundles ----------------------------------------------------
+  EXPORT_ADAPTER_UNKNOWN: { status: 400, description: 'A profile names an export adapter that is not registered.' },
+  EXPORT_COMPRESSION_UNSUPPORTED: {
+    status: 400,
+    description: 'The export compression is not available in this build (zstd: see docs/formats/export-bundle.md).',
+  },
   // --- encryption ------------------------------------------------------------------------------
   DECRYPT_FAILED: { status: 400, description: 'Ciphertext cannot be decrypted (wrong key, tampered, truncated).' },
   ENCRYPTION_INVALID: { status: 400, description: 'An encryption header or envelope is malformed.' },

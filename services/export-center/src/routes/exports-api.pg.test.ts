@@ -14,7 +14,9 @@ import { createTestDatabase, needService } from '@stella/testkit';
 import type { ExportAdapter } from '../adapters/adapter.js';
 import type { SourceKind, SourceRecord } from '../sources/source-record.js';
 import { startExportHarness, type ExportHarness } from '../testing/export-harness.js';
-import { interimSeal, interimStagingSink, memoryLedger } from '../testing/interim-engine.js';
+import { sealExportBundle } from '../bundle/seal-export.js';
+import { createStagingSink } from '../bundle/staging-sink.js';
+import { memoryLedger } from '../testing/interim-engine.js';
 import { readSse, waitForRun } from '../testing/run-fixtures.js';
 import { testJsonlAdapter } from '../testing/test-adapters.js';
 
@@ -61,8 +63,8 @@ describe('export API on PostgreSQL', { skip }, () => {
           [jsonl.id, jsonl],
           [advisoriesOnly.id, advisoriesOnly],
         ]),
-        createStagingSink: interimStagingSink,
-        sealExportBundle: interimSeal,
+        createStagingSink,
+        sealExportBundle,
       },
       env: {
         STELLA_EXPORT_LEASE_MS: '3000',

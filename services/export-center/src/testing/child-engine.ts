@@ -2,7 +2,9 @@
 import { createHash } from 'node:crypto';
 import type { ExportEngine } from '../runs/export-engine.js';
 import type { SourceRecord } from '../sources/source-record.js';
-import { interimSeal, interimStagingSink, memoryLedger } from './interim-engine.js';
+import { sealExportBundle } from '../bundle/seal-export.js';
+import { createStagingSink } from '../bundle/staging-sink.js';
+import { memoryLedger } from './interim-engine.js';
 import { testJsonlAdapter } from './test-adapters.js';
 
 export const CHILD_RECORDS = 12;
@@ -30,7 +32,7 @@ export function childTestEngine(counterDir: string): ExportEngine {
   return {
     openLedger: memoryLedger(Array.from({ length: CHILD_RECORDS }, (_, i) => advisory(i + 1))),
     adapters: new Map([[adapter.id, adapter]]),
-    createStagingSink: interimStagingSink,
-    sealExportBundle: interimSeal,
+    createStagingSink,
+    sealExportBundle,
   };
 }

@@ -1,16 +1,7 @@
 /**
- * INTERIM (removed when the sources ledger and the bundle writer land on this branch): a ledger
- * over an in-memory record list, a staging sink and a sealer that packs the staged files with the
- * core tar writer — just enough for the run state machine tests to start before the real seams.
+ * INTERIM (removed when the sources ledger lands on this branch): a ledger over an in-memory
+ * record list — just enough for the run state machine tests before the real ledger.
  */
-import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
-import { createTarGz } from '@stella/core/tar';
-import type { ExportFile } from '../adapters/adapter.js';
-import type { CreateStagingSink, SealExportBundle, StagingSink } from '../bundle/export-bundle.js';
 import type { LedgerReader, OpenLedger, SourceFilter, SourceRecord } from '../sources/source-record.js';
 
 export function memoryLedger(records: SourceRecord[]): OpenLedger {
@@ -40,58 +31,3 @@ export function memoryLedger(records: SourceRecord[]): OpenLedger {
     };
   };
 }
-
-export const interimStagingSink: CreateStagingSink = async (parent) => {
-  const dir = await mkdtemp(join(parent, 'staging-'));
-  const files: ExportFile[] = [];
-  const sink: StagingSink = {
-    dir,
-    files: () => [...files].sort((a, b) => (a.path < b.path ? -1 : 1)),
-    async writeFile(path, body, mediaType) {
-      const target = join(dir, path);
-      await mkdir(dirname(target), { recursive: true });
-      const hash = createHash('sha256');
-      let size = 0;
-      async function* counted() {
-        for await (const chunk of body instanceof Uint8Array ? [body] : body) {
-          hash.update(chunk);
-          size += chunk.byteLength;
-          yield chunk;
-        }
-      }
-      await pipeline(counted, createWriteStream(target));
-      const f = { path, mediaType, size, digest: `sha256:${hash.digest('hex')}` };
-      files.push(f);
-      return f;
-    },
-    dispose: () => rm(dir, { recursive: true, force: true }),
-  };
-  return sink;
-};
-
-export const interimSeal: SealExportBundle = async (staging, manifest) => {
-  const files = staging.files();
-  const manifestBytes = new TextEncoder().encode(
-    JSON.stringify({ run: manifest.run.id, ledgerSeq: manifest.ledgerSeq.toString(), counts: manifest.counts, files }),
-  );
-  const archivePath = join(dirname(staging.dir), 'export.tgz');
-  await pipeline(
-    createTarGz([
-      { path: 'export.json', body: manifestBytes },
-      ...files.map((f) => ({ path: f.path, size: f.size, body: () => createReadStream(join(staging.dir, f.path)) })),
-    ]),
-    createWriteStream(archivePath),
-  );
-  const hash = createHash('sha256');
-  for await (const c of createReadStream(archivePath)) hash.update(c as Buffer);
-  const rerun = createHash('sha256').update(files.map((f) => f.digest).join('\n'));
-  return {
-    archivePath,
-    archiveDigest: `sha256:${hash.digest('hex')}`,
-    archiveSize: (await stat(archivePath)).size,
-    manifestDigest: `sha256:${createHash('sha256').update(manifestBytes).digest('hex')}`,
-    rerunHash: `sha256:${rerun.digest('hex')}`,
-    keyId: 'interim',
-    files,
-  };
-};
