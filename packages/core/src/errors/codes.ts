@@ -165,6 +165,30 @@ export const ERROR_CODES = {
     status: 400,
     description: 'The export compression is not available in this build (zstd: see docs/formats/export-bundle.md).',
   },
+  // --- export center: sources -----------------------------------------------------------------
+  SOURCE_FORMAT_UNKNOWN: {
+    status: 415,
+    description: 'A source file or body is not one of the formats its kind accepts (docs/export/sources.md).',
+  },
+  SOURCE_SYNTAX: {
+    status: 400,
+    description:
+      'A source file is not well-formed JSON or JSONL at the reported position; records after it in that file are not read.',
+  },
+  SOURCE_RECORD_INVALID: {
+    status: 400,
+    description:
+      'One source record lacks a field its format requires or has a wrong type; it is skipped, the rest imports.',
+  },
+  SOURCE_RECORD_TOO_LARGE: {
+    status: 413,
+    description: 'One source record is over the per-record size limit (32 MiB).',
+  },
+  SOURCE_GLOBAL_FORBIDDEN: {
+    status: 403,
+    description:
+      'Global advisories may be written only by a tenant in `STELLA_EXPORT_GLOBAL_SOURCE_TENANTS`, and only advisories.',
+  },
   // --- encryption ------------------------------------------------------------------------------
   DECRYPT_FAILED: { status: 400, description: 'Ciphertext cannot be decrypted (wrong key, tampered, truncated).' },
   ENCRYPTION_INVALID: { status: 400, description: 'An encryption header or envelope is malformed.' },
