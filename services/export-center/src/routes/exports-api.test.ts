@@ -4,19 +4,22 @@
  * download with ETag/If-None-Match/Range), the worker's state machine (retry of transient
  * failures, input/internal failures, cancel of a running run, per-tenant concurrency), outbox
  * events, and a cross-tenant matrix over every route. The adapter is the test adapter
- * (testing/test-adapters.ts: slow or failing on demand); the ledger and bundle writer are the
- * engine's `ledger` / `staging` / `seal` below.
+ * (testing/test-adapters.ts: slow or failing on demand); the sources store and ledger, staging
+ * sink and sealer are the real ones.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { createTestDatabase, needService } from '@stella/testkit';
 import type { ExportAdapter } from '../adapters/adapter.js';
-import type { SourceKind, SourceRecord } from '../sources/source-record.js';
+import { canonicalJcsBytes } from '@stella/core/canonical-json';
+import type { NewSourceRecord, SourceFormat } from '../sources/importers/importer.js';
+import { openLedger } from '../sources/ledger.js';
+import type { SourceKind } from '../sources/source-record.js';
+import { appendSourceRecords } from '../sources/source-store.js';
 import { startExportHarness, type ExportHarness } from '../testing/export-harness.js';
 import { sealExportBundle } from '../bundle/seal-export.js';
 import { createStagingSink } from '../bundle/staging-sink.js';
-import { memoryLedger } from '../testing/interim-engine.js';
 import { readSse, waitForRun } from '../testing/run-fixtures.js';
 import { testJsonlAdapter } from '../testing/test-adapters.js';
 
@@ -24,21 +27,19 @@ const skip = await needService('postgres');
 const A = 'acme';
 const B = 'globex';
 
-function record(kind: SourceKind, recordId: string, seq: number, tenant: string | null = null): SourceRecord {
-  const document = { id: recordId, kind, seq };
+function record(kind: SourceKind, recordId: string, format: SourceFormat): NewSourceRecord {
+  const canonical = new TextDecoder().decode(canonicalJcsBytes({ id: recordId, kind }));
   return {
     kind,
     recordId,
-    tenant,
-    project: null,
-    ledgerSeq: BigInt(seq),
-    digest: `sha256:${createHash('sha256').update(JSON.stringify(document)).digest('hex')}`,
-    format: 'osv',
+    format,
     ecosystem: 'npm',
     packages: [recordId],
     severity: 'high',
     modifiedAt: null,
-    document,
+    canonical,
+    digest: `sha256:${createHash('sha256').update(canonical).digest('hex')}`,
+    bytes: Buffer.byteLength(canonical),
   };
 }
 
@@ -46,9 +47,9 @@ for (const driver of ['postgres', 'pglite'] as const)
   describe(`export API on ${driver}`, { skip: driver === 'postgres' ? skip : false }, () => {
     let h: ExportHarness;
     let drop: (() => Promise<void>) | undefined;
-    const records: SourceRecord[] = [];
-    for (let i = 1; i <= 12; i++) records.push(record('advisory', `GHSA-${String(i).padStart(4, '0')}`, i));
-    records.push(record('vex', 'vex-acme-1', 13, A), record('vex', 'vex-globex-1', 14, B));
+    /** Appends records through the real sources store (global advisories, or one tenant's). */
+    const append = (tenant: string, global: boolean, records: NewSourceRecord[]) =>
+      h.db.withTenant(tenant, (tx) => appendSourceRecords(tx, { tenant, global }, records));
 
     before(async () => {
       const db = driver === 'postgres' ? await createTestDatabase('export_api') : undefined;
@@ -59,7 +60,7 @@ for (const driver of ['postgres', 'pglite'] as const)
       h = await startExportHarness({
         ...(db ? { databaseUrl: db.url } : {}),
         engine: {
-          openLedger: memoryLedger(records),
+          openLedger,
           adapters: new Map([
             [jsonl.id, jsonl],
             [advisoriesOnly.id, advisoriesOnly],
@@ -76,6 +77,13 @@ for (const driver of ['postgres', 'pglite'] as const)
           STELLA_EXPORT_TENANT_CONCURRENCY: '1',
         },
       });
+      await append(
+        A,
+        true,
+        Array.from({ length: 12 }, (_, i) => record('advisory', `GHSA-${String(i + 1).padStart(4, '0')}`, 'osv')),
+      );
+      await append(A, false, [record('vex', 'vex-acme-1', 'openvex')]);
+      await append(B, false, [record('vex', 'vex-globex-1', 'openvex')]);
       await h.startWorker(3);
     });
     after(async () => {
@@ -193,7 +201,7 @@ for (const driver of ['postgres', 'pglite'] as const)
         ],
       );
       assert.ok(plan.body.estimatedBytes > 0);
-      assert.equal(plan.body.ledgerSeq, '14');
+      assert.match(plan.body.ledgerSeq, /^[1-9]\d*$/);
       const empty = await h.call(A, 'POST', '/v1/exports/plan', { profile: profile({ filter: { kinds: ['sbom'] } }) });
       assert.equal(empty.status, 200);
       assert.deepEqual([empty.body.records, empty.body.empty], [0, true]);
@@ -424,13 +432,12 @@ for (const driver of ['postgres', 'pglite'] as const)
     test('a run reads the ledger as of its creation: records added later do not leak in', async () => {
       const p = await createProfile(A, profile({ adapterOptions: { delayMs: 150 } }));
       const run = await startRun(A, p.id);
-      records.push(record('advisory', 'GHSA-late', 100));
+      const [late] = await append(A, true, [record('advisory', 'GHSA-late', 'osv')]);
       const done = await waitForRun(h, A, run.id);
-      assert.equal(done.ledgerSeq, '14');
+      assert.ok(BigInt(done.ledgerSeq) < late!.ledgerSeq);
       assert.deepEqual(done.progress, { done: 12, total: 12 });
       const later = await waitForRun(h, A, (await startRun(A, p.id)).id);
       assert.equal(later.progress.total, 13);
-      records.pop();
     });
 
     test('cross-tenant matrix: another tenant gets 404 exactly like a missing id on every route', async () => {

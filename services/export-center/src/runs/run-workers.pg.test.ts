@@ -1,5 +1,6 @@
 /**
- * Export workers as real processes on real PostgreSQL 15 (testing/export-worker-child.ts): two
+ * Export workers as real processes on real PostgreSQL 15 (testing/export-worker-child.ts), over
+ * the real ledger (OSV files imported by the real importer), staging sink and sealer: two
  * processes share the queue and never run the same job; a worker SIGKILLed mid-run loses its
  * lease and the run is retried by a new process (attempt 2) — or, on its last attempt, failed
  * with class `transient` by the sweeper. No run is ever left `running`.
@@ -11,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createTestDatabase, needService, repoRoot, tempDir } from '@stella/testkit';
-import { childTestEngine, CHILD_RECORDS } from '../testing/child-engine.js';
+import { childTestEngine, CHILD_RECORDS, importChildRecords } from '../testing/child-engine.js';
 import { startExportHarness, type ExportHarness } from '../testing/export-harness.js';
 import { waitForRun } from '../testing/run-fixtures.js';
 
@@ -38,6 +39,7 @@ describe('export workers in separate processes (PostgreSQL)', { skip }, () => {
     counters = await tempDir('stella-export-counters-');
     // The API only (no worker in this process): the children do all the work.
     h = await startExportHarness({ databaseUrl: db.url, engine: childTestEngine(counters.path) });
+    await importChildRecords(h.db, 'acme');
   });
   after(async () => {
     for (const c of children) c.kill('SIGKILL');
