@@ -18,6 +18,8 @@ export async function allCommands(): Promise<CommandSpec[]> {
     import('./keys.js'),
     import('./evidence.js'),
     import('./timeline.js'),
+    // stella export …; `export verify` (offline) joins as its own module.
+    import('./export.js'),
   ]);
   return modules.flatMap((m) => m.commands).sort((a, b) => a.name.localeCompare(b.name));
 }

@@ -68,6 +68,20 @@ export class StellaClient {
     });
   }
 
+  /**
+   * A raw GET for long streams (SSE, resumable downloads): the auth and tenant headers, but not
+   * the per-request timeout — a stream lives as long as it flows; pass `signal` to stop it.
+   */
+  stream(path: string, init: { headers?: Record<string, string>; signal?: AbortSignal } = {}): Promise<Response> {
+    const headers: Record<string, string> = { ...init.headers };
+    if (this.options.token) headers.authorization = `Bearer ${this.options.token}`;
+    if (this.options.tenant) headers['x-stella-tenant'] = this.options.tenant;
+    return (this.options.fetch ?? globalThis.fetch)(`${this.options.server.replace(/\/+$/, '')}${path}`, {
+      headers,
+      ...(init.signal ? { signal: init.signal } : {}),
+    });
+  }
+
   private tenant(): string {
     if (!this.options.tenant)
       throw new ApiError(400, 'TENANT_HEADER_MISSING', 'no tenant configured (--tenant / STELLA_TENANT)');

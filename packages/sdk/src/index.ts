@@ -29,3 +29,15 @@ export {
   type FollowOptions,
 } from './timeline.js';
 export { readEventStream, type SseItem } from './sse.js';
+export {
+  ExportApi,
+  type ExportProfile,
+  type ExportProfileBody,
+  type ExportPlan,
+  type ExportPlanBody,
+  type ExportRun,
+  type ExportRunList,
+  type ExportRunQuery,
+  type ExportRunEvent,
+  type ExportDownload,
+} from './export.js';

@@ -1,14 +1,55 @@
 /**
  * The export-center service module (issue #6: one `ServiceModule` per service, read by `stella
  * serve`, `stella migrate`, the docs generator and the tests through the registry in `server/`).
- * Its routes and workers arrive with the service's own issue.
+ * Routes: profiles, plan, runs (create/list/get/cancel, SSE events, download); workers: the
+ * leased export run worker (docs/export/runs.md).
  */
 import { fileURLToPath } from 'node:url';
-import { defineService } from '@stella/platform/service';
+import { defineService, type ServiceModule } from '@stella/platform/service';
+import { defaultEngine } from './engine.js';
+import { planRoutes } from './routes/plan.js';
+import { profileRoutes } from './routes/profiles.js';
+import { runDownloadRoutes } from './routes/run-download.js';
+import { runEventRoutes } from './routes/run-events.js';
+import { runRoutes } from './routes/runs.js';
+import { TAG } from './routes/schemas.js';
+import type { ExportEngine } from './runs/export-engine.js';
+import { exportRunWorker } from './runs/run-worker.js';
+import { EXPORT_VARIABLES, exportSettings } from './settings.js';
 
-export const exportCenterService = defineService({
-  name: 'export-center',
-  summary: 'Runs export profiles and distributes signed bundles',
-  // One level above src/ and dist/ alike: the package's migrations folder.
-  migrations: { name: 'export-center', dir: fileURLToPath(new URL('../migrations', import.meta.url)) },
-});
+/** The module over an engine (tests inject their own adapters; the registry uses the real one). */
+export function createExportCenterService(engine: ExportEngine): ServiceModule {
+  return defineService({
+    name: 'export-center',
+    summary: 'Runs export profiles and distributes signed bundles',
+    // One level above src/ and dist/ alike: the package's migrations folder.
+    migrations: { name: 'export-center', dir: fileURLToPath(new URL('../migrations', import.meta.url)) },
+    variables: EXPORT_VARIABLES,
+    openApiTags: [{ name: TAG, description: 'Export Center: profiles, planner, runs, progress and downloads' }],
+    routes: (deps) => {
+      const settings = exportSettings(deps.settings);
+      return [
+        profileRoutes(deps, engine.adapters),
+        planRoutes(deps, engine),
+        runRoutes(deps, engine, settings),
+        runEventRoutes(deps, settings),
+        runDownloadRoutes(deps),
+      ];
+    },
+    workers: (deps, count) => [
+      exportRunWorker(
+        {
+          db: deps.db,
+          store: deps.store,
+          signingKey: deps.signingKey,
+          engine,
+          settings: exportSettings(deps.settings),
+          log: deps.log,
+        },
+        { slots: count },
+      ),
+    ],
+  });
+}
+
+export const exportCenterService = createExportCenterService(defaultEngine);

@@ -27,6 +27,11 @@ export const ERROR_CODES = {
   METHOD_NOT_ALLOWED: { status: 405, description: 'The route does not accept this method (see `Allow`).' },
   METHOD_NOT_IMPLEMENTED: { status: 501, description: 'The request method is not one the server implements.' },
   CONFLICT: { status: 409, description: 'The request conflicts with the current state.' },
+  IDEMPOTENCY_KEY_CONFLICT: {
+    status: 409,
+    description:
+      'This `Idempotency-Key` was used on this route with a different request body, or the first request with it is still in progress.',
+  },
   QUOTA_EXCEEDED: { status: 429, description: 'A per-tenant quota or rate limit was exceeded.' },
   SERVICE_UNAVAILABLE: { status: 503, description: 'A dependency (database, bus, store) is not ready.' },
   // --- auth ------------------------------------------------------------------------------------
@@ -133,6 +138,61 @@ export const ERROR_CODES = {
   EVIDENCE_BLOB_MISSING: {
     status: 400,
     description: 'A snapshot artifact names a digest this tenant has not uploaded (`PUT /evidence/blobs/{digest}`).',
+  },
+  // --- export center ---------------------------------------------------------------------------
+  EXPORT_PROFILE_NOT_FOUND: {
+    status: 404,
+    description:
+      "No export profile (or profile version) with that id for this tenant (another tenant's answers the same).",
+  },
+  EXPORT_PROFILE_INVALID: {
+    status: 400,
+    description:
+      'An export profile is invalid: unknown adapter, source kinds the adapter cannot export, bad filters or adapter options (`details.problems` lists every one).',
+  },
+  EXPORT_RUN_NOT_FOUND: {
+    status: 404,
+    description: "No export run with that id for this tenant (another tenant's run answers the same).",
+  },
+  EXPORT_RUN_NOT_FINISHED: {
+    status: 409,
+    description: 'The export run has not succeeded (yet), so it has no bundle to download.',
+  },
+  EXPORT_RUN_FINISHED: { status: 409, description: 'The export run has already finished; it cannot be cancelled.' },
+  EXPORT_LEASE_EXPIRED: {
+    status: 500,
+    description:
+      'An export run lost its worker (no heartbeat within the lease) on its last allowed attempt; it failed with class `transient`.',
+  },
+  // --- export center: adapters and bundles ----------------------------------------------------
+  EXPORT_ADAPTER_UNKNOWN: { status: 400, description: 'A profile names an export adapter that is not registered.' },
+  EXPORT_COMPRESSION_UNSUPPORTED: {
+    status: 400,
+    description: 'The export compression is not available in this build (zstd: see docs/formats/export-bundle.md).',
+  },
+  // --- export center: sources -----------------------------------------------------------------
+  SOURCE_FORMAT_UNKNOWN: {
+    status: 415,
+    description: 'A source file or body is not one of the formats its kind accepts (docs/export/sources.md).',
+  },
+  SOURCE_SYNTAX: {
+    status: 400,
+    description:
+      'A source file is not well-formed JSON or JSONL at the reported position; records after it in that file are not read.',
+  },
+  SOURCE_RECORD_INVALID: {
+    status: 400,
+    description:
+      'One source record lacks a field its format requires or has a wrong type; it is skipped, the rest imports.',
+  },
+  SOURCE_RECORD_TOO_LARGE: {
+    status: 413,
+    description: 'One source record is over the per-record size limit (32 MiB).',
+  },
+  SOURCE_GLOBAL_FORBIDDEN: {
+    status: 403,
+    description:
+      'Global advisories may be written only by a tenant in `STELLA_EXPORT_GLOBAL_SOURCE_TENANTS`, and only advisories.',
   },
   // --- encryption ------------------------------------------------------------------------------
   DECRYPT_FAILED: { status: 400, description: 'Ciphertext cannot be decrypted (wrong key, tampered, truncated).' },

@@ -19,3 +19,11 @@ export {
 export { ifNoneMatchHits, type ReadinessCheck } from './platform-routes.js';
 export { buildOpenApiDocument, stableOpenApiJson, type OpenApiDocument } from './openapi.js';
 export { renderErrorsMarkdown } from './errors-docs.js';
+export {
+  idempotent,
+  requestDigest,
+  IDEMPOTENCY_KEY_PATTERN,
+  IdempotencyKeyHeaderSchema,
+  type IdempotencyOptions,
+  type IdempotentResponse,
+} from './idempotency.js';

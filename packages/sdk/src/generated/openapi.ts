@@ -2501,6 +2501,1464 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/exports/plan": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Dry run: what a run would export now (counts per kind, estimated size, pinned head) */
+        post: {
+            parameters: {
+                query?: never;
+                header: {
+                    /** @description Tenant id; must equal the `tenant` claim of the token. */
+                    "x-stella-tenant": string;
+                };
+                path?: never;
+                cookie?: never;
+            };
+            /** @description Either a stored profile (`profileId`, optional `profileVersion`) or an unsaved `profile`. */
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /**
+                         * @description Validated as a whole: every problem (unknown adapter, kinds it cannot export, bad filters, adapter options) is listed in one EXPORT_PROFILE_INVALID.
+                         * @example {
+                         *       "name": "npm advisories, high and critical",
+                         *       "adapter": "json:raw",
+                         *       "adapterOptions": {
+                         *         "compression": "gzip"
+                         *       },
+                         *       "filter": {
+                         *         "kinds": [
+                         *           "advisory"
+                         *         ],
+                         *         "ecosystems": [
+                         *           "npm"
+                         *         ],
+                         *         "severities": [
+                         *           "critical",
+                         *           "high"
+                         *         ]
+                         *       }
+                         *     }
+                         */
+                        profile?: {
+                            /** @description Adapter id, e.g. `json:raw`, `json:policy`, `mirror:full`. */
+                            adapter: string;
+                            /** @description The adapter's options (defaults applied and stored). */
+                            adapterOptions?: Record<string, never>;
+                            /**
+                             * Format: date-time
+                             * @description A fixed time written into the bundle; absent: no wall-clock time in the bytes.
+                             */
+                            exportTime?: string;
+                            /** @description What the profile selects; every present condition must hold. */
+                            filter: {
+                                ecosystems?: string[];
+                                kinds: ("advisory" | "vex" | "sbom" | "finding" | "policy")[];
+                                /** Format: date-time */
+                                modifiedSince?: string;
+                                packages?: string[];
+                                projects?: string[];
+                                /** @description Deterministic sampling: the same seed keeps the same records on any machine. */
+                                sample?: {
+                                    rate: number;
+                                    seed: string;
+                                };
+                                severities?: ("critical" | "high" | "medium" | "low" | "none" | "unknown")[];
+                            };
+                            name: string;
+                        };
+                        profileId?: string;
+                        profileVersion?: number;
+                    };
+                };
+            };
+            responses: {
+                /** @description Error envelope (docs/errors.md). */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        /**
+                         * @example {
+                         *       "ledgerSeq": "1042",
+                         *       "records": 120,
+                         *       "estimatedBytes": 318220,
+                         *       "byKind": [
+                         *         {
+                         *           "kind": "advisory",
+                         *           "records": 120,
+                         *           "bytes": 318220
+                         *         }
+                         *       ],
+                         *       "empty": false
+                         *     }
+                         */
+                        "application/json": {
+                            byKind: {
+                                bytes: number;
+                                kind: string;
+                                records: number;
+                            }[];
+                            /** @description True when the filter matches nothing: a run gives an empty export. */
+                            empty: boolean;
+                            /** @description Document bytes (RFC 8785) before compression. */
+                            estimatedBytes: number;
+                            /** @description The ledger head a run would pin now. */
+                            ledgerSeq: string;
+                            records: number;
+                        };
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/exports/profiles": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List export profiles (latest versions), by name */
+        get: {
+            parameters: {
+                query?: never;
+                header: {
+                    /** @description Tenant id; must equal the `tenant` claim of the token. */
+                    "x-stella-tenant": string;
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Error envelope (docs/errors.md). */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            items: {
+                                adapter: string;
+                                adapterOptions: {
+                                    [key: string]: unknown;
+                                };
+                                /** Format: date-time */
+                                createdAt: string;
+                                createdBy: string;
+                                exportTime: string | null;
+                                filter: {
+                                    [key: string]: unknown;
+                                };
+                                id: string;
+                                name: string;
+                                version: number;
+                            }[];
+                        };
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        /** Create an export profile (version 1) */
+        post: {
+            parameters: {
+                query?: never;
+                header: {
+                    /** @description Retrying with the same key and body answers the first response again; the same key with another body is 409 IDEMPOTENCY_KEY_CONFLICT. */
+                    "idempotency-key"?: string;
+                    /** @description Tenant id; must equal the `tenant` claim of the token. */
+                    "x-stella-tenant": string;
+                };
+                path?: never;
+                cookie?: never;
+            };
+            /** @description Validated as a whole: every problem (unknown adapter, kinds it cannot export, bad filters, adapter options) is listed in one EXPORT_PROFILE_INVALID. */
+            requestBody: {
+                content: {
+                    /**
+                     * @example {
+                     *       "name": "npm advisories, high and critical",
+                     *       "adapter": "json:raw",
+                     *       "adapterOptions": {
+                     *         "compression": "gzip"
+                     *       },
+                     *       "filter": {
+                     *         "kinds": [
+                     *           "advisory"
+                     *         ],
+                     *         "ecosystems": [
+                     *           "npm"
+                     *         ],
+                     *         "severities": [
+                     *           "critical",
+                     *           "high"
+                     *         ]
+                     *       }
+                     *     }
+                     */
+                    "application/json": {
+                        /** @description Adapter id, e.g. `json:raw`, `json:policy`, `mirror:full`. */
+                        adapter: string;
+                        /** @description The adapter's options (defaults applied and stored). */
+                        adapterOptions?: Record<string, never>;
+                        /**
+                         * Format: date-time
+                         * @description A fixed time written into the bundle; absent: no wall-clock time in the bytes.
+                         */
+                        exportTime?: string;
+                        /** @description What the profile selects; every present condition must hold. */
+                        filter: {
+                            ecosystems?: string[];
+                            kinds: ("advisory" | "vex" | "sbom" | "finding" | "policy")[];
+                            /** Format: date-time */
+                            modifiedSince?: string;
+                            packages?: string[];
+                            projects?: string[];
+                            /** @description Deterministic sampling: the same seed keeps the same records on any machine. */
+                            sample?: {
+                                rate: number;
+                                seed: string;
+                            };
+                            severities?: ("critical" | "high" | "medium" | "low" | "none" | "unknown")[];
+                        };
+                        name: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Error envelope (docs/errors.md). */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Default Response */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        /**
+                         * @example {
+                         *       "id": "01JF3Z8Q6X0000000000000000",
+                         *       "version": 2,
+                         *       "name": "npm advisories, high and critical",
+                         *       "adapter": "json:raw",
+                         *       "adapterOptions": {
+                         *         "compression": "gzip"
+                         *       },
+                         *       "filter": {
+                         *         "kinds": [
+                         *           "advisory"
+                         *         ],
+                         *         "ecosystems": [
+                         *           "npm"
+                         *         ],
+                         *         "severities": [
+                         *           "critical",
+                         *           "high"
+                         *         ]
+                         *       },
+                         *       "exportTime": null,
+                         *       "createdAt": "2026-12-01T10:00:00.000Z",
+                         *       "createdBy": "ops@example"
+                         *     }
+                         */
+                        "application/json": {
+                            adapter: string;
+                            adapterOptions: {
+                                [key: string]: unknown;
+                            };
+                            /** Format: date-time */
+                            createdAt: string;
+                            createdBy: string;
+                            exportTime: string | null;
+                            filter: {
+                                [key: string]: unknown;
+                            };
+                            id: string;
+                            name: string;
+                            version: number;
+                        };
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/exports/profiles/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One export profile: the latest version, or `?version=n` */
+        get: {
+            parameters: {
+                query?: {
+                    version?: number;
+                };
+                header: {
+                    /** @description Tenant id; must equal the `tenant` claim of the token. */
+                    "x-stella-tenant": string;
+                };
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Error envelope (docs/errors.md). */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        /**
+                         * @example {
+                         *       "id": "01JF3Z8Q6X0000000000000000",
+                         *       "version": 2,
+                         *       "name": "npm advisories, high and critical",
+                         *       "adapter": "json:raw",
+                         *       "adapterOptions": {
+                         *         "compression": "gzip"
+                         *       },
+                         *       "filter": {
+                         *         "kinds": [
+                         *           "advisory"
+                         *         ],
+                         *         "ecosystems": [
+                         *           "npm"
+                         *         ],
+                         *         "severities": [
+                         *           "critical",
+                         *           "high"
+                         *         ]
+                         *       },
+                         *       "exportTime": null,
+                         *       "createdAt": "2026-12-01T10:00:00.000Z",
+                         *       "createdBy": "ops@example"
+                         *     }
+                         */
+                        "application/json": {
+                            adapter: string;
+                            adapterOptions: {
+                                [key: string]: unknown;
+                            };
+                            /** Format: date-time */
+                            createdAt: string;
+                            createdBy: string;
+                            exportTime: string | null;
+                            filter: {
+                                [key: string]: unknown;
+                            };
+                            id: string;
+                            name: string;
+                            version: number;
+                        };
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        /** Update an export profile: writes version n+1 (runs keep the version they pinned) */
+        put: {
+            parameters: {
+                query?: never;
+                header: {
+                    /** @description Tenant id; must equal the `tenant` claim of the token. */
+                    "x-stella-tenant": string;
+                };
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            /** @description Validated as a whole: every problem (unknown adapter, kinds it cannot export, bad filters, adapter options) is listed in one EXPORT_PROFILE_INVALID. */
+            requestBody: {
+                content: {
+                    /**
+                     * @example {
+                     *       "name": "npm advisories, high and critical",
+                     *       "adapter": "json:raw",
+                     *       "adapterOptions": {
+                     *         "compression": "gzip"
+                     *       },
+                     *       "filter": {
+                     *         "kinds": [
+                     *           "advisory"
+                     *         ],
+                     *         "ecosystems": [
+                     *           "npm"
+                     *         ],
+                     *         "severities": [
+                     *           "critical",
+                     *           "high"
+                     *         ]
+                     *       }
+                     *     }
+                     */
+                    "application/json": {
+                        /** @description Adapter id, e.g. `json:raw`, `json:policy`, `mirror:full`. */
+                        adapter: string;
+                        /** @description The adapter's options (defaults applied and stored). */
+                        adapterOptions?: Record<string, never>;
+                        /**
+                         * Format: date-time
+                         * @description A fixed time written into the bundle; absent: no wall-clock time in the bytes.
+                         */
+                        exportTime?: string;
+                        /** @description What the profile selects; every present condition must hold. */
+                        filter: {
+                            ecosystems?: string[];
+                            kinds: ("advisory" | "vex" | "sbom" | "finding" | "policy")[];
+                            /** Format: date-time */
+                            modifiedSince?: string;
+                            packages?: string[];
+                            projects?: string[];
+                            /** @description Deterministic sampling: the same seed keeps the same records on any machine. */
+                            sample?: {
+                                rate: number;
+                                seed: string;
+                            };
+                            severities?: ("critical" | "high" | "medium" | "low" | "none" | "unknown")[];
+                        };
+                        name: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Error envelope (docs/errors.md). */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        /**
+                         * @example {
+                         *       "id": "01JF3Z8Q6X0000000000000000",
+                         *       "version": 2,
+                         *       "name": "npm advisories, high and critical",
+                         *       "adapter": "json:raw",
+                         *       "adapterOptions": {
+                         *         "compression": "gzip"
+                         *       },
+                         *       "filter": {
+                         *         "kinds": [
+                         *           "advisory"
+                         *         ],
+                         *         "ecosystems": [
+                         *           "npm"
+                         *         ],
+                         *         "severities": [
+                         *           "critical",
+                         *           "high"
+                         *         ]
+                         *       },
+                         *       "exportTime": null,
+                         *       "createdAt": "2026-12-01T10:00:00.000Z",
+                         *       "createdBy": "ops@example"
+                         *     }
+                         */
+                        "application/json": {
+                            adapter: string;
+                            adapterOptions: {
+                                [key: string]: unknown;
+                            };
+                            /** Format: date-time */
+                            createdAt: string;
+                            createdBy: string;
+                            exportTime: string | null;
+                            filter: {
+                                [key: string]: unknown;
+                            };
+                            id: string;
+                            name: string;
+                            version: number;
+                        };
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        post?: never;
+        /** Delete an export profile (its versions stay for the runs that pinned them) */
+        delete: {
+            parameters: {
+                query?: never;
+                header: {
+                    /** @description Tenant id; must equal the `tenant` claim of the token. */
+                    "x-stella-tenant": string;
+                };
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Error envelope (docs/errors.md). */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Deleted */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Error envelope (docs/errors.md). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/exports/profiles/{id}/versions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every version of an export profile, oldest first */
+        get: {
+            parameters: {
+                query?: never;
+                header: {
+                    /** @description Tenant id; must equal the `tenant` claim of the token. */
+                    "x-stella-tenant": string;
+                };
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Error envelope (docs/errors.md). */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            items: {
+                                adapter: string;
+                                adapterOptions: {
+                                    [key: string]: unknown;
+                                };
+                                /** Format: date-time */
+                                createdAt: string;
+                                createdBy: string;
+                                exportTime: string | null;
+                                filter: {
+                                    [key: string]: unknown;
+                                };
+                                id: string;
+                                name: string;
+                                version: number;
+                            }[];
+                        };
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/exports/runs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List export runs, newest first (filters; keyset pagination with an opaque cursor) */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description `nextCursor` of the previous page (opaque). */
+                    cursor?: string;
+                    limit?: number;
+                    profileId?: string;
+                    status?: "queued" | "running" | "succeeded" | "failed" | "cancelled";
+                };
+                header: {
+                    /** @description Tenant id; must equal the `tenant` claim of the token. */
+                    "x-stella-tenant": string;
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Error envelope (docs/errors.md). */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            items: {
+                                attempts: number;
+                                cancelRequested: boolean;
+                                /** Format: date-time */
+                                createdAt: string;
+                                createdBy: string;
+                                failure?: {
+                                    /** @enum {string} */
+                                    class: "input" | "transient" | "internal";
+                                    code: string;
+                                    message: string;
+                                };
+                                /** Format: date-time */
+                                finishedAt?: string;
+                                id: string;
+                                /** @description The ledger sequence the run reads (pinned at creation). */
+                                ledgerSeq: string;
+                                maxAttempts: number;
+                                profile: {
+                                    id: string;
+                                    version: number;
+                                };
+                                progress: {
+                                    done: number;
+                                    total: number | null;
+                                };
+                                result?: {
+                                    archive: {
+                                        digest: string;
+                                        size: number;
+                                    };
+                                    keyId: string;
+                                    manifestDigest: string;
+                                    rerunHash: string;
+                                };
+                                /** Format: date-time */
+                                startedAt?: string;
+                                /** @enum {string} */
+                                status: "queued" | "running" | "succeeded" | "failed" | "cancelled";
+                            }[];
+                            nextCursor?: string;
+                        };
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        /**
+         * Start an export run of a profile (202: queued for a worker)
+         * @description The run pins the profile version and the current ledger head. The same Idempotency-Key with the same body answers the same run; with another body, 409 IDEMPOTENCY_KEY_CONFLICT.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header: {
+                    /** @description Retrying with the same key and body answers the first response again; the same key with another body is 409 IDEMPOTENCY_KEY_CONFLICT. */
+                    "idempotency-key"?: string;
+                    /** @description Tenant id; must equal the `tenant` claim of the token. */
+                    "x-stella-tenant": string;
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    /**
+                     * @example {
+                     *       "profileId": "01JF3Z8Q6X0000000000000000"
+                     *     }
+                     */
+                    "application/json": {
+                        profileId: string;
+                        /** @description Default: the latest version. The run pins the version it ran. */
+                        profileVersion?: number;
+                    };
+                };
+            };
+            responses: {
+                /** @description Error envelope (docs/errors.md). */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Default Response */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        /**
+                         * @example {
+                         *       "id": "01JF3ZA1B2C3D4E5F6G7H8J9KM",
+                         *       "profile": {
+                         *         "id": "01JF3Z8Q6X0000000000000000",
+                         *         "version": 2
+                         *       },
+                         *       "status": "running",
+                         *       "attempts": 1,
+                         *       "maxAttempts": 3,
+                         *       "cancelRequested": false,
+                         *       "ledgerSeq": "1042",
+                         *       "progress": {
+                         *         "done": 40,
+                         *         "total": 120
+                         *       },
+                         *       "createdAt": "2026-12-01T10:05:00.000Z",
+                         *       "createdBy": "ops@example",
+                         *       "startedAt": "2026-12-01T10:05:01.000Z"
+                         *     }
+                         */
+                        "application/json": {
+                            attempts: number;
+                            cancelRequested: boolean;
+                            /** Format: date-time */
+                            createdAt: string;
+                            createdBy: string;
+                            failure?: {
+                                /** @enum {string} */
+                                class: "input" | "transient" | "internal";
+                                code: string;
+                                message: string;
+                            };
+                            /** Format: date-time */
+                            finishedAt?: string;
+                            id: string;
+                            /** @description The ledger sequence the run reads (pinned at creation). */
+                            ledgerSeq: string;
+                            maxAttempts: number;
+                            profile: {
+                                id: string;
+                                version: number;
+                            };
+                            progress: {
+                                done: number;
+                                total: number | null;
+                            };
+                            result?: {
+                                archive: {
+                                    digest: string;
+                                    size: number;
+                                };
+                                keyId: string;
+                                manifestDigest: string;
+                                rerunHash: string;
+                            };
+                            /** Format: date-time */
+                            startedAt?: string;
+                            /** @enum {string} */
+                            status: "queued" | "running" | "succeeded" | "failed" | "cancelled";
+                        };
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/exports/runs/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One export run: status, progress, failure class or result */
+        get: {
+            parameters: {
+                query?: never;
+                header: {
+                    /** @description Tenant id; must equal the `tenant` claim of the token. */
+                    "x-stella-tenant": string;
+                };
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Error envelope (docs/errors.md). */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        /**
+                         * @example {
+                         *       "id": "01JF3ZA1B2C3D4E5F6G7H8J9KM",
+                         *       "profile": {
+                         *         "id": "01JF3Z8Q6X0000000000000000",
+                         *         "version": 2
+                         *       },
+                         *       "status": "running",
+                         *       "attempts": 1,
+                         *       "maxAttempts": 3,
+                         *       "cancelRequested": false,
+                         *       "ledgerSeq": "1042",
+                         *       "progress": {
+                         *         "done": 40,
+                         *         "total": 120
+                         *       },
+                         *       "createdAt": "2026-12-01T10:05:00.000Z",
+                         *       "createdBy": "ops@example",
+                         *       "startedAt": "2026-12-01T10:05:01.000Z"
+                         *     }
+                         */
+                        "application/json": {
+                            attempts: number;
+                            cancelRequested: boolean;
+                            /** Format: date-time */
+                            createdAt: string;
+                            createdBy: string;
+                            failure?: {
+                                /** @enum {string} */
+                                class: "input" | "transient" | "internal";
+                                code: string;
+                                message: string;
+                            };
+                            /** Format: date-time */
+                            finishedAt?: string;
+                            id: string;
+                            /** @description The ledger sequence the run reads (pinned at creation). */
+                            ledgerSeq: string;
+                            maxAttempts: number;
+                            profile: {
+                                id: string;
+                                version: number;
+                            };
+                            progress: {
+                                done: number;
+                                total: number | null;
+                            };
+                            result?: {
+                                archive: {
+                                    digest: string;
+                                    size: number;
+                                };
+                                keyId: string;
+                                manifestDigest: string;
+                                rerunHash: string;
+                            };
+                            /** Format: date-time */
+                            startedAt?: string;
+                            /** @enum {string} */
+                            status: "queued" | "running" | "succeeded" | "failed" | "cancelled";
+                        };
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/exports/runs/{id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Cancel a run: a queued one at once, a running one within seconds (409 once finished) */
+        post: {
+            parameters: {
+                query?: never;
+                header: {
+                    /** @description Tenant id; must equal the `tenant` claim of the token. */
+                    "x-stella-tenant": string;
+                };
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Error envelope (docs/errors.md). */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Default Response */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        /**
+                         * @example {
+                         *       "id": "01JF3ZA1B2C3D4E5F6G7H8J9KM",
+                         *       "profile": {
+                         *         "id": "01JF3Z8Q6X0000000000000000",
+                         *         "version": 2
+                         *       },
+                         *       "status": "running",
+                         *       "attempts": 1,
+                         *       "maxAttempts": 3,
+                         *       "cancelRequested": false,
+                         *       "ledgerSeq": "1042",
+                         *       "progress": {
+                         *         "done": 40,
+                         *         "total": 120
+                         *       },
+                         *       "createdAt": "2026-12-01T10:05:00.000Z",
+                         *       "createdBy": "ops@example",
+                         *       "startedAt": "2026-12-01T10:05:01.000Z"
+                         *     }
+                         */
+                        "application/json": {
+                            attempts: number;
+                            cancelRequested: boolean;
+                            /** Format: date-time */
+                            createdAt: string;
+                            createdBy: string;
+                            failure?: {
+                                /** @enum {string} */
+                                class: "input" | "transient" | "internal";
+                                code: string;
+                                message: string;
+                            };
+                            /** Format: date-time */
+                            finishedAt?: string;
+                            id: string;
+                            /** @description The ledger sequence the run reads (pinned at creation). */
+                            ledgerSeq: string;
+                            maxAttempts: number;
+                            profile: {
+                                id: string;
+                                version: number;
+                            };
+                            progress: {
+                                done: number;
+                                total: number | null;
+                            };
+                            result?: {
+                                archive: {
+                                    digest: string;
+                                    size: number;
+                                };
+                                keyId: string;
+                                manifestDigest: string;
+                                rerunHash: string;
+                            };
+                            /** Format: date-time */
+                            startedAt?: string;
+                            /** @enum {string} */
+                            status: "queued" | "running" | "succeeded" | "failed" | "cancelled";
+                        };
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/exports/runs/{id}/download": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The sealed export.tgz of a succeeded run (ETag = its sha256; If-None-Match; one Range) */
+        get: {
+            parameters: {
+                query?: never;
+                header: {
+                    /** @description Tenant id; must equal the `tenant` claim of the token. */
+                    "x-stella-tenant": string;
+                };
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Error envelope (docs/errors.md). */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description export.tgz (application/gzip) */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": string;
+                    };
+                };
+                /** @description The requested byte range of export.tgz */
+                206: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": string;
+                    };
+                };
+                /** @description Not modified (If-None-Match matched the ETag) */
+                304: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Error envelope (docs/errors.md). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                416: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/exports/runs/{id}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Run progress as Server-Sent Events (status, progress, artifact, heartbeat, final); resumable */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description Like the Last-Event-ID header, for clients that cannot set it. */
+                    lastEventId?: string;
+                };
+                header: {
+                    "last-event-id"?: string;
+                    /** @description Tenant id; must equal the `tenant` claim of the token. */
+                    "x-stella-tenant": string;
+                };
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Error envelope (docs/errors.md). */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description text/event-stream */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        /**
+                         * @example id: 1
+                         *     event: status
+                         *     data: {"status":"queued","attempt":0}
+                         *
+                         *     id: 4
+                         *     event: progress
+                         *     data: {"done":40,"total":120}
+                         *
+                         *     event: heartbeat
+                         *     data: {"at":"2026-12-01T10:05:15.000Z"}
+                         *
+                         *     id: 9
+                         *     event: final
+                         *     data: {"status":"succeeded","result":{"path":"export.tgz","digest":"sha256:…","size":18231}}
+                         */
+                        "text/event-stream": string;
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/whoami": {
         parameters: {
             query?: never;
@@ -2528,7 +3986,7 @@ export interface components {
              * @description Stable machine-readable code; see docs/errors.md.
              * @enum {string}
              */
-            code: "ARCHIVE_LIMIT_EXCEEDED" | "ARCHIVE_MALFORMED" | "ARCHIVE_UNSAFE_ENTRY" | "ASN1_MALFORMED" | "AUTH_INVALID_TOKEN" | "AUTH_REQUIRED" | "AUTH_TOKEN_EXPIRED" | "BASE64_INVALID" | "BUS_UNAVAILABLE" | "CONFIG_INVALID" | "CONFLICT" | "DB_TRANSACTION_MISUSE" | "DB_UNAVAILABLE" | "DECRYPT_FAILED" | "DIGEST_INVALID" | "DIGEST_MISMATCH" | "DSSE_MALFORMED" | "DSSE_PAYLOAD_TYPE_MISMATCH" | "DSSE_SIGNATURE_INVALID" | "ENCRYPTION_INVALID" | "EVENT_INVALID" | "EVIDENCE_BLOB_MISSING" | "EVIDENCE_NOT_FOUND" | "EVIDENCE_PURGED" | "EXPECTATION_FAILED" | "HEADERS_TOO_LARGE" | "HTTP_MALFORMED" | "INTERNAL" | "INTOTO_STATEMENT_INVALID" | "JSON_INVALID" | "KEY_INVALID" | "KEY_NOT_FOUND" | "MALFORMED_JSON" | "MERKLE_EMPTY_TREE" | "MERKLE_INDEX_OUT_OF_RANGE" | "MERKLE_PROOF_INVALID" | "MERKLE_PROOF_MALFORMED" | "METHOD_NOT_ALLOWED" | "METHOD_NOT_IMPLEMENTED" | "MIGRATION_CHECKSUM_MISMATCH" | "MIGRATION_FAILED" | "MIGRATION_INVALID_NAME" | "NOT_FOUND" | "OBJECT_CORRUPT" | "OBJECT_DIGEST_MISMATCH" | "OBJECT_KEY_INVALID" | "OBJECT_NOT_FOUND" | "OBJECT_RANGE_INVALID" | "OBJECT_RETAINED" | "OBJECT_SIZE_MISMATCH" | "OBJECT_STORE_UNAVAILABLE" | "OCI_INVALID" | "PAYLOAD_TOO_LARGE" | "PKCS11_ERROR" | "QUOTA_EXCEEDED" | "REQUEST_TIMEOUT" | "SCOPE_FORBIDDEN" | "SERVICE_UNAVAILABLE" | "SIGNER_URI_INVALID" | "SIGSTORE_BUNDLE_INVALID" | "TENANT_FORBIDDEN" | "TENANT_HEADER_MISSING" | "TENANT_INVALID" | "TIMESTAMP_INVALID" | "TIMESTAMP_REQUEST_FAILED" | "TUF_EXPIRED" | "TUF_INVALID" | "UNSUPPORTED_MEDIA_TYPE" | "VALIDATION_FAILED";
+            code: "ARCHIVE_LIMIT_EXCEEDED" | "ARCHIVE_MALFORMED" | "ARCHIVE_UNSAFE_ENTRY" | "ASN1_MALFORMED" | "AUTH_INVALID_TOKEN" | "AUTH_REQUIRED" | "AUTH_TOKEN_EXPIRED" | "BASE64_INVALID" | "BUS_UNAVAILABLE" | "CONFIG_INVALID" | "CONFLICT" | "DB_TRANSACTION_MISUSE" | "DB_UNAVAILABLE" | "DECRYPT_FAILED" | "DIGEST_INVALID" | "DIGEST_MISMATCH" | "DSSE_MALFORMED" | "DSSE_PAYLOAD_TYPE_MISMATCH" | "DSSE_SIGNATURE_INVALID" | "ENCRYPTION_INVALID" | "EVENT_INVALID" | "EVIDENCE_BLOB_MISSING" | "EVIDENCE_NOT_FOUND" | "EVIDENCE_PURGED" | "EXPECTATION_FAILED" | "EXPORT_ADAPTER_UNKNOWN" | "EXPORT_COMPRESSION_UNSUPPORTED" | "EXPORT_LEASE_EXPIRED" | "EXPORT_PROFILE_INVALID" | "EXPORT_PROFILE_NOT_FOUND" | "EXPORT_RUN_FINISHED" | "EXPORT_RUN_NOT_FINISHED" | "EXPORT_RUN_NOT_FOUND" | "HEADERS_TOO_LARGE" | "HTTP_MALFORMED" | "IDEMPOTENCY_KEY_CONFLICT" | "INTERNAL" | "INTOTO_STATEMENT_INVALID" | "JSON_INVALID" | "KEY_INVALID" | "KEY_NOT_FOUND" | "MALFORMED_JSON" | "MERKLE_EMPTY_TREE" | "MERKLE_INDEX_OUT_OF_RANGE" | "MERKLE_PROOF_INVALID" | "MERKLE_PROOF_MALFORMED" | "METHOD_NOT_ALLOWED" | "METHOD_NOT_IMPLEMENTED" | "MIGRATION_CHECKSUM_MISMATCH" | "MIGRATION_FAILED" | "MIGRATION_INVALID_NAME" | "NOT_FOUND" | "OBJECT_CORRUPT" | "OBJECT_DIGEST_MISMATCH" | "OBJECT_KEY_INVALID" | "OBJECT_NOT_FOUND" | "OBJECT_RANGE_INVALID" | "OBJECT_RETAINED" | "OBJECT_SIZE_MISMATCH" | "OBJECT_STORE_UNAVAILABLE" | "OCI_INVALID" | "PAYLOAD_TOO_LARGE" | "PKCS11_ERROR" | "QUOTA_EXCEEDED" | "REQUEST_TIMEOUT" | "SCOPE_FORBIDDEN" | "SERVICE_UNAVAILABLE" | "SIGNER_URI_INVALID" | "SIGSTORE_BUNDLE_INVALID" | "SOURCE_FORMAT_UNKNOWN" | "SOURCE_GLOBAL_FORBIDDEN" | "SOURCE_RECORD_INVALID" | "SOURCE_RECORD_TOO_LARGE" | "SOURCE_SYNTAX" | "TENANT_FORBIDDEN" | "TENANT_HEADER_MISSING" | "TENANT_INVALID" | "TIMESTAMP_INVALID" | "TIMESTAMP_REQUEST_FAILED" | "TUF_EXPIRED" | "TUF_INVALID" | "UNSUPPORTED_MEDIA_TYPE" | "VALIDATION_FAILED";
             /** @description Structured, code-specific details (e.g. validation problems). */
             details?: unknown;
             /** @description Human-readable explanation; wording may change. */

@@ -1,7 +1,7 @@
 /**
  * The contract between the run worker and the bundle writer (issue #10 §6; DESIGN.md §4 "Export
  * bundle"). The worker stages the adapter's files with `createStagingSink`, then `sealExportBundle`
- * writes export.json, export.dsse.json (detached DSSE over export.json), export.intoto.json (DSSE
+ * writes export.json, export.dsse.json (detached DSSE over export.json), export.intoto.dsse.json (DSSE
  * over an in-toto Statement whose subjects are the files), checksums.txt, and packs everything
  * into one deterministic `export.tgz` (streamed to a file; never buffered whole).
  */

@@ -1,0 +1,265 @@
+/**
+ * Typed helpers for the Export Center routes (docs/export/runs.md): profiles (versioned), the
+ * planner's dry run, runs, their Server-Sent Events and the bundle download. The two long streams
+ * survive a dropped connection: `events` reconnects with `Last-Event-ID` until the run's `final`
+ * event, and `download` continues with `Range: bytes=<received>-` and `If-Range: <ETag>` (so a
+ * resumed download can never splice two different archives).
+ */
+import { toApiError, type StellaClient } from './client.js';
+import type { paths } from './generated/openapi.js';
+
+type Json<P extends keyof paths, M extends keyof paths[P], S extends number> = paths[P][M] extends {
+  responses: { [K in S]: { content: { 'application/json': infer T } } };
+}
+  ? T
+  : never;
+
+export type ExportProfile = Json<'/v1/exports/profiles/{id}', 'get', 200>;
+export type ExportProfileBody = paths['/v1/exports/profiles']['post']['requestBody']['content']['application/json'];
+export type ExportPlan = Json<'/v1/exports/plan', 'post', 200>;
+export type ExportPlanBody = paths['/v1/exports/plan']['post']['requestBody']['content']['application/json'];
+export type ExportRun = Json<'/v1/exports/runs/{id}', 'get', 200>;
+export type ExportRunList = Json<'/v1/exports/runs', 'get', 200>;
+export type ExportRunQuery = NonNullable<paths['/v1/exports/runs']['get']['parameters']['query']>;
+
+/** One Server-Sent Event of a run: `status`, `progress`, `artifact`, `final` or `heartbeat`. */
+export interface ExportRunEvent {
+  /** The event's id (absent on heartbeats, which are not part of the run's log). */
+  id?: number;
+  type: 'status' | 'progress' | 'artifact' | 'final' | 'heartbeat';
+  data: Record<string, unknown> & { at?: string };
+}
+
+export interface ExportDownload {
+  /** `"sha256:<hex>"` of the whole archive. */
+  etag: string;
+  /** Size of the whole archive. */
+  size: number;
+  /** The bytes from `start` to the end; reconnects with Range when the connection drops. */
+  body: AsyncIterable<Uint8Array>;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The export routes of one tenant, through a {@link StellaClient}. Methods throw {@link ApiError}. */
+export class ExportApi {
+  private readonly header: { 'x-stella-tenant': string };
+
+  constructor(
+    private readonly client: StellaClient,
+    tenant: string,
+  ) {
+    this.header = { 'x-stella-tenant': tenant };
+  }
+
+  /** `POST /v1/exports/profiles` (version 1). */
+  async createProfile(body: ExportProfileBody, idempotencyKey?: string): Promise<ExportProfile> {
+    const r = await this.client.raw.POST('/v1/exports/profiles', {
+      params: { header: { ...this.header, ...(idempotencyKey ? { 'idempotency-key': idempotencyKey } : {}) } },
+      body,
+    });
+    if (r.data === undefined) throw toApiError(r.response.status, r.error);
+    return r.data;
+  }
+
+  /** `PUT /v1/exports/profiles/{id}`: writes version n+1. */
+  async updateProfile(id: string, body: ExportProfileBody): Promise<ExportProfile> {
+    const r = await this.client.raw.PUT('/v1/exports/profiles/{id}', {
+      params: { header: this.header, path: { id } },
+      body,
+    });
+    if (r.data === undefined) throw toApiError(r.response.status, r.error);
+    return r.data;
+  }
+
+  /** `GET /v1/exports/profiles/{id}` (the latest version, or `version`). */
+  async getProfile(id: string, version?: number): Promise<ExportProfile> {
+    const r = await this.client.raw.GET('/v1/exports/profiles/{id}', {
+      params: { header: this.header, path: { id }, query: version === undefined ? {} : { version } },
+    });
+    if (r.data === undefined) throw toApiError(r.response.status, r.error);
+    return r.data;
+  }
+
+  /** `GET /v1/exports/profiles`: live profiles, latest versions. */
+  async listProfiles(): Promise<ExportProfile[]> {
+    const r = await this.client.raw.GET('/v1/exports/profiles', { params: { header: this.header } });
+    if (r.data === undefined) throw toApiError(r.response.status, r.error);
+    return r.data.items;
+  }
+
+  /** `DELETE /v1/exports/profiles/{id}`. */
+  async deleteProfile(id: string): Promise<void> {
+    const r = await this.client.raw.DELETE('/v1/exports/profiles/{id}', {
+      params: { header: this.header, path: { id } },
+    });
+    if (!r.response.ok) throw toApiError(r.response.status, r.error);
+  }
+
+  /** `POST /v1/exports/plan`: counts and estimated size now, nothing written. */
+  async plan(body: ExportPlanBody): Promise<ExportPlan> {
+    const r = await this.client.raw.POST('/v1/exports/plan', { params: { header: this.header }, body });
+    if (r.data === undefined) throw toApiError(r.response.status, r.error);
+    return r.data;
+  }
+
+  /** `POST /v1/exports/runs` → the queued run. */
+  async startRun(body: { profileId: string; profileVersion?: number }, idempotencyKey?: string): Promise<ExportRun> {
+    const r = await this.client.raw.POST('/v1/exports/runs', {
+      params: { header: { ...this.header, ...(idempotencyKey ? { 'idempotency-key': idempotencyKey } : {}) } },
+      body,
+    });
+    if (r.data === undefined) throw toApiError(r.response.status, r.error);
+    return r.data;
+  }
+
+  async getRun(id: string): Promise<ExportRun> {
+    const r = await this.client.raw.GET('/v1/exports/runs/{id}', { params: { header: this.header, path: { id } } });
+    if (r.data === undefined) throw toApiError(r.response.status, r.error);
+    return r.data;
+  }
+
+  /** `GET /v1/exports/runs`: one page, newest first; pass `nextCursor` back as `cursor`. */
+  async listRuns(query: ExportRunQuery = {}): Promise<ExportRunList> {
+    const r = await this.client.raw.GET('/v1/exports/runs', { params: { header: this.header, query } });
+    if (r.data === undefined) throw toApiError(r.response.status, r.error);
+    return r.data;
+  }
+
+  async cancelRun(id: string): Promise<ExportRun> {
+    const r = await this.client.raw.POST('/v1/exports/runs/{id}/cancel', {
+      params: { header: this.header, path: { id } },
+    });
+    if (r.data === undefined) throw toApiError(r.response.status, r.error);
+    return r.data;
+  }
+
+  /**
+   * The run's events until its `final` one. A dropped stream is reopened with `Last-Event-ID`
+   * (up to `maxReconnects` times in a row without progress), so no event is lost or repeated.
+   */
+  async *events(
+    id: string,
+    opts: { lastEventId?: number; signal?: AbortSignal; maxReconnects?: number } = {},
+  ): AsyncGenerator<ExportRunEvent> {
+    let last = opts.lastEventId ?? 0;
+    let failures = 0;
+    for (;;) {
+      let res: Response;
+      try {
+        res = await this.client.stream(`/v1/exports/runs/${encodeURIComponent(id)}/events`, {
+          headers: { ...this.header, accept: 'text/event-stream', ...(last ? { 'last-event-id': String(last) } : {}) },
+          ...(opts.signal ? { signal: opts.signal } : {}),
+        });
+      } catch (err) {
+        if (opts.signal?.aborted || ++failures > (opts.maxReconnects ?? 5)) throw err;
+        await sleep(Math.min(250 * 2 ** failures, 5_000));
+        continue;
+      }
+      if (!res.ok) throw toApiError(res.status, await res.json().catch(() => undefined));
+      try {
+        for await (const e of parseSse(res.body!)) {
+          if (e.id !== undefined) {
+            last = e.id;
+            failures = 0;
+          }
+          yield e;
+          if (e.type === 'final') return;
+        }
+      } catch (err) {
+        if (opts.signal?.aborted) throw err;
+      }
+      // The stream ended without a final event (server restart, proxy timeout): resume.
+      if (++failures > (opts.maxReconnects ?? 5))
+        throw toApiError(503, { code: 'SERVICE_UNAVAILABLE', message: 'the event stream keeps dropping' });
+      await sleep(Math.min(250 * 2 ** failures, 5_000));
+    }
+  }
+
+  /**
+   * `GET /v1/exports/runs/{id}/download` from byte `start`: the archive's ETag and size, and its
+   * bytes as they arrive. When the connection drops the helper continues where it stopped
+   * (`Range` + `If-Range`), up to `maxResumes` times.
+   */
+  async download(
+    id: string,
+    opts: { start?: number; signal?: AbortSignal; maxResumes?: number } = {},
+  ): Promise<ExportDownload> {
+    const path = `/v1/exports/runs/${encodeURIComponent(id)}/download`;
+    const open = async (from: number, etag?: string) => {
+      const res = await this.client.stream(path, {
+        headers: {
+          ...this.header,
+          ...(from > 0 ? { range: `bytes=${from}-` } : {}),
+          ...(from > 0 && etag ? { 'if-range': etag } : {}),
+        },
+        ...(opts.signal ? { signal: opts.signal } : {}),
+      });
+      if (!res.ok) throw toApiError(res.status, await res.json().catch(() => undefined));
+      if (from > 0 && res.status !== 206)
+        throw toApiError(409, {
+          code: 'CONFLICT',
+          message: 'the server did not resume the download (archive changed?)',
+        });
+      return res;
+    };
+    const start = opts.start ?? 0;
+    const first = await open(start);
+    const etag = first.headers.get('etag') ?? '';
+    const range = first.headers.get('content-range');
+    const size = range ? Number(range.split('/')[1]) : Number(first.headers.get('content-length'));
+    const maxResumes = opts.maxResumes ?? 3;
+    async function* body(): AsyncGenerator<Uint8Array> {
+      let res = first;
+      let at = start;
+      let resumes = 0;
+      for (;;) {
+        try {
+          for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+            at += chunk.byteLength;
+            yield chunk;
+          }
+        } catch (err) {
+          if (opts.signal?.aborted || resumes >= maxResumes) throw err;
+        }
+        if (at >= size) return;
+        if (resumes++ >= maxResumes)
+          throw toApiError(503, { code: 'SERVICE_UNAVAILABLE', message: `download stopped at byte ${at} of ${size}` });
+        res = await open(at, etag);
+      }
+    }
+    return { etag, size, body: body() };
+  }
+}
+
+/** Parses a text/event-stream body (WHATWG HTML §9.2.6) into run events. */
+async function* parseSse(body: ReadableStream<Uint8Array>): AsyncGenerator<ExportRunEvent> {
+  const decoder = new TextDecoder();
+  let buf = '';
+  for await (const chunk of body as unknown as AsyncIterable<Uint8Array>) {
+    buf += decoder.decode(chunk, { stream: true });
+    let i: number;
+    while ((i = buf.search(/\r?\n\r?\n/)) >= 0) {
+      const block = buf.slice(0, i);
+      buf = buf.slice(i).replace(/^\r?\n\r?\n/, '');
+      let id: number | undefined;
+      let type = 'message';
+      const data: string[] = [];
+      for (const line of block.split(/\r?\n/)) {
+        if (line.startsWith(':')) continue;
+        const colon = line.indexOf(':');
+        const field = colon < 0 ? line : line.slice(0, colon);
+        const value = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '');
+        if (field === 'id' && /^\d+$/.test(value)) id = Number(value);
+        else if (field === 'event') type = value;
+        else if (field === 'data') data.push(value);
+      }
+      if (data.length === 0) continue;
+      yield {
+        ...(id !== undefined ? { id } : {}),
+        type: type as ExportRunEvent['type'],
+        data: JSON.parse(data.join('\n')),
+      };
+    }
+  }
+}

@@ -1,0 +1,29 @@
+/**
+ * The one list of export adapters. Adding an adapter = one module plus one line here; the planner,
+ * the run worker and the bundle writer find it through `getAdapter` and never name it.
+ */
+import { StellaError } from '@stella/core/errors';
+import type { ExportAdapter } from './adapter.js';
+import { jsonRawAdapter } from './json-raw.js';
+
+export const ADAPTERS: readonly ExportAdapter[] = [jsonRawAdapter];
+
+const byId = new Map(ADAPTERS.map((a) => [a.id, a]));
+if (byId.size !== ADAPTERS.length) throw new Error('two export adapters share an id');
+
+/** Ids of the registered adapters, sorted. */
+export function adapterIds(): string[] {
+  return [...byId.keys()].sort();
+}
+
+/** The adapter named `id`; EXPORT_ADAPTER_UNKNOWN (400) for anything else. */
+export function getAdapter(id: string): ExportAdapter {
+  const adapter = typeof id === 'string' ? byId.get(id) : undefined;
+  if (!adapter)
+    throw new StellaError(
+      'EXPORT_ADAPTER_UNKNOWN',
+      `unknown export adapter ${JSON.stringify(id)}; known: ${adapterIds().join(', ')}`,
+      { details: { adapter: String(id), known: adapterIds() } },
+    );
+  return adapter;
+}
