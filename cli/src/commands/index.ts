@@ -18,6 +18,7 @@ export async function allCommands(): Promise<CommandSpec[]> {
     import('./keys.js'),
     import('./evidence.js'),
     import('./timeline.js'),
+    import('./sources.js'),
   ]);
   return modules.flatMap((m) => m.commands).sort((a, b) => a.name.localeCompare(b.name));
 }

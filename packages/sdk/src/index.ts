@@ -19,3 +19,10 @@ export {
   type TimelineEvidence,
   type TimelineIngestResult,
 } from './timeline.js';
+export {
+  SourcesApi,
+  type SourceKind,
+  type SourceImportQuery,
+  type SourceImportSummary,
+  type SourceCounts,
+} from './sources.js';
