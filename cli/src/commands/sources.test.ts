@@ -22,7 +22,13 @@ const tokens: Record<string, string> = {};
 before(async () => {
   dir = await tempDir('stella-cli-sources-');
   const config = loadConfig(
-    { STELLA_HTTP_PORT: '0', STELLA_WORKERS: '0', STELLA_EXPORT_GLOBAL_SOURCE_TENANTS: 'tenant-a' },
+    // A 64 KiB body limit: source imports are streamed past it (the k3s OpenVEX document is 471 KB).
+    {
+      STELLA_HTTP_PORT: '0',
+      STELLA_WORKERS: '0',
+      STELLA_EXPORT_GLOBAL_SOURCE_TENANTS: 'tenant-a',
+      STELLA_BODY_LIMIT: '65536',
+    },
     {},
     { cwd: dir.path, services: SERVICES },
   );
@@ -80,6 +86,8 @@ describe('stella sources import', () => {
       alpinePackages,
     );
     for (const f of ['openvex', 'csaf', 'cyclonedx', 'spdx']) assert.ok(byFormat(f).length > 0, f);
+    const k3s = out.results.find((x) => x.file.endsWith(join('k3s-io', 'k3s', 'scan.openvex.json')))!;
+    assert.equal(k3s.imported, 1, 'a body over STELLA_BODY_LIMIT is streamed, not refused');
     const c = await counts('tenant-a');
     assert.equal(kindCount(c, 'advisory')!.records, alpinePackages);
     assert.ok(kindCount(c, 'vex')!.records > 10 && kindCount(c, 'sbom')!.records > 10);
