@@ -20,6 +20,7 @@ export async function allCommands(): Promise<CommandSpec[]> {
     import('./timeline.js'),
     // stella export …; `export verify` (offline) joins as its own module.
     import('./export.js'),
+    import('./sources.js'),
   ]);
   return modules.flatMap((m) => m.commands).sort((a, b) => a.name.localeCompare(b.name));
 }

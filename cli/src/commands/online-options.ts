@@ -17,7 +17,10 @@ export const ONLINE_OPTIONS: Record<string, OptionSpec> = {
 };
 
 /** A client from the online options; a missing token or tenant is a usage error. */
-export function clientFrom(ctx: CommandContext, { needTenant = true } = {}): StellaClient {
+export function clientFrom(
+  ctx: CommandContext,
+  { needTenant = true, timeoutMs }: { needTenant?: boolean; timeoutMs?: number } = {},
+): StellaClient {
   const server = ctx.values.server as string;
   const token = ctx.values.token as string | undefined;
   const tenant = ctx.values.tenant as string | undefined;
@@ -25,5 +28,5 @@ export function clientFrom(ctx: CommandContext, { needTenant = true } = {}): Ste
   if (!token)
     throw new UsageError('no token: pass --token or set STELLA_TOKEN (`stella auth token` mints a dev token)');
   if (needTenant && !tenant) throw new UsageError('no tenant: pass --tenant or set STELLA_TENANT');
-  return new StellaClient({ server, token, ...(tenant ? { tenant } : {}) });
+  return new StellaClient({ server, token, ...(tenant ? { tenant } : {}), ...(timeoutMs ? { timeoutMs } : {}) });
 }

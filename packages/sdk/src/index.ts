@@ -41,3 +41,10 @@ export {
   type ExportRunEvent,
   type ExportDownload,
 } from './export.js';
+export {
+  SourcesApi,
+  type SourceKind,
+  type SourceImportQuery,
+  type SourceImportSummary,
+  type SourceCounts,
+} from './sources.js';

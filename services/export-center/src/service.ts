@@ -1,7 +1,7 @@
 /**
  * The export-center service module (issue #6: one `ServiceModule` per service, read by `stella
  * serve`, `stella migrate`, the docs generator and the tests through the registry in `server/`).
- * Routes: profiles, plan, runs (create/list/get/cancel, SSE events, download); workers: the
+ * Routes: sources (docs/export/sources.md), profiles, plan, runs (create/list/get/cancel, SSE events, download); workers: the
  * leased export run worker (docs/export/runs.md).
  */
 import { fileURLToPath } from 'node:url';
@@ -12,10 +12,12 @@ import { profileRoutes } from './routes/profiles.js';
 import { runDownloadRoutes } from './routes/run-download.js';
 import { runEventRoutes } from './routes/run-events.js';
 import { runRoutes } from './routes/runs.js';
+import { sourcesRoutes, SOURCES_TAG } from './routes/sources.js';
 import { TAG } from './routes/schemas.js';
 import type { ExportEngine } from './runs/export-engine.js';
 import { exportRunWorker } from './runs/run-worker.js';
 import { EXPORT_VARIABLES, exportSettings } from './settings.js';
+import { GLOBAL_SOURCE_TENANTS } from './sources/settings.js';
 
 /** The module over an engine (tests inject their own adapters; the registry uses the real one). */
 export function createExportCenterService(engine: ExportEngine): ServiceModule {
@@ -24,11 +26,15 @@ export function createExportCenterService(engine: ExportEngine): ServiceModule {
     summary: 'Runs export profiles and distributes signed bundles',
     // One level above src/ and dist/ alike: the package's migrations folder.
     migrations: { name: 'export-center', dir: fileURLToPath(new URL('../migrations', import.meta.url)) },
-    variables: EXPORT_VARIABLES,
-    openApiTags: [{ name: TAG, description: 'Export Center: profiles, planner, runs, progress and downloads' }],
+    variables: [...EXPORT_VARIABLES, GLOBAL_SOURCE_TENANTS],
+    openApiTags: [
+      { name: SOURCES_TAG, description: 'Advisories, VEX, SBOMs, findings and policy packs that exports read' },
+      { name: TAG, description: 'Export Center: profiles, planner, runs, progress and downloads' },
+    ],
     routes: (deps) => {
       const settings = exportSettings(deps.settings);
       return [
+        sourcesRoutes(deps),
         profileRoutes(deps, engine.adapters),
         planRoutes(deps, engine),
         runRoutes(deps, engine, settings),

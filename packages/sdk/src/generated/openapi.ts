@@ -3959,6 +3959,250 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/sources": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** What the tenant can export: current records per kind and the ledger head */
+        get: {
+            parameters: {
+                query?: never;
+                header: {
+                    /** @description Tenant id; must equal the `tenant` claim of the token. */
+                    "x-stella-tenant": string;
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Error envelope (docs/errors.md). */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        /**
+                         * @example {
+                         *       "headSeq": "42",
+                         *       "kinds": [
+                         *         {
+                         *           "kind": "advisory",
+                         *           "records": 10,
+                         *           "globalRecords": 1500,
+                         *           "headSeq": "42"
+                         *         },
+                         *         {
+                         *           "kind": "sbom",
+                         *           "records": 3,
+                         *           "globalRecords": 0,
+                         *           "headSeq": "17"
+                         *         }
+                         *       ]
+                         *     }
+                         */
+                        "application/json": {
+                            /** @description The ledger head this tenant sees: what a run pins. */
+                            headSeq: string;
+                            kinds: {
+                                /** @description Global advisories. */
+                                globalRecords: number;
+                                headSeq: string;
+                                kind: string;
+                                /** @description The tenant's own records (current versions). */
+                                records: number;
+                            }[];
+                        };
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sources/{kind}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Import source records (streamed; idempotent by content digest)
+         * @description Body: one document of the kind — an OSV entry or array of entries, an Alpine secdb file (advisory); an OpenVEX, CSAF or CycloneDX VEX document (vex); a CycloneDX or SPDX SBOM (sbom); findings as JSON Lines (finding, `application/x-ndjson`); a policy pack document (policy). The format is detected from the first bytes unless `format` names it. Each record is appended as a new version only when its RFC 8785 digest differs from its current version (else `unchanged`). Malformed records are skipped and listed with their position; the rest imports. `global=true` writes global advisories, readable by every tenant — only for tenants in STELLA_EXPORT_GLOBAL_SOURCE_TENANTS (403 SOURCE_GLOBAL_FORBIDDEN otherwise).
+         */
+        post: {
+            parameters: {
+                query: {
+                    format?: "osv" | "alpine-secdb" | "openvex" | "csaf" | "cyclonedx" | "spdx" | "findings" | "policy-pack";
+                    global: boolean;
+                    project?: string;
+                };
+                header: {
+                    /** @description Tenant id; must equal the `tenant` claim of the token. */
+                    "x-stella-tenant": string;
+                };
+                path: {
+                    kind: "advisory" | "vex" | "sbom" | "finding" | "policy";
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Error envelope (docs/errors.md). */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        /**
+                         * @example {
+                         *       "kind": "advisory",
+                         *       "format": "osv",
+                         *       "global": false,
+                         *       "imported": 2,
+                         *       "unchanged": 1,
+                         *       "rejected": [
+                         *         {
+                         *           "position": "[3]",
+                         *           "code": "SOURCE_RECORD_INVALID",
+                         *           "message": "OSV entry without a string \"id\""
+                         *         }
+                         *       ],
+                         *       "rejectedCount": 1,
+                         *       "ledgerSeq": "42"
+                         *     }
+                         */
+                        "application/json": {
+                            format: "osv" | "alpine-secdb" | "openvex" | "csaf" | "cyclonedx" | "spdx" | "findings" | "policy-pack";
+                            global: boolean;
+                            /** @description New records or new versions appended to the ledger. */
+                            imported: number;
+                            kind: "advisory" | "vex" | "sbom" | "finding" | "policy";
+                            /** @description Highest sequence written (0: nothing written). */
+                            ledgerSeq: string;
+                            /** @description The first 1000 rejections, in input order. */
+                            rejected: {
+                                /** @description A code of docs/errors.md (SOURCE_RECORD_INVALID, SOURCE_SYNTAX, …). */
+                                code: string;
+                                message: string;
+                                /** @description `document`, `[3]`, `packages[7]`, `line 12`, `after [9], before byte 4096` … */
+                                position: string;
+                            }[];
+                            rejectedCount: number;
+                            /** @description Records whose current version has the same digest. */
+                            unchanged: number;
+                        };
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/whoami": {
         parameters: {
             query?: never;

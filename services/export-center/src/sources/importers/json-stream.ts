@@ -16,7 +16,8 @@ import { MAX_RECORD_BYTES } from './importer.js';
 export type JsonScalar = string | number | boolean | null;
 
 export type ElementEvent =
-  | { readonly element: JsonValue; readonly index: number }
+  /** `header`: the top-level scalar members seen so far (before this element). */
+  | { readonly element: JsonValue; readonly index: number; readonly header: Readonly<Record<string, JsonScalar>> }
   /** The top-level scalar members, once the document ended (an array file has none). */
   | { readonly header: Readonly<Record<string, JsonScalar>> };
 
@@ -142,12 +143,12 @@ export async function* jsonElements(
         run(text, offset);
       } finally {
         // Elements completed before an error are still handed out (the caller imports them).
-        while (ready.length) yield { element: ready.shift()!, index: index++ };
+        while (ready.length) yield { element: ready.shift()!, index: index++, header };
       }
     }
   }
   run(none, offset);
-  while (ready.length) yield { element: ready.shift()!, index: index++ };
+  while (ready.length) yield { element: ready.shift()!, index: index++, header };
   if (rootIsArray === null) throw syntaxError('byte 0', 'the input is empty');
   yield { header };
 }

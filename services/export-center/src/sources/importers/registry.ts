@@ -6,10 +6,24 @@ import { StellaError } from '@stella/core/errors';
 import type { SourceKind } from '../source-record.js';
 import type { SourceFormat, SourceImporter } from './importer.js';
 import { firstJsonChar } from './json-stream.js';
+import { alpineSecdbImporter } from './alpine-secdb.js';
+import { csafImporter } from './csaf.js';
+import { cyclonedxImporter } from './cyclonedx.js';
+import { findingsImporter } from './findings.js';
+import { openvexImporter } from './openvex.js';
 import { osvImporter } from './osv.js';
+import { policyPackImporter } from './policy-pack.js';
+import { spdxImporter } from './spdx.js';
 
-const IMPORTERS: Partial<Record<SourceFormat, SourceImporter>> = {
+const IMPORTERS: Record<SourceFormat, SourceImporter> = {
   osv: osvImporter,
+  'alpine-secdb': alpineSecdbImporter,
+  openvex: openvexImporter,
+  csaf: csafImporter,
+  cyclonedx: cyclonedxImporter,
+  spdx: spdxImporter,
+  findings: findingsImporter,
+  'policy-pack': policyPackImporter,
 };
 
 export function importerOf(format: SourceFormat): SourceImporter {
