@@ -17,6 +17,7 @@ export async function allCommands(): Promise<CommandSpec[]> {
     import('./whoami.js'),
     import('./keys.js'),
     import('./evidence.js'),
+    import('./export-verify.js'),
     import('./timeline.js'),
   ]);
   return modules.flatMap((m) => m.commands).sort((a, b) => a.name.localeCompare(b.name));
