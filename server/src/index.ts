@@ -2,3 +2,4 @@ export { startRuntime, mintDevToken, type Runtime, type StartRuntimeOptions } fr
 export { SERVICES, migrationSets, selectServices } from './service-registry.js';
 export { serviceOpenApiDocument, serviceConfigMarkdown } from './service-docs.js';
 export { verifyBundle, type VerifyCheck, type VerifyReport } from '@stella/evidence-locker';
+export { verifyExportBundle, type ExportVerifyCheck, type ExportVerifyReport } from '@stella/export-center';

@@ -26,7 +26,7 @@ function listOpt(ctx: CommandContext, name: string): string[] {
 }
 
 /** Opens `path` and checks the gzip magic (RFC 1952 §2.3.1): a missing or foreign file is exit 1, not 3. */
-async function checkGzip(path: string): Promise<void> {
+export async function checkGzip(path: string): Promise<void> {
   const { StellaError } = await import('@stella/core/errors');
   const head = Buffer.alloc(2);
   let read = 0;
@@ -49,7 +49,7 @@ async function checkGzip(path: string): Promise<void> {
 }
 
 /** Reads `--key`: it must be a public key, else it is bad input (exit 1), not a failed signature. */
-async function readKey(ctx: CommandContext): Promise<string | undefined> {
+export async function readKey(ctx: CommandContext): Promise<string | undefined> {
   const key = stringOpt(ctx, 'key');
   if (!key) return undefined;
   const path = resolve(ctx.cwd, key);

@@ -17,6 +17,7 @@ export async function allCommands(): Promise<CommandSpec[]> {
     import('./whoami.js'),
     import('./keys.js'),
     import('./evidence.js'),
+    import('./export-verify.js'),
     import('./timeline.js'),
     // stella export …; `export verify` (offline) joins as its own module.
     import('./export.js'),

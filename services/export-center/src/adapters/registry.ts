@@ -4,9 +4,11 @@
  */
 import { StellaError } from '@stella/core/errors';
 import type { ExportAdapter } from './adapter.js';
+import { jsonPolicyAdapter } from './json-policy.js';
 import { jsonRawAdapter } from './json-raw.js';
+import { mirrorFullAdapter } from './mirror-full.js';
 
-export const ADAPTERS: readonly ExportAdapter[] = [jsonRawAdapter];
+export const ADAPTERS: readonly ExportAdapter[] = [jsonRawAdapter, jsonPolicyAdapter, mirrorFullAdapter];
 
 const byId = new Map(ADAPTERS.map((a) => [a.id, a]));
 if (byId.size !== ADAPTERS.length) throw new Error('two export adapters share an id');

@@ -1,0 +1,187 @@
+/**
+ * `stella export verify` (issue #10 §8): a real export bundle (dataset records through json:raw,
+ * sealed with a key openssl made), then copies tampered with GNU tar; in-process and as a real
+ * process in a network namespace without interfaces (`unshare -n`), so any network use would fail.
+ */
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createStagingSink, getAdapter, sealExportBundle } from '@stella/export-center';
+import { datasetRecords, iterate } from '@stella/export-center/testing';
+import { resolveSigner } from '@stella/platform/keys';
+import { datasetsDir, needTool, run, tempDir } from '@stella/testkit';
+import { runCli } from '../testing/run-cli.js';
+
+const BIN = fileURLToPath(new URL('../../bin/stella.js', import.meta.url));
+const TSX = import.meta.resolve('tsx');
+const skip = needTool('openssl') || needTool('tar');
+
+interface Report {
+  ok: boolean;
+  signerChecked: boolean;
+  checks: { check: string; status: string; detail?: string }[];
+}
+
+function stellaWithoutNetwork(argv: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      'unshare',
+      ['-n', process.execPath, '--conditions=development', '--import', TSX, BIN, ...argv],
+      { encoding: 'utf8', timeout: 60_000 },
+      (err, stdout, stderr) =>
+        resolve({ code: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr }),
+    );
+  });
+}
+
+describe('stella export verify', { skip }, () => {
+  let dir: { path: string; cleanup: () => Promise<void> };
+  let bundle: string;
+  let pub: string;
+  let otherPub: string;
+
+  /** A copy of the bundle with one byte of `member` flipped, re-packed by GNU tar. */
+  async function tampered(member: string): Promise<string> {
+    const work = join(dir.path, `unpacked-${member.replace(/\W/g, '_')}`);
+    await mkdir(work, { recursive: true });
+    assert.equal((await run('tar', ['-xzf', bundle, '-C', work])).code, 0);
+    const file = join(work, member);
+    const bytes = await readFile(file);
+    bytes[Math.floor(bytes.length / 2)]! ^= 0x01;
+    await writeFile(file, bytes);
+    const out = join(dir.path, `tampered-${member.replace(/\W/g, '_')}.tgz`);
+    assert.equal((await run('tar', ['-czf', out, '-C', work, '.'])).code, 0);
+    return out;
+  }
+
+  before(async () => {
+    dir = await tempDir('stella-export-verify-');
+    const key = join(dir.path, 'export.key');
+    assert.equal((await run('openssl', ['genpkey', '-algorithm', 'ed25519', '-out', key])).code, 0);
+    pub = join(dir.path, 'export.pub.pem');
+    assert.equal((await run('openssl', ['pkey', '-in', key, '-pubout', '-out', pub])).code, 0);
+    const other = join(dir.path, 'other.key');
+    assert.equal((await run('openssl', ['genpkey', '-algorithm', 'ed25519', '-out', other])).code, 0);
+    otherPub = join(dir.path, 'other.pub.pem');
+    assert.equal((await run('openssl', ['pkey', '-in', other, '-pubout', '-out', otherPub])).code, 0);
+
+    const signer = await resolveSigner(`file:${key}`);
+    const adapter = getAdapter('json:raw');
+    const v = adapter.validateOptions({});
+    assert.ok(v.ok);
+    const staging = await createStagingSink(join(dir.path, 'runs'));
+    try {
+      const { counts } = await adapter.write({
+        records: iterate(await datasetRecords(datasetsDir, 10)),
+        options: v.options,
+        out: staging,
+        signal: new AbortController().signal,
+        progress: () => undefined,
+        exportTime: null,
+      });
+      const sealed = await sealExportBundle(
+        staging,
+        {
+          profile: { id: 'p-1', name: 'advisories', version: 1 },
+          run: { id: 'run-42', tenant: 'acme' },
+          adapter: { id: adapter.id, version: adapter.version, options: v.options },
+          filter: { kinds: ['advisory', 'sbom', 'vex'] },
+          ledgerSeq: 7n,
+          counts,
+          exportTime: null,
+        },
+        signer,
+      );
+      bundle = join(dir.path, 'export.tgz');
+      await writeFile(bundle, await readFile(sealed.archivePath));
+      await rm(sealed.archivePath);
+    } finally {
+      await staging.dispose();
+      await signer.close();
+    }
+  });
+  after(async () => {
+    await dir?.cleanup();
+  });
+
+  test('a good bundle: exit 0; without --key the signer is NOT CHECKED', async () => {
+    const r = await runCli(['export', 'verify', bundle]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /pass {2}file:data\/advisory\.jsonl\.gz/);
+    assert.match(r.stdout, /pass {2}signature:export\.dsse\.json/);
+    assert.match(r.stdout, /pass {2}signature:export\.intoto\.dsse\.json/);
+    assert.match(r.stdout, /Verification: OK — run run-42/);
+    assert.match(r.stdout, /Signer NOT CHECKED/);
+  });
+
+  test('--key with the signer: exit 0 and no NOT CHECKED; --json reports every check', async () => {
+    const r = await runCli(['export', 'verify', '--key', pub, bundle]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.doesNotMatch(r.stdout, /NOT CHECKED/);
+    const j = await runCli(['export', 'verify', '--json', '--key', pub, bundle]);
+    const report = JSON.parse(j.stdout) as Report;
+    assert.equal(report.ok, true);
+    assert.equal(report.signerChecked, true);
+    assert.ok(report.checks.every((c) => c.status === 'pass'));
+    for (const c of [
+      'archive',
+      'manifest',
+      'rerun-hash',
+      'statement',
+      'checksum:export.json',
+      'file:data/vex.jsonl.gz',
+    ])
+      assert.ok(
+        report.checks.some((x) => x.check === c),
+        c,
+      );
+  });
+
+  test('another --key: exit 3 naming both signatures', async () => {
+    const r = await runCli(['export', 'verify', '--key', otherPub, bundle]);
+    assert.equal(r.code, 3);
+    assert.match(r.stderr, /signature:export\.dsse\.json/);
+    assert.match(r.stderr, /signature:export\.intoto\.dsse\.json/);
+  });
+
+  test('a flipped byte in a data file: exit 3 naming the file', async () => {
+    const r = await runCli(['export', 'verify', await tampered('data/advisory.jsonl.gz')]);
+    assert.equal(r.code, 3);
+    assert.match(r.stderr, /checksum:data\/advisory\.jsonl\.gz/);
+    assert.match(r.stderr, /file:data\/advisory\.jsonl\.gz: sha256:/);
+    assert.doesNotMatch(r.stderr, /data\/vex/);
+  });
+
+  test('a flipped byte in export.json: exit 3 naming export.json and its signature', async () => {
+    const r = await runCli(['export', 'verify', '--json', await tampered('export.json')]);
+    assert.equal(r.code, 3);
+    const report = JSON.parse(r.stdout) as Report;
+    const failed = report.checks.filter((c) => c.status === 'fail').map((c) => c.check);
+    assert.ok(failed.includes('checksum:export.json'), failed.join());
+    assert.ok(failed.includes('signature:export.dsse.json') || failed.includes('manifest'), failed.join());
+  });
+
+  test('unreadable input is exit 1, usage is exit 2', async () => {
+    const notGzip = join(dir.path, 'not.tgz');
+    await writeFile(notGzip, 'plain text');
+    assert.equal((await runCli(['export', 'verify', notGzip])).code, 1);
+    assert.equal((await runCli(['export', 'verify', join(dir.path, 'missing.tgz')])).code, 1);
+    assert.equal((await runCli(['export', 'verify', '--key', notGzip, bundle])).code, 1);
+    assert.equal((await runCli(['export', 'verify'])).code, 2);
+    assert.equal((await runCli(['export', 'verify', bundle, bundle])).code, 2);
+  });
+
+  test('as a real process without any network (unshare -n): 0 for the bundle, 3 for a tampered copy', async (t) => {
+    const probe = await run('unshare', ['-n', 'true']);
+    if (probe.code !== 0) return t.skip(`unshare -n is not permitted here: ${probe.stderr.toString().trim()}`);
+    const ok = await stellaWithoutNetwork(['export', 'verify', '--key', pub, bundle]);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.match(ok.stdout, /Verification: OK/);
+    const bad = await stellaWithoutNetwork(['export', 'verify', await tampered('data/sbom.jsonl.gz')]);
+    assert.equal(bad.code, 3);
+    assert.match(bad.stderr, /file:data\/sbom\.jsonl\.gz/);
+  });
+});
