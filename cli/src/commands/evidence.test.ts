@@ -315,6 +315,36 @@ describe('stella evidence online (in-process server)', () => {
     assert.equal(human.code, 0, human.stderr);
     assert.match(human.stdout, /^bundle: [0-9A-Z]{26}\nroot: {3}[0-9a-f]{64}\n$/);
 
+    // A directory argument: every file under it, named by its relative POSIX path, sorted.
+    await mkdir(join(dir.path, 'outdir', 'nested'), { recursive: true });
+    await writeFile(join(dir.path, 'outdir', 'b.txt'), 'b\n');
+    await writeFile(join(dir.path, 'outdir', 'nested', 'a.txt'), 'a\n');
+    const fromDir = await cli('acme', [
+      'evidence',
+      'snapshot',
+      '--kind',
+      'job',
+      '--role',
+      'output',
+      '--json',
+      'outdir',
+    ]);
+    assert.equal(fromDir.code, 0, fromDir.stderr);
+    const dirBundle = await cli('acme', [
+      'evidence',
+      'get',
+      '--json',
+      (JSON.parse(fromDir.stdout) as { bundleId: string }).bundleId,
+    ]);
+    assert.deepEqual(
+      (JSON.parse(dirBundle.stdout) as { artifacts: { path: string }[] }).artifacts.map((a) => a.path),
+      ['b.txt', 'nested/a.txt'],
+    );
+    await mkdir(join(dir.path, 'emptydir'));
+    const empty = await cli('acme', ['evidence', 'snapshot', '--kind', 'job', '--role', 'output', 'emptydir']);
+    assert.equal(empty.code, 2);
+    assert.match(empty.stderr, /holds no files/);
+
     const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
     const got = await cli('acme', ['evidence', 'get', '--json', sealed.bundleId]);
     assert.equal(got.code, 0, got.stderr);

@@ -7,14 +7,15 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { open, rename, rm, stat } from 'node:fs/promises';
-import { basename, resolve } from 'node:path';
-import { Readable, Transform } from 'node:stream';
+import { open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { basename, join, relative, resolve, sep } from 'node:path';
+import { Readable, Transform, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ApiError, EvidenceApi, type SnapshotBody } from '@stella/sdk';
 import { EXIT, UsageError, println, stringOpt, type CommandContext, type CommandSpec } from '../command.js';
 import { readInputFile, streamInputFile } from '../system-errors.js';
 import { ONLINE_OPTIONS, clientFrom } from './online-options.js';
+import { progressBar } from '../progress-bar.js';
 
 const KINDS = ['evaluation', 'job', 'export'] as const;
 const ROLES = ['input', 'output', 'env', 'log', 'metadata'] as const;
@@ -354,20 +355,53 @@ async function sha256OfFile(path: string): Promise<string> {
   return `sha256:${h.digest('hex')}`;
 }
 
+/**
+ * The files a snapshot argument names: a file by its base name, a directory by every regular file
+ * under it (recursively, sorted), each named by its POSIX path relative to that directory.
+ */
+async function snapshotFiles(path: string): Promise<{ path: string; name: string }[]> {
+  const st = await stat(path).catch((err: Error) => {
+    throw new UsageError(`cannot read ${path}: ${err.message}`);
+  });
+  if (!st.isDirectory()) return [{ path, name: basename(path) }];
+  const out: { path: string; name: string }[] = [];
+  const walk = async (dir: string): Promise<void> => {
+    for (const entry of (await readdir(dir, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+      const full = join(dir, entry.name);
+      if (entry.isDirectory()) await walk(full);
+      else if (entry.isFile()) out.push({ path: full, name: relative(path, full).split(sep).join('/') });
+    }
+  };
+  await walk(path);
+  if (out.length === 0) throw new UsageError(`${path}: the directory holds no files`);
+  return out;
+}
+
 const snapshotCmd = online('snapshot', async (ctx, api) => {
   const kind = stringOpt(ctx, 'kind', true);
   if (!(KINDS as readonly string[]).includes(kind)) throw new UsageError(`--kind must be one of ${KINDS}`);
   const role = stringOpt(ctx, 'role') ?? 'input';
   if (!(ROLES as readonly string[]).includes(role)) throw new UsageError(`--role must be one of ${ROLES}`);
   const mediaType = stringOpt(ctx, 'media-type') ?? 'application/octet-stream';
+  const files: { path: string; name: string }[] = [];
+  for (const arg of ctx.positionals) files.push(...(await snapshotFiles(resolve(ctx.cwd, arg))));
+  const bar = progressBar(
+    ctx.stderr,
+    !ctx.json && (ctx.stderr as Writable & { isTTY?: boolean }).isTTY === true,
+    files.length,
+  );
   const artifacts: SnapshotBody['artifacts'] = [];
-  for (const arg of ctx.positionals) {
-    const path = resolve(ctx.cwd, arg);
-    // Hash first (streamed), then stream the bytes up: the server checks them against this digest.
-    const digest = await sha256OfFile(path);
-    const { size } = await stat(path);
-    await api.uploadBlob(digest, Readable.toWeb(createReadStream(path)) as ReadableStream<Uint8Array>, size);
-    artifacts.push({ path: basename(path), role: role as (typeof ROLES)[number], mediaType, digest });
+  try {
+    for (const [i, file] of files.entries()) {
+      bar.update(i, file.name);
+      // Hash first (streamed), then stream the bytes up: the server checks them against this digest.
+      const digest = await sha256OfFile(file.path);
+      const { size } = await stat(file.path);
+      await api.uploadBlob(digest, Readable.toWeb(createReadStream(file.path)) as ReadableStream<Uint8Array>, size);
+      artifacts.push({ path: file.name, role: role as (typeof ROLES)[number], mediaType, digest });
+    }
+  } finally {
+    bar.clear();
   }
   const r = await api.snapshot({ kind: kind as (typeof KINDS)[number], artifacts });
   if (ctx.json) return println(ctx.stdout, JSON.stringify(r));
@@ -505,9 +539,11 @@ export const commands: CommandSpec[] = [
   {
     name: 'evidence snapshot',
     summary: 'Upload files (streamed) and seal them into an evidence bundle (online)',
-    args: '<file>…',
+    args: '<file|dir>…',
     description: [
-      'Each file is hashed, uploaded to PUT /evidence/blobs/{digest} and named in the bundle by its base name.',
+      'Each file is hashed, uploaded to PUT /evidence/blobs/{digest} and named in the bundle by its base name;',
+      'a directory adds every file under it, named by its path relative to that directory.',
+      'A progress bar is drawn on stderr when it is a terminal.',
       '',
       'Example: stella evidence snapshot --kind evaluation --media-type application/json sbom.json',
     ].join('\n'),

@@ -19,7 +19,7 @@ export async function allCommands(): Promise<CommandSpec[]> {
     import('./evidence.js'),
     import('./export-verify.js'),
     import('./timeline.js'),
-    // stella export …; `export verify` (offline) joins as its own module.
+    // stella export … (online); `export verify` (offline) is export-verify.js above.
     import('./export.js'),
     import('./sources.js'),
   ]);

@@ -9,6 +9,7 @@ import { ApiError, SourcesApi, type SourceImportSummary, type SourceKind } from 
 import { EXIT, UsageError, println, stringOpt, type CommandContext, type CommandSpec } from '../command.js';
 import { ONLINE_OPTIONS, clientFrom } from './online-options.js';
 import { fileStream, policyPackDocument, sniffKind, sourceUnits } from './sources-files.js';
+import { progressBar } from '../progress-bar.js';
 
 const KINDS: readonly SourceKind[] = ['advisory', 'vex', 'sbom', 'finding', 'policy'];
 /** A large file may take long to stream; the per-request timeout of other commands is 30 s. */
@@ -22,20 +23,6 @@ interface FileResult {
   unchanged: number;
   rejected: { position: string; code: string; message: string }[];
   rejectedCount: number;
-}
-
-function progressBar(stderr: Writable, enabled: boolean, total: number) {
-  return {
-    update(done: number, file: string) {
-      if (!enabled) return;
-      const width = 24;
-      const filled = Math.round((done / Math.max(total, 1)) * width);
-      stderr.write(`\r\x1b[K[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total} ${file}`);
-    },
-    clear() {
-      if (enabled) stderr.write('\r\x1b[K');
-    },
-  };
 }
 
 async function importOne(
