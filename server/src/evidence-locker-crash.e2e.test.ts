@@ -65,7 +65,11 @@ async function startChild(env: Record<string, string>): Promise<Child> {
       });
     }
   };
-  const ready = await line('ready');
+  // A child that never got ready is killed here, so no process outlives the test.
+  const ready = await line('ready').catch((err: unknown) => {
+    proc.kill('SIGKILL');
+    throw err;
+  });
   return {
     proc,
     url: ready.ready as string,
@@ -124,7 +128,10 @@ describe(
   () => {
     test('killed in the middle of a blob upload stream: no row, the half-written staging file is swept, the upload then succeeds', async () => {
       const s = await scenario();
-      const child = await startChild(s.env);
+      const child = await startChild(s.env).catch(async (err: unknown) => {
+        await s.cleanup();
+        throw err;
+      });
       try {
         const bytes = randomBytes(8 * 1024 * 1024);
         // Content-Length says 8 MiB; only the first half is ever sent.
@@ -185,7 +192,12 @@ describe(
 
     test("killed between a blob's object write and its row commit: the unreferenced object is swept, the upload then succeeds", async () => {
       const s = await scenario();
-      const child = await startChild({ ...s.env, STELLA_EVIDENCE_TEST_PAUSE_AT: 'blob.stored' });
+      const child = await startChild({ ...s.env, STELLA_EVIDENCE_TEST_PAUSE_AT: 'blob.stored' }).catch(
+        async (err: unknown) => {
+          await s.cleanup();
+          throw err;
+        },
+      );
       try {
         const bytes = randomBytes(256 * 1024);
         const pending = fetch(`${child.url}/evidence/blobs/${sha(bytes)}`, {
@@ -222,7 +234,12 @@ describe(
 
     test("killed between a snapshot's object writes and its row commit: no rows, the archive and inline blob are swept, the same snapshot then seals", async () => {
       const s = await scenario();
-      const child = await startChild({ ...s.env, STELLA_EVIDENCE_TEST_PAUSE_AT: 'snapshot.stored' });
+      const child = await startChild({ ...s.env, STELLA_EVIDENCE_TEST_PAUSE_AT: 'snapshot.stored' }).catch(
+        async (err: unknown) => {
+          await s.cleanup();
+          throw err;
+        },
+      );
       try {
         const input = Buffer.from(JSON.stringify({ sbom: 'example', components: [1, 2, 3] }));
         const up = await fetch(`${child.url}/evidence/blobs/${sha(input)}`, {
