@@ -66,6 +66,7 @@ describe('evidence locker on the S3 driver (moto, Object Lock)', { skip: noMoto 
     assert.equal(up.status, 201, await up.text());
     const body = {
       kind: 'export',
+      subject: { name: 'export/data.bin', digest: sha(input) },
       artifacts: [
         { path: 'export/data.bin', role: 'output', mediaType: 'application/octet-stream', digest: sha(input) },
         {

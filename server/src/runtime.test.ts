@@ -98,6 +98,7 @@ describe('startRuntime in process (PGlite, fs store, memory bus)', () => {
         assert.deepEqual(rt.workers, [
           'outbox-relay',
           'evidence-purge',
+          'evidence-sweeper',
           'export-run-worker',
           'timeline-consumer-0',
           'timeline-consumer-1',

@@ -94,13 +94,16 @@ export async function harness(env: Record<string, string> = {}): Promise<Harness
         });
       return json(tenant, 'POST', '/evidence/snapshot', {
         kind,
+        // Every kind's schema holds (docs/formats/evidence-snapshot-<kind>.schema.json): a subject
+        // and an output artifact.
+        subject: { name: 'run/unique.txt', digest: sha(Buffer.from(unique)) },
         artifacts: [
           { path: 'inputs/vex.json', role: 'input', mediaType: 'application/csaf+json', digest: sha(shared[0]!) },
           { path: 'inputs/sbom.json', role: 'input', mediaType: 'application/spdx+json', digest: sha(shared[1]!) },
           // Content only this bundle has: its blob goes with it; the shared ones stay.
           {
             path: 'run/unique.txt',
-            role: 'metadata',
+            role: 'output',
             mediaType: 'text/plain',
             content: Buffer.from(unique).toString('base64'),
           },
