@@ -14,3 +14,4 @@ export {
 } from './tar-reader.js';
 export { gzipDeterministic, GZIP_OS_UNIX, DEFAULT_GZIP_LEVEL } from './deterministic-gzip.js';
 export { normalizeArchivePath, compareUtf8, DEFAULT_MAX_PATH_BYTES } from './archive-path.js';
+export { readBundleFiles, parseChecksumsTxt, type BundleFile, type ReadBundleFilesOptions } from './bundle-files.js';

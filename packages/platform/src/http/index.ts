@@ -17,6 +17,7 @@ export {
   type RouteAuthRequirement,
 } from './route-auth.js';
 export { ifNoneMatchHits, type ReadinessCheck } from './platform-routes.js';
+export { parseByteRange } from './byte-range.js';
 export { buildOpenApiDocument, stableOpenApiJson, type OpenApiDocument } from './openapi.js';
 export { renderErrorsMarkdown } from './errors-docs.js';
 export {

@@ -4,7 +4,6 @@
  * network, no database — only the archive, optionally a trusted public key and TSA CA
  * certificates. Every check is reported with its result; one failing check does not hide others.
  */
-import { createHash } from 'node:crypto';
 import { parseJson } from '@stella/core/canonical-json';
 import { digestEquals, sha256, sha256Digest } from '@stella/core/digest';
 import { pae, parseEnvelope, verifyEnvelope } from '@stella/core/dsse';
@@ -13,8 +12,7 @@ import { IN_TOTO_PAYLOAD_TYPE, statementFromEnvelope } from '@stella/core/in-tot
 import { parseTimeStampResponse, verifyTimeStampToken } from '@stella/core/rfc3161';
 import { keySetFromPublicKeys, parsePublicKey } from '@stella/core/signing';
 import { parseSigstoreBundle, signatureToTimestamp } from '@stella/core/sigstore';
-import { readTarGz, type TarSource } from '@stella/core/tar';
-import { compareUtf8 } from '@stella/core/tar';
+import { compareUtf8, parseChecksumsTxt, readBundleFiles, type BundleFile, type TarSource } from '@stella/core/tar';
 import {
   ARTIFACTS_DIR,
   CHECKSUMS_FILE,
@@ -61,51 +59,8 @@ export interface VerifyOptions {
 /** Largest non-artifact file kept in memory while reading (manifest, signature, keys, tsr). */
 const MAX_META_BYTES = 16 * 1024 * 1024;
 
-interface FileFacts {
-  hex: string;
-  size: number;
-  /** Kept for the metadata files; artifacts are only hashed. */
-  bytes?: Uint8Array;
-}
-
 function message(err: unknown): string {
   return isStellaError(err) ? `${err.code}: ${err.message}` : String((err as Error)?.message ?? err);
-}
-
-/** Reads every entry once, hashing bodies and keeping the small metadata files. */
-async function readBundle(source: TarSource): Promise<Map<string, FileFacts>> {
-  const files = new Map<string, FileFacts>();
-  for await (const entry of readTarGz(source)) {
-    if (entry.type !== 'file') continue;
-    const keep = !entry.path.startsWith(ARTIFACTS_DIR) && entry.size <= MAX_META_BYTES;
-    const hash = createHash('sha256');
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of entry.body) {
-      hash.update(chunk);
-      size += chunk.byteLength;
-      if (keep) chunks.push(chunk);
-    }
-    files.set(entry.path, {
-      hex: hash.digest('hex'),
-      size,
-      ...(keep ? { bytes: new Uint8Array(Buffer.concat(chunks)) } : {}),
-    });
-  }
-  return files;
-}
-
-/** checksums.txt lines `<64 hex>  <path>` (GNU sha256sum text mode, as we write it). */
-function parseChecksums(text: string): Map<string, string> | string {
-  const out = new Map<string, string>();
-  for (const [i, line] of text.split('\n').entries()) {
-    if (line === '') continue;
-    const m = /^([0-9a-f]{64}) [ *](.+)$/.exec(line);
-    if (!m) return `line ${i + 1} is not "<sha256>  <path>"`;
-    if (out.has(m[2]!)) return `line ${i + 1}: ${m[2]} listed twice`;
-    out.set(m[2]!, m[1]!);
-  }
-  return out;
 }
 
 /** What the checks below need of either form: the entries (leaves) and the sealed root. */
@@ -161,9 +116,12 @@ export async function verifyBundle(source: TarSource, options: VerifyOptions = {
     checks,
   });
 
-  let files: Map<string, FileFacts>;
+  let files: Map<string, BundleFile>;
   try {
-    files = await readBundle(source);
+    files = await readBundleFiles(source, {
+      keepBytes: (path) => !path.startsWith(ARTIFACTS_DIR),
+      maxKeptBytes: MAX_META_BYTES,
+    });
     add('archive', 'pass');
   } catch (err) {
     add('archive', 'fail', message(err));
@@ -174,7 +132,7 @@ export async function verifyBundle(source: TarSource, options: VerifyOptions = {
   const checksumsFile = files.get(CHECKSUMS_FILE);
   if (!checksumsFile?.bytes) add(`checksum:${CHECKSUMS_FILE}`, 'fail', 'checksums.txt is missing');
   else {
-    const listed = parseChecksums(Buffer.from(checksumsFile.bytes).toString('utf8'));
+    const listed = parseChecksumsTxt(Buffer.from(checksumsFile.bytes).toString('utf8'));
     if (typeof listed === 'string') add(`checksum:${CHECKSUMS_FILE}`, 'fail', listed);
     else {
       for (const [path, hex] of listed) {

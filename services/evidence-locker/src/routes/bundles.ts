@@ -5,7 +5,7 @@
  * exactly like a missing one.
  */
 import { StellaError } from '@stella/core/errors';
-import { errorResponses, ifNoneMatchHits, tenantRoute, type StellaApp } from '@stella/platform/http';
+import { errorResponses, ifNoneMatchHits, parseByteRange, tenantRoute, type StellaApp } from '@stella/platform/http';
 import type { ServiceDeps, TenantTx } from '@stella/platform/service';
 import {
   BundleIdParams,
@@ -65,20 +65,6 @@ export async function loadBundle(tx: TenantTx, id: string): Promise<BundleRow> {
       details: { bundleId: id, tombstone: tombstoneOf(tombstone) },
     });
   throw notFound(id);
-}
-
-/** `bytes=start-end` / `bytes=start-` (one range; RFC 9110 §14.1.2). Undefined: serve it all. */
-function parseRange(header: string | undefined, size: number): { start: number; end: number } | undefined {
-  if (!header) return undefined;
-  const m = /^bytes=(\d+)-(\d*)$/.exec(header.trim());
-  if (!m) return undefined; // Unsupported forms (suffix, multiple ranges) are ignored: 200 with everything.
-  const start = Number(m[1]);
-  const end = m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1);
-  if (start >= size || end < start)
-    throw new StellaError('OBJECT_RANGE_INVALID', `range ${header} is not satisfiable for ${size} bytes`, {
-      details: { size },
-    });
-  return { start, end };
 }
 
 const ListQuery = {
@@ -229,7 +215,7 @@ export function bundleRoutes(deps: ServiceDeps) {
         // HEAD answers the headers only: nothing is transferred, so nothing enters the custody record.
         if (req.method === 'HEAD')
           return reply.type('application/gzip').header('content-length', String(size)).status(200).send();
-        const range = parseRange(req.headers.range, size);
+        const range = parseByteRange(req.headers.range, size);
         const object = await deps.store.get(row.archive_key, range ? { range } : {});
         await ctx.transaction(async (tx) => {
           await recordCustody(tx, {

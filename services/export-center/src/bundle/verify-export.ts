@@ -4,14 +4,13 @@
  * trusted public key. Every check is reported and named by the file it is about; one failure does
  * not hide the others. Data files are hashed as they stream by, never kept.
  */
-import { createHash } from 'node:crypto';
 import { parseJson } from '@stella/core/canonical-json';
 import { digestEquals, sha256Digest } from '@stella/core/digest';
 import { parseEnvelope, verifyEnvelope } from '@stella/core/dsse';
 import { isStellaError } from '@stella/core/errors';
 import { IN_TOTO_PAYLOAD_TYPE, statementFromEnvelope } from '@stella/core/in-toto';
 import { keySetFromPublicKeys, parsePublicKey } from '@stella/core/signing';
-import { compareUtf8, readTarGz, type TarSource } from '@stella/core/tar';
+import { compareUtf8, parseChecksumsTxt, readBundleFiles, type BundleFile, type TarSource } from '@stella/core/tar';
 import {
   CHECKSUMS_FILE,
   EXPORT_PREDICATE_TYPE,
@@ -53,12 +52,6 @@ const MAX_META_BYTES = 256 * 1024 * 1024;
 /** Export bundles may hold many files (mirror:full per-record layout) and large ones. */
 const READ_LIMITS = { maxEntries: 5_000_000, maxEntrySize: 64 * 1024 ** 3, maxTotalSize: 1024 ** 4 };
 
-interface FileFacts {
-  hex: string;
-  size: number;
-  bytes?: Uint8Array;
-}
-
 interface ManifestFile {
   path: string;
   size: number;
@@ -68,45 +61,6 @@ interface ManifestFile {
 
 function message(err: unknown): string {
   return isStellaError(err) ? `${err.code}: ${err.message}` : String((err as Error)?.message ?? err);
-}
-
-function keepsBytes(path: string): boolean {
-  return isReservedBundlePath(path);
-}
-
-async function readBundle(source: TarSource): Promise<Map<string, FileFacts>> {
-  const files = new Map<string, FileFacts>();
-  for await (const entry of readTarGz(source, READ_LIMITS)) {
-    if (entry.type !== 'file') continue;
-    const keep = keepsBytes(entry.path) && entry.size <= MAX_META_BYTES;
-    const hash = createHash('sha256');
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of entry.body) {
-      hash.update(chunk);
-      size += chunk.byteLength;
-      if (keep) chunks.push(chunk);
-    }
-    files.set(entry.path, {
-      hex: hash.digest('hex'),
-      size,
-      ...(keep ? { bytes: new Uint8Array(Buffer.concat(chunks)) } : {}),
-    });
-  }
-  return files;
-}
-
-/** checksums.txt lines `<64 hex>  <path>` (GNU sha256sum, as the writer emits them). */
-function parseChecksums(text: string): Map<string, string> | string {
-  const out = new Map<string, string>();
-  for (const [i, line] of text.split('\n').entries()) {
-    if (line === '') continue;
-    const m = /^([0-9a-f]{64}) [ *](.+)$/.exec(line);
-    if (!m) return `line ${i + 1} is not "<sha256>  <path>"`;
-    if (out.has(m[2]!)) return `line ${i + 1}: ${m[2]} listed twice`;
-    out.set(m[2]!, m[1]!);
-  }
-  return out;
 }
 
 function parseManifest(bytes: Uint8Array): { files: ManifestFile[]; rerunHash: unknown; run?: { id?: unknown } } {
@@ -140,9 +94,13 @@ export async function verifyExportBundle(
     checks,
   });
 
-  let files: Map<string, FileFacts>;
+  let files: Map<string, BundleFile>;
   try {
-    files = await readBundle(source);
+    files = await readBundleFiles(source, {
+      ...READ_LIMITS,
+      keepBytes: isReservedBundlePath,
+      maxKeptBytes: MAX_META_BYTES,
+    });
     add('archive', 'pass', `${files.size} files`);
   } catch (err) {
     add('archive', 'fail', message(err));
@@ -153,7 +111,7 @@ export async function verifyExportBundle(
   const checksums = files.get(CHECKSUMS_FILE);
   if (!checksums?.bytes) add(`checksum:${CHECKSUMS_FILE}`, 'fail', 'checksums.txt is missing');
   else {
-    const listed = parseChecksums(Buffer.from(checksums.bytes).toString('utf8'));
+    const listed = parseChecksumsTxt(Buffer.from(checksums.bytes).toString('utf8'));
     if (typeof listed === 'string') add(`checksum:${CHECKSUMS_FILE}`, 'fail', listed);
     else {
       for (const [path, hex] of [...listed].sort((a, b) => compareUtf8(a[0], b[0]))) {

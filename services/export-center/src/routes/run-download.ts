@@ -5,24 +5,10 @@
  * EXPORT_RUN_NOT_FINISHED; another tenant's run is 404 like a missing one.
  */
 import { StellaError } from '@stella/core/errors';
-import { errorResponses, ifNoneMatchHits, tenantRoute, type StellaApp } from '@stella/platform/http';
+import { errorResponses, ifNoneMatchHits, parseByteRange, tenantRoute, type StellaApp } from '@stella/platform/http';
 import type { ServiceDeps } from '@stella/platform/service';
 import { getRun } from '../runs/run.repository.js';
 import { IdParams, TAG } from './schemas.js';
-
-/** `bytes=start-end` / `bytes=start-` (one range; RFC 9110 §14.1.2). Undefined: serve it all. */
-function parseRange(header: string | undefined, size: number): { start: number; end: number } | undefined {
-  if (!header) return undefined;
-  const m = /^bytes=(\d+)-(\d*)$/.exec(header.trim());
-  if (!m) return undefined; // Other forms (suffix, several ranges) are ignored: 200 with everything.
-  const start = Number(m[1]);
-  const end = m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1);
-  if (start >= size || end < start)
-    throw new StellaError('OBJECT_RANGE_INVALID', `range ${header} is not satisfiable for ${size} bytes`, {
-      details: { size },
-    });
-  return { start, end };
-}
 
 export function runDownloadRoutes(deps: ServiceDeps) {
   return (app: StellaApp) => {
@@ -56,7 +42,7 @@ export function runDownloadRoutes(deps: ServiceDeps) {
         const size = Number(run.archive_size);
         // If-Range (RFC 9110 §13.1.5): resume only if the client holds part of this same archive.
         const ifRange = req.headers['if-range'];
-        const range = ifRange === undefined || ifRange === etag ? parseRange(req.headers.range, size) : undefined;
+        const range = ifRange === undefined || ifRange === etag ? parseByteRange(req.headers.range, size) : undefined;
         const object = await deps.store.get(run.archive_key!, range ? { range } : {});
         await ctx.transaction((tx) =>
           tx.audit({ action: 'export.download', resource: id, ...(range ? { details: { range } } : {}) }),
