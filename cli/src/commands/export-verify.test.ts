@@ -57,6 +57,55 @@ describe('stella export verify', { skip }, () => {
     return out;
   }
 
+  /**
+   * Forgeries built only with tools we did not write (GNU tar, openssl, sha256sum, Python's json).
+   * `resign`: an attacker's own Ed25519 key re-signs both envelopes (DSSE PAE by hand) over the
+   * unchanged payloads and replaces keys/export.pub.pem; `swap`: a data file's bytes change and
+   * checksums.txt is regenerated, export.json left as signed. Every checksum is regenerated either
+   * way, so `sha256sum -c` accepts both.
+   */
+  async function forged(kind: 'resign' | 'swap'): Promise<string> {
+    const work = join(dir.path, `forged-${kind}`);
+    await mkdir(work, { recursive: true });
+    assert.equal((await run('tar', ['-xzf', bundle, '-C', work])).code, 0);
+    if (kind === 'resign') {
+      const key = join(dir.path, 'attacker.key');
+      assert.equal((await run('openssl', ['genpkey', '-algorithm', 'ed25519', '-out', key])).code, 0);
+      const pubOut = join(work, 'keys/export.pub.pem');
+      assert.equal((await run('openssl', ['pkey', '-in', key, '-pubout', '-out', pubOut])).code, 0);
+      const script = `
+import base64, hashlib, json, subprocess, sys
+work, key = sys.argv[1], sys.argv[2]
+der = subprocess.run(['openssl', 'pkey', '-pubin', '-in', work + '/keys/export.pub.pem', '-outform', 'DER'], capture_output=True, check=True).stdout
+kid = hashlib.sha256(der).hexdigest()
+for name in ('export.dsse.json', 'export.intoto.dsse.json'):
+    env = json.load(open(work + '/' + name))
+    t, body = env['payloadType'].encode(), base64.b64decode(env['payload'])
+    open(work + '/../pae.bin', 'wb').write(b'DSSEv1 %d %s %d %s' % (len(t), t, len(body), body))
+    sig = subprocess.run(['openssl', 'pkeyutl', '-sign', '-rawin', '-inkey', key, '-in', work + '/../pae.bin'], capture_output=True, check=True).stdout
+    env['signatures'] = [{'keyid': kid, 'sig': base64.b64encode(sig).decode()}]
+    json.dump(env, open(work + '/' + name, 'w'), separators=(',', ':'))
+`;
+      const py = await run('/usr/bin/python3', ['-c', script, work, key]);
+      assert.equal(py.code, 0, py.stderr.toString());
+    } else {
+      await writeFile(join(work, 'data/advisory.jsonl.gz'), await readFile(join(work, 'data/sbom.jsonl.gz')));
+    }
+    const sums = await run(
+      'bash',
+      [
+        '-c',
+        "find . -type f ! -name checksums.txt | sed 's|^\\./||' | LC_ALL=C sort | xargs sha256sum > checksums.txt",
+      ],
+      { cwd: work },
+    );
+    assert.equal(sums.code, 0, sums.stderr.toString());
+    assert.equal((await run('sha256sum', ['-c', '--strict', 'checksums.txt'], { cwd: work })).code, 0);
+    const out = join(dir.path, `forged-${kind}.tgz`);
+    assert.equal((await run('tar', ['-czf', out, '-C', work, '.'])).code, 0);
+    return out;
+  }
+
   before(async () => {
     dir = await tempDir('stella-export-verify-');
     const key = join(dir.path, 'export.key');
@@ -162,6 +211,53 @@ describe('stella export verify', { skip }, () => {
     const failed = report.checks.filter((c) => c.status === 'fail').map((c) => c.check);
     assert.ok(failed.includes('checksum:export.json'), failed.join());
     assert.ok(failed.includes('signature:export.dsse.json') || failed.includes('manifest'), failed.join());
+  });
+
+  test('re-signed with an attacker key (openssl-built): passes only as integrity; the trusted --key refuses it', async () => {
+    const forgery = await forged('resign');
+    // openssl agrees the forgery is validly signed by the key it carries, and not by ours.
+    const work = join(dir.path, 'forged-resign');
+    const env = JSON.parse(await readFile(join(work, 'export.dsse.json'), 'utf8')) as {
+      payloadType: string;
+      payload: string;
+      signatures: { sig: string }[];
+    };
+    const body = Buffer.from(env.payload, 'base64');
+    const pae = Buffer.concat([
+      Buffer.from(`DSSEv1 ${Buffer.byteLength(env.payloadType)} ${env.payloadType} ${body.length} `),
+      body,
+    ]);
+    await writeFile(join(dir.path, 'forged.pae'), pae);
+    await writeFile(join(dir.path, 'forged.sig'), Buffer.from(env.signatures[0]!.sig, 'base64'));
+    const ossl = (inkey: string) =>
+      run('openssl', [
+        'pkeyutl',
+        '-verify',
+        '-pubin',
+        '-inkey',
+        inkey,
+        '-rawin',
+        '-in',
+        join(dir.path, 'forged.pae'),
+        '-sigfile',
+        join(dir.path, 'forged.sig'),
+      ]);
+    assert.equal((await ossl(join(work, 'keys/export.pub.pem'))).code, 0);
+    assert.notEqual((await ossl(pub)).code, 0);
+
+    const loose = await runCli(['export', 'verify', forgery]);
+    assert.equal(loose.code, 0, loose.stderr);
+    assert.match(loose.stdout, /Signer NOT CHECKED/);
+    const strict = await runCli(['export', 'verify', '--key', pub, forgery]);
+    assert.equal(strict.code, 3);
+    assert.match(strict.stderr, /signature:export\.dsse\.json/);
+    assert.match(strict.stderr, /signature:export\.intoto\.dsse\.json/);
+  });
+
+  test('a data file swapped and checksums.txt regenerated (sha256sum -c accepts it): exit 3 naming the file', async () => {
+    const r = await runCli(['export', 'verify', '--key', pub, await forged('swap')]);
+    assert.equal(r.code, 3);
+    assert.match(r.stderr, /file:data\/advisory\.jsonl\.gz/);
   });
 
   test('unreadable input is exit 1, usage is exit 2', async () => {
