@@ -153,3 +153,4 @@ export async function createTestDatabase(
     },
   };
 }
+export { goHarness, goBinary, goEnv, needGo, interopDir } from './go-harness.js';
