@@ -135,7 +135,7 @@ for name in ('export.dsse.json', 'export.intoto.dsse.json'):
         staging,
         {
           profile: { id: 'p-1', name: 'advisories', version: 1 },
-          run: { id: 'run-42', tenant: 'acme' },
+          tenant: 'acme',
           adapter: { id: adapter.id, version: adapter.version, options: v.options },
           filter: { kinds: ['advisory', 'sbom', 'vex'] },
           ledgerSeq: 7n,
@@ -162,7 +162,7 @@ for name in ('export.dsse.json', 'export.intoto.dsse.json'):
     assert.match(r.stdout, /pass {2}file:data\/advisory\.jsonl\.gz/);
     assert.match(r.stdout, /pass {2}signature:export\.dsse\.json/);
     assert.match(r.stdout, /pass {2}signature:export\.intoto\.dsse\.json/);
-    assert.match(r.stdout, /Verification: OK — run run-42/);
+    assert.match(r.stdout, /Verification: OK — tenant acme, profile advisories v1,/);
     assert.match(r.stdout, /Signer NOT CHECKED/);
   });
 

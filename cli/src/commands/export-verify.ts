@@ -26,7 +26,7 @@ async function runVerify(ctx: CommandContext): Promise<number> {
     if (report.ok) {
       println(
         ctx.stdout,
-        `Verification: OK — run ${report.runId ?? '?'}, manifest ${report.manifestDigest ?? '?'}, rerun hash ${report.rerunHash ?? '?'} (${report.checks.length} checks)`,
+        `Verification: OK — tenant ${report.tenant ?? '?'}, profile ${report.profile ? `${report.profile.name} v${report.profile.version}` : '?'}, manifest ${report.manifestDigest ?? '?'}, rerun hash ${report.rerunHash ?? '?'} (${report.checks.length} checks)`,
       );
       // Anyone can re-sign a bundle and ship their own key in keys/: without a trusted key this
       // proves the bundle is intact, not who signed it. Say so where the verdict is read.

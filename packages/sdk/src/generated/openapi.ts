@@ -3803,6 +3803,10 @@ export interface paths {
                 /** @description export.tgz (application/gzip) */
                 200: {
                     headers: {
+                        /** @description `"sha256:<hex>"` of the whole export.tgz: the run's `result.archive.digest`. */
+                        etag?: string;
+                        /** @description The run whose archive this is. export.json names the inputs, not the run (ADR 0012): two runs over the same inputs send the same bytes. */
+                        "x-stella-export-run"?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3812,6 +3816,10 @@ export interface paths {
                 /** @description The requested byte range of export.tgz */
                 206: {
                     headers: {
+                        /** @description `"sha256:<hex>"` of the whole export.tgz: the run's `result.archive.digest`. */
+                        etag?: string;
+                        /** @description The run whose archive this is. export.json names the inputs, not the run (ADR 0012): two runs over the same inputs send the same bytes. */
+                        "x-stella-export-run"?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3821,6 +3829,10 @@ export interface paths {
                 /** @description Not modified (If-None-Match matched the ETag) */
                 304: {
                     headers: {
+                        /** @description `"sha256:<hex>"` of the whole export.tgz: the run's `result.archive.digest`. */
+                        etag?: string;
+                        /** @description The run whose archive this is. export.json names the inputs, not the run (ADR 0012): two runs over the same inputs send the same bytes. */
+                        "x-stella-export-run"?: string;
                         [name: string]: unknown;
                     };
                     content?: never;

@@ -158,7 +158,7 @@ describe('mirror:full', { skip }, () => {
         s,
         {
           profile: { id: 'p', name: 'mirror', version: 1 },
-          run: { id: 'r', tenant: 'acme' },
+          tenant: 'acme',
           adapter: { id: adapter.id, version: adapter.version, options },
           filter: { kinds: ['advisory', 'sbom', 'vex'] },
           ledgerSeq: 99n,

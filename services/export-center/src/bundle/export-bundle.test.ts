@@ -29,7 +29,7 @@ const noSslib = needTool(PY, { args: ['-c', 'import securesystemslib.signer'] })
 
 const MANIFEST: Omit<ExportManifestInput, 'counts'> = {
   profile: { id: 'prof-1', name: 'nightly advisories', version: 3 },
-  run: { id: 'run-1', tenant: 'acme' },
+  tenant: 'acme',
   adapter: { id: 'json:raw', version: '1', options: { compression: 'gzip', gzipLevel: 6 } },
   filter: { kinds: ['advisory', 'sbom', 'vex'] },
   ledgerSeq: 12345678901234567890n,
@@ -200,12 +200,13 @@ describe(
       assert.deepEqual(lines.map((l) => l.slice(0, -': OK'.length)).sort(), files);
     });
 
-    test('export.json: canonical, with profile, run, ledger sequence, counts, files and the rerun hash', async () => {
+    test('export.json: canonical, with profile, tenant (no run id), ledger sequence, counts, files and the rerun hash', async () => {
       const bytes = await readFile(join(out, 'export.json'));
       const m = JSON.parse(bytes.toString('utf8'));
       assert.equal(m.ledgerSeq, '12345678901234567890');
       assert.deepEqual(m.profile, MANIFEST.profile);
-      assert.deepEqual(m.run, MANIFEST.run);
+      assert.equal(m.tenant, 'acme');
+      assert.equal(m.run, undefined, 'no run id in the manifest (ADR 0012)');
       assert.deepEqual(m.adapter, MANIFEST.adapter);
       assert.equal(m.exportTime, undefined);
       const adv = records.filter((r) => r.kind === 'advisory').length;
@@ -287,7 +288,10 @@ describe(
         })),
       ].sort((a, b) => (a.name < b.name ? -1 : 1));
       assert.deepEqual(st.subject, want);
-      assert.equal((st.predicate as { rerunHash: string }).rerunHash, m.rerunHash);
+      const predicate = st.predicate as { rerunHash: string; tenant: string; run?: unknown };
+      assert.equal(predicate.rerunHash, m.rerunHash);
+      assert.equal(predicate.tenant, 'acme');
+      assert.equal(predicate.run, undefined, 'no run id in the predicate (ADR 0012)');
     });
 
     test('securesystemslib (Debian python3) verifies both envelopes', { skip: noSslib }, async () => {

@@ -19,7 +19,12 @@ export interface StagingSink extends ExportFileSink {
 
 export interface ExportManifestInput {
   readonly profile: { readonly id: string; readonly name: string; readonly version: number };
-  readonly run: { readonly id: string; readonly tenant: string };
+  /**
+   * The tenant whose snapshot this is. The run id is deliberately not here (docs/adr/0012): the
+   * manifest names the inputs, so two runs over the same inputs seal the same bytes; the run row
+   * ties a run to its archive digest.
+   */
+  readonly tenant: string;
   readonly adapter: {
     readonly id: string;
     readonly version: string;

@@ -1,7 +1,9 @@
 /**
  * export.json (docs/formats/export-bundle.md "export.json"): what was exported, from which
  * snapshot, by which adapter, and the size and digest of every data file. Serialized as RFC 8785
- * canonical JSON, so equal inputs give equal bytes; no time appears unless the profile fixed one.
+ * canonical JSON, so equal inputs give equal bytes; no time appears unless the profile fixed one,
+ * and no run id (docs/adr/0012-export-manifest-names-inputs-not-runs.md): the manifest names the
+ * inputs, not the run that happened to read them.
  */
 import { canonicalJcsBytes, type JsonValue } from '@stella/core/canonical-json';
 import { sha256Digest } from '@stella/core/digest';
@@ -17,7 +19,8 @@ export interface ExportManifest {
   readonly schemaVersion: number;
   readonly mediaType: string;
   readonly profile: { id: string; name: string; version: number };
-  readonly run: { id: string; tenant: string };
+  /** The tenant whose snapshot was exported; no run id (docs/adr/0012). */
+  readonly tenant: string;
   /** Decimal string: the ledger sequence the run pinned (a bigint does not fit a JSON number). */
   readonly ledgerSeq: string;
   readonly filter: JsonValue;
@@ -70,7 +73,7 @@ export function buildManifest(input: ExportManifestInput, files: readonly Export
     schemaVersion: MANIFEST_SCHEMA_VERSION,
     mediaType: MANIFEST_MEDIA_TYPE,
     profile: { id: input.profile.id, name: input.profile.name, version: input.profile.version },
-    run: { id: input.run.id, tenant: input.run.tenant },
+    tenant: input.tenant,
     ledgerSeq: input.ledgerSeq.toString(10),
     filter: json(input.filter, 'filter'),
     adapter: {

@@ -62,7 +62,7 @@ export function exportStatement(manifest: ExportManifest, manifestDigest: string
     predicate: {
       manifest: { path: MANIFEST_FILE, digest: manifestDigest },
       profile: manifest.profile,
-      run: manifest.run,
+      tenant: manifest.tenant,
       ledgerSeq: manifest.ledgerSeq,
       adapter: { id: manifest.adapter.id, version: manifest.adapter.version },
       counts: manifest.counts,

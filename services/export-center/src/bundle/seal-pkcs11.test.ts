@@ -112,7 +112,7 @@ describe('sealing with a PKCS#11 key on SoftHSM2', { skip }, () => {
         staging,
         {
           profile: { id: 'p', name: 'policies', version: 1 },
-          run: { id: 'r', tenant: 'acme' },
+          tenant: 'acme',
           adapter: { id: adapter.id, version: adapter.version, options: v.options },
           filter: { kinds: ['policy'] },
           ledgerSeq: 1n,

@@ -36,7 +36,13 @@ export interface ExportVerifyReport {
   ok: boolean;
   /** True when the signatures were checked against a key the caller gave (not the bundle's own). */
   signerChecked: boolean;
-  runId?: string;
+  /**
+   * Whose snapshot and which profile version, as export.json says. No run id: the manifest names
+   * its inputs, not the run (docs/adr/0012); the run that produced a bundle is the one whose
+   * archive digest (GET /v1/exports/runs/{id} `result.archive.digest`) is the bundle's sha256.
+   */
+  tenant?: string;
+  profile?: { id: string; name: string; version: number };
   manifestDigest?: string;
   rerunHash?: string;
   checks: ExportVerifyCheck[];
@@ -63,7 +69,14 @@ function message(err: unknown): string {
   return isStellaError(err) ? `${err.code}: ${err.message}` : String((err as Error)?.message ?? err);
 }
 
-function parseManifest(bytes: Uint8Array): { files: ManifestFile[]; rerunHash: unknown; run?: { id?: unknown } } {
+interface ParsedManifest {
+  files: ManifestFile[];
+  rerunHash: unknown;
+  tenant?: unknown;
+  profile?: { id?: unknown; name?: unknown; version?: unknown };
+}
+
+function parseManifest(bytes: Uint8Array): ParsedManifest {
   const m = parseJson(Buffer.from(bytes).toString('utf8')) as Record<string, unknown> | null;
   if (!m || typeof m !== 'object' || !Array.isArray(m.files)) throw new Error('export.json has no "files" list');
   for (const [i, f] of (m.files as unknown[]).entries()) {
@@ -71,7 +84,7 @@ function parseManifest(bytes: Uint8Array): { files: ManifestFile[]; rerunHash: u
     if (!e || typeof e.path !== 'string' || typeof e.digest !== 'string' || typeof e.size !== 'number')
       throw new Error(`export.json files[${i}] lacks path, size or digest`);
   }
-  return m as unknown as { files: ManifestFile[]; rerunHash: unknown; run?: { id?: unknown } };
+  return m as unknown as ParsedManifest;
 }
 
 /** Verifies an export.tgz (bytes or a stream). Never throws for a bad bundle: it reports. */
@@ -133,7 +146,10 @@ export async function verifyExportBundle(
     if (!manifestFile?.bytes) throw new Error('export.json is missing');
     manifest = parseManifest(manifestFile.bytes);
     extra.manifestDigest = sha256Digest(manifestFile.bytes);
-    if (typeof manifest.run?.id === 'string') extra.runId = manifest.run.id;
+    if (typeof manifest.tenant === 'string') extra.tenant = manifest.tenant;
+    const p = manifest.profile;
+    if (p && typeof p.id === 'string' && typeof p.name === 'string' && typeof p.version === 'number')
+      extra.profile = { id: p.id, name: p.name, version: p.version };
     add('manifest', 'pass');
   } catch (err) {
     add('manifest', 'fail', message(err));

@@ -265,6 +265,7 @@ for (const driver of ['postgres', 'pglite'] as const)
       const bytes = Buffer.from(await res.arrayBuffer());
       const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
       assert.equal(res.headers.get('etag'), `"${digest}"`);
+      assert.equal(res.headers.get('x-stella-export-run'), run.id, 'the response names the run; the bundle does not');
       assert.equal(digest, done.result.archive.digest);
       assert.equal(bytes.length, done.result.archive.size);
       const cached = await h.fetch(A, 'GET', `/v1/exports/runs/${run.id}/download`, {
@@ -273,6 +274,7 @@ for (const driver of ['postgres', 'pglite'] as const)
       assert.equal(cached.status, 304);
       const part = await h.fetch(A, 'GET', `/v1/exports/runs/${run.id}/download`, { headers: { range: 'bytes=10-' } });
       assert.equal(part.status, 206);
+      assert.equal(part.headers.get('x-stella-export-run'), run.id);
       assert.equal(part.headers.get('content-range'), `bytes 10-${bytes.length - 1}/${bytes.length}`);
       assert.deepEqual(Buffer.from(await part.arrayBuffer()), bytes.subarray(10));
       const past = await h.fetch(A, 'GET', `/v1/exports/runs/${run.id}/download`, {

@@ -3,12 +3,31 @@
  * streamed. `ETag` = `"sha256:<hex>"` of the archive (it never changes), `If-None-Match` → 304,
  * one `Range` → 206 (resumable downloads; `If-Range` with another ETag → the whole archive). A run that has not succeeded is 409
  * EXPORT_RUN_NOT_FINISHED; another tenant's run is 404 like a missing one.
+ *
+ * The bundle names its inputs, not the run (docs/adr/0012): two runs over the same inputs have
+ * the same bytes. Which run answered is said by `X-Stella-Export-Run` (and the file name in
+ * `Content-Disposition`); the run row's archive digest, the ETag, ties that run to these bytes.
  */
 import { StellaError } from '@stella/core/errors';
 import { errorResponses, ifNoneMatchHits, parseByteRange, tenantRoute, type StellaApp } from '@stella/platform/http';
 import type { ServiceDeps } from '@stella/platform/service';
 import { getRun } from '../runs/run.repository.js';
 import { IdParams, TAG } from './schemas.js';
+
+/** Response header naming the run whose archive is sent (the archive itself does not name it). */
+export const EXPORT_RUN_HEADER = 'x-stella-export-run';
+
+const DOWNLOAD_HEADERS = {
+  etag: {
+    type: 'string',
+    description: '`"sha256:<hex>"` of the whole export.tgz: the run\'s `result.archive.digest`.',
+  },
+  'x-stella-export-run': {
+    type: 'string',
+    description:
+      'The run whose archive this is. export.json names the inputs, not the run (ADR 0012): two runs over the same inputs send the same bytes.',
+  },
+} as const;
 
 export function runDownloadRoutes(deps: ServiceDeps) {
   return (app: StellaApp) => {
@@ -21,9 +40,23 @@ export function runDownloadRoutes(deps: ServiceDeps) {
           summary: 'The sealed export.tgz of a succeeded run (ETag = its sha256; If-None-Match; one Range)',
           params: IdParams,
           response: {
-            200: { description: 'export.tgz (application/gzip)', type: 'string', format: 'binary' },
-            206: { description: 'The requested byte range of export.tgz', type: 'string', format: 'binary' },
-            304: { description: 'Not modified (If-None-Match matched the ETag)', type: 'null' },
+            200: {
+              description: 'export.tgz (application/gzip)',
+              type: 'string',
+              format: 'binary',
+              headers: DOWNLOAD_HEADERS,
+            },
+            206: {
+              description: 'The requested byte range of export.tgz',
+              type: 'string',
+              format: 'binary',
+              headers: DOWNLOAD_HEADERS,
+            },
+            304: {
+              description: 'Not modified (If-None-Match matched the ETag)',
+              type: 'null',
+              headers: DOWNLOAD_HEADERS,
+            },
             ...errorResponses(400, 404, 409, 416),
           },
         },
@@ -37,7 +70,7 @@ export function runDownloadRoutes(deps: ServiceDeps) {
             details: { runId: id, status: run.status },
           });
         const etag = `"${run.archive_digest}"`;
-        reply.header('etag', etag).header('accept-ranges', 'bytes');
+        reply.header('etag', etag).header('accept-ranges', 'bytes').header(EXPORT_RUN_HEADER, run.run_id);
         if (ifNoneMatchHits(req.headers['if-none-match'], etag)) return reply.status(304).send();
         const size = Number(run.archive_size);
         // If-Range (RFC 9110 §13.1.5): resume only if the client holds part of this same archive.

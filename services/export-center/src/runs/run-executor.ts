@@ -177,7 +177,7 @@ export async function executeClaimedRun(env: RunEnv, claim: ClaimedRun, shutdown
         staging,
         {
           profile: { id: profile.id, name: profile.name, version: profile.version },
-          run: { id: runId, tenant },
+          tenant,
           adapter: { id: adapter.id, version: adapter.version, options: checked.options },
           filter: profile.filter,
           ledgerSeq,
