@@ -86,6 +86,7 @@ export function needTool(tool: string, check?: { args: string[] }): string | fal
 
 export { run, type RunResult } from './run-command.js';
 export { assertStellaError, assertRejectsStella, type CodedError } from './assert-stella-error.js';
+export { SYSTEM_PYTHON, VERIFY_DSSE_PY, dssePae, opensslVerifyDsse, sslibVerifyDsse } from './dsse-tools.js';
 export {
   makeOpensslTsaPki,
   opensslReply,

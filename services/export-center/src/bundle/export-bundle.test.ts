@@ -11,9 +11,18 @@ import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pae, parseEnvelope } from '@stella/core/dsse';
 import { statementFromEnvelope } from '@stella/core/in-toto';
-import { spkiDer, parsePublicKey } from '@stella/core/signing';
 import { resolveSigner, type ResolvedSigner } from '@stella/platform/keys';
-import { assertRejectsStella, datasetsDir, needTool, repoRoot, run, tempDir } from '@stella/testkit';
+import {
+  SYSTEM_PYTHON,
+  assertRejectsStella,
+  datasetsDir,
+  dssePae,
+  needTool,
+  opensslVerifyDsse,
+  run,
+  sslibVerifyDsse,
+  tempDir,
+} from '@stella/testkit';
 import { getAdapter } from '../adapters/registry.js';
 import type { SourceRecord } from '../sources/source-record.js';
 import { datasetRecords, iterate } from '../testing/index.js';
@@ -22,10 +31,8 @@ import { rerunHash } from './export-manifest.js';
 import { sealExportBundle } from './seal-export.js';
 import { createStagingSink } from './staging-sink.js';
 
-const PY = '/usr/bin/python3';
-const VERIFY_DSSE = join(repoRoot, 'packages/core/src/dsse/testdata/verify_dsse.py');
 const skipTools = needTool('tar') || needTool('sha256sum') || needTool('openssl') || needTool('gzip');
-const noSslib = needTool(PY, { args: ['-c', 'import securesystemslib.signer'] });
+const noSslib = needTool(SYSTEM_PYTHON, { args: ['-c', 'import securesystemslib.signer'] });
 
 const MANIFEST: Omit<ExportManifestInput, 'counts'> = {
   profile: { id: 'prof-1', name: 'nightly advisories', version: 3 },
@@ -259,19 +266,21 @@ describe(
       const pub = join(out, 'keys/export.pub.pem');
       assert.equal(await readFile(pub, 'utf8'), keyPem);
       for (const name of ['export.dsse.json', 'export.intoto.dsse.json']) {
-        const env = JSON.parse(await readFile(join(out, name), 'utf8'));
-        const payload = Buffer.from(env.payload, 'base64');
+        const { payload, pae: paeBytes } = await dssePae(join(out, name));
         if (name === 'export.dsse.json') assert.ok(payload.equals(await readFile(join(out, 'export.json'))));
-        const paeFile = join(dir.path, `${name}.pae`);
-        const sigFile = join(dir.path, `${name}.sig`);
-        await writeFile(paeFile, pae(env.payloadType, payload));
-        await writeFile(sigFile, Buffer.from(env.signatures[0].sig, 'base64'));
-        const args = ['pkeyutl', '-verify', '-pubin', '-inkey', pub, '-rawin', '-in', paeFile, '-sigfile', sigFile];
-        assert.match(await tool('openssl', args), /Signature Verified Successfully/);
-        const bad = Buffer.from(pae(env.payloadType, payload));
-        bad[bad.length - 3]! ^= 1;
-        await writeFile(paeFile, bad);
-        assert.notEqual((await run('openssl', args)).code, 0);
+        const env = parseEnvelope(await readFile(join(out, name)));
+        assert.ok(paeBytes.equals(Buffer.from(pae(env.payloadType, env.payload))), 'PAE built by hand = core PAE');
+        const ok = await opensslVerifyDsse(join(out, name), pub, dir.path);
+        assert.equal(ok.code, 0, ok.stderr.toString());
+        assert.match(ok.stdout.toString(), /Signature Verified Successfully/);
+        // One flipped payload bit: openssl refuses.
+        const tampered = JSON.parse(await readFile(join(out, name), 'utf8'));
+        const body = Buffer.from(tampered.payload, 'base64');
+        body[body.length - 3]! ^= 1;
+        tampered.payload = body.toString('base64');
+        const bad = join(dir.path, `tampered-${name}`);
+        await writeFile(bad, JSON.stringify(tampered));
+        assert.notEqual((await opensslVerifyDsse(bad, pub, dir.path)).code, 0);
       }
     });
 
@@ -295,11 +304,8 @@ describe(
     });
 
     test('securesystemslib (Debian python3) verifies both envelopes', { skip: noSslib }, async () => {
-      const raw = Buffer.from(spkiDer(parsePublicKey(keyPem)))
-        .subarray(12)
-        .toString('hex');
       for (const name of ['export.dsse.json', 'export.intoto.dsse.json']) {
-        const r = await run(PY, [VERIFY_DSSE, join(out, name), `ed25519:${raw}`]);
+        const r = await sslibVerifyDsse(join(out, name), join(out, 'keys/export.pub.pem'));
         assert.equal(r.code, 0, r.stderr.toString());
         assert.match(r.stdout.toString(), /^1\/1 valid/);
       }

@@ -11,6 +11,8 @@ import { sha256Digest } from '@stella/core/digest';
 import { compareUtf8 } from '@stella/core/tar';
 import type { Severity, SourceKind, SourceRecord } from '../sources/source-record.js';
 
+export { readSse, type SseEvent } from './run-fixtures.js';
+
 interface OsvLike {
   id: string;
   modified?: string;
