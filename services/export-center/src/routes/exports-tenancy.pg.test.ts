@@ -328,6 +328,7 @@ describe('cross-tenant matrix on PostgreSQL RLS: every Export Center route', { s
     assert.equal(planB.body.records, OSV.length + 2); // the globals, B's advisory and B's VEX
   });
 
+  // Runs after the sources test (tests of a describe run in order): B then owns one advisory and one VEX.
   test("B's own run exports the global advisories and B's records — never acme's", async () => {
     const p = await h.call(B, 'POST', '/v1/exports/profiles', {
       name: 'globex everything',
