@@ -110,6 +110,7 @@ async function fetchPage(
 
 function toRecord(row: Row): SourceRecord {
   const modified = row.modified_at;
+  let parsed: { value: unknown } | undefined;
   return {
     kind: row.kind,
     recordId: row.record_id,
@@ -122,7 +123,12 @@ function toRecord(row: Row): SourceRecord {
     packages: row.packages,
     severity: row.severity,
     modifiedAt: modified === null ? null : new Date(modified).toISOString(),
-    document: JSON.parse(row.document) as unknown,
+    // Parsed on first use only: json:raw and mirror:full write `canonicalDocument` as it is.
+    get document(): unknown {
+      parsed ??= { value: JSON.parse(row.document) as unknown };
+      return parsed.value;
+    },
+    canonicalDocument: row.document,
   };
 }
 
