@@ -146,3 +146,5 @@ export async function osvTemplates(datasetsDir: string, perSource = 200): Promis
     for (const f of await jsonFiles(join(datasetsDir, sub), perSource)) out.push(f.doc);
   return out;
 }
+
+export { startExportHarness, type ExportHarness, type ExportHarnessOptions } from './export-harness.js';
