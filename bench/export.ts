@@ -10,7 +10,7 @@
  * `--small` and N records (median of `--rss-runs`), to show memory stays flat.
  *
  *   node --conditions=development --import tsx bench/export.ts [--records 100000] [--small 10000]
- *        [--runs 5] [--rss-runs 3] [--json]
+ *        [--runs 5] [--rss-runs 3] [--capped-heap-mib 64] [--json]
  *
  * Needs PostgreSQL on 127.0.0.1:5432 (trust auth), gzip and tar; the database and files are removed.
  */
@@ -39,6 +39,8 @@ const N = args.num('records', 100_000);
 const SMALL = args.num('small', 10_000);
 const RUNS = args.num('runs', 5);
 const RSS_RUNS = args.num('rss-runs', 3);
+/** > 0: also export N records on a worker whose V8 old space is capped at this many MiB. */
+const CAPPED_HEAP = args.num('capped-heap-mib', 0);
 const WORKER = fileURLToPath(new URL('./lib/export-worker.ts', import.meta.url));
 
 const load = () =>
@@ -65,12 +67,13 @@ class WorkerProcess {
     private readonly lines: string[],
   ) {}
 
-  static async start(h: ExportHarness): Promise<WorkerProcess> {
+  static async start(h: ExportHarness, nodeArgs: readonly string[] = []): Promise<WorkerProcess> {
     const store = h.deps.config.objectStore;
     if (store.kind !== 'file') throw new Error('bench needs the fs object store');
     const child = spawn(
       process.execPath,
       [
+        ...nodeArgs,
         '--conditions=development',
         '--import',
         'tsx',
@@ -105,13 +108,15 @@ class WorkerProcess {
     return (Number(f[11]) + Number(f[12])) * 10;
   }
 
-  /** Stops it; its peak RSS over its life (MiB). */
+  /** Stops it; its peak RSS over its life (MiB): VmHWM of /proc/<pid>/status, read just before. */
   async stop(): Promise<number> {
-    const exited = once(this.child, 'exit');
+    const status = await readFile(`/proc/${this.child.pid}/status`, 'utf8');
+    const kib = Number(/^VmHWM:\s+(\d+) kB$/m.exec(status)?.[1]);
+    const closed = once(this.child, 'close');
     this.child.kill('SIGTERM');
-    await exited;
-    const last = this.lines.at(-1) ?? '';
-    return (JSON.parse(last) as { maxRssMiB: number }).maxRssMiB;
+    await closed;
+    if (!Number.isFinite(kib)) throw new Error('no VmHWM in /proc/<pid>/status');
+    return kib / 1024;
   }
 }
 
@@ -256,6 +261,9 @@ async function main(): Promise<void> {
       ours.push(a);
       gzip.push(b);
       loads.push(load());
+      args.log(
+        `pair ${i + 1}: json:raw ${round(a.ms, 0)} ms (worker cpu ${a.cpuMs} ms, ${a.events} events), gzip -6 ${round(b.ms, 0)} ms; load ${loads.at(-1)}`,
+      );
     }
     const peakAfterRuns = await worker.stop();
     if (new Set(ours.map((r) => r.rerunHash)).size !== 1) throw new Error('two runs over the same inputs differ');
@@ -271,6 +279,18 @@ async function main(): Promise<void> {
         rss[which].push(await worker.stop());
       }
       loads.push(load());
+    }
+
+    // The proof that nothing accumulates per record: N records through a heap far below the data.
+    let capped: { ok: boolean; peak: number; error?: string } | undefined;
+    if (CAPPED_HEAP > 0) {
+      worker = await WorkerProcess.start(h, [`--max-old-space-size=${CAPPED_HEAP}`]);
+      try {
+        await exportRun(large, worker, gzipLarge);
+        capped = { ok: true, peak: await worker.stop() };
+      } catch (err) {
+        capped = { ok: false, peak: NaN, error: String(err) };
+      }
     }
 
     const mo = median(ours.map((x) => x.ms));
@@ -308,6 +328,12 @@ async function main(): Promise<void> {
     args.log(
       `peak RSS of the worker process (fresh per run, median of ${RSS_RUNS}): idle ${round(median(rss.idle), 1)} MiB, ${SMALL} records ${round(median(rss.small), 1)} MiB (${minMax(rss.small, 1)}), ${N} records ${round(median(rss.large), 1)} MiB (${minMax(rss.large, 1)}); after ${RUNS + 1} runs on one worker ${round(peakAfterRuns, 1)} MiB`,
     );
+    if (capped)
+      args.log(
+        capped.ok
+          ? `${N} records on a worker with --max-old-space-size=${CAPPED_HEAP}: succeeded, peak RSS ${round(capped.peak, 1)} MiB`
+          : `${N} records on a worker with --max-old-space-size=${CAPPED_HEAP}: FAILED ${capped.error}`,
+      );
     args.log(`load during the bench (1/5/15 min): ${loads.join(' | ')}`);
     if (args.json)
       process.stdout.write(
@@ -328,6 +354,7 @@ async function main(): Promise<void> {
             eventsPerSec: evs.map((x) => round(x, 2)),
           },
           peakRssMiB: { idle: rss.idle, [SMALL]: rss.small, [N]: rss.large, afterRuns: peakAfterRuns },
+          ...(capped ? { cappedHeap: { mib: CAPPED_HEAP, ...capped } } : {}),
           loads,
         })}\n`,
       );

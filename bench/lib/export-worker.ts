@@ -36,8 +36,10 @@ process.on('SIGTERM', () => {
   void (async () => {
     await worker.stop();
     await db.close();
-    process.stdout.write(`${JSON.stringify({ maxRssMiB: process.resourceUsage().maxRSS / 1024 })}\n`);
-    process.exit(0);
+    // A pipe write is asynchronous: exit only once the line is out.
+    process.stdout.write(`${JSON.stringify({ maxRssMiB: process.resourceUsage().maxRSS / 1024 })}\n`, () =>
+      process.exit(0),
+    );
   })();
 });
 setInterval(() => undefined, 1_000);

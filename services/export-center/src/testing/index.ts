@@ -148,3 +148,4 @@ export async function osvTemplates(datasetsDir: string, perSource = 200): Promis
 }
 
 export { startExportHarness, type ExportHarness, type ExportHarnessOptions } from './export-harness.js';
+export { rawRecordJson, rawRecordLine } from '../adapters/record-stream.js';
