@@ -1,106 +1,255 @@
 /**
- * Export Center adapters: `json:raw` with gzip over N advisories synthesised from the OSV dataset
- * shapes (an AsyncIterable of SourceRecords, as the ledger yields them — no database), BESIDE GNU
- * `gzip -6` over the same JSONL in the same run, paired and alternated, medians reported; then the
- * peak RSS of a whole json:raw export at a small and a large record count, each in its own process,
- * to show that memory stays flat (issue #10 acceptance "bench/export"; DESIGN.md §5).
+ * Export Center end to end (issue #10 acceptance "bench/export"; DESIGN.md §5): N advisories
+ * synthesised from the OSV dataset shapes are imported into a real PostgreSQL database (one
+ * ledger sequence pins them), a `json:raw` gzip profile is run through the API on a worker in
+ * its own process (the service's real worker and engine: ledger pages → adapter → staging →
+ * DSSE-signed export.tgz → object store), and the run's Server-Sent Events are followed with the
+ * SDK from run creation to the `final` event. Beside it, in the same run and alternated pair by
+ * pair, GNU `gzip -6` compresses the very JSONL the run writes (taken out of a `compression:
+ * none` bundle of the same records). Then the peak RSS of a fresh worker process exporting
+ * `--small` and N records (median of `--rss-runs`), to show memory stays flat.
  *
  *   node --conditions=development --import tsx bench/export.ts [--records 100000] [--small 10000]
- *        [--runs 5] [--json]
+ *        [--runs 5] [--rss-runs 3] [--capped-heap-mib 64] [--json]
  *
- * `--rss-child N` is the internal mode for one measured process: export N records, print peak RSS.
+ * Needs PostgreSQL on 127.0.0.1:5432 (trust auth), gzip and tar; the database and files are removed.
  */
-import { spawn } from 'node:child_process';
-import { mkdtemp, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { once } from 'node:events';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { canonicalJcsBytes } from '@stella/core/canonical-json';
-import { createStagingSink, getAdapter } from '@stella/export-center';
-import { osvTemplates, synthesiseAdvisories } from '@stella/export-center/testing';
-import { datasetsDir } from '@stella/testkit';
+import { defaultEngine } from '@stella/export-center';
+import { importSource } from '@stella/export-center/sources';
+import {
+  osvTemplates,
+  startExportHarness,
+  synthesiseAdvisories,
+  type ExportHarness,
+} from '@stella/export-center/testing';
+import { ExportApi, StellaClient } from '@stella/sdk';
+import { createTestDatabase, datasetsDir } from '@stella/testkit';
 import { benchArgs } from './lib/args.js';
-import { alternate, machineLine, median, printTable, round, runBaseline, timed } from './lib/measure.js';
+import { alternate, machineLine, median, printTable, round, runBaseline } from './lib/measure.js';
 
 const args = benchArgs();
 const N = args.num('records', 100_000);
 const SMALL = args.num('small', 10_000);
 const RUNS = args.num('runs', 5);
-const RSS_CHILD = args.num('rss-child', 0);
+const RSS_RUNS = args.num('rss-runs', 3);
+/** > 0: also export N records on a worker whose V8 old space is capped at this many MiB. */
+const CAPPED_HEAP = args.num('capped-heap-mib', 0);
+const WORKER = fileURLToPath(new URL('./lib/export-worker.ts', import.meta.url));
 
-/** One json:raw export of `count` synthesised advisories into a staging area under `parent`. */
-async function exportRaw(templates: unknown[], count: number, parent: string, compression: 'gzip' | 'none') {
-  const adapter = getAdapter('json:raw');
-  const v = adapter.validateOptions({ compression });
-  if (!v.ok) throw new Error(JSON.stringify(v.problems));
-  const staging = await createStagingSink(parent);
-  const result = await adapter.write({
-    records: synthesiseAdvisories(templates, count),
-    options: v.options,
-    out: staging,
-    signal: new AbortController().signal,
-    progress: () => undefined,
-    exportTime: null,
-  });
-  return { staging, result, file: staging.files()[0]! };
+const load = () =>
+  loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ');
+const minMax = (xs: number[], d = 0) => `${round(Math.min(...xs), d)}–${round(Math.max(...xs), d)}`;
+
+/** An OSV JSON array of `count` synthesised advisories (the dataset's entries as templates). */
+async function writeOsvArray(path: string, templates: unknown[], count: number): Promise<void> {
+  const out = createWriteStream(path);
+  out.write('[');
+  let i = 0;
+  for await (const r of synthesiseAdvisories(templates, count))
+    if (!out.write((i++ > 0 ? ',\n' : '') + JSON.stringify(r.document))) await once(out, 'drain');
+  out.end(']');
+  await once(out, 'finish');
 }
 
-async function rssChild(): Promise<void> {
-  const templates = await osvTemplates(datasetsDir);
-  const dir = await mkdtemp(join(tmpdir(), 'stella-bench-export-rss-'));
-  try {
-    const { staging } = await exportRaw(templates, RSS_CHILD, dir, 'gzip');
-    await staging.dispose();
-    process.stdout.write(
-      `${JSON.stringify({ records: RSS_CHILD, maxRssMiB: process.resourceUsage().maxRSS / 1024 })}\n`,
+/** The export worker in its own process; CPU from /proc, peak RSS reported when it stops. */
+class WorkerProcess {
+  private constructor(
+    private readonly child: ChildProcess,
+    private readonly lines: string[],
+  ) {}
+
+  static async start(h: ExportHarness, nodeArgs: readonly string[] = []): Promise<WorkerProcess> {
+    const store = h.deps.config.objectStore;
+    if (store.kind !== 'file') throw new Error('bench needs the fs object store');
+    const child = spawn(
+      process.execPath,
+      [
+        ...nodeArgs,
+        '--conditions=development',
+        '--import',
+        'tsx',
+        WORKER,
+        h.deps.config.database.kind === 'postgres' ? h.deps.config.database.url : '',
+        store.root,
+        h.deps.signingKey,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] },
     );
-  } finally {
-    await rm(dir, { recursive: true, force: true });
+    const lines: string[] = [];
+    let buf = '';
+    const ready = new Promise<void>((resolve, reject) => {
+      child.stdout!.on('data', (c: Buffer) => {
+        buf += c.toString();
+        for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
+          lines.push(buf.slice(0, i));
+          buf = buf.slice(i + 1);
+          if (lines.at(-1) === 'ready') resolve();
+        }
+      });
+      child.on('exit', (code) => reject(new Error(`export worker exited ${code} before it was ready`)));
+    });
+    await ready;
+    return new WorkerProcess(child, lines);
+  }
+
+  /** User + system CPU of the worker process so far (ms), from /proc/<pid>/stat (clock ticks of 10 ms). */
+  async cpuMs(): Promise<number> {
+    const stat = await readFile(`/proc/${this.child.pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) * 10;
+  }
+
+  /** Stops it; its peak RSS over its life (MiB): VmHWM of /proc/<pid>/status, read just before. */
+  async stop(): Promise<number> {
+    const status = await readFile(`/proc/${this.child.pid}/status`, 'utf8');
+    const kib = Number(/^VmHWM:\s+(\d+) kB$/m.exec(status)?.[1]);
+    const closed = once(this.child, 'close');
+    this.child.kill('SIGTERM');
+    await closed;
+    if (!Number.isFinite(kib)) throw new Error('no VmHWM in /proc/<pid>/status');
+    return kib / 1024;
   }
 }
 
-/** Peak RSS of a fresh process exporting `count` records. */
-function measureRss(count: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      ['--conditions=development', '--import', 'tsx', fileURLToPath(import.meta.url), '--rss-child', String(count)],
-      { stdio: ['ignore', 'pipe', 'inherit'] },
-    );
-    const out: Buffer[] = [];
-    child.stdout.on('data', (c: Buffer) => out.push(c));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      if (code !== 0) return reject(new Error(`rss child exited ${code}`));
-      resolve((JSON.parse(Buffer.concat(out).toString()) as { maxRssMiB: number }).maxRssMiB);
-    });
-  });
+interface RunResult {
+  id: string;
+  /** Run creation (POST) to the `final` event received. */
+  ms: number;
+  cpuMs: number;
+  size: number;
+  digest: string;
+  /** Hash over the sorted content digests: equal for equal inputs (the archive also names the run). */
+  rerunHash: string;
+  events: number;
+  progress: number;
+  /** Event `at` (written by the worker) to received by the SSE client, per event. */
+  lagMs: number[];
+}
+
+/** One export run through the API, followed on its SSE stream until `final`. */
+async function exportRun(api: ExportApi, worker: WorkerProcess | null, profileId: string): Promise<RunResult> {
+  const c0 = worker ? await worker.cpuMs() : 0;
+  const t0 = performance.now();
+  const run = await api.startRun({ profileId });
+  let events = 0;
+  let progress = 0;
+  const lagMs: number[] = [];
+  for await (const e of api.events(run.id)) {
+    if (e.type === 'heartbeat') continue;
+    events++;
+    if (e.type === 'progress') progress++;
+    if (e.data.at) lagMs.push(Date.now() - Date.parse(e.data.at));
+    if (e.type === 'final') {
+      const ms = performance.now() - t0;
+      const d = e.data as {
+        status: string;
+        result?: { size: number; digest: string; rerunHash: string };
+        failure?: unknown;
+      };
+      if (d.status !== 'succeeded' || !d.result) throw new Error(`run ${run.id} ended ${JSON.stringify(d)}`);
+      const cpuMs = worker ? (await worker.cpuMs()) - c0 : NaN;
+      return {
+        id: run.id,
+        ms,
+        cpuMs,
+        size: d.result.size,
+        digest: d.result.digest,
+        rerunHash: d.result.rerunHash,
+        events,
+        progress,
+        lagMs,
+      };
+    }
+  }
+  throw new Error(`run ${run.id}: the event stream ended without a final event`);
 }
 
 async function main(): Promise<void> {
-  if (RSS_CHILD > 0) return rssChild();
   args.log(machineLine());
-  args.log(`records ${N}, small ${SMALL}, runs ${RUNS}`);
+  args.log(`records ${N}, small ${SMALL}, runs ${RUNS}, rss runs ${RSS_RUNS}; load at start ${load()}`);
+  const loads: string[] = [load()];
   const templates = await osvTemplates(datasetsDir);
   const dir = await mkdtemp(join(tmpdir(), 'stella-bench-export-'));
+  const target = await createTestDatabase('bench_export');
+  let h: ExportHarness | undefined;
   try {
-    // The JSONL gzip -6 compresses: exactly the lines json:raw writes (its uncompressed output).
-    const plain = await exportRaw(templates, N, join(dir, 'plain'), 'none');
-    const jsonl = join(plain.staging.dir, plain.file.path);
-    const jsonlBytes = (await stat(jsonl)).size;
-    args.log(`JSONL: ${plain.result.counts.records} records, ${round(jsonlBytes / 2 ** 20, 1)} MiB`);
+    h = await startExportHarness({ engine: defaultEngine, databaseUrl: target.url });
+    const harness = h;
+    const apiFor = async (tenant: string) =>
+      new ExportApi(new StellaClient({ server: harness.url, token: await harness.token(tenant), tenant }), tenant);
 
-    const ours: { ms: number; cpuMs: number; size: number }[] = [];
+    // Sources: each count its own tenant, imported through the importer the HTTP route runs.
+    const cases = [
+      { tenant: 'bench-small', count: SMALL },
+      { tenant: 'bench-large', count: N },
+    ];
+    for (const c of cases) {
+      const path = join(dir, `${c.tenant}.json`);
+      await writeOsvArray(path, templates, c.count);
+      const mib = (await stat(path)).size / 2 ** 20;
+      const t0 = performance.now();
+      const s = await importSource(createReadStream(path), {
+        kind: 'advisory',
+        scope: { tenant: c.tenant, global: false },
+        transaction: (fn) => harness.db.withTenant(c.tenant, fn),
+      });
+      if (s.imported !== c.count || s.rejectedCount !== 0)
+        throw new Error(`imported ${s.imported} of ${c.count}, rejected ${s.rejectedCount}`);
+      const ms = performance.now() - t0;
+      args.log(
+        `import ${c.count} OSV advisories (${round(mib, 1)} MiB) into PostgreSQL: ${round(ms / 1000, 1)} s, ${Math.round(c.count / (ms / 1000))} records/s`,
+      );
+      await rm(path);
+    }
+    const profile = async (tenant: string, compression: 'gzip' | 'none') =>
+      (
+        await (
+          await apiFor(tenant)
+        ).createProfile({
+          name: `bench ${compression}`,
+          adapter: 'json:raw',
+          adapterOptions: { compression } as never,
+          filter: { kinds: ['advisory'] },
+        })
+      ).id;
+    const large = await apiFor('bench-large');
+    const small = await apiFor('bench-small');
+    const gzipLarge = await profile('bench-large', 'gzip');
+    const gzipSmall = await profile('bench-small', 'gzip');
+    const plainLarge = await profile('bench-large', 'none');
+
+    // The JSONL gzip -6 compresses: exactly the lines json:raw wrote, out of an uncompressed bundle.
+    let worker = await WorkerProcess.start(h);
+    const plain = await exportRun(large, worker, plainLarge);
+    const dl = await large.download(plain.id);
+    const tgz = join(dir, 'plain.tgz');
+    const tgzOut = createWriteStream(tgz);
+    for await (const chunk of dl.body) if (!tgzOut.write(chunk)) await once(tgzOut, 'drain');
+    tgzOut.end();
+    await once(tgzOut, 'finish');
+    await runBaseline('tar', ['-xzmf', tgz, '-C', dir, 'data/advisory.jsonl']);
+    const jsonl = join(dir, 'data/advisory.jsonl');
+    const jsonlBytes = (await stat(jsonl)).size;
+    args.log(
+      `JSONL (from a json:raw compression:none run, ${round(plain.ms / 1000, 1)} s): ${N} records, ${round(jsonlBytes / 2 ** 20, 1)} MiB`,
+    );
+
+    // Paired A/B on one long-lived worker (as a server runs it), alternating which goes first.
+    const ours: RunResult[] = [];
     const gzip: { ms: number; cpuMs: number; size: number }[] = [];
     for (let i = 0; i < RUNS; i++) {
       const [a, b] = await alternate(
         i,
-        async () => {
-          const t = await timed(() => exportRaw(templates, N, join(dir, `run-${i}`), 'gzip'));
-          const size = t.value.file.size;
-          await t.value.staging.dispose();
-          return { ms: t.ms, cpuMs: t.cpuMs, size };
-        },
+        () => exportRun(large, worker, gzipLarge),
         async () => {
           const out = join(dir, `gzip-${i}.gz`);
           const r = await runBaseline('sh', ['-c', 'gzip -6 -c "$0" > "$1"', jsonl, out]);
@@ -111,23 +260,47 @@ async function main(): Promise<void> {
       );
       ours.push(a);
       gzip.push(b);
+      loads.push(load());
+      args.log(
+        `pair ${i + 1}: json:raw ${round(a.ms, 0)} ms (worker cpu ${a.cpuMs} ms, ${a.events} events), gzip -6 ${round(b.ms, 0)} ms; load ${loads.at(-1)}`,
+      );
     }
-    await plain.staging.dispose();
+    const peakAfterRuns = await worker.stop();
+    if (new Set(ours.map((r) => r.rerunHash)).size !== 1) throw new Error('two runs over the same inputs differ');
 
-    // What the canonicalisation alone costs (no compression, no disk): where the time goes.
-    const canon = await timed(async () => {
-      let bytes = 0;
-      for await (const r of synthesiseAdvisories(templates, N)) bytes += canonicalJcsBytes(r.document).byteLength;
-      return bytes;
-    });
+    // Peak RSS: a fresh worker process per run, small and large alternated.
+    const rss: Record<'small' | 'large' | 'idle', number[]> = { small: [], large: [], idle: [] };
+    for (let i = 0; i < RSS_RUNS; i++) {
+      worker = await WorkerProcess.start(h);
+      rss.idle.push(await worker.stop());
+      for (const which of i % 2 === 0 ? (['small', 'large'] as const) : (['large', 'small'] as const)) {
+        worker = await WorkerProcess.start(h);
+        await exportRun(which === 'small' ? small : large, worker, which === 'small' ? gzipSmall : gzipLarge);
+        rss[which].push(await worker.stop());
+      }
+      loads.push(load());
+    }
+
+    // The proof that nothing accumulates per record: N records through a heap far below the data.
+    let capped: { ok: boolean; peak: number; error?: string } | undefined;
+    if (CAPPED_HEAP > 0) {
+      worker = await WorkerProcess.start(h, [`--max-old-space-size=${CAPPED_HEAP}`]);
+      try {
+        await exportRun(large, worker, gzipLarge);
+        capped = { ok: true, peak: await worker.stop() };
+      } catch (err) {
+        capped = { ok: false, peak: NaN, error: String(err) };
+      }
+    }
 
     const mo = median(ours.map((x) => x.ms));
     const mg = median(gzip.map((x) => x.ms));
     const rows = [
       {
-        what: 'json:raw gzip (synthesis + RFC 8785 + gzip 6 + write)',
+        what: `json:raw gzip, end to end (POST run → final SSE event)`,
         'median ms': round(mo, 0),
-        'cpu ms': round(median(ours.map((x) => x.cpuMs)), 0),
+        'min–max ms': minMax(ours.map((x) => x.ms)),
+        'worker cpu ms': round(median(ours.map((x) => x.cpuMs)), 0),
         'records/s': round(N / (mo / 1000), 0),
         'MB/s of JSONL': round(jsonlBytes / 1e6 / (mo / 1000), 1),
         'out MiB': round(ours[0]!.size / 2 ** 20, 2),
@@ -135,38 +308,63 @@ async function main(): Promise<void> {
       {
         what: 'gzip -6 over the same JSONL (baseline)',
         'median ms': round(mg, 0),
-        'cpu ms': round(median(gzip.map((x) => x.cpuMs)), 0),
+        'min–max ms': minMax(gzip.map((x) => x.ms)),
+        'worker cpu ms': round(median(gzip.map((x) => x.cpuMs)), 0),
         'records/s': round(N / (mg / 1000), 0),
         'MB/s of JSONL': round(jsonlBytes / 1e6 / (mg / 1000), 1),
         'out MiB': round(gzip[0]!.size / 2 ** 20, 2),
       },
     ];
     printTable(rows, args.log);
-    args.log(`json:raw / gzip -6 time: ${round(mo / mg, 2)}× (median of ${RUNS} paired runs)`);
-    args.log(`synthesis + RFC 8785 of the documents alone: ${round(canon.ms, 0)} ms`);
-
-    const rssSmall = await measureRss(SMALL);
-    const rssLarge = await measureRss(N);
     args.log(
-      `peak RSS of a json:raw gzip export: ${SMALL} records ${round(rssSmall, 1)} MiB, ${N} records ${round(rssLarge, 1)} MiB`,
+      `json:raw end to end / gzip -6: ${round(mo / mg, 2)}× wall, ${round(median(ours.map((x) => x.cpuMs)) / median(gzip.map((x) => x.cpuMs)), 2)}× CPU (median of ${RUNS} paired runs; the run's time includes the bundle (archive digest, DSSE), the object-store upload and the SSE delivery); the ${ours.length} runs' rerun hashes equal`,
     );
+    const evs = ours.map((r) => r.events / (r.ms / 1000));
+    const prog = ours.map((r) => r.progress / (r.ms / 1000));
+    const lags = ours.flatMap((r) => r.lagMs).sort((a, b) => a - b);
+    args.log(
+      `SSE: ${median(ours.map((r) => r.events))} events per run (${median(ours.map((r) => r.progress))} progress); ${round(median(evs), 2)} events/s (min–max ${minMax(evs, 2)}), ${round(median(prog), 2)} progress events/s; creation → final event ${round(mo / 1000, 2)} s; event written → received: median ${round(median(lags), 0)} ms, max ${round(lags.at(-1)!, 0)} ms`,
+    );
+    args.log(
+      `peak RSS of the worker process (fresh per run, median of ${RSS_RUNS}): idle ${round(median(rss.idle), 1)} MiB, ${SMALL} records ${round(median(rss.small), 1)} MiB (${minMax(rss.small, 1)}), ${N} records ${round(median(rss.large), 1)} MiB (${minMax(rss.large, 1)}); after ${RUNS + 1} runs on one worker ${round(peakAfterRuns, 1)} MiB`,
+    );
+    if (capped)
+      args.log(
+        capped.ok
+          ? `${N} records on a worker with --max-old-space-size=${CAPPED_HEAP}: succeeded, peak RSS ${round(capped.peak, 1)} MiB`
+          : `${N} records on a worker with --max-old-space-size=${CAPPED_HEAP}: FAILED ${capped.error}`,
+      );
+    args.log(`load during the bench (1/5/15 min): ${loads.join(' | ')}`);
     if (args.json)
       process.stdout.write(
         `${JSON.stringify({
           records: N,
+          small: SMALL,
           jsonlBytes,
           runs: RUNS,
           oursMs: ours.map((x) => round(x.ms, 1)),
+          oursWorkerCpuMs: ours.map((x) => x.cpuMs),
           gzipMs: gzip.map((x) => round(x.ms, 1)),
+          gzipCpuMs: gzip.map((x) => round(x.cpuMs, 1)),
           ratio: round(mo / mg, 3),
           outBytes: { ours: ours[0]!.size, gzip: gzip[0]!.size },
-          canonicalMs: round(canon.ms, 1),
-          peakRssMiB: { [SMALL]: round(rssSmall, 1), [N]: round(rssLarge, 1) },
+          sse: {
+            events: ours.map((r) => r.events),
+            progress: ours.map((r) => r.progress),
+            eventsPerSec: evs.map((x) => round(x, 2)),
+          },
+          peakRssMiB: { idle: rss.idle, [SMALL]: rss.small, [N]: rss.large, afterRuns: peakAfterRuns },
+          ...(capped ? { cappedHeap: { mib: CAPPED_HEAP, ...capped } } : {}),
+          loads,
         })}\n`,
       );
   } finally {
+    await h?.close();
+    await target.drop();
     await rm(dir, { recursive: true, force: true });
   }
 }
 
 await main();
+// The SDK's keep-alive sockets may hold the loop open a while.
+process.exit(0);

@@ -11,10 +11,10 @@ import { open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, join, relative, resolve, sep } from 'node:path';
 import { Readable, Transform, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { ApiError, EvidenceApi, type SnapshotBody } from '@stella/sdk';
+import { EvidenceApi, type SnapshotBody } from '@stella/sdk';
 import { EXIT, UsageError, println, stringOpt, type CommandContext, type CommandSpec } from '../command.js';
 import { readInputFile, streamInputFile } from '../system-errors.js';
-import { ONLINE_OPTIONS, clientFrom } from './online-options.js';
+import { ONLINE_OPTIONS, clientFrom, runOnline } from './online-options.js';
 import { progressBar } from '../progress-bar.js';
 
 const KINDS = ['evaluation', 'job', 'export'] as const;
@@ -136,22 +136,9 @@ function evidenceFrom(ctx: CommandContext): EvidenceApi {
   return new EvidenceApi(clientFrom(ctx), ctx.values.tenant as string);
 }
 
-/** Runs an online subcommand; an error answer is printed with its code (exit 1), as `whoami` does. */
+/** An online `stella evidence <name>` subcommand over the tenant's EvidenceApi. */
 function online(name: string, fn: (ctx: CommandContext, api: EvidenceApi) => Promise<void>) {
-  return async (ctx: CommandContext): Promise<number> => {
-    const api = evidenceFrom(ctx);
-    try {
-      await fn(ctx, api);
-      return EXIT.OK;
-    } catch (err) {
-      if (!(err instanceof ApiError)) throw err;
-      println(
-        ctx.stderr,
-        `stella evidence ${name}: ${err.code}: ${err.message} (HTTP ${err.statusCode}${err.traceId ? `, trace ${err.traceId}` : ''})`,
-      );
-      return EXIT.ERROR;
-    }
-  };
+  return (ctx: CommandContext): Promise<number> => runOnline(ctx, `evidence ${name}`, () => fn(ctx, evidenceFrom(ctx)));
 }
 
 const getCmd = online('get', async (ctx, api) => {

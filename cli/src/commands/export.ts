@@ -11,10 +11,10 @@ import { rename, rm, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Writable } from 'node:stream';
 import { once } from 'node:events';
-import { ApiError, ExportApi, type ExportProfileBody, type ExportRun } from '@stella/sdk';
+import { ExportApi, type ExportProfileBody, type ExportRun } from '@stella/sdk';
 import { EXIT, UsageError, println, stringOpt, type CommandContext, type CommandSpec } from '../command.js';
 import { readInputFile } from '../system-errors.js';
-import { ONLINE_OPTIONS, clientFrom } from './online-options.js';
+import { ONLINE_OPTIONS, clientFrom, runOnline } from './online-options.js';
 
 function listOpt(ctx: CommandContext, name: string): string[] {
   const v = ctx.values[name];
@@ -22,23 +22,10 @@ function listOpt(ctx: CommandContext, name: string): string[] {
   return raw.flatMap((s) => s.split(',')).filter((s) => s !== '');
 }
 
-/** Runs an online subcommand; an error answer is printed with its code and details (exit 1). */
+/** An online `stella export <name>` subcommand over the tenant's ExportApi. */
 function online(name: string, fn: (ctx: CommandContext, api: ExportApi) => Promise<number | void>) {
-  return async (ctx: CommandContext): Promise<number> => {
-    const api = new ExportApi(clientFrom(ctx), ctx.values.tenant as string);
-    try {
-      return (await fn(ctx, api)) ?? EXIT.OK;
-    } catch (err) {
-      if (!(err instanceof ApiError)) throw err;
-      println(
-        ctx.stderr,
-        `stella export ${name}: ${err.code}: ${err.message} (HTTP ${err.statusCode}${err.traceId ? `, trace ${err.traceId}` : ''})`,
-      );
-      const problems = (err.details as { problems?: { path: string; message: string }[] } | undefined)?.problems;
-      for (const p of problems ?? []) println(ctx.stderr, `  ${p.path || '/'}: ${p.message}`);
-      return EXIT.ERROR;
-    }
-  };
+  return (ctx: CommandContext): Promise<number> =>
+    runOnline(ctx, `export ${name}`, () => fn(ctx, new ExportApi(clientFrom(ctx), ctx.values.tenant as string)));
 }
 
 /** The profile body from `--file` (JSON) or from the flags. */

@@ -8,7 +8,7 @@ import { createInterface } from 'node:readline';
 import type { Writable } from 'node:stream';
 import { ApiError, TimelineApi, type TimelineEvent, type TimelineQuery } from '@stella/sdk';
 import { EXIT, UsageError, println, stringOpt, type CommandContext, type CommandSpec } from '../command.js';
-import { ONLINE_OPTIONS, clientFrom } from './online-options.js';
+import { ONLINE_OPTIONS, clientFrom, runOnline } from './online-options.js';
 
 /** The route's own limit (`GET /timeline` `limit` is 1 to 1000). */
 const MAX_PAGE = 1000;
@@ -21,22 +21,6 @@ const BODY_OVERHEAD = '{"events":[]}'.length;
 
 function timelineApi(ctx: CommandContext): TimelineApi {
   return new TimelineApi(clientFrom(ctx), ctx.values.tenant as string);
-}
-
-/** Runs an online command; an API error answer is exit 1 with `code: message` (as `whoami`). */
-async function online(name: string, ctx: CommandContext, work: () => Promise<number>): Promise<number> {
-  try {
-    return await work();
-  } catch (err) {
-    if (err instanceof ApiError) {
-      println(
-        ctx.stderr,
-        `stella ${name}: ${err.code}: ${err.message} (HTTP ${err.statusCode}${err.traceId ? `, trace ${err.traceId}` : ''})`,
-      );
-      return EXIT.ERROR;
-    }
-    throw err;
-  }
 }
 
 function intOpt(ctx: CommandContext, name: string, min: number, max: number): number {
@@ -295,7 +279,7 @@ export const commands: CommandSpec[] = [
       const query = queryFrom(ctx);
       const api = timelineApi(ctx);
       const print = eventPrinter(ctx.stdout, ctx.json);
-      return online('timeline query', ctx, async () => {
+      return runOnline(ctx, 'timeline query', async () => {
         if (ctx.values.follow) {
           await follow(api, query, print, ctx.signal, ctx.stderr);
           return EXIT.OK;
@@ -319,7 +303,7 @@ export const commands: CommandSpec[] = [
     positionals: { min: 1, max: 1 },
     async run(ctx) {
       const api = timelineApi(ctx);
-      return online('timeline get', ctx, async () => {
+      return runOnline(ctx, 'timeline get', async () => {
         const event = await api.get(ctx.positionals[0]!);
         println(ctx.stdout, ctx.json ? JSON.stringify(event) : JSON.stringify(event, null, 2));
         return EXIT.OK;
@@ -334,7 +318,7 @@ export const commands: CommandSpec[] = [
     positionals: { min: 1, max: 1 },
     async run(ctx) {
       const api = timelineApi(ctx);
-      return online('timeline evidence', ctx, async () => {
+      return runOnline(ctx, 'timeline evidence', async () => {
         const links = await api.evidence(ctx.positionals[0]!);
         if (ctx.json) {
           println(ctx.stdout, JSON.stringify(links));
@@ -401,7 +385,7 @@ export const commands: CommandSpec[] = [
         bytes: intOpt(ctx, 'body-limit', 1024, 1024 ** 3),
       };
       const api = timelineApi(ctx);
-      return online('timeline publish', ctx, () => publish(ctx, api, ctx.positionals[0]!, limits));
+      return runOnline(ctx, 'timeline publish', () => publish(ctx, api, ctx.positionals[0]!, limits));
     },
   },
 ];

@@ -7,6 +7,7 @@
  */
 import { toApiError, type StellaClient } from './client.js';
 import type { paths } from './generated/openapi.js';
+import { readEventStream } from './sse.js';
 
 type Json<P extends keyof paths, M extends keyof paths[P], S extends number> = paths[P][M] extends {
   responses: { [K in S]: { content: { 'application/json': infer T } } };
@@ -136,33 +137,41 @@ export class ExportApi {
 
   /**
    * The run's events until its `final` one. A dropped stream is reopened with `Last-Event-ID`
-   * (up to `maxReconnects` times in a row without progress), so no event is lost or repeated.
+   * (the stream's last event id; up to `maxReconnects` times in a row without progress, after
+   * the server's `retry:` time or a backoff), so no event is lost or repeated.
    */
   async *events(
     id: string,
-    opts: { lastEventId?: number; signal?: AbortSignal; maxReconnects?: number } = {},
+    opts: { lastEventId?: number | string; signal?: AbortSignal; maxReconnects?: number } = {},
   ): AsyncGenerator<ExportRunEvent> {
-    let last = opts.lastEventId ?? 0;
+    let last = opts.lastEventId === undefined ? '' : String(opts.lastEventId);
     let failures = 0;
+    let retryMs: number | undefined;
+    const backoff = () => retryMs ?? Math.min(250 * 2 ** failures, 5_000);
     for (;;) {
       let res: Response;
       try {
         res = await this.client.stream(`/v1/exports/runs/${encodeURIComponent(id)}/events`, {
-          headers: { ...this.header, accept: 'text/event-stream', ...(last ? { 'last-event-id': String(last) } : {}) },
+          headers: { ...this.header, accept: 'text/event-stream', ...(last ? { 'last-event-id': last } : {}) },
           ...(opts.signal ? { signal: opts.signal } : {}),
         });
       } catch (err) {
         if (opts.signal?.aborted || ++failures > (opts.maxReconnects ?? 5)) throw err;
-        await sleep(Math.min(250 * 2 ** failures, 5_000));
+        await sleep(backoff());
         continue;
       }
       if (!res.ok) throw toApiError(res.status, await res.json().catch(() => undefined));
       try {
-        for await (const e of parseSse(res.body!)) {
-          if (e.id !== undefined) {
-            last = e.id;
-            failures = 0;
-          }
+        const events = runEvents(
+          res.body as unknown as AsyncIterable<Uint8Array>,
+          last,
+          (position) => {
+            if (position !== last) failures = 0;
+            last = position;
+          },
+          (ms) => (retryMs = Math.min(Math.max(ms, 100), 60_000)),
+        );
+        for await (const e of events) {
           yield e;
           if (e.type === 'final') return;
         }
@@ -172,7 +181,7 @@ export class ExportApi {
       // The stream ended without a final event (server restart, proxy timeout): resume.
       if (++failures > (opts.maxReconnects ?? 5))
         throw toApiError(503, { code: 'SERVICE_UNAVAILABLE', message: 'the event stream keeps dropping' });
-      await sleep(Math.min(250 * 2 ** failures, 5_000));
+      await sleep(backoff());
     }
   }
 
@@ -232,34 +241,26 @@ export class ExportApi {
   }
 }
 
-/** Parses a text/event-stream body (WHATWG HTML §9.2.6) into run events. */
-async function* parseSse(body: ReadableStream<Uint8Array>): AsyncGenerator<ExportRunEvent> {
-  const decoder = new TextDecoder();
-  let buf = '';
-  for await (const chunk of body as unknown as AsyncIterable<Uint8Array>) {
-    buf += decoder.decode(chunk, { stream: true });
-    let i: number;
-    while ((i = buf.search(/\r?\n\r?\n/)) >= 0) {
-      const block = buf.slice(0, i);
-      buf = buf.slice(i).replace(/^\r?\n\r?\n/, '');
-      let id: number | undefined;
-      let type = 'message';
-      const data: string[] = [];
-      for (const line of block.split(/\r?\n/)) {
-        if (line.startsWith(':')) continue;
-        const colon = line.indexOf(':');
-        const field = colon < 0 ? line : line.slice(0, colon);
-        const value = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '');
-        if (field === 'id' && /^\d+$/.test(value)) id = Number(value);
-        else if (field === 'event') type = value;
-        else if (field === 'data') data.push(value);
-      }
-      if (data.length === 0) continue;
-      yield {
-        ...(id !== undefined ? { id } : {}),
-        type: type as ExportRunEvent['type'],
-        data: JSON.parse(data.join('\n')),
-      };
+/**
+ * The run events of a text/event-stream body, read by the SDK's one SSE reader (sse.ts). The
+ * stream's last event id (what a reconnect sends as `Last-Event-ID`) is reported through
+ * `position` for every dispatched event and every id-only block, heartbeats included.
+ */
+async function* runEvents(
+  body: AsyncIterable<Uint8Array>,
+  lastEventId: string,
+  position: (id: string) => void,
+  retry: (ms: number) => void,
+): AsyncGenerator<ExportRunEvent> {
+  for await (const item of readEventStream(body, lastEventId)) {
+    if (item.type === 'retry') retry(item.ms);
+    else if (item.type === 'position') position(item.id);
+    else if (item.type === 'event') {
+      position(item.id);
+      const type = item.event as ExportRunEvent['type'];
+      // Heartbeats are not part of the run's log: the id the stream is at is not theirs.
+      const id = type !== 'heartbeat' && /^[0-9]+$/.test(item.id) ? { id: Number(item.id) } : {};
+      yield { ...id, type, data: JSON.parse(item.data) as ExportRunEvent['data'] };
     }
   }
 }

@@ -148,7 +148,7 @@ export const ERROR_CODES = {
   EXPORT_PROFILE_INVALID: {
     status: 400,
     description:
-      'An export profile is invalid: unknown adapter, source kinds the adapter cannot export, bad filters or adapter options (`details.problems` lists every one).',
+      'An export profile is invalid: unknown adapter, source kinds the adapter cannot export, bad filters or adapter options (`details.problems` lists every one as `{path, message}`; an unknown adapter is the problem at `/adapter` with `code: EXPORT_ADAPTER_UNKNOWN`).',
   },
   EXPORT_RUN_NOT_FOUND: {
     status: 404,
@@ -165,7 +165,11 @@ export const ERROR_CODES = {
       'An export run lost its worker (no heartbeat within the lease) on its last allowed attempt; it failed with class `transient`.',
   },
   // --- export center: adapters and bundles ----------------------------------------------------
-  EXPORT_ADAPTER_UNKNOWN: { status: 400, description: 'A profile names an export adapter that is not registered.' },
+  EXPORT_ADAPTER_UNKNOWN: {
+    status: 400,
+    description:
+      'An export adapter id that is not registered (the message lists the registered ones): a direct lookup, a run whose pinned profile names an adapter this build lacks (failure class `input`), and — inside EXPORT_PROFILE_INVALID — the `code` of the `/adapter` problem.',
+  },
   EXPORT_COMPRESSION_UNSUPPORTED: {
     status: 400,
     description: 'The export compression is not available in this build (zstd: see docs/formats/export-bundle.md).',

@@ -2526,7 +2526,7 @@ export interface paths {
                 content: {
                     "application/json": {
                         /**
-                         * @description Validated as a whole: every problem (unknown adapter, kinds it cannot export, bad filters, adapter options) is listed in one EXPORT_PROFILE_INVALID.
+                         * @description Validated as a whole: every problem (unknown adapter, kinds it cannot export, bad filters, adapter options) is listed in one EXPORT_PROFILE_INVALID; an unknown adapter is the problem at `/adapter` with `code: EXPORT_ADAPTER_UNKNOWN`.
                          * @example {
                          *       "name": "npm advisories, high and critical",
                          *       "adapter": "json:raw",
@@ -2732,7 +2732,7 @@ export interface paths {
                 path?: never;
                 cookie?: never;
             };
-            /** @description Validated as a whole: every problem (unknown adapter, kinds it cannot export, bad filters, adapter options) is listed in one EXPORT_PROFILE_INVALID. */
+            /** @description Validated as a whole: every problem (unknown adapter, kinds it cannot export, bad filters, adapter options) is listed in one EXPORT_PROFILE_INVALID; an unknown adapter is the problem at `/adapter` with `code: EXPORT_ADAPTER_UNKNOWN`. */
             requestBody: {
                 content: {
                     /**
@@ -2987,7 +2987,7 @@ export interface paths {
                 };
                 cookie?: never;
             };
-            /** @description Validated as a whole: every problem (unknown adapter, kinds it cannot export, bad filters, adapter options) is listed in one EXPORT_PROFILE_INVALID. */
+            /** @description Validated as a whole: every problem (unknown adapter, kinds it cannot export, bad filters, adapter options) is listed in one EXPORT_PROFILE_INVALID; an unknown adapter is the problem at `/adapter` with `code: EXPORT_ADAPTER_UNKNOWN`. */
             requestBody: {
                 content: {
                     /**

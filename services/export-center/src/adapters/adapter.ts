@@ -4,6 +4,7 @@
  * worker, manifest writer) never knows which adapter it runs. Adding an adapter = one module plus
  * one line in adapters/registry.ts; no core code changes.
  */
+import { StellaError, type ErrorCode } from '@stella/core/errors';
 import type { SourceKind, SourceRecord } from '../sources/source-record.js';
 
 /** One problem with a profile's adapter options (all are reported at once). */
@@ -11,6 +12,27 @@ export interface OptionProblem {
   /** JSON pointer into the options object, e.g. `/compression`. */
   readonly path: string;
   readonly message: string;
+  /**
+   * The error code of this problem when it has one of its own — the code the same mistake gets
+   * where it is thrown alone (`EXPORT_ADAPTER_UNKNOWN` at `/adapter`).
+   */
+  readonly code?: ErrorCode;
+}
+
+/** The message of an unknown adapter id, the same wherever it is reported. */
+export function unknownAdapterMessage(id: unknown, known: Iterable<string>): string {
+  return `unknown adapter ${JSON.stringify(id)}; known: ${[...known].sort().join(', ')}`;
+}
+
+/**
+ * EXPORT_ADAPTER_UNKNOWN for an id no adapter has: thrown by a direct lookup, and the `code`
+ * of the `/adapter` problem when a profile names it (profiles/profile.ts).
+ */
+export function unknownAdapter(id: unknown, known: Iterable<string>): StellaError {
+  const ids = [...known].sort();
+  return new StellaError('EXPORT_ADAPTER_UNKNOWN', unknownAdapterMessage(id, ids), {
+    details: { adapter: String(id), known: ids },
+  });
 }
 
 /** A file written into the bundle's staging area. */

@@ -12,8 +12,9 @@ import { StellaError } from '@stella/core/errors';
 import { assertRejectsStella, assertStellaError, datasetsDir, tempDir } from '@stella/testkit';
 import { createStagingSink } from '../bundle/staging-sink.js';
 import type { SourceRecord } from '../sources/source-record.js';
-import { datasetRecords, documentRecord, iterate } from '../testing/index.js';
+import { datasetRecords, documentRecord, iterate, ledgerOrder } from '../testing/index.js';
 import { compress } from './compression.js';
+import { rawRecordJson, rawRecordLine } from './record-stream.js';
 import { ADAPTERS, adapterIds, getAdapter } from './registry.js';
 
 let dir: { path: string; cleanup: () => Promise<void> };
@@ -102,6 +103,36 @@ describe('json:raw output', () => {
     } finally {
       await s.dispose();
     }
+  });
+
+  test('records carrying their stored RFC 8785 text give the same file bytes as re-canonicalising', async () => {
+    // Documents where a naive splice would differ: escapes, non-ASCII, numbers RFC 8785 rewrites,
+    // keys sorting around the record's own field names, nested "document" and "digest" keys.
+    const tricky = [
+      { id: 'T-1', n: [1e21, 1.5e-7, -0, 100, 0.1], s: 'line\nbreak "quoted" \u0007 é 😀 \u2028' },
+      { document: { digest: 'x' }, a: {}, b: [], z: null, aa: true, '': 'empty key', é: 1, '\u0000': 0 },
+      { id: 'T-3', deep: [[[{ b: 2, a: 1 }]]] },
+    ];
+    const plain = [
+      ...records,
+      ...tricky.map((d, i) => documentRecord('finding', `t-${i}`, 'findings', d, 100n + BigInt(i))),
+    ];
+    const stored = plain.map((r) => ({ ...r, canonicalDocument: canonicalizeJcs(r.document) }));
+    for (const r of stored)
+      assert.deepEqual(Buffer.from(rawRecordLine(r)), Buffer.from(canonicalizeJcs(rawRecordJson(r))));
+    const write = async (name: string, recs: SourceRecord[]) => {
+      const s = await createStagingSink(join(dir.path, name));
+      try {
+        await getAdapter('json:raw').write({
+          ...input(s, iterate(ledgerOrder(recs))),
+          options: { compression: 'gzip', gzipLevel: 6 },
+        });
+        return s.files().map((f) => [f.path, f.digest, f.size]);
+      } finally {
+        await s.dispose();
+      }
+    };
+    assert.deepEqual(await write('spliced', stored), await write('parsed', plain));
   });
 
   test('cancel mid-stream throws the signal reason promptly and stages nothing', async () => {

@@ -14,7 +14,7 @@ import {
   type Compression,
 } from './compression.js';
 import { OptionChecker } from './option-checks.js';
-import { RecordCursor, canonicalLine, chunkedLines, kindGroups, rawRecordJson } from './record-stream.js';
+import { RecordCursor, chunkedLines, kindGroups, rawRecordLine } from './record-stream.js';
 
 export const JSONL_MEDIA_TYPE = 'application/jsonl';
 
@@ -59,7 +59,7 @@ export const jsonRawAdapter: ExportAdapter = {
       let n = 0;
       const lines = chunkedLines(group.records, (r) => {
         n++;
-        return canonicalLine(rawRecordJson(r));
+        return rawRecordLine(r);
       });
       await input.out.writeFile(
         `data/${group.kind}.jsonl${COMPRESSION_SUFFIX[compression]}`,

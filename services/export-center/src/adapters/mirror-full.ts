@@ -14,7 +14,14 @@ import { ByteChannel } from './byte-channel.js';
 import { COMPRESSION_SUFFIX, DEFAULT_GZIP_LEVEL, compress, type Compression } from './compression.js';
 import { JSONL_MEDIA_TYPE, compressionOptions, jsonlMediaType } from './json-raw.js';
 import { OptionChecker } from './option-checks.js';
-import { RecordCursor, canonicalLine, chunkedLines, kindGroups, rawRecordJson } from './record-stream.js';
+import {
+  RecordCursor,
+  canonicalLine,
+  chunkedLines,
+  documentBytes,
+  kindGroups,
+  rawRecordLine,
+} from './record-stream.js';
 
 export const MIRROR_ROOT = 'mirror';
 export const MIRROR_INDEX_SCHEMA = 'stella.mirror-index/v1';
@@ -94,7 +101,7 @@ async function writeKind(
     if (opts.layout === 'records') {
       for await (const r of records) {
         const path = recordPath(kind, r.recordId);
-        await out.writeFile(path, canonicalLine(r.document), 'application/json');
+        await out.writeFile(path, documentBytes(r), 'application/json');
         await index.push(Buffer.concat([indexLine(r, { path }), NL]));
         n++;
       }
@@ -113,7 +120,7 @@ async function writeKind(
             next = await it.next();
           }
         };
-        const lines = chunkedLines(run(), (r) => canonicalLine(rawRecordJson(r)));
+        const lines = chunkedLines(run(), rawRecordLine);
         await out.writeFile(path, compress(lines, opts.compression, opts.gzipLevel), jsonlMediaType(opts.compression));
       }
     }

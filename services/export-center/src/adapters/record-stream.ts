@@ -3,7 +3,7 @@
  * (sources/source-record.ts `LedgerReader.iterate`), so the records of one kind are contiguous:
  * an adapter can write one file per kind in a single pass, holding one record at a time.
  */
-import { canonicalJcsBytes, type JsonValue } from '@stella/core/canonical-json';
+import { canonicalJcsBytes, canonicalizeJcs, type JsonValue } from '@stella/core/canonical-json';
 import { StellaError } from '@stella/core/errors';
 import type { SourceKind, SourceRecord } from '../sources/source-record.js';
 import type { AdapterInput } from './adapter.js';
@@ -113,3 +113,36 @@ export function rawRecordJson(r: SourceRecord): JsonValue {
 
 /** RFC 8785 bytes of a JSON value: one JSONL line (never contains a raw newline). */
 export const canonicalLine = (value: unknown): Uint8Array => canonicalJcsBytes(value);
+
+/** RFC 8785 bytes of a record's document: the stored canonical text when the reader has it. */
+export function documentBytes(r: SourceRecord): Uint8Array {
+  return r.canonicalDocument !== undefined ? Buffer.from(r.canonicalDocument, 'utf8') : canonicalLine(r.document);
+}
+
+/**
+ * The json:raw line of a record: exactly `canonicalLine(rawRecordJson(r))`. When the record
+ * carries its stored RFC 8785 text (`canonicalDocument`, from the ledger) that text is spliced in
+ * instead of parsing and re-canonicalising the document — the same bytes, because RFC 8785
+ * output is a fixed point (parse + canonicalise gives it back) and a nested value's canonical
+ * form does not depend on where it stands. In RFC 8785 key order "digest" < "document" < every
+ * other field, so the line is `{"digest":…,"document":<stored>,` + the rest's members.
+ */
+export function rawRecordLine(r: SourceRecord): Uint8Array {
+  if (r.canonicalDocument === undefined) return canonicalLine(rawRecordJson(r));
+  const rest = canonicalizeJcs({
+    kind: r.kind,
+    recordId: r.recordId,
+    tenant: r.tenant,
+    project: r.project,
+    ledgerSeq: r.ledgerSeq.toString(10),
+    format: r.format,
+    ecosystem: r.ecosystem,
+    packages: [...r.packages],
+    severity: r.severity,
+    modifiedAt: r.modifiedAt,
+  });
+  return Buffer.from(
+    `{"digest":${canonicalizeJcs(r.digest)},"document":${r.canonicalDocument},${rest.slice(1)}`,
+    'utf8',
+  );
+}

@@ -2,8 +2,7 @@
  * The one list of export adapters. Adding an adapter = one module plus one line here; the planner,
  * the run worker and the bundle writer find it through `getAdapter` and never name it.
  */
-import { StellaError } from '@stella/core/errors';
-import type { ExportAdapter } from './adapter.js';
+import { unknownAdapter, type ExportAdapter } from './adapter.js';
 import { jsonPolicyAdapter } from './json-policy.js';
 import { jsonRawAdapter } from './json-raw.js';
 import { mirrorFullAdapter } from './mirror-full.js';
@@ -21,11 +20,6 @@ export function adapterIds(): string[] {
 /** The adapter named `id`; EXPORT_ADAPTER_UNKNOWN (400) for anything else. */
 export function getAdapter(id: string): ExportAdapter {
   const adapter = typeof id === 'string' ? byId.get(id) : undefined;
-  if (!adapter)
-    throw new StellaError(
-      'EXPORT_ADAPTER_UNKNOWN',
-      `unknown export adapter ${JSON.stringify(id)}; known: ${adapterIds().join(', ')}`,
-      { details: { adapter: String(id), known: adapterIds() } },
-    );
+  if (!adapter) throw unknownAdapter(id, byId.keys());
   return adapter;
 }

@@ -2,10 +2,11 @@
  * Export profiles (issue #10 §3, §7): what to export (a {@link SourceFilter}), with which adapter
  * and options, and whether the bundle carries a fixed export time. Validation reports every
  * problem at once — structure, unknown adapter, kinds the adapter cannot export, bad filters and
- * the adapter's own option problems — as `EXPORT_PROFILE_INVALID` with `details.problems`.
+ * the adapter's own option problems — as `EXPORT_PROFILE_INVALID` with `details.problems`; a
+ * problem that has a code of its own carries it (`EXPORT_ADAPTER_UNKNOWN` at `/adapter`).
  */
 import { StellaError } from '@stella/core/errors';
-import type { ExportAdapter, OptionProblem } from '../adapters/adapter.js';
+import { unknownAdapterMessage, type ExportAdapter, type OptionProblem } from '../adapters/adapter.js';
 import { SEVERITIES, SOURCE_KINDS, type SourceFilter, type SourceKind } from '../sources/source-record.js';
 
 /** The adapters a profile may name, by id (the adapter registry, or a test's own). */
@@ -128,7 +129,8 @@ export function validateProfile(body: unknown, adapters: AdapterLookup): Profile
     if (!adapter)
       problems.push({
         path: '/adapter',
-        message: `unknown adapter ${JSON.stringify(body.adapter)}; known: ${[...adapters.keys()].sort().join(', ')}`,
+        code: 'EXPORT_ADAPTER_UNKNOWN',
+        message: unknownAdapterMessage(body.adapter, adapters.keys()),
       });
   }
   const filter = validateFilter(body.filter, problems);

@@ -44,7 +44,7 @@ export const ProfileBodySchema = {
   required: ['name', 'adapter', 'filter'],
   additionalProperties: false,
   description:
-    'Validated as a whole: every problem (unknown adapter, kinds it cannot export, bad filters, adapter options) is listed in one EXPORT_PROFILE_INVALID.',
+    'Validated as a whole: every problem (unknown adapter, kinds it cannot export, bad filters, adapter options) is listed in one EXPORT_PROFILE_INVALID; an unknown adapter is the problem at `/adapter` with `code: EXPORT_ADAPTER_UNKNOWN`.',
   properties: {
     name: { type: 'string', minLength: 1, maxLength: 200 },
     adapter: { type: 'string', description: 'Adapter id, e.g. `json:raw`, `json:policy`, `mirror:full`.' },

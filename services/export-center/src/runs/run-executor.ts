@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { appendToOutbox, newEvent } from '@stella/platform/bus';
 import type { Queryable } from '@stella/platform/db';
 import { resolveSigner } from '@stella/platform/keys';
+import { unknownAdapterMessage } from '../adapters/adapter.js';
 import type { StagingSink } from '../bundle/export-bundle.js';
 import { getProfile } from '../profiles/profile.repository.js';
 import { runArchiveKey } from '../settings.js';
@@ -117,7 +118,11 @@ export async function executeClaimedRun(env: RunEnv, claim: ClaimedRun, shutdown
     });
     const adapter = engine.adapters.get(profile.adapter);
     if (!adapter)
-      throw new ExportFailure('input', 'EXPORT_PROFILE_INVALID', `adapter ${profile.adapter} is not registered`);
+      throw new ExportFailure(
+        'input',
+        'EXPORT_ADAPTER_UNKNOWN',
+        `the profile's ${unknownAdapterMessage(profile.adapter, engine.adapters.keys())}`,
+      );
     const checked = adapter.validateOptions(profile.adapterOptions);
     if (!checked.ok)
       throw new ExportFailure(

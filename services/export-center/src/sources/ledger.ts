@@ -10,6 +10,7 @@
  * record with the id of a global one is a separate record, and both are read).
  */
 import { StellaError } from '@stella/core/errors';
+import { compareUtf8 } from '@stella/core/tar';
 import type { Db, Queryable } from '@stella/platform/db';
 import type { LedgerReader, OpenLedger, SourceFilter, SourceKind, SourceRecord, Severity } from './source-record.js';
 
@@ -72,36 +73,43 @@ export function sampleThreshold(rate: number): Buffer {
   return out;
 }
 
+/**
+ * One page of one kind: `kind = $1` (not `= ANY(kinds)`) and a keyset on record_id alone, so the
+ * (tenant_id, kind, record_id, ledger_seq DESC) index yields the rows already in DISTINCT ON
+ * order and the LIMIT stops the scan — no sort of everything after the cursor on every page
+ * (which made a 100 000-record export quadratic: bench/export, docs/benchmarks.md).
+ */
 async function fetchPage(
   tx: Queryable,
   tenant: string,
   scope: Scope,
+  kind: SourceKind,
   filter: SourceFilter,
   atSeq: bigint,
-  after: { kind: string; recordId: string } | null,
+  after: string | null,
   limit: number,
 ): Promise<Row[]> {
-  const params: unknown[] = [[...filter.kinds], atSeq.toString()];
-  let inner = 'kind = ANY($1::text[]) AND ledger_seq <= $2::bigint';
+  const params: unknown[] = [kind, atSeq.toString()];
+  let inner = 'kind = $1 AND ledger_seq <= $2::bigint';
   if (scope === 'tenant') {
     params.push(tenant);
     inner += ` AND tenant_id = $${params.length}`;
   } else inner += ' AND tenant_id IS NULL';
-  if (after) {
-    params.push(after.kind, after.recordId);
-    inner += ` AND (kind, record_id) > ($${params.length - 1}, $${params.length})`;
+  if (after !== null) {
+    params.push(after);
+    inner += ` AND record_id > $${params.length}`;
   }
   const where = filterConditions(filter, params);
   params.push(limit);
   const r = await tx.query<Row>(
     `SELECT ledger_seq::text AS seq, tenant_id, kind, record_id, project, digest, format, ecosystem, packages,
             severity, modified_at, document
-       FROM (SELECT DISTINCT ON (kind, record_id) *
+       FROM (SELECT DISTINCT ON (record_id) *
                FROM export_center.source_records
               WHERE ${inner}
-              ORDER BY kind, record_id, ledger_seq DESC) latest
+              ORDER BY record_id, ledger_seq DESC) latest
       ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
-      ORDER BY kind, record_id
+      ORDER BY record_id
       LIMIT $${params.length}`,
     params,
   );
@@ -110,6 +118,7 @@ async function fetchPage(
 
 function toRecord(row: Row): SourceRecord {
   const modified = row.modified_at;
+  let parsed: { value: unknown } | undefined;
   return {
     kind: row.kind,
     recordId: row.record_id,
@@ -122,7 +131,12 @@ function toRecord(row: Row): SourceRecord {
     packages: row.packages,
     severity: row.severity,
     modifiedAt: modified === null ? null : new Date(modified).toISOString(),
-    document: JSON.parse(row.document) as unknown,
+    // Parsed on first use only: json:raw and mirror:full write `canonicalDocument` as it is.
+    get document(): unknown {
+      parsed ??= { value: JSON.parse(row.document) as unknown };
+      return parsed.value;
+    },
+    canonicalDocument: row.document,
   };
 }
 
@@ -135,7 +149,7 @@ function compareRecords(a: SourceRecord, b: SourceRecord): number {
   );
 }
 
-/** One scope's records in order, a page (one transaction) at a time. */
+/** One scope's records in (kind, recordId) byte order, a page (one transaction) at a time. */
 async function* scopeStream(
   db: Db,
   tenant: string,
@@ -145,17 +159,18 @@ async function* scopeStream(
   pageSize: number,
   signal?: AbortSignal,
 ): AsyncGenerator<SourceRecord> {
-  let after: { kind: string; recordId: string } | null = null;
-  for (;;) {
-    signal?.throwIfAborted();
-    const cursor = after;
-    const rows: Row[] = await db.withTenant(tenant, (tx) =>
-      fetchPage(tx, tenant, scope, filter, atSeq, cursor, pageSize),
-    );
-    for (const row of rows) yield toRecord(row);
-    if (rows.length < pageSize) return;
-    const last = rows[rows.length - 1]!;
-    after = { kind: last.kind, recordId: last.record_id };
+  for (const kind of [...new Set(filter.kinds)].sort(compareUtf8)) {
+    let after: string | null = null;
+    for (;;) {
+      signal?.throwIfAborted();
+      const cursor = after;
+      const rows: Row[] = await db.withTenant(tenant, (tx) =>
+        fetchPage(tx, tenant, scope, kind, filter, atSeq, cursor, pageSize),
+      );
+      for (const row of rows) yield toRecord(row);
+      if (rows.length < pageSize) break;
+      after = rows[rows.length - 1]!.record_id;
+    }
   }
 }
 

@@ -38,6 +38,12 @@ export interface SourceRecord {
   readonly modifiedAt: string | null;
   /** The record as JSON (one OSV entry, one VEX document, one SBOM, one finding, one pack manifest). */
   readonly document: unknown;
+  /**
+   * The RFC 8785 text of `document` (what `digest` hashes), when the reader has it: the ledger
+   * does, because that is what the store holds. Adapters that write canonical JSON splice it in
+   * instead of re-canonicalising `document` (same bytes; record-stream.ts `rawRecordLine`).
+   */
+  readonly canonicalDocument?: string;
 }
 
 /** What a profile selects (all present conditions must hold). */

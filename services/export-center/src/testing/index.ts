@@ -148,3 +148,6 @@ export async function osvTemplates(datasetsDir: string, perSource = 200): Promis
     for (const f of await jsonFiles(join(datasetsDir, sub), perSource)) out.push(f.doc);
   return out;
 }
+
+export { startExportHarness, type ExportHarness, type ExportHarnessOptions } from './export-harness.js';
+export { rawRecordJson, rawRecordLine } from '../adapters/record-stream.js';

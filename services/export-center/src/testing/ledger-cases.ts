@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { datasetsDir, tempDir } from '@stella/testkit';
 import type { Db } from '@stella/platform/db';
 import { canonicalizeJcs, type JsonValue } from '@stella/core/canonical-json';
+import { rawRecordJson, rawRecordLine } from '../adapters/record-stream.js';
 import { openLedger, openLedgerReader } from '../sources/ledger.js';
 import type { SourceFilter, SourceRecord } from '../sources/source-record.js';
 import { importArray, importFile, jsonFilesUnder } from './sources-db.js';
@@ -70,6 +71,10 @@ export function ledgerCases(getDb: () => Db, tenantPrefix: string): void {
       const canonical = Buffer.from(canonicalOf(r.document));
       bytes += canonical.length;
       assert.equal(r.digest, `sha256:${createHash('sha256').update(canonical).digest('hex')}`);
+      // The stored text the adapters splice in is that RFC 8785 text, and the json:raw line made
+      // from it is byte-identical to parsing and re-canonicalising the record.
+      assert.equal(r.canonicalDocument, canonicalOf(r.document), r.recordId);
+      assert.deepEqual(Buffer.from(rawRecordLine(r)), Buffer.from(canonicalizeJcs(rawRecordJson(r))), r.recordId);
     }
     assert.equal(count.bytes, bytes);
 
