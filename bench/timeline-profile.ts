@@ -93,9 +93,13 @@ try {
   const ms = performance.now() - t0;
   const pgUs = ((ticks(pid) - c0) * 10_000) / N;
   const node = process.cpuUsage(n0);
-  const rows = [...spent].sort((a, b) => b[1] - a[1]).map(([k, v]) => ({ statement: k, ms: Math.round(v), usPerEvent: round((v * 1000) / N, 1) }));
+  const rows = [...spent]
+    .sort((a, b) => b[1] - a[1])
+    .map(([k, v]) => ({ statement: k, ms: Math.round(v), usPerEvent: round((v * 1000) / N, 1) }));
   printTable(rows, args.log);
-  args.log(`total ${Math.round(ms)} ms = ${Math.round(N / (ms / 1000))} events/s; PG backend CPU ${round(pgUs, 1)} µs/event; node CPU ${round((node.user + node.system) / N, 1)} µs/event`);
+  args.log(
+    `total ${Math.round(ms)} ms = ${Math.round(N / (ms / 1000))} events/s; PG backend CPU ${round(pgUs, 1)} µs/event; node CPU ${round((node.user + node.system) / N, 1)} µs/event`,
+  );
   const size = await db.query<{ t: string; b: string }>(
     `SELECT c.relname AS t, pg_total_relation_size(c.oid)::text AS b FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
      WHERE n.nspname = 'timeline' AND c.relkind = 'r' AND pg_total_relation_size(c.oid) > 16384 ORDER BY 2 DESC`,

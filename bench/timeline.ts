@@ -23,13 +23,14 @@
  *
  *   node --conditions=development --import tsx bench/timeline.ts [--events 100000] [--batch 500]
  *        [--repeat 3] [--brokers nats,redis|none] [--consumers 2] [--bus-batch 500] [--no-broker-side]
- *        [--query-events 1000000]
+ *        [--side-variants port:2x500,port:2x2000,raw:500,raw:2000] [--query-events 1000000]
  *        [--queries 1000] [--explain] [--only ingest|brokers|queries] [--json]
  *
  * Needs PostgreSQL on 127.0.0.1:5432 (trust auth) and `psql`; NATS and Redis for the brokers.
  * Every database and stream is created for the run and dropped.
  */
 import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -67,6 +68,8 @@ const REPEAT = args.num('repeat', 3);
 /** The indexer process's consumer: batch subscriptions × messages per fetch (the service's defaults). */
 const CONSUMERS = args.num('consumers', 2);
 const BUS_BATCH = args.num('bus-batch', 500);
+/** The no-database drains of part 2: `port:<subscriptions>x<batch>` (our adapter) or `raw:<batch>`. */
+const SIDE_VARIANTS = args.opt('side-variants', 'port:2x500,port:2x2000,raw:500,raw:2000').split(',');
 const ONLY = args.opt('only', '');
 const TENANT = 'bench';
 const KINDS = Array.from({ length: 12 }, (_, i) => `bench.kind${i}.done`);
@@ -107,11 +110,39 @@ function makeEvents(): EventEnvelope[] {
 const tsv = (v: string | null | undefined) =>
   v === null || v === undefined ? '\\N' : v.replace(/\\/g, '\\\\').replace(/\t/g, '\\t').replace(/\n/g, '\\n');
 
+/** CPU seconds a process has used (utime + stime of /proc/<pid>/stat); 0 when it is gone. */
+function cpuSeconds(pid: number): number {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return 0;
+  }
+}
+const pidsOf = (name: string) =>
+  readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .filter((d) => {
+      try {
+        return readFileSync(`/proc/${d}/comm`, 'utf8').trim() === name;
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+
+/** CPU µs per event of each party of a broker drain (who bounds it). */
+export interface DrainCpu {
+  indexer: number;
+  postgres: number;
+  broker: number;
+}
+
 /** Publishes `events` onto a fresh stream, then times a real indexer process draining it into a fresh database. */
 async function brokerDrain(
   name: BrokerName,
   events: readonly EventEnvelope[],
-): Promise<{ ms: number; publishMs: number }> {
+): Promise<{ ms: number; publishMs: number; cpu: DrainCpu }> {
   const target = await createTestDatabase('bench_timeline_bus');
   const db = await openDb({ kind: 'postgres', url: target.url, poolMax: 2 });
   const broker = await openBenchBroker(name);
@@ -122,10 +153,27 @@ async function brokerDrain(
     await publishAll(broker.publisher, events);
     const publishMs = performance.now() - p0;
     indexer = await startIndexer(target.url, broker, true, { subscriptions: CONSUMERS, batchSize: BUS_BATCH });
+    const brokerPids = pidsOf(name === 'nats' ? 'nats-server' : 'redis-server');
+    const brokerCpu0 = brokerPids.reduce((a, p) => a + cpuSeconds(p), 0);
+    const childCpu0 = cpuSeconds(indexer.proc.pid!);
     const t0 = performance.now();
     indexer.go();
     const t1 = await waitStored(db, events.length, 1_800_000, 25);
-    return { ms: t1 - t0, publishMs };
+    // The indexer's backends (its pool; they live until it is killed): all of this database's
+    // but the one polling here. Their CPU before `go` is connection setup, not counted apart.
+    const mine = (await db.query<{ p: number }>('SELECT pg_backend_pid() AS p')).rows[0]!.p;
+    const backends = await db.query<{ pid: number }>(
+      'SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> $1',
+      [mine],
+    );
+    const pgCpu = backends.rows.reduce((a, r) => a + cpuSeconds(Number(r.pid)), 0);
+    const us = (sec: number) => round((sec * 1e6) / events.length, 1);
+    const cpu = {
+      indexer: us(cpuSeconds(indexer.proc.pid!) - childCpu0),
+      postgres: us(pgCpu),
+      broker: us(brokerPids.reduce((a, p) => a + cpuSeconds(p), 0) - brokerCpu0),
+    };
+    return { ms: t1 - t0, publishMs, cpu };
   } finally {
     await indexer?.kill();
     await broker.cleanup();
@@ -223,24 +271,26 @@ async function copyRun(events: readonly EventEnvelope[], dir: string): Promise<n
 }
 
 const COPY_COLUMNS = new Set(
-  'tenant_id occurred_at occurred_at_text source ingest_seq event_id kind subject correlation_id trace_id actor attributes payload evidence'.split(' '),
+  'tenant_id occurred_at occurred_at_text source ingest_seq event_id kind subject correlation_id trace_id actor attributes payload evidence'.split(
+    ' ',
+  ),
 );
 
-type Sample = { ms: number; loadBefore: string; loadAfter: string };
-async function sample(fn: () => Promise<number>): Promise<Sample> {
+type Sample = { ms: number; loadBefore: string; loadAfter: string; cpu?: DrainCpu };
+async function sample(fn: () => Promise<number | { ms: number; cpu: DrainCpu }>): Promise<Sample> {
   const loadBefore = load();
-  const ms = await fn();
-  return { ms, loadBefore, loadAfter: load() };
+  const x = await fn();
+  return typeof x === 'number' ? { ms: x, loadBefore, loadAfter: load() } : { ...x, loadBefore, loadAfter: load() };
 }
 
 /** Part 1: every ingest path beside COPY, `REPEAT` rounds, order alternating per round. */
 async function ingestRounds(events: readonly EventEnvelope[], dir: string) {
-  const paths: [string, () => Promise<number>][] = [
+  const paths: [string, () => Promise<number | { ms: number; cpu: DrainCpu }>][] = [
     ['psql \\copy (baseline)', () => copyRun(events, dir)],
     ['storeTenantBatch', () => pipelineRun(events)],
-    ...BROKERS.map((b): [string, () => Promise<number>] => [
+    ...BROKERS.map((b): [string, () => Promise<{ ms: number; cpu: DrainCpu }>] => [
       `${b} → indexer process (${CONSUMERS}×${BUS_BATCH}) → PG`,
-      async () => (await brokerDrain(b, events)).ms,
+      () => brokerDrain(b, events),
     ]),
   ];
   const got = new Map<string, Sample[]>(paths.map(([n]) => [n, []]));
@@ -249,7 +299,12 @@ async function ingestRounds(events: readonly EventEnvelope[], dir: string) {
     for (const [name, fn] of order) {
       const x = await sample(fn);
       got.get(name)!.push(x);
-      args.log(`  round ${r + 1} ${name}: ${Math.round(N / (x.ms / 1000))} ev/s (load ${x.loadBefore} → ${x.loadAfter})`);
+      const cpu = x.cpu
+        ? `; CPU µs/event indexer ${x.cpu.indexer}, postgres ${x.cpu.postgres}, broker ${x.cpu.broker}`
+        : '';
+      args.log(
+        `  round ${r + 1} ${name}: ${Math.round(N / (x.ms / 1000))} ev/s (load ${x.loadBefore} → ${x.loadAfter})${cpu}`,
+      );
     }
   }
   const copy = got.get(paths[0]![0])!;
@@ -264,6 +319,9 @@ async function ingestRounds(events: readonly EventEnvelope[], dir: string) {
       minPerSec: Math.round(Math.min(...rates)),
       maxPerSec: Math.round(Math.max(...rates)),
       vsCopy: name === paths[0]![0] ? '' : round(median(ratios), 2),
+      cpuUsPerEvent: xs[0]!.cpu
+        ? `idx ${median(xs.map((x) => x.cpu!.indexer))} pg ${median(xs.map((x) => x.cpu!.postgres))} broker ${median(xs.map((x) => x.cpu!.broker))}`
+        : '',
       loads: xs.map((x) => `${x.loadBefore}→${x.loadAfter}`).join(' '),
     };
   });
@@ -276,12 +334,16 @@ async function brokerSide(events: readonly EventEnvelope[]) {
     const broker = await openBenchBroker(name);
     try {
       await publishAll(broker.publisher, events);
-      const variants: [string, () => Promise<number>][] = [
-        ['port 2×500 (as the indexer)', () => drainWithoutDb(broker, N, { kind: 'port', subscriptions: 2, batchSize: 500 })],
-        ['port 2×2000', () => drainWithoutDb(broker, N, { kind: 'port', subscriptions: 2, batchSize: 2000 })],
-        ['raw 500', () => drainWithoutDb(broker, N, { kind: 'raw', batchSize: 500 })],
-        ['raw 2000', () => drainWithoutDb(broker, N, { kind: 'raw', batchSize: 2000 })],
-      ];
+      const variants = SIDE_VARIANTS.map((v): [string, () => Promise<number>] => {
+        const m = /^(port):(\d+)x(\d+)$|^(raw):(\d+)$/.exec(v);
+        if (!m) throw new Error(`--side-variants: ${v} is not port:<subs>x<batch> or raw:<batch>`);
+        return m[1]
+          ? [
+              `port ${m[2]}×${m[3]}`,
+              () => drainWithoutDb(broker, N, { kind: 'port', subscriptions: Number(m[2]), batchSize: Number(m[3]) }),
+            ]
+          : [`raw ${m[5]}`, () => drainWithoutDb(broker, N, { kind: 'raw', batchSize: Number(m[5]) })];
+      });
       const got = new Map<string, Sample[]>(variants.map(([n]) => [n, []]));
       for (let r = 0; r < REPEAT; r++) {
         for (const [v, fn] of r % 2 === 0 ? variants : [...variants].reverse()) got.get(v)!.push(await sample(fn));
@@ -414,7 +476,10 @@ async function queries() {
       if (args.flag('explain')) {
         const f = make();
         const page = await t.db.withTenant(TENANT, (tx) => listTimeline(tx, TENANT, f, 100));
-        for (const [label, cursor] of [['first page', undefined], ['after cursor', page.nextCursor]] as const) {
+        for (const [label, cursor] of [
+          ['first page', undefined],
+          ['after cursor', page.nextCursor],
+        ] as const) {
           if (label === 'after cursor' && !cursor) continue;
           const q = timelinePageQuery(TENANT, f, 100, cursor);
           const plan = await t.db.withTenant(TENANT, (tx) =>

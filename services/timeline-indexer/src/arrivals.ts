@@ -33,12 +33,7 @@ export async function recordArrivals(tx: Tx, rows: readonly StoredEvent[]): Prom
      INSERT INTO timeline.event_arrivals (arrival_seq, occurred_at, source, ingest_seq)
      SELECT c.last_arrival - $1::bigint + u.ord, u.o, u.s, u.q
      FROM c, unnest($2::timestamptz[], $3::text[], $4::bigint[]) WITH ORDINALITY AS u(o, s, q, ord)`,
-    [
-      String(rows.length),
-      rows.map((x) => x.at),
-      rows.map((x) => x.event.source),
-      rows.map((x) => String(x.seq)),
-    ],
+    [String(rows.length), rows.map((x) => x.at), rows.map((x) => x.event.source), rows.map((x) => String(x.seq))],
   );
 }
 
