@@ -1,45 +1,82 @@
 /**
- * Timeline Indexer: ingest into PostgreSQL through the service's one pipeline (`storeTenantBatch`,
- * the code every HTTP and bus path ends in), BESIDE `psql \copy` of the same rows into tables
- * shaped like the timeline's own (same columns, same indexes) in the same run, then query latency
- * of a filtered page of 100 at that size (issue #9 acceptance "bench/timeline"; DESIGN.md §5).
- * Then the same events through each broker into a REAL indexer process (NATS JetStream → PG,
- * Redis Streams → PG): published first (not timed), then the indexer joins the group and the
- * drain is timed until every event is stored, each run into a fresh database (same table size as
- * the pipeline's run); `--repeat R` drains R times per broker and reports the median.
+ * Timeline Indexer ingest and query benchmark (issue #9 acceptance "bench/timeline"; DESIGN.md §5).
+ *
+ * 1. Ingest, `--repeat R` rounds (default 3), each path into a fresh database, the order of the
+ *    paths alternating from round to round (paired A/B against the baseline):
+ *    - `psql \copy` of the same rows into tables shaped like the timeline's own (same columns,
+ *      same indexes: events, event_details, event_ids) — the baseline;
+ *    - the service's one pipeline (`storeTenantBatch`, sequential batches of `--batch`, one
+ *      transaction each);
+ *    - each broker (`--brokers nats,redis`) into a REAL indexer process: published first (not
+ *      timed), then the indexer joins the group and the drain is timed until every event is stored.
+ *    Reported per path: median, min and max events/s over the rounds, and the median of the
+ *    per-round ratios to that round's COPY rate; the load average before and after each run.
+ * 2. The broker side alone (`--no-broker-side` skips it): the same events drained with no database
+ *    — through our adapter exactly as the indexer opens it, and through the broker's raw client
+ *    (NATS `consume({max_messages})`, Redis `XREADGROUP COUNT` + one XACK per read), at batch 500
+ *    and 2,000 — so the report can say which side bounds the end-to-end rate.
+ * 3. Queries at `--query-events` (default 1,000,000) in one tenant, generated server-side in one
+ *    statement per table (weekly partitions over 30 days, 12 kinds, 8 sources, 200 events per
+ *    subject, 20 per correlationId, 10 per traceId on half the events, 100 per digest): each
+ *    filter `--queries` times (default 1,000) for the first page of 100 and for the page after its
+ *    cursor; p50/p99; `--explain` prints EXPLAIN (ANALYZE, BUFFERS) of each.
  *
  *   node --conditions=development --import tsx bench/timeline.ts [--events 100000] [--batch 500]
- *        [--queries 300] [--no-analyze] [--brokers nats,redis|none] [--repeat 1] [--json]
+ *        [--repeat 3] [--brokers nats,redis|none] [--consumers 2] [--bus-batch 500] [--no-broker-side]
+ *        [--side-variants port:2x500,port:2x2000,raw:500,raw:2000] [--query-events 1000000]
+ *        [--queries 1000] [--explain] [--only ingest|brokers|queries] [--json]
  *
- * Needs PostgreSQL on 127.0.0.1:5432 (trust auth) and `psql`; a fresh database is created and
- * dropped. One tenant, 8 sources, 12 kinds, occurredAt shuffled over 30 days. Reported: events/s
- * for the pipeline (sequential batches, one transaction each) and for COPY (one transaction per
- * table), their ratio, query p50/p99 per filter, peak RSS of this process.
+ * Needs PostgreSQL on 127.0.0.1:5432 (trust auth) and `psql`; NATS and Redis for the brokers.
+ * Every database and stream is created for the run and dropped.
  */
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { newEvent, type EventEnvelope } from '@stella/platform/bus';
-import { migrate, openDb, PLATFORM_MIGRATIONS } from '@stella/platform/db';
+import { migrate, openDb, PLATFORM_MIGRATIONS, type Db } from '@stella/platform/db';
 import { createTestDatabase } from '@stella/testkit';
-import { listTimeline, storeTenantBatch, timelineIndexerService, type TimelineFilters } from '@stella/timeline-indexer';
+import {
+  listTimeline,
+  storeTenantBatch,
+  timelineIndexerService,
+  timelinePageQuery,
+  type TimelineFilters,
+} from '@stella/timeline-indexer';
+import { ensurePartitions } from '../services/timeline-indexer/src/partitions.js';
 import { benchArgs } from './lib/args.js';
 import { machineLine, median, percentile, printTable, round, rssSampler, runBaseline } from './lib/measure.js';
-import { openBenchBroker, publishAll, startIndexer, waitStored, type BrokerName } from './lib/timeline-brokers.js';
+import {
+  drainWithoutDb,
+  openBenchBroker,
+  publishAll,
+  startIndexer,
+  waitStored,
+  type BrokerName,
+} from './lib/timeline-brokers.js';
 
 const args = benchArgs();
 const N = args.num('events', 100_000);
 const BATCH = args.num('batch', 500);
-const QUERIES = args.num('queries', 300);
+const QUERIES = args.num('queries', 1000);
+const QUERY_EVENTS = args.num('query-events', 1_000_000);
 const BROKERS = (
   args.opt('brokers', 'nats,redis') === 'none' ? [] : args.opt('brokers', 'nats,redis').split(',')
 ) as BrokerName[];
-const REPEAT = args.num('repeat', 1);
+const REPEAT = args.num('repeat', 3);
+/** The indexer process's consumer: batch subscriptions × messages per fetch (the service's defaults). */
+const CONSUMERS = args.num('consumers', 2);
+const BUS_BATCH = args.num('bus-batch', 500);
+/** The no-database drains of part 2: `port:<subscriptions>x<batch>` (our adapter) or `raw:<batch>`. */
+const SIDE_VARIANTS = args.opt('side-variants', 'port:2x500,port:2x2000,raw:500,raw:2000').split(',');
+const ONLY = args.opt('only', '');
 const TENANT = 'bench';
 const KINDS = Array.from({ length: 12 }, (_, i) => `bench.kind${i}.done`);
 const SOURCES = Array.from({ length: 8 }, (_, i) => `svc-${i}`);
 const T0 = Date.parse('2026-11-01T00:00:00Z');
 const SPAN = 30 * 24 * 3600 * 1000;
+const load = () => loadavg()[0]!.toFixed(1);
 
 /** Deterministic pseudo-random numbers (mulberry32), so runs are comparable. */
 function rng(seed: number): () => number {
@@ -73,11 +110,39 @@ function makeEvents(): EventEnvelope[] {
 const tsv = (v: string | null | undefined) =>
   v === null || v === undefined ? '\\N' : v.replace(/\\/g, '\\\\').replace(/\t/g, '\\t').replace(/\n/g, '\\n');
 
+/** CPU seconds a process has used (utime + stime of /proc/<pid>/stat); 0 when it is gone. */
+function cpuSeconds(pid: number): number {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return 0;
+  }
+}
+const pidsOf = (name: string) =>
+  readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .filter((d) => {
+      try {
+        return readFileSync(`/proc/${d}/comm`, 'utf8').trim() === name;
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+
+/** CPU µs per event of each party of a broker drain (who bounds it). */
+export interface DrainCpu {
+  indexer: number;
+  postgres: number;
+  broker: number;
+}
+
 /** Publishes `events` onto a fresh stream, then times a real indexer process draining it into a fresh database. */
 async function brokerDrain(
   name: BrokerName,
   events: readonly EventEnvelope[],
-): Promise<{ ms: number; publishMs: number }> {
+): Promise<{ ms: number; publishMs: number; cpu: DrainCpu }> {
   const target = await createTestDatabase('bench_timeline_bus');
   const db = await openDb({ kind: 'postgres', url: target.url, poolMax: 2 });
   const broker = await openBenchBroker(name);
@@ -87,11 +152,28 @@ async function brokerDrain(
     const p0 = performance.now();
     await publishAll(broker.publisher, events);
     const publishMs = performance.now() - p0;
-    indexer = await startIndexer(target.url, broker, true);
+    indexer = await startIndexer(target.url, broker, true, { subscriptions: CONSUMERS, batchSize: BUS_BATCH });
+    const brokerPids = pidsOf(name === 'nats' ? 'nats-server' : 'redis-server');
+    const brokerCpu0 = brokerPids.reduce((a, p) => a + cpuSeconds(p), 0);
+    const childCpu0 = cpuSeconds(indexer.proc.pid!);
     const t0 = performance.now();
     indexer.go();
     const t1 = await waitStored(db, events.length, 1_800_000, 25);
-    return { ms: t1 - t0, publishMs };
+    // The indexer's backends (its pool; they live until it is killed): all of this database's
+    // but the one polling here. Their CPU before `go` is connection setup, not counted apart.
+    const mine = (await db.query<{ p: number }>('SELECT pg_backend_pid() AS p')).rows[0]!.p;
+    const backends = await db.query<{ pid: number }>(
+      'SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> $1',
+      [mine],
+    );
+    const pgCpu = backends.rows.reduce((a, r) => a + cpuSeconds(Number(r.pid)), 0);
+    const us = (sec: number) => round((sec * 1e6) / events.length, 1);
+    const cpu = {
+      indexer: us(cpuSeconds(indexer.proc.pid!) - childCpu0),
+      postgres: us(pgCpu),
+      broker: us(brokerPids.reduce((a, p) => a + cpuSeconds(p), 0) - brokerCpu0),
+    };
+    return { ms: t1 - t0, publishMs, cpu };
   } finally {
     await indexer?.kill();
     await broker.cleanup();
@@ -100,48 +182,62 @@ async function brokerDrain(
   }
 }
 
-async function main(): Promise<void> {
-  args.log(machineLine());
-  args.log(`events ${N}, batch ${BATCH}, queries ${QUERIES}`);
-  const events = makeEvents();
-  const target = await createTestDatabase('bench_timeline');
-  const dir = await mkdtemp(join(tmpdir(), 'stella-bench-timeline-'));
-  const peak = rssSampler();
+/** A fresh database with the timeline's migrations; dropped by the returned `drop`. */
+async function freshDb(label: string): Promise<{ db: Db; url: string; drop(): Promise<void> }> {
+  const target = await createTestDatabase(label);
   const db = await openDb({ kind: 'postgres', url: target.url, poolMax: 4 });
-  try {
-    await migrate(db, [PLATFORM_MIGRATIONS, timelineIndexerService.migrations]);
+  await migrate(db, [PLATFORM_MIGRATIONS, timelineIndexerService.migrations]);
+  return {
+    db,
+    url: target.url,
+    async drop() {
+      await db.close();
+      await target.drop();
+    },
+  };
+}
 
-    // --- the pipeline -------------------------------------------------------------------------
+/** The pipeline: sequential batches through `storeTenantBatch`, one transaction each. */
+async function pipelineRun(events: readonly EventEnvelope[]): Promise<number> {
+  const t = await freshDb('bench_timeline_pipe');
+  try {
     const t0 = performance.now();
     for (let i = 0; i < events.length; i += BATCH) {
       const batch = events.slice(i, i + BATCH);
-      await db.withTenant(TENANT, (tx) => storeTenantBatch(tx, TENANT, batch));
+      await t.db.withTenant(TENANT, (tx) => storeTenantBatch(tx, TENANT, batch));
     }
-    const pipelineMs = performance.now() - t0;
+    return performance.now() - t0;
+  } finally {
+    await t.drop();
+  }
+}
 
-    // --- the baseline: the same rows, COPY'd into look-alike tables ------------------------------
-    await db.query(`CREATE TABLE public.b_events (LIKE timeline.events INCLUDING DEFAULTS INCLUDING INDEXES)`);
-    await db.query(`CREATE TABLE public.b_details (LIKE timeline.event_details INCLUDING DEFAULTS INCLUDING INDEXES)`);
-    await db.query(`CREATE TABLE public.b_ids (LIKE timeline.event_ids INCLUDING DEFAULTS INCLUDING INDEXES)`);
-    const cols = async (table: string) =>
-      (
-        await db.query<{ c: string }>(
+/** The baseline: the same rows with `psql \copy` into look-alike tables (same columns and indexes). */
+async function copyRun(events: readonly EventEnvelope[], dir: string): Promise<number> {
+  const t = await freshDb('bench_timeline_copy');
+  try {
+    const tables = { b_events: 'events', b_details: 'event_details', b_ids: 'event_ids' } as const;
+    const colsOf: Record<string, string[]> = {};
+    for (const [b, src] of Object.entries(tables)) {
+      await t.db.query(`CREATE TABLE public.${b} (LIKE timeline.${src} INCLUDING DEFAULTS INCLUDING INDEXES)`);
+      colsOf[b] = (
+        await t.db.query<{ c: string }>(
           `SELECT column_name AS c FROM information_schema.columns WHERE table_schema = 'public' AND table_name = $1 ORDER BY ordinal_position`,
-          [table],
+          [b],
         )
       ).rows.map((r) => r.c);
+    }
     const seq = new Map<string, number>();
-    const rows = { b_events: [] as string[], b_details: [] as string[], b_ids: [] as string[] };
-    const colsOf = { b_events: await cols('b_events'), b_details: await cols('b_details'), b_ids: await cols('b_ids') };
+    const rows: Record<string, string[]> = { b_events: [], b_details: [], b_ids: [] };
     for (const e of events) {
-      const s = (seq.get(e.source) ?? 0) + 1;
-      seq.set(e.source, s);
+      const sq = (seq.get(e.source) ?? 0) + 1;
+      seq.set(e.source, sq);
       const values: Record<string, string | null | undefined> = {
         tenant_id: TENANT,
         occurred_at: e.occurredAt,
         occurred_at_text: e.occurredAt,
         source: e.source,
-        ingest_seq: String(s),
+        ingest_seq: String(sq),
         event_id: e.eventId,
         kind: e.kind,
         subject: e.subject,
@@ -152,101 +248,283 @@ async function main(): Promise<void> {
         payload: JSON.stringify(e.payload),
         evidence: null,
       };
-      for (const t of ['b_events', 'b_details', 'b_ids'] as const) {
+      for (const b of Object.keys(tables)) {
         // Columns with a default and no value here (ingested_at, …) take it from the table.
-        rows[t].push(
-          colsOf[t]
-            .filter((c) => c in values)
+        rows[b]!.push(
+          colsOf[b]!.filter((c) => COPY_COLUMNS.has(c))
             .map((c) => tsv(values[c]))
             .join('\t'),
         );
       }
     }
-    const psqlArgs: string[] = [target.url, '-v', 'ON_ERROR_STOP=1', '-q'];
-    for (const t of ['b_events', 'b_details', 'b_ids'] as const) {
-      const file = join(dir, `${t}.tsv`);
-      await writeFile(file, `${rows[t].join('\n')}\n`);
-      const list = colsOf[t].filter((c) => c !== 'ingested_at' && c !== 'first_seen_at').join(', ');
-      psqlArgs.push('-c', `\\copy public.${t} (${list}) FROM '${file}'`);
+    const psqlArgs: string[] = [t.url, '-v', 'ON_ERROR_STOP=1', '-q'];
+    for (const b of Object.keys(tables)) {
+      const file = join(dir, `${b}.tsv`);
+      await writeFile(file, `${rows[b]!.join('\n')}\n`);
+      const list = colsOf[b]!.filter((c) => COPY_COLUMNS.has(c)).join(', ');
+      psqlArgs.push('-c', `\\copy public.${b} (${list}) FROM '${file}'`);
     }
-    const copy = await runBaseline('psql', psqlArgs);
+    return (await runBaseline('psql', psqlArgs)).ms;
+  } finally {
+    await t.drop();
+  }
+}
 
-    // --- queries: a filtered page of 100 --------------------------------------------------------
-    // Steady state: statistics as autovacuum would leave them (right after a bulk load the planner
-    // still believes the tables are empty and picks whole scans); `--no-analyze` measures that case.
-    if (!args.flag('no-analyze')) await db.query('ANALYZE');
+const COPY_COLUMNS = new Set(
+  'tenant_id occurred_at occurred_at_text source ingest_seq event_id kind subject correlation_id trace_id actor attributes payload evidence'.split(
+    ' ',
+  ),
+);
+
+type Sample = { ms: number; loadBefore: string; loadAfter: string; cpu?: DrainCpu };
+async function sample(fn: () => Promise<number | { ms: number; cpu: DrainCpu }>): Promise<Sample> {
+  const loadBefore = load();
+  const x = await fn();
+  return typeof x === 'number' ? { ms: x, loadBefore, loadAfter: load() } : { ...x, loadBefore, loadAfter: load() };
+}
+
+/** Part 1: every ingest path beside COPY, `REPEAT` rounds, order alternating per round. */
+async function ingestRounds(events: readonly EventEnvelope[], dir: string) {
+  const paths: [string, () => Promise<number | { ms: number; cpu: DrainCpu }>][] = [
+    ['psql \\copy (baseline)', () => copyRun(events, dir)],
+    ['storeTenantBatch', () => pipelineRun(events)],
+    ...BROKERS.map((b): [string, () => Promise<{ ms: number; cpu: DrainCpu }>] => [
+      `${b} → indexer process (${CONSUMERS}×${BUS_BATCH}) → PG`,
+      () => brokerDrain(b, events),
+    ]),
+  ];
+  const got = new Map<string, Sample[]>(paths.map(([n]) => [n, []]));
+  for (let r = 0; r < REPEAT; r++) {
+    const order = r % 2 === 0 ? paths : [...paths].reverse();
+    for (const [name, fn] of order) {
+      const x = await sample(fn);
+      got.get(name)!.push(x);
+      const cpu = x.cpu
+        ? `; CPU µs/event indexer ${x.cpu.indexer}, postgres ${x.cpu.postgres}, broker ${x.cpu.broker}`
+        : '';
+      args.log(
+        `  round ${r + 1} ${name}: ${Math.round(N / (x.ms / 1000))} ev/s (load ${x.loadBefore} → ${x.loadAfter})${cpu}`,
+      );
+    }
+  }
+  const copy = got.get(paths[0]![0])!;
+  return paths.map(([name]) => {
+    const xs = got.get(name)!;
+    const rates = xs.map((x) => N / (x.ms / 1000));
+    const ratios = xs.map((x, i) => copy[i]!.ms / x.ms);
+    return {
+      path: name,
+      events: N,
+      medianPerSec: Math.round(median(rates)),
+      minPerSec: Math.round(Math.min(...rates)),
+      maxPerSec: Math.round(Math.max(...rates)),
+      vsCopy: name === paths[0]![0] ? '' : round(median(ratios), 2),
+      cpuUsPerEvent: xs[0]!.cpu
+        ? `idx ${median(xs.map((x) => x.cpu!.indexer))} pg ${median(xs.map((x) => x.cpu!.postgres))} broker ${median(xs.map((x) => x.cpu!.broker))}`
+        : '',
+      loads: xs.map((x) => `${x.loadBefore}→${x.loadAfter}`).join(' '),
+    };
+  });
+}
+
+/** Part 2: the broker side with no database, our adapter and the raw client, alternating. */
+async function brokerSide(events: readonly EventEnvelope[]) {
+  const out: Record<string, string | number>[] = [];
+  for (const name of BROKERS) {
+    const broker = await openBenchBroker(name);
+    try {
+      await publishAll(broker.publisher, events);
+      const variants = SIDE_VARIANTS.map((v): [string, () => Promise<number>] => {
+        const m = /^(port):(\d+)x(\d+)$|^(raw):(\d+)$/.exec(v);
+        if (!m) throw new Error(`--side-variants: ${v} is not port:<subs>x<batch> or raw:<batch>`);
+        return m[1]
+          ? [
+              `port ${m[2]}×${m[3]}`,
+              () => drainWithoutDb(broker, N, { kind: 'port', subscriptions: Number(m[2]), batchSize: Number(m[3]) }),
+            ]
+          : [`raw ${m[5]}`, () => drainWithoutDb(broker, N, { kind: 'raw', batchSize: Number(m[5]) })];
+      });
+      const got = new Map<string, Sample[]>(variants.map(([n]) => [n, []]));
+      for (let r = 0; r < REPEAT; r++) {
+        for (const [v, fn] of r % 2 === 0 ? variants : [...variants].reverse()) got.get(v)!.push(await sample(fn));
+      }
+      for (const [v] of variants) {
+        const xs = got.get(v)!;
+        const rates = xs.map((x) => N / (x.ms / 1000));
+        out.push({
+          broker: name,
+          consumer: v,
+          medianPerSec: Math.round(median(rates)),
+          minPerSec: Math.round(Math.min(...rates)),
+          maxPerSec: Math.round(Math.max(...rates)),
+          loads: xs.map((x) => `${x.loadBefore}→${x.loadAfter}`).join(' '),
+        });
+      }
+    } finally {
+      await broker.cleanup();
+    }
+  }
+  return out;
+}
+
+const md5 = (s: string) => createHash('md5').update(s).digest('hex');
+
+/**
+ * Part 3's data, server-side (as the owner, one statement per table, weekly partitions made by the
+ * indexer's own maintenance). Event i: kind i % 12, a random source of 8, subject i % 5000,
+ * correlationId i / 20, traceId i / 10 on even i, one digest i % 10000, occurredAt random in 30 days.
+ */
+async function fillForQueries(db: Db, n: number): Promise<void> {
+  await ensurePartitions(db, { interval: 'week', ahead: 5 }, new Date(T0));
+  await db.query(`SELECT setseed(0.42)`);
+  await db.query(`CREATE TABLE public.gen AS
+    SELECT i, 'B' || lpad(i::text, 25, '0') AS id,
+      timestamptz '2026-11-01T00:00:00Z' + (floor(random() * ${SPAN})::bigint * interval '1 millisecond') AS at,
+      'svc-' || floor(random() * 8)::int AS source,
+      'bench.kind' || (i % 12) || '.done' AS kind,
+      'registry.local/app-' || (i % 5000) || '@sha256:' || md5('s' || (i % 5000)) || md5('s' || (i % 5000)) AS subject,
+      'run-' || (i / 20) AS corr,
+      CASE WHEN i % 2 = 0 THEN md5('t' || (i / 10)) END AS trace,
+      'sha256:' || md5('d' || (i % 10000)) || md5('d' || (i % 10000)) AS digest
+    FROM generate_series(0, ${n - 1}) AS i`);
+  await db.query(`ALTER TABLE public.gen ADD COLUMN seq bigint`);
+  await db.query(`UPDATE public.gen g SET seq = x.seq FROM
+    (SELECT i, row_number() OVER (PARTITION BY source ORDER BY i) AS seq FROM public.gen) x WHERE x.i = g.i`);
+  await db.query(`INSERT INTO timeline.events (tenant_id, occurred_at, source, ingest_seq, event_id, kind, subject, correlation_id, trace_id)
+    SELECT '${TENANT}', at, source, seq, id, kind, subject, corr, trace FROM public.gen`);
+  await db.query(`INSERT INTO timeline.event_details (tenant_id, occurred_at, event_id, occurred_at_text, attributes, payload)
+    SELECT '${TENANT}', at, id, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+      json_build_object('index', i, 'digest', digest), json_build_object('step', i % 13, 'note', 'bench event') FROM public.gen`);
+  await db.query(`INSERT INTO timeline.event_ids (tenant_id, event_id, occurred_at, source, ingest_seq)
+    SELECT '${TENANT}', id, at, source, seq FROM public.gen`);
+  await db.query(`INSERT INTO timeline.event_digests (tenant_id, digest, occurred_at, source, ingest_seq)
+    SELECT '${TENANT}', digest, at, source, seq FROM public.gen`);
+  await db.query(`INSERT INTO timeline.event_arrivals (tenant_id, arrival_seq, occurred_at, source, ingest_seq)
+    SELECT '${TENANT}', i + 1, at, source, seq FROM public.gen`);
+  await db.query(`INSERT INTO timeline.tenant_arrivals (tenant_id, last_arrival) VALUES ('${TENANT}', ${n})`);
+  await db.query(`DROP TABLE public.gen`);
+  await db.query('VACUUM ANALYZE');
+}
+
+/** Part 3: a filtered page of 100 (and the page after its cursor) at QUERY_EVENTS events. */
+async function queries() {
+  const t = await freshDb('bench_timeline_query');
+  try {
+    const f0 = performance.now();
+    await fillForQueries(t.db, QUERY_EVENTS);
+    args.log(`  filled ${QUERY_EVENTS} events in ${Math.round(performance.now() - f0)} ms (load ${load()})`);
     const r = rng(7);
+    const pick = () => Math.floor(r() * QUERY_EVENTS);
+    const day = 86_400_000;
+    const window = () => {
+      const from = T0 + Math.floor(r() * (SPAN - day));
+      return { from: new Date(from).toISOString(), to: new Date(from + day).toISOString() };
+    };
     const filters: [string, () => TimelineFilters][] = [
       ['none', () => ({})],
-      ['kind', () => ({ kind: KINDS[Math.floor(r() * KINDS.length)]! })],
-      ['source', () => ({ source: SOURCES[Math.floor(r() * SOURCES.length)]! })],
-      ['subject', () => ({ subject: events[Math.floor(r() * N)]!.subject! })],
-      ['correlationId', () => ({ correlationId: events[Math.floor(r() * N)]!.correlationId! })],
+      ['kind', () => ({ kind: KINDS[pick() % 12]! })],
+      ['source', () => ({ source: SOURCES[Math.floor(r() * 8)]! })],
       [
-        'kind+window',
+        'subject',
         () => {
-          const from = T0 + Math.floor(r() * (SPAN - 86_400_000));
-          return {
-            kind: KINDS[Math.floor(r() * KINDS.length)]!,
-            from: new Date(from).toISOString(),
-            to: new Date(from + 86_400_000).toISOString(),
-          };
+          const k = pick() % 5000;
+          return { subject: `registry.local/app-${k}@sha256:${md5(`s${k}`)}${md5(`s${k}`)}` };
         },
       ],
+      ['correlationId', () => ({ correlationId: `run-${Math.floor(pick() / 20)}` })],
+      ['traceId', () => ({ traceId: md5(`t${Math.floor(pick() / 20) * 2}`) })],
+      [
+        'digest',
+        () => {
+          const k = pick() % 10000;
+          return { digest: `sha256:${md5(`d${k}`)}${md5(`d${k}`)}` };
+        },
+      ],
+      ['from/to (1 day)', window],
+      ['kind + from/to', () => ({ kind: KINDS[pick() % 12]!, ...window() })],
+      ['source + from/to', () => ({ source: SOURCES[Math.floor(r() * 8)]!, ...window() })],
     ];
-    const queryRows: Record<string, string | number>[] = [];
+    const rows: Record<string, string | number>[] = [];
+    const plans: string[] = [];
     for (const [name, make] of filters) {
-      const ms: number[] = [];
+      const first: number[] = [];
+      const next: number[] = [];
+      let sizes = 0;
       for (let q = 0; q < QUERIES; q++) {
         const f = make();
-        const s = performance.now();
-        await db.withTenant(TENANT, (tx) => listTimeline(tx, TENANT, f, 100));
-        ms.push(performance.now() - s);
+        const s0 = performance.now();
+        const page = await t.db.withTenant(TENANT, (tx) => listTimeline(tx, TENANT, f, 100));
+        first.push(performance.now() - s0);
+        sizes += page.events.length;
+        if (page.nextCursor) {
+          const s1 = performance.now();
+          await t.db.withTenant(TENANT, (tx) => listTimeline(tx, TENANT, f, 100, page.nextCursor));
+          next.push(performance.now() - s1);
+        }
       }
-      ms.sort((a, b) => a - b);
-      queryRows.push({ filter: name, p50Ms: round(percentile(ms, 50), 2), p99Ms: round(percentile(ms, 99), 2) });
-    }
-
-    const ingestRows: Record<string, string | number>[] = [
-      {
-        path: 'storeTenantBatch',
-        events: N,
-        ms: Math.round(pipelineMs),
-        perSec: Math.round(N / (pipelineMs / 1000)),
-        vsCopy: round(copy.ms / pipelineMs, 2),
-        runsPerSec: '',
-        publishPerSec: '',
-      },
-      { path: 'psql \\copy (baseline)', events: N, ms: Math.round(copy.ms), perSec: Math.round(N / (copy.ms / 1000)) },
-    ];
-    for (const name of BROKERS) {
-      const runs: { ms: number; publishMs: number }[] = [];
-      for (let i = 0; i < REPEAT; i++) runs.push(await brokerDrain(name, events));
-      const ms = median(runs.map((x) => x.ms));
-      ingestRows.push({
-        path: `${name} → indexer process → PG${REPEAT > 1 ? ` (median of ${REPEAT})` : ''}`,
-        events: N,
-        ms: Math.round(ms),
-        perSec: Math.round(N / (ms / 1000)),
-        vsCopy: round(copy.ms / ms, 2),
-        runsPerSec: runs.map((x) => Math.round(N / (x.ms / 1000))).join(' '),
-        publishPerSec: Math.round(N / (median(runs.map((x) => x.publishMs)) / 1000)),
+      first.sort((a, b) => a - b);
+      next.sort((a, b) => a - b);
+      rows.push({
+        filter: name,
+        rowsPerPage: round(sizes / QUERIES, 1),
+        p50Ms: round(percentile(first, 50), 2),
+        p99Ms: round(percentile(first, 99), 2),
+        cursorP50Ms: next.length ? round(percentile(next, 50), 2) : '',
+        cursorP99Ms: next.length ? round(percentile(next, 99), 2) : '',
+        load: load(),
       });
+      if (args.flag('explain')) {
+        const f = make();
+        const page = await t.db.withTenant(TENANT, (tx) => listTimeline(tx, TENANT, f, 100));
+        for (const [label, cursor] of [
+          ['first page', undefined],
+          ['after cursor', page.nextCursor],
+        ] as const) {
+          if (label === 'after cursor' && !cursor) continue;
+          const q = timelinePageQuery(TENANT, f, 100, cursor);
+          const plan = await t.db.withTenant(TENANT, (tx) =>
+            tx.query<{ 'QUERY PLAN': string }>(`EXPLAIN (ANALYZE, BUFFERS) ${q.sql}`, q.params),
+          );
+          plans.push(`--- ${name}, ${label}\n${plan.rows.map((x) => x['QUERY PLAN']).join('\n')}`);
+        }
+      }
     }
-    const ratio = round(copy.ms / pipelineMs, 2);
-    if (args.json) {
-      process.stdout.write(
-        `${JSON.stringify({ events: N, batch: BATCH, ingest: ingestRows, pipelineVsCopy: ratio, queries: queryRows, peakRssMiB: round(peak(), 1) })}\n`,
-      );
-    } else {
-      printTable(ingestRows, args.log);
-      args.log(`pipeline rate / COPY rate: ${ratio}`);
-      printTable(queryRows, args.log);
-      args.log(`peak RSS ${round(peak(), 1)} MiB`);
-    }
+    return { rows, plans };
   } finally {
-    await db.close();
-    await target.drop();
+    await t.drop();
+  }
+}
+
+async function main(): Promise<void> {
+  args.log(machineLine());
+  args.log(
+    `events ${N}, batch ${BATCH}, repeat ${REPEAT}, brokers ${BROKERS.join(',') || 'none'}, indexer consumers ${CONSUMERS}×${BUS_BATCH}`,
+  );
+  const events = makeEvents();
+  const dir = await mkdtemp(join(tmpdir(), 'stella-bench-timeline-'));
+  const peak = rssSampler();
+  const result: Record<string, unknown> = { events: N, batch: BATCH, repeat: REPEAT };
+  try {
+    if (!ONLY || ONLY === 'ingest') {
+      const ingest = await ingestRounds(events, dir);
+      result['ingest'] = ingest;
+      printTable(ingest, args.log);
+    }
+    if ((!ONLY || ONLY === 'brokers') && !args.flag('no-broker-side') && BROKERS.length > 0) {
+      const side = await brokerSide(events);
+      result['brokerSide'] = side;
+      printTable(side, args.log);
+    }
+    if (!ONLY || ONLY === 'queries') {
+      args.log(`queries: ${QUERIES} per filter at ${QUERY_EVENTS} events`);
+      const q = await queries();
+      result['queries'] = q.rows;
+      printTable(q.rows, args.log);
+      for (const p of q.plans) args.log(p);
+    }
+    args.log(`peak RSS ${round(peak(), 1)} MiB`);
+    if (args.json) process.stdout.write(`${JSON.stringify({ ...result, peakRssMiB: round(peak(), 1) })}\n`);
+  } finally {
     await rm(dir, { recursive: true, force: true });
   }
 }

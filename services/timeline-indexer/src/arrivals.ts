@@ -23,22 +23,17 @@ import type { StoredEvent } from './evidence.js';
  */
 export async function recordArrivals(tx: Tx, rows: readonly StoredEvent[]): Promise<void> {
   if (rows.length === 0) return;
-  const r = await tx.query<{ last_arrival: string }>(
-    `INSERT INTO timeline.tenant_arrivals (last_arrival) VALUES ($1)
-     ON CONFLICT (tenant_id) DO UPDATE SET last_arrival = timeline.tenant_arrivals.last_arrival + $1
-     RETURNING last_arrival::text`,
-    [rows.length],
-  );
-  const first = BigInt(r.rows[0]!.last_arrival) - BigInt(rows.length) + 1n;
+  // One statement: take the counter row (held to COMMIT) and number the rows after it.
   await tx.query(
-    `INSERT INTO timeline.event_arrivals (arrival_seq, occurred_at, source, ingest_seq)
-     SELECT * FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::bigint[])`,
-    [
-      rows.map((_, i) => String(first + BigInt(i))),
-      rows.map((x) => x.at),
-      rows.map((x) => x.event.source),
-      rows.map((x) => String(x.seq)),
-    ],
+    `WITH c AS (
+       INSERT INTO timeline.tenant_arrivals (last_arrival) VALUES ($1::bigint)
+       ON CONFLICT (tenant_id) DO UPDATE SET last_arrival = timeline.tenant_arrivals.last_arrival + $1::bigint
+       RETURNING last_arrival
+     )
+     INSERT INTO timeline.event_arrivals (arrival_seq, occurred_at, source, ingest_seq)
+     SELECT c.last_arrival - $1::bigint + u.ord, u.o, u.s, u.q
+     FROM c, unnest($2::timestamptz[], $3::text[], $4::bigint[]) WITH ORDINALITY AS u(o, s, q, ord)`,
+    [String(rows.length), rows.map((x) => x.at), rows.map((x) => x.event.source), rows.map((x) => String(x.seq))],
   );
 }
 

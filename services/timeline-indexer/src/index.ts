@@ -4,6 +4,7 @@ export { createTimelineMetrics, type TimelineMetrics } from './metrics.js';
 export { storeTenantBatch, type IngestOutcome } from './ingest.js';
 export {
   listTimeline,
+  timelinePageQuery,
   type TimelineEvent,
   type TimelineFilters,
   type TimelinePage,

@@ -9,7 +9,7 @@ import { StellaError } from '@stella/core/errors';
 import type { Tx } from '@stella/platform/db';
 import type { EventEnvelope, EventProblem } from '@stella/platform/bus';
 import { recordArrivals } from './arrivals.js';
-import { recordEvidence } from './evidence.js';
+import { recordEvidence, type StoredEvent } from './evidence.js';
 
 /** What became of one event of a batch. */
 export interface IngestOutcome {
@@ -90,10 +90,53 @@ export function digestsOf(event: EventEnvelope): string[] {
 const json = (v: unknown) => (v === undefined ? null : JSON.stringify(v));
 
 /**
+ * The ingest statement: numbers the batch's new events and writes their `event_ids`, `events`
+ * and `event_details` rows and the sequence counters, in one round trip. `$1` is the tenant, `$2`
+ * … `$13` the batch's columns in input order, `$14`/`$15` the locked counters' sources and
+ * values. An event is new when its id is not in `event_ids` (one primary-key probe per id: a
+ * scalar subquery with LIMIT 1, which the planner cannot flatten into a scan of the tenant's
+ * whole index — docs/timeline.md "Capacity model") and it is the first of its id in the batch.
+ * `ON CONFLICT DO NOTHING` settles a race with a concurrent batch (first commit wins); the loser's
+ * number stays unused. Returns the winners' input positions (1-based) and sequence numbers.
+ */
+const INGEST_SQL = `WITH input AS (
+  SELECT * FROM unnest($2::text[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+    $9::text[], $10::text[], $11::text[], $12::text[], $13::text[])
+    WITH ORDINALITY AS u(id, at, source, kind, subject, corr, trace, actor, at_text, a, p, v, ord)
+), fresh AS (
+  SELECT DISTINCT ON (i.id) i.* FROM input i
+  WHERE (SELECT 1 FROM timeline.event_ids x WHERE x.tenant_id = $1 AND x.event_id = i.id LIMIT 1) IS NULL
+  ORDER BY i.id, i.ord
+), numbered AS (
+  SELECT f.*, c.last + row_number() OVER (PARTITION BY f.source ORDER BY f.ord) AS seq
+  FROM fresh f JOIN unnest($14::text[], $15::bigint[]) AS c(source, last) ON c.source = f.source
+), ids AS (
+  INSERT INTO timeline.event_ids (event_id, occurred_at, source, ingest_seq)
+  SELECT id, at, source, seq FROM numbered ORDER BY id
+  ON CONFLICT DO NOTHING RETURNING event_id
+), counters AS (
+  UPDATE timeline.source_sequences q SET last_seq = m.seq
+  FROM (SELECT source, max(seq) AS seq FROM numbered GROUP BY source) m
+  WHERE q.tenant_id = $1 AND q.source = m.source
+), won AS (
+  SELECT n.* FROM numbered n JOIN ids ON ids.event_id = n.id
+), ev AS (
+  INSERT INTO timeline.events (occurred_at, source, ingest_seq, event_id, kind, subject, correlation_id, trace_id, actor)
+  SELECT at, source, seq, id, kind, subject, corr, trace, actor FROM won
+), det AS (
+  INSERT INTO timeline.event_details (occurred_at, event_id, occurred_at_text, attributes, payload, evidence)
+  SELECT at, id, at_text, a::json, p::json, v::json FROM won
+)
+SELECT ord::int AS ord, seq::text AS seq FROM won`;
+
+/**
  * Stores one tenant's batch in `tx` (a `withTenant(tenant)` transaction) and reports each
  * event's outcome in input order. The events must be valid envelopes of `tenant`
  * ({@link assertStorable} too); a SQL failure rolls the whole batch back, so the caller acks or
  * answers only after `tx` committed.
+ *
+ * Round trips: the counter lock, {@link INGEST_SQL}, the digests and evidence links (only when
+ * the batch has any), the evidence derivations (evidence events only), the arrivals.
  *
  * Ingest sequence: the `(tenant, source)` counter rows are locked (in source order, so two
  * batches cannot deadlock) before anything else, so concurrent ingests of one source serialize
@@ -115,87 +158,36 @@ export async function storeTenantBatch(
      RETURNING source, last_seq::text`,
     [sources],
   );
-  const next = new Map(locked.rows.map((r) => [r.source, BigInt(r.last_seq)]));
-  const ids = events.map((e) => e.eventId);
-  // One primary-key probe per id. LATERAL … LIMIT 1 keeps the planner from turning this into a
-  // join or an `= ANY` filter over the whole tenant's index: without statistics (autovacuum off,
-  // or a table that grew since its last ANALYZE) that plan scanned every id of the tenant — 480 ms
-  // per 500-event batch at 350,000 events — where the probes take ~1.5 ms (docs/timeline.md
-  // "Capacity model").
-  const existing = await tx.query<{ event_id: string }>(
-    `SELECT x.event_id FROM unnest($2::text[]) AS u(id),
-       LATERAL (SELECT e.event_id FROM timeline.event_ids e WHERE e.tenant_id = $1 AND e.event_id = u.id LIMIT 1) x`,
-    [tenant, ids],
-  );
-  const seen = new Set(existing.rows.map((r) => r.event_id));
   // `at`: the ordering key as ISO text (dates are sent as text on both drivers).
-  const fresh: { event: EventEnvelope; seq: bigint; at: string }[] = [];
-  const outcomes: IngestOutcome[] = events.map((event) => {
-    if (seen.has(event.eventId)) return { eventId: event.eventId, status: 'duplicate', source: event.source };
-    seen.add(event.eventId);
-    const seq = next.get(event.source)! + 1n;
-    next.set(event.source, seq);
-    fresh.push({ event, seq, at: new Date(occurredAtMs(event.occurredAt)).toISOString() });
-    return { eventId: event.eventId, status: 'stored', source: event.source, ingestSeq: String(seq) };
+  const at = events.map((e) => new Date(occurredAtMs(e.occurredAt)).toISOString());
+  const col = <T>(f: (e: EventEnvelope) => T) => events.map(f);
+  const won = await tx.query<{ ord: number; seq: string }>(INGEST_SQL, [
+    tenant,
+    col((e) => e.eventId),
+    at,
+    col((e) => e.source),
+    col((e) => e.kind),
+    col((e) => e.subject ?? null),
+    col((e) => e.correlationId ?? null),
+    col((e) => e.traceId ?? null),
+    col((e) => e.actor ?? null),
+    col((e) => e.occurredAt),
+    col((e) => json(e.attributes)),
+    col((e) => json(e.payload)),
+    col((e) => json(e.evidence)),
+    locked.rows.map((r) => r.source),
+    locked.rows.map((r) => r.last_seq),
+  ]);
+  const seqAt = new Map(won.rows.map((r) => [Number(r.ord) - 1, r.seq]));
+  const rows: StoredEvent[] = [];
+  const outcomes: IngestOutcome[] = events.map((event, i) => {
+    const seq = seqAt.get(i);
+    if (seq === undefined) return { eventId: event.eventId, status: 'duplicate', source: event.source };
+    rows.push({ event, at: at[i]!, seq: BigInt(seq) });
+    return { eventId: event.eventId, status: 'stored', source: event.source, ingestSeq: seq };
   });
-  if (fresh.length === 0) return outcomes;
-
-  // Sorted by event id, so two batches sharing ids wait on each other instead of deadlocking.
-  const byId = [...fresh].sort((a, b) => (a.event.eventId < b.event.eventId ? -1 : 1));
-  const inserted = await tx.query<{ event_id: string }>(
-    `INSERT INTO timeline.event_ids (event_id, occurred_at, source, ingest_seq)
-     SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::bigint[])
-     ON CONFLICT DO NOTHING RETURNING event_id`,
-    [
-      byId.map((f) => f.event.eventId),
-      byId.map((f) => f.at),
-      byId.map((f) => f.event.source),
-      byId.map((f) => String(f.seq)),
-    ],
-  );
-  await tx.query(
-    `UPDATE timeline.source_sequences SET last_seq = u.q
-     FROM unnest($1::text[], $2::bigint[]) AS u(s, q) WHERE source = u.s`,
-    [[...next.keys()], [...next.values()].map(String)],
-  );
-  const won = new Set(inserted.rows.map((r) => r.event_id));
-  const rows = fresh.filter((f) => won.has(f.event.eventId));
-  for (const o of outcomes) {
-    if (o.status === 'stored' && !won.has(o.eventId)) {
-      o.status = 'duplicate';
-      delete o.ingestSeq;
-    }
-  }
   if (rows.length === 0) return outcomes;
 
-  const col = <T>(f: (r: (typeof rows)[number]) => T) => rows.map(f);
-  await tx.query(
-    `INSERT INTO timeline.events (occurred_at, source, ingest_seq, event_id, kind, subject, correlation_id, trace_id, actor)
-     SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])`,
-    [
-      col((r) => r.at),
-      col((r) => r.event.source),
-      col((r) => String(r.seq)),
-      col((r) => r.event.eventId),
-      col((r) => r.event.kind),
-      col((r) => r.event.subject ?? null),
-      col((r) => r.event.correlationId ?? null),
-      col((r) => r.event.traceId ?? null),
-      col((r) => r.event.actor ?? null),
-    ],
-  );
-  await tx.query(
-    `INSERT INTO timeline.event_details (occurred_at, event_id, occurred_at_text, attributes, payload, evidence)
-     SELECT o, e, t, a::json, p::json, v::json FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) AS u(o, e, t, a, p, v)`,
-    [
-      col((r) => r.at),
-      col((r) => r.event.eventId),
-      col((r) => r.event.occurredAt),
-      col((r) => json(r.event.attributes)),
-      col((r) => json(r.event.payload)),
-      col((r) => json(r.event.evidence)),
-    ],
-  );
   const digests = rows.flatMap((r) => digestsOf(r.event).map((d) => ({ d, r })));
   if (digests.length > 0) {
     await tx.query(

@@ -594,7 +594,8 @@ describe('bus ingest', () => {
           fn({
             ...tx,
             query: (async (sql: string, params?: readonly unknown[]) => {
-              if (sql.includes('INSERT INTO timeline.events ') && (params?.[3] as string[]).includes(bad.eventId))
+              // The ingest statement (ingest.ts INGEST_SQL) takes the batch's event ids as $2.
+              if (sql.includes('INSERT INTO timeline.events ') && (params?.[1] as string[]).includes(bad.eventId))
                 throw Object.assign(new Error('value too long'), { code: '22001' });
               return tx.query(sql, params);
             }) as typeof tx.query,

@@ -6,7 +6,8 @@
  * argv: <postgres url> <bus url> [bus options JSON] [child options JSON]
  * child options: `waitForGo` — connect, print `connected`, and join the group only after a `go`
  * line on stdin (a bench times the drain from there); `lifetimeMs` — exit after this long
- * (default 120 000) so a child never outlives a parent that died without killing it.
+ * (default 120 000) so a child never outlives a parent that died without killing it;
+ * `subscriptions` / `batchSize` — the consumer's (default 2 × 500, the service's defaults).
  */
 import { createInterface } from 'node:readline';
 import { openBus } from '@stella/platform/bus';
@@ -21,7 +22,12 @@ if (!dbUrl || !busUrl) {
   process.stderr.write('usage: timeline-consumer-child <postgres url> <bus url> [options-json] [child-json]\n');
   process.exit(2);
 }
-const child = JSON.parse(childJson ?? '{}') as { waitForGo?: boolean; lifetimeMs?: number };
+const child = JSON.parse(childJson ?? '{}') as {
+  waitForGo?: boolean;
+  lifetimeMs?: number;
+  subscriptions?: number;
+  batchSize?: number;
+};
 setTimeout(() => process.exit(4), child.lifetimeMs ?? 120_000).unref();
 const db = await openDb({ kind: 'postgres', url: dbUrl });
 const bus = await openBus(parseBusUrl(busUrl), JSON.parse(optionsJson ?? '{}') as Record<string, unknown>);
@@ -29,8 +35,8 @@ const metrics = createTimelineMetrics();
 const worker = timelineConsumer(db, bus, metrics, {
   name: 'child',
   group: TIMELINE_GROUP,
-  subscriptions: 2,
-  batchSize: 500,
+  subscriptions: child.subscriptions ?? 2,
+  batchSize: child.batchSize ?? 500,
 });
 if (child.waitForGo) {
   process.stdout.write('connected\n');
