@@ -337,3 +337,44 @@ export async function getEvidenceLinks(tx: Tx, tenant: string, eventId: string):
       return link;
     });
 }
+
+/** An arrival of the shared stream read: the event and which of the filter sets it matches. */
+export interface MatchedArrival extends StreamedEvent {
+  /** `matches[i]`: the event matches `filterSets[i]` of the call. */
+  matches: boolean[];
+}
+
+/**
+ * The tenant's events that arrived in `(after, upto]` and match at least one of `filterSets`,
+ * in arrival order, each with which sets it matches — the one read that serves every stream of
+ * the tenant in a process (stream.ts). Each set's conditions are {@link filterConditions}', so a
+ * stream filters exactly as `GET /timeline` and {@link arrivalsBetween} do.
+ */
+export async function arrivalsMatching(
+  tx: Tx,
+  tenant: string,
+  filterSets: readonly TimelineFilters[],
+  after: bigint,
+  upto: bigint,
+): Promise<MatchedArrival[]> {
+  if (filterSets.length === 0) return [];
+  const params: unknown[] = [tenant, String(after), String(upto)];
+  const p = (v: unknown) => `$${params.push(v)}`;
+  const tests = filterSets.map((f) => {
+    const c = filterConditions(f, p);
+    return c.length === 0 ? 'true' : `(${c.join(' AND ')})`;
+  });
+  const rows = await tx.query<Row & { arrival_seq: string; matches: boolean[] }>(
+    `SELECT * FROM (
+       SELECT a.arrival_seq::text AS arrival_seq, ARRAY[${tests.join(', ')}]::boolean[] AS matches, ${COLUMNS}
+       FROM timeline.event_arrivals a
+       JOIN timeline.events e ON e.tenant_id = a.tenant_id AND e.occurred_at = a.occurred_at
+         AND e.source = a.source AND e.ingest_seq = a.ingest_seq
+       ${DETAILS_JOIN}
+       WHERE a.tenant_id = $1 AND a.arrival_seq > $2::bigint AND a.arrival_seq <= $3::bigint
+     ) m WHERE true = ANY (m.matches)
+     ORDER BY m.arrival_seq::bigint`,
+    params,
+  );
+  return rows.rows.map((r) => ({ arrival: BigInt(r.arrival_seq), event: toEvent(r), matches: r.matches }));
+}

@@ -12,8 +12,23 @@ import type { ServiceDeps } from '@stella/platform/service';
 import { storageProblems, storeTenantBatch } from './ingest.js';
 import type { TimelineMetrics } from './metrics.js';
 import { lastArrival } from './arrivals.js';
-import { arrivalsBetween, getEvidenceLinks, getTimelineEvent, listTimeline, type TimelineFilters } from './query.js';
-import { parseLastEventId, runStream, StreamRegistry, type StreamSettings } from './stream.js';
+import {
+  arrivalsBetween,
+  arrivalsMatching,
+  getEvidenceLinks,
+  getTimelineEvent,
+  listTimeline,
+  type TimelineFilters,
+} from './query.js';
+import {
+  parseLastEventId,
+  runStream,
+  StreamHub,
+  StreamRegistry,
+  type StreamSettings,
+  type StreamSource,
+} from './stream.js';
+import type { Db } from '@stella/platform/db';
 
 const TAG = 'timeline';
 const ULID = '^[0-7][0-9A-HJKMNP-TV-Z]{25}$';
@@ -123,10 +138,15 @@ export function timelineRoutes(deps: ServiceDeps, metrics: TimelineMetrics): Rou
     window: DEFAULT_STREAM.window,
   };
   const streams = new StreamRegistry();
+  // One reader per tenant for all of this process's streams (stream.ts).
+  const hub = new StreamHub((tenant) => streamSource(deps.db, tenant, metrics), stream);
   return (app) => {
     app.addSchema(TimelineEventSchema);
     // Open streams would hold server.close() forever: end them first (they resume by Last-Event-ID).
-    app.addHook('preClose', async () => streams.closeAll());
+    app.addHook('preClose', async () => {
+      streams.closeAll();
+      hub.close();
+    });
     const EventRef = Type.Ref(TimelineEventSchema);
 
     app.post(
@@ -304,14 +324,10 @@ export function timelineRoutes(deps: ServiceDeps, metrics: TimelineMetrics): Rou
         const out = new PassThrough();
         const gone = new AbortController();
         reply.raw.on('close', () => gone.abort());
-        const source = {
-          last: () => ctx.transaction((tx) => lastArrival(tx, ctx.tenant)),
-          between: (after: bigint, upto: bigint) =>
-            ctx.transaction((tx) => arrivalsBetween(tx, ctx.tenant, filters, after, upto)),
-        };
-        runStream(out, source, start, stream, streams, ctx.principal.expiresAt * 1000, gone.signal).catch((err) =>
-          req.log.warn({ err }, 'timeline stream ended by an error'),
-        );
+        metrics.streamConnections.inc();
+        runStream(out, hub, ctx.tenant, filters, start, streams, ctx.principal.expiresAt * 1000, gone.signal)
+          .catch((err) => req.log.warn({ err }, 'timeline stream ended by an error'))
+          .finally(() => metrics.streamConnections.dec());
         return (
           reply
             .type('text/event-stream; charset=utf-8')
@@ -378,6 +394,24 @@ export function timelineRoutes(deps: ServiceDeps, metrics: TimelineMetrics): Rou
         return { eventId, evidence };
       },
     );
+  };
+}
+
+/** The stream's reads of `tenant`, each in its own tenant transaction, counted in `metrics`. */
+export function streamSource(db: Db, tenant: string, metrics: TimelineMetrics): StreamSource {
+  return {
+    last: () => {
+      metrics.streamReads.inc({ kind: 'poll' });
+      return db.withTenant(tenant, (tx) => lastArrival(tx, tenant));
+    },
+    between: (filters, after, upto) => {
+      metrics.streamReads.inc({ kind: 'catch_up' });
+      return db.withTenant(tenant, (tx) => arrivalsBetween(tx, tenant, filters, after, upto));
+    },
+    matching: (sets, after, upto) => {
+      metrics.streamReads.inc({ kind: 'shared' });
+      return db.withTenant(tenant, (tx) => arrivalsMatching(tx, tenant, sets, after, upto));
+    },
   };
 }
 

@@ -132,6 +132,8 @@ describe('timeline on PostgreSQL', { skip }, () => {
       'event_arrivals_default',
       'evidence_bundles',
       'evidence_holds',
+      'retention_settings',
+      'evidence_incidents',
     ];
     for (const t of tables) {
       const asB = await h.db.withTenant(B, (tx) =>
