@@ -300,8 +300,8 @@ describe('stella timeline', () => {
     const table = await cli(['timeline', 'evidence', id]);
     assert.equal(table.code, 0, table.stderr);
     assert.deepEqual(table.stdout.trimEnd().split('\n'), [
-      `DIGEST${' '.repeat(DIGEST.length - 4)}BUNDLE    MANIFEST DIGEST  ATTESTATION SUBJECT`,
-      `${DIGEST}  bundle-9  -                -`,
+      `DIGEST${' '.repeat(DIGEST.length - 4)}BUNDLE    MANIFEST DIGEST  ATTESTATION SUBJECT  HOLDS  CUSTODY`,
+      `${DIGEST}  bundle-9  -                -                    -      -`,
     ]);
     const json = await cli(['timeline', 'evidence', '--json', id]);
     assert.deepEqual(JSON.parse(json.stdout), {

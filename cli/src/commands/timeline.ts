@@ -501,18 +501,29 @@ export const commands: CommandSpec[] = [
           println(ctx.stdout, JSON.stringify(links));
           return EXIT.OK;
         }
+        const incidents = links.incidents ?? [];
+        const printIncidents = () => {
+          for (const i of incidents)
+            println(
+              ctx.stdout,
+              `incident ${i.incidentId}: ${i.active ? 'active' : 'ended'}${i.activatedAt ? ` since ${i.activatedAt}` : ''}${i.deactivatedAt ? ` until ${i.deactivatedAt}` : ''}${i.activateReason ? ` (${i.activateReason})` : ''}`,
+            );
+        };
         if (links.evidence.length === 0) {
           println(ctx.stdout, `no evidence linked to ${links.eventId}`);
+          printIncidents();
           return EXIT.OK;
         }
         // Digests are never cut: they are what one copies into `stella evidence …`.
         const rows = [
-          ['DIGEST', 'BUNDLE', 'MANIFEST DIGEST', 'ATTESTATION SUBJECT'],
+          ['DIGEST', 'BUNDLE', 'MANIFEST DIGEST', 'ATTESTATION SUBJECT', 'HOLDS', 'CUSTODY'],
           ...links.evidence.map((l) => [
-            l.digest,
+            l.digest ?? '-',
             l.bundleId ?? '-',
             l.manifestDigest ?? '-',
             l.attestationSubject ?? '-',
+            l.legalHolds?.join(',') ?? '-',
+            l.custody ? `${l.custodyTruncated ? '…' : ''}${l.custody.map((c) => c.action).join(' → ')}` : '-',
           ]),
         ];
         const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
@@ -524,6 +535,7 @@ export const commands: CommandSpec[] = [
               .join('  ')
               .trimEnd(),
           );
+        printIncidents();
         return EXIT.OK;
       });
     },

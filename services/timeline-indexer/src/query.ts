@@ -272,7 +272,10 @@ export interface SealedBundle {
 
 /** One evidence reference of an event, in envelope order, with what the timeline knows of its bundle. */
 export interface EvidenceLink {
-  digest: string;
+  /** The reference's digest; for a derived link (`origin`), the bundle's archive digest once its seal was indexed. */
+  digest?: string;
+  /** Absent: the envelope's own reference. `hold` / `custody`: the bundle a hold or custody event names in its payload or attributes (evidence.ts). */
+  origin?: 'hold' | 'custody';
   bundleId?: string;
   manifestDigest?: string;
   attestationSubject?: string;
@@ -287,6 +290,8 @@ export interface EvidenceLink {
 /** The event's evidence links, or undefined when the event does not exist for this tenant. */
 export async function getEvidenceLinks(tx: Tx, tenant: string, eventId: string): Promise<EvidenceLink[] | undefined> {
   const rows = await tx.query<{
+    ordinal: number | null;
+    origin: 'hold' | 'custody' | null;
     digest: string | null;
     bundle_id: string | null;
     manifest_digest: string | null;
@@ -300,7 +305,7 @@ export async function getEvidenceLinks(tx: Tx, tenant: string, eventId: string):
     leaf_count: number | null;
     legal_holds: string[] | null;
   }>(
-    `SELECT l.digest, l.bundle_id, l.manifest_digest, l.attestation_subject,
+    `SELECT l.ordinal, l.origin, COALESCE(l.digest, b.archive_digest) AS digest, l.bundle_id, l.manifest_digest, l.attestation_subject,
        b.sealed_event_id, b.sealed_at, b.root_hash, b.archive_digest, b.manifest_digest AS bundle_manifest_digest,
        b.bundle_kind, b.leaf_count,
        (SELECT array_agg(h.case_id ORDER BY h.case_id) FROM timeline.evidence_holds h
@@ -314,9 +319,11 @@ export async function getEvidenceLinks(tx: Tx, tenant: string, eventId: string):
   );
   if (rows.rows.length === 0) return undefined;
   return rows.rows
-    .filter((r) => r.digest !== null)
+    .filter((r) => r.ordinal !== null)
     .map((r) => {
-      const link: EvidenceLink = { digest: r.digest! };
+      const link: EvidenceLink = {};
+      if (r.digest !== null) link.digest = r.digest;
+      if (r.origin !== null) link.origin = r.origin;
       if (r.bundle_id !== null) link.bundleId = r.bundle_id;
       if (r.manifest_digest !== null) link.manifestDigest = r.manifest_digest;
       if (r.attestation_subject !== null) link.attestationSubject = r.attestation_subject;

@@ -12,6 +12,7 @@ import type { ServiceDeps } from '@stella/platform/service';
 import { storageProblems, storeTenantBatch } from './ingest.js';
 import type { TimelineMetrics } from './metrics.js';
 import { lastArrival } from './arrivals.js';
+import { evidenceContext, MAX_CUSTODY } from './evidence.js';
 import {
   arrivalsBetween,
   arrivalsMatching,
@@ -76,7 +77,19 @@ const TimelineEventSchema = Type.Object(
 
 const EvidenceLinkSchema = Type.Object(
   {
-    digest: Type.String({ pattern: DIGEST }),
+    digest: Type.Optional(
+      Type.String({
+        pattern: DIGEST,
+        description:
+          "The reference's digest. A derived link (`origin`) has the bundle's archive digest once its seal was indexed, none before.",
+      }),
+    ),
+    origin: Type.Optional(
+      Type.Union([Type.Literal('hold'), Type.Literal('custody')], {
+        description:
+          "Absent: a reference of the event's envelope. `hold`: a bundle its hold event names in `payload.bundleIds`; `custody`: the bundle of an `evidence.custody.*` event (`attributes.bundleId`).",
+      }),
+    ),
     bundleId: Type.Optional(Type.String()),
     manifestDigest: Type.Optional(Type.String({ pattern: DIGEST })),
     attestationSubject: Type.Optional(Type.String()),
@@ -106,8 +119,44 @@ const EvidenceLinkSchema = Type.Object(
       ),
     ),
     legalHolds: Type.Optional(Type.Array(Type.String(), { description: 'Case ids of holds in force on the bundle.' })),
+    custody: Type.Optional(
+      Type.Array(
+        Type.Object(
+          {
+            eventId: Type.String({ pattern: ULID }),
+            action: Type.String({ description: 'The `evidence.custody.<action>` of the event.' }),
+            occurredAt: Type.String({ format: 'date-time' }),
+            actor: Type.Optional(Type.String()),
+          },
+          { additionalProperties: false },
+        ),
+        {
+          description: `The bundle's chain of custody on the timeline (its \`evidence.custody.*\` events), in timeline order; the latest ${MAX_CUSTODY}.`,
+        },
+      ),
+    ),
+    custodyTruncated: Type.Optional(
+      Type.Literal(true, { description: 'Older custody events exist than `custody` lists.' }),
+    ),
   },
   { additionalProperties: false },
+);
+
+const IncidentSchema = Type.Object(
+  {
+    incidentId: Type.String(),
+    active: Type.Boolean({ description: 'Activated and not seen deactivated (yet).' }),
+    activatedAt: Type.Optional(Type.String({ format: 'date-time' })),
+    activatedEventId: Type.Optional(Type.String({ pattern: ULID })),
+    activateReason: Type.Optional(Type.String()),
+    deactivatedAt: Type.Optional(Type.String({ format: 'date-time' })),
+    deactivatedEventId: Type.Optional(Type.String({ pattern: ULID })),
+    deactivateReason: Type.Optional(Type.String()),
+  },
+  {
+    additionalProperties: false,
+    description: 'An Evidence Locker incident (evidence.incident.activated / deactivated) as the timeline saw it.',
+  },
 );
 
 /** The filters of `GET /timeline` and `GET /timeline/stream`. */
@@ -371,11 +420,20 @@ export function timelineRoutes(deps: ServiceDeps, metrics: TimelineMetrics): Rou
           tags: [TAG],
           summary: "An event's evidence links",
           description:
-            "The evidence references the event carried (bundle id, digest, manifest digest, attestation subject), in envelope order. A reference naming a bundle also says where to fetch the bundle's DSSE envelope, what its `evidence.bundle.sealed` event announced (Merkle root, manifest and archive digests) and which legal holds are in force on it.",
+            "The evidence references the event carried (bundle id, digest, manifest digest, attestation subject), in envelope order, then the bundles a hold or custody event names outside its envelope (`origin`). A link naming a bundle also says where to fetch the bundle's DSSE envelope, what its `evidence.bundle.sealed` event announced (Merkle root, manifest and archive digests), which legal holds are in force on it and its chain of custody (`evidence.custody.*` events). `incidents`: the Evidence Locker incidents active when the event occurred, and an incident event's own.",
           params: EventIdParams,
           response: {
             200: Type.Object(
-              { eventId: Type.String({ pattern: ULID }), evidence: Type.Array(EvidenceLinkSchema) },
+              {
+                eventId: Type.String({ pattern: ULID }),
+                evidence: Type.Array(EvidenceLinkSchema),
+                incidents: Type.Optional(
+                  Type.Array(IncidentSchema, {
+                    description:
+                      "Incidents active when the event occurred, and an incident event's own; absent when none.",
+                  }),
+                ),
+              },
               { additionalProperties: false },
             ),
             ...errorResponses(400, 401, 403, 404),
@@ -385,13 +443,28 @@ export function timelineRoutes(deps: ServiceDeps, metrics: TimelineMetrics): Rou
       async (req) => {
         const ctx = deps.tenants.forRequest(req);
         const { eventId } = req.params;
-        const evidence = await ctx.transaction(async (tx) => {
+        const found = await ctx.transaction(async (tx) => {
           const links = await getEvidenceLinks(tx, ctx.tenant, eventId);
+          const context = links
+            ? await evidenceContext(
+                tx,
+                ctx.tenant,
+                eventId,
+                links.flatMap((l) => l.bundleId ?? []),
+              )
+            : undefined;
           await tx.audit({ action: 'timeline.evidence', resource: eventId, outcome: links ? 'ok' : 'failed' });
-          return links;
+          return links && context ? { links, context } : undefined;
         });
-        if (!evidence) throw notFound(eventId);
-        return { eventId, evidence };
+        if (!found) throw notFound(eventId);
+        const evidence = found.links.map((l) => {
+          const trail = l.bundleId !== undefined ? found.context.custody.get(l.bundleId) : undefined;
+          return trail && trail.entries.length > 0
+            ? { ...l, custody: trail.entries, ...(trail.truncated ? { custodyTruncated: true as const } : {}) }
+            : l;
+        });
+        const { incidents } = found.context;
+        return { eventId, evidence, ...(incidents.length > 0 ? { incidents } : {}) };
       },
     );
   };

@@ -2191,7 +2191,7 @@ export interface paths {
         };
         /**
          * An event's evidence links
-         * @description The evidence references the event carried (bundle id, digest, manifest digest, attestation subject), in envelope order. A reference naming a bundle also says where to fetch the bundle's DSSE envelope, what its `evidence.bundle.sealed` event announced (Merkle root, manifest and archive digests) and which legal holds are in force on it.
+         * @description The evidence references the event carried (bundle id, digest, manifest digest, attestation subject), in envelope order, then the bundles a hold or custody event names outside its envelope (`origin`). A link naming a bundle also says where to fetch the bundle's DSSE envelope, what its `evidence.bundle.sealed` event announced (Merkle root, manifest and archive digests), which legal holds are in force on it and its chain of custody (`evidence.custody.*` events). `incidents`: the Evidence Locker incidents active when the event occurred, and an incident event's own.
          */
         get: {
             parameters: {
@@ -2240,7 +2240,22 @@ export interface paths {
                                     sealedEventId: string;
                                 };
                                 bundleId?: string;
-                                digest: string;
+                                /** @description The bundle's chain of custody on the timeline (its `evidence.custody.*` events), in timeline order; the latest 100. */
+                                custody?: {
+                                    /** @description The `evidence.custody.<action>` of the event. */
+                                    action: string;
+                                    actor?: string;
+                                    eventId: string;
+                                    /** Format: date-time */
+                                    occurredAt: string;
+                                }[];
+                                /**
+                                 * @description Older custody events exist than `custody` lists.
+                                 * @enum {boolean}
+                                 */
+                                custodyTruncated?: true;
+                                /** @description The reference's digest. A derived link (`origin`) has the bundle's archive digest once its seal was indexed, none before. */
+                                digest?: string;
                                 /** @description Where to fetch the DSSE envelope of the bundle. */
                                 dsseEnvelope?: {
                                     /** @description Evidence Locker route of the bundle archive (scope evidence:read). */
@@ -2254,6 +2269,22 @@ export interface paths {
                                 /** @description Case ids of holds in force on the bundle. */
                                 legalHolds?: string[];
                                 manifestDigest?: string;
+                                /** @description Absent: a reference of the event's envelope. `hold`: a bundle its hold event names in `payload.bundleIds`; `custody`: the bundle of an `evidence.custody.*` event (`attributes.bundleId`). */
+                                origin?: "hold" | "custody";
+                            }[];
+                            /** @description Incidents active when the event occurred, and an incident event's own; absent when none. */
+                            incidents?: {
+                                /** Format: date-time */
+                                activatedAt?: string;
+                                activatedEventId?: string;
+                                activateReason?: string;
+                                /** @description Activated and not seen deactivated (yet). */
+                                active: boolean;
+                                /** Format: date-time */
+                                deactivatedAt?: string;
+                                deactivatedEventId?: string;
+                                deactivateReason?: string;
+                                incidentId: string;
                             }[];
                         };
                     };
