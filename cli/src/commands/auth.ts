@@ -57,7 +57,7 @@ export const commands: CommandSpec[] = [
       '  export STELLA_TOKEN=$(stella auth token --tenant acme --scope "timeline:read export:run")',
       '',
       'Scopes (space or comma separated): evidence:read evidence:create evidence:hold timeline:read',
-      'timeline:write export:read export:run export:profile:manage export:download ops:incident.',
+      'timeline:write timeline:admin export:read export:run export:profile:manage export:download ops:incident.',
       'Role names expand to their scope sets: viewer, operator, admin.',
       'Only servers using the dev issuer (no STELLA_AUTH_JWKS) on the same data directory accept it;',
       'without --init it refuses a data directory that has no dev issuer yet.',

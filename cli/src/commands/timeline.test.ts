@@ -107,7 +107,16 @@ describe('stella timeline', () => {
     });
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stderr, '');
-    assert.deepEqual(JSON.parse(r.stdout), { lines: 3, sent: 3, stored: 0, duplicates: 3, retenanted: 0, rejected: 0 });
+    assert.deepEqual(JSON.parse(r.stdout), {
+      via: 'http',
+      lines: 3,
+      sent: 3,
+      stored: 0,
+      duplicates: 3,
+      retenanted: 0,
+      rejected: 0,
+      rejectedLines: [],
+    });
   });
 
   test('publish shows a progress counter when stderr is a terminal, and none with --json', async () => {
@@ -134,8 +143,19 @@ describe('stella timeline', () => {
     };
     const tty = await run([]);
     assert.equal(tty.code, 0);
-    // One counter per batch of 2, then the line is cleared before the summary.
-    assert.equal(tty.err, '\rsent 2 events\rsent 4 events\rsent 5 events\r\x1b[K');
+    // The CLI's progress bar (bytes of the file read, events sent), one update per line, then
+    // cleared before the summary.
+    const size = Buffer.byteLength(
+      events
+        .slice(0, 5)
+        .map((e) => JSON.stringify(e))
+        .join('\n'),
+    );
+    const updates = tty.err.split('\r\x1b[K').filter(Boolean);
+    assert.equal(updates.length, 5, JSON.stringify(tty.err));
+    for (const u of updates) assert.match(u, /^\[[#.]{24}\] \d+\/\d+ \d+ events$/);
+    assert.equal(updates[4], `[${'#'.repeat(24)}] ${size}/${size} 4 events`);
+    assert.ok(tty.err.endsWith('\r\x1b[K'));
     assert.equal((await run(['--json'])).err, '');
   });
 
@@ -155,12 +175,14 @@ describe('stella timeline', () => {
     const r = await runCli(['timeline', 'publish', '--json', 'big.jsonl', ...online('tenant-c')], { cwd: dir.path });
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(JSON.parse(r.stdout), {
+      via: 'http',
       lines: 10,
       sent: 10,
       stored: 10,
       duplicates: 0,
       retenanted: 0,
       rejected: 0,
+      rejectedLines: [],
     });
     const q = await cli(['timeline', 'query', '--json'], 'tenant-c');
     assert.deepEqual(
@@ -278,8 +300,8 @@ describe('stella timeline', () => {
     const table = await cli(['timeline', 'evidence', id]);
     assert.equal(table.code, 0, table.stderr);
     assert.deepEqual(table.stdout.trimEnd().split('\n'), [
-      `DIGEST${' '.repeat(DIGEST.length - 4)}BUNDLE    MANIFEST DIGEST  ATTESTATION SUBJECT`,
-      `${DIGEST}  bundle-9  -                -`,
+      `DIGEST${' '.repeat(DIGEST.length - 4)}BUNDLE    MANIFEST DIGEST  ATTESTATION SUBJECT  HOLDS  CUSTODY`,
+      `${DIGEST}  bundle-9  -                -                    -      -`,
     ]);
     const json = await cli(['timeline', 'evidence', '--json', id]);
     assert.deepEqual(JSON.parse(json.stdout), {

@@ -1,13 +1,17 @@
 /**
- * `stella timeline …` (issue #9 item 5): query, get, evidence and publish against the Timeline
- * Indexer's HTTP routes (docs/timeline.md).
+ * `stella timeline …` (issue #9 item 5): query, get, evidence against the Timeline Indexer's HTTP
+ * routes, and publish over HTTP or on the configured bus (docs/timeline.md).
  */
 import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Writable } from 'node:stream';
 import { ApiError, TimelineApi, type TimelineEvent, type TimelineQuery } from '@stella/sdk';
+import type { EventBus, EventEnvelope, EventProblem } from '@stella/platform/bus';
+import type { BusConfig } from '@stella/platform/config';
 import { EXIT, UsageError, println, stringOpt, type CommandContext, type CommandSpec } from '../command.js';
+import { progressBar } from '../progress-bar.js';
 import { ONLINE_OPTIONS, clientFrom, runOnline } from './online-options.js';
 
 /** The route's own limit (`GET /timeline` `limit` is 1 to 1000). */
@@ -127,13 +131,24 @@ async function follow(
 }
 
 interface PublishSummary {
+  /** `http` (POST /timeline/events) or `bus` (the configured NATS or Redis stream). */
+  via: 'http' | 'bus';
   lines: number;
+  /** Events the server answered for (http) or the broker acknowledged (bus). */
   sent: number;
-  stored: number;
-  duplicates: number;
-  retenanted: number;
+  /** http only: what the server did with them. */
+  stored?: number;
+  duplicates?: number;
+  retenanted?: number;
   rejected: number;
+  /** The first {@link MAX_REPORTED} rejected lines, with why (all of them go to stderr). */
+  rejectedLines: { line: number; reason: string }[];
 }
+
+/** Rejected lines kept in the JSON summary (stderr has every one). */
+const MAX_REPORTED = 1000;
+/** Bus publishes awaiting their broker acknowledgement at once (one connection: order is kept). */
+const BUS_WINDOW = 64;
 
 /** One line of the file waiting to be sent. */
 interface Pending {
@@ -141,35 +156,39 @@ interface Pending {
   event: Record<string, unknown>;
 }
 
+type Report = (line: number, why: string) => void;
+
+/** Where the lines go: batched HTTP requests or one bus publish each. */
+interface Sink {
+  /** The JSON size an event may have (http: the body limit); undefined = the envelope's own. */
+  maxBytes?: number;
+  add(p: Pending, bytes: number): Promise<void>;
+  finish(): Promise<void>;
+}
+
 /**
  * Sends one batch. An invalid envelope refuses the whole batch (EVENT_INVALID, problems by
  * index, nothing stored), so its lines are reported and the rest is sent again.
  */
-async function sendBatch(
-  api: TimelineApi,
-  batch: Pending[],
-  summary: PublishSummary,
-  report: (line: number, why: string) => void,
-): Promise<void> {
+async function sendBatch(api: TimelineApi, batch: Pending[], summary: PublishSummary, report: Report): Promise<void> {
   let rest = batch;
   while (rest.length > 0) {
     try {
       const result = await api.ingest(rest.map((p) => p.event));
       summary.sent += rest.length;
-      summary.stored += result.stored;
-      summary.duplicates += result.duplicates;
-      summary.retenanted += result.retenanted;
+      summary.stored! += result.stored;
+      summary.duplicates! += result.duplicates;
+      summary.retenanted! += result.retenanted;
       return;
     } catch (err) {
       const problems = err instanceof ApiError && err.code === 'EVENT_INVALID' ? eventProblemsOf(err) : undefined;
       if (!problems) throw err;
       const bad = new Set<number>();
       for (const p of problems) {
-        const pending = rest[p.index]!;
-        report(pending.line, `${p.path || '(root)'} ${p.message}`);
+        if (bad.has(p.index)) continue;
+        report(rest[p.index]!.line, `${p.path || '(root)'} ${p.message}`);
         bad.add(p.index);
       }
-      summary.rejected += bad.size;
       rest = rest.filter((_, i) => !bad.has(i));
     }
   }
@@ -186,64 +205,206 @@ interface BatchLimits {
   bytes: number;
 }
 
-async function publish(ctx: CommandContext, api: TimelineApi, file: string, limits: BatchLimits): Promise<number> {
-  const summary: PublishSummary = { lines: 0, sent: 0, stored: 0, duplicates: 0, retenanted: 0, rejected: 0 };
-  const progress = !ctx.json && (ctx.stderr as Writable & { isTTY?: boolean }).isTTY === true;
-  const report = (line: number, why: string) => {
-    if (progress) ctx.stderr.write('\r\x1b[K');
-    println(ctx.stderr, `stella timeline publish: line ${line}: ${why}`);
-  };
+function httpSink(api: TimelineApi, limits: BatchLimits, summary: PublishSummary, report: Report): Sink {
   let batch: Pending[] = [];
   let batchBytes = BODY_OVERHEAD;
   const flush = async () => {
     await sendBatch(api, batch, summary, report);
     batch = [];
     batchBytes = BODY_OVERHEAD;
-    if (progress) ctx.stderr.write(`\rsent ${summary.sent} events`);
   };
+  return {
+    maxBytes: limits.bytes - BODY_OVERHEAD - 1,
+    async add(p, bytes) {
+      if (batch.length > 0 && batchBytes + bytes + 1 > limits.bytes) await flush();
+      batch.push(p);
+      batchBytes += bytes + 1; // and its comma
+      if (batch.length === limits.events) await flush();
+    },
+    async finish() {
+      if (batch.length > 0) await flush();
+    },
+  };
+}
 
-  const input = createReadStream(resolve(ctx.cwd, file), { encoding: 'utf8' });
-  const lines = createInterface({ input, crlfDelay: Infinity });
-  let line = 0;
-  for await (const text of lines) {
-    line++;
-    if (text.trim() === '') continue;
-    summary.lines++;
-    let event: unknown;
-    try {
-      event = JSON.parse(text);
-    } catch (err) {
-      report(line, `not JSON (${(err as Error).message})`);
-      summary.rejected++;
-      continue;
-    }
-    if (typeof event !== 'object' || event === null || Array.isArray(event)) {
-      report(line, 'not a JSON object');
-      summary.rejected++;
-      continue;
-    }
-    // The body carries the event re-encoded, not the line as written (whitespace, escapes).
-    const bytes = Buffer.byteLength(JSON.stringify(event)) + 1; // and its comma
-    if (BODY_OVERHEAD + bytes > limits.bytes) {
-      report(line, `encodes to ${bytes - 1} bytes: no request body under --body-limit ${limits.bytes} holds it`);
-      summary.rejected++;
-      continue;
-    }
-    if (batch.length > 0 && batchBytes + bytes > limits.bytes) await flush();
-    batch.push({ line, event: event as Record<string, unknown> });
-    batchBytes += bytes;
-    if (batch.length === limits.events) await flush();
+/**
+ * One `bus.publish` per event, up to {@link BUS_WINDOW} awaiting their acknowledgement: the
+ * adapters write each publish to their one connection in call order (JetStream PUB, Redis
+ * EVALSHA/XADD), so the stream holds the file's order. The first failure (broker down) stops
+ * the run: what was acknowledged stays published, the rest is not sent.
+ */
+function busSink(bus: EventBus, summary: PublishSummary): Sink {
+  const inFlight = new Set<Promise<void>>();
+  let failure: unknown;
+  const settle = async () => {
+    await Promise.all(inFlight);
+    if (failure !== undefined) throw failure;
+  };
+  return {
+    async add(p) {
+      if (failure !== undefined) throw failure;
+      const sent: Promise<void> = bus.publish(p.event as unknown as EventEnvelope).then(
+        () => void summary.sent++,
+        (err: unknown) => void (failure ??= err),
+      );
+      inFlight.add(sent);
+      void sent.finally(() => inFlight.delete(sent));
+      if (inFlight.size >= BUS_WINDOW) await Promise.race(inFlight);
+      if (failure !== undefined) await settle();
+    },
+    finish: settle,
+  };
+}
+
+/** The envelope to send for a parsed line, or why it is refused (checked with the platform's `eventProblems`). */
+function prepare(
+  eventProblems: (input: unknown) => EventProblem[],
+  event: Record<string, unknown>,
+  via: 'http' | 'bus',
+  tenant: string | undefined,
+): { event: Record<string, unknown> } | { why: string } {
+  let candidate = event;
+  if (via === 'http') {
+    // The server stores every event under the token's tenant (and counts the replaced ones).
+    candidate = { ...event, tenant };
+  } else if (tenant !== undefined) {
+    if (event['tenant'] === undefined) candidate = { ...event, tenant };
+    else if (event['tenant'] !== tenant)
+      return { why: `/tenant is ${JSON.stringify(event['tenant'])}, not --tenant ${JSON.stringify(tenant)}` };
   }
-  if (batch.length > 0) await flush();
-  if (progress) ctx.stderr.write('\r\x1b[K');
+  const problems = eventProblems(candidate);
+  if (problems.length > 0) {
+    const p = problems[0]!;
+    return {
+      why: `${p.path || '(root)'} ${p.message}${problems.length > 1 ? ` (+${problems.length - 1} more)` : ''}`,
+    };
+  }
+  // HTTP sends the event as the file has it (the server re-tenants and counts that).
+  return { event: via === 'http' ? event : candidate };
+}
+
+async function publish(
+  ctx: CommandContext,
+  via: 'http' | 'bus',
+  file: string,
+  open: (summary: PublishSummary, report: Report) => Promise<{ sink: Sink; close(): Promise<void> }>,
+): Promise<number> {
+  const path = resolve(ctx.cwd, file);
+  const total = (await stat(path)).size;
+  const summary: PublishSummary = {
+    via,
+    lines: 0,
+    sent: 0,
+    ...(via === 'http' ? { stored: 0, duplicates: 0, retenanted: 0 } : {}),
+    rejected: 0,
+    rejectedLines: [],
+  };
+  const bar = progressBar(
+    ctx.stderr,
+    !ctx.json && (ctx.stderr as Writable & { isTTY?: boolean }).isTTY === true,
+    total,
+  );
+  const report: Report = (line, why) => {
+    bar.clear();
+    println(ctx.stderr, `stella timeline publish: line ${line}: ${why}`);
+    summary.rejected++;
+    if (summary.rejectedLines.length < MAX_REPORTED) summary.rejectedLines.push({ line, reason: why });
+  };
+  const tenant = ctx.values.tenant as string | undefined;
+  // Loaded here, not at start: the bus module brings the NATS and Redis clients.
+  const { eventProblems } = await import('@stella/platform/bus');
+  const { sink, close } = await open(summary, report);
+  let interrupted = false;
+  try {
+    const input = createReadStream(path, { encoding: 'utf8' });
+    const lines = createInterface({ input, crlfDelay: Infinity });
+    let line = 0;
+    let consumed = 0;
+    for await (const text of lines) {
+      line++;
+      consumed += Buffer.byteLength(text) + 1;
+      if (ctx.signal.aborted) {
+        interrupted = true;
+        input.destroy();
+        break;
+      }
+      if (text.trim() === '') continue;
+      summary.lines++;
+      let event: unknown;
+      try {
+        event = JSON.parse(text);
+      } catch (err) {
+        report(line, `not JSON (${(err as Error).message})`);
+        continue;
+      }
+      if (typeof event !== 'object' || event === null || Array.isArray(event)) {
+        report(line, 'not a JSON object');
+        continue;
+      }
+      const ready = prepare(eventProblems, event as Record<string, unknown>, via, tenant);
+      if ('why' in ready) {
+        report(line, ready.why);
+        continue;
+      }
+      // The body carries the event re-encoded, not the line as written (whitespace, escapes).
+      const bytes = Buffer.byteLength(JSON.stringify(ready.event));
+      if (sink.maxBytes !== undefined && bytes > sink.maxBytes) {
+        report(
+          line,
+          `encodes to ${bytes} bytes: no request body under --body-limit ${sink.maxBytes + BODY_OVERHEAD + 1} holds it`,
+        );
+        continue;
+      }
+      await sink.add({ line, event: ready.event }, bytes);
+      bar.update(Math.min(consumed, total), `${summary.sent} events`);
+    }
+    await sink.finish();
+  } finally {
+    bar.clear();
+    await close();
+  }
 
   if (ctx.json) println(ctx.stdout, JSON.stringify(summary));
-  else
+  else if (via === 'http')
     println(
       ctx.stdout,
       `sent ${summary.sent} (stored ${summary.stored}, duplicates ${summary.duplicates}, retenanted ${summary.retenanted}), rejected ${summary.rejected}`,
     );
-  return summary.rejected > 0 ? EXIT.ERROR : EXIT.OK;
+  else println(ctx.stdout, `published ${summary.sent} on the bus, rejected ${summary.rejected}`);
+  if (interrupted) println(ctx.stderr, `stella timeline publish: interrupted after line ${summary.lines}`);
+  return summary.rejected > 0 || interrupted ? EXIT.ERROR : EXIT.OK;
+}
+
+/**
+ * `--via`: given, or bus when the bus configuration (`--bus` / STELLA_BUS_URL, as `stella serve`
+ * reads it) names NATS or Redis, else http. An in-process `memory:` bus lives only inside a
+ * server, so the CLI cannot publish on it.
+ */
+async function publishTarget(ctx: CommandContext): Promise<{ via: 'http' | 'bus'; bus?: BusConfig }> {
+  const via = stringOpt(ctx, 'via');
+  if (via !== undefined && via !== 'bus' && via !== 'http')
+    throw new UsageError(`--via must be bus or http, got '${via}'`);
+  const { parseBusUrl, parseBusNamespace, ConfigProblem } = await import('@stella/platform/config');
+  const parse = <T>(option: string, f: (raw: string) => T): T | undefined => {
+    const raw = stringOpt(ctx, option);
+    if (raw === undefined) return undefined;
+    try {
+      return f(raw);
+    } catch (err) {
+      if (err instanceof ConfigProblem) throw new UsageError(`--${option}: ${err.message}`);
+      throw err;
+    }
+  };
+  const url = parse('bus', parseBusUrl);
+  const namespace = parse('bus-namespace', parseBusNamespace);
+  const bus = url && url.kind !== 'memory' ? { ...url, ...(namespace ? { namespace } : {}) } : undefined;
+  if (via === 'bus' && !bus)
+    throw new UsageError(
+      url
+        ? `--via bus needs a NATS or Redis bus: '${stringOpt(ctx, 'bus')}' is in-process (memory:), only a running server reaches it`
+        : '--via bus needs a bus: pass --bus nats://… or redis://…, or set STELLA_BUS_URL',
+    );
+  return (via ?? (bus ? 'bus' : 'http')) === 'bus' ? { via: 'bus', bus: bus! } : { via: 'http' };
 }
 
 export const commands: CommandSpec[] = [
@@ -324,18 +485,29 @@ export const commands: CommandSpec[] = [
           println(ctx.stdout, JSON.stringify(links));
           return EXIT.OK;
         }
+        const incidents = links.incidents ?? [];
+        const printIncidents = () => {
+          for (const i of incidents)
+            println(
+              ctx.stdout,
+              `incident ${i.incidentId}: ${i.active ? 'active' : 'ended'}${i.activatedAt ? ` since ${i.activatedAt}` : ''}${i.deactivatedAt ? ` until ${i.deactivatedAt}` : ''}${i.activateReason ? ` (${i.activateReason})` : ''}`,
+            );
+        };
         if (links.evidence.length === 0) {
           println(ctx.stdout, `no evidence linked to ${links.eventId}`);
+          printIncidents();
           return EXIT.OK;
         }
         // Digests are never cut: they are what one copies into `stella evidence …`.
         const rows = [
-          ['DIGEST', 'BUNDLE', 'MANIFEST DIGEST', 'ATTESTATION SUBJECT'],
+          ['DIGEST', 'BUNDLE', 'MANIFEST DIGEST', 'ATTESTATION SUBJECT', 'HOLDS', 'CUSTODY'],
           ...links.evidence.map((l) => [
-            l.digest,
+            l.digest ?? '-',
             l.bundleId ?? '-',
             l.manifestDigest ?? '-',
             l.attestationSubject ?? '-',
+            l.legalHolds?.join(',') ?? '-',
+            l.custody ? `${l.custodyTruncated ? '…' : ''}${l.custody.map((c) => c.action).join(' → ')}` : '-',
           ]),
         ];
         const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
@@ -347,34 +519,58 @@ export const commands: CommandSpec[] = [
               .join('  ')
               .trimEnd(),
           );
+        printIncidents();
         return EXIT.OK;
       });
     },
   },
   {
     name: 'timeline publish',
-    summary: 'Send the events of a JSONL file (one envelope per line) to the timeline over HTTP',
+    summary: 'Publish the events of a JSONL file (one envelope per line) on the bus or over HTTP',
     args: '<events.jsonl>',
     description: [
-      'Reads the file line by line and sends the events in batches to POST /timeline/events. Lines',
-      'that are not JSON objects, and envelopes the server refuses, are reported with their line',
-      'number and not sent; the exit code is then 1. Events already stored count as duplicates.',
-      "Every event is stored under the token's tenant. HTTP only: this command does not publish on",
-      'the bus. Prints a summary (sent, stored, duplicates, retenanted, rejected); --json prints it',
-      'as JSON. A counter on stderr shows progress when stderr is a terminal.',
+      'Reads the file line by line (never whole) and sends every event, checked first with the',
+      "platform's envelope validator: lines that are not JSON objects or not valid envelopes are",
+      'reported with their line number and reason and not sent; the exit code is then 1.',
+      '',
+      '--via bus publishes each event on the configured bus (--bus / STELLA_BUS_URL and',
+      '--bus-namespace / STELLA_BUS_NAMESPACE, as `stella serve` reads them: NATS JetStream or Redis',
+      "Streams), where the indexer consumes it like any producer's event; no token is needed, the",
+      "broker's credentials are the authority. Each event keeps its own tenant; with --tenant, lines",
+      'without one get it and lines naming another are refused. The order of the file is kept.',
+      '',
+      '--via http sends batches to POST /timeline/events (token and tenant needed); every event is',
+      "stored under the token's tenant; events already stored count as duplicates.",
+      '',
+      'Default: bus when the bus configuration names NATS or Redis, else http. Prints a summary',
+      '(sent or published, and for http stored, duplicates, retenanted; rejected); --json prints it',
+      'as JSON with the rejected lines and reasons. A progress bar on stderr when it is a terminal.',
     ].join('\n'),
     options: {
       ...ONLINE_OPTIONS,
+      via: { type: 'string', arg: 'bus|http', description: 'Publish on the bus or over HTTP (default: see above)' },
+      bus: {
+        type: 'string',
+        arg: '<url>',
+        description: 'Event bus: nats://host:4222 or redis://host:6379 (as the server)',
+        env: 'STELLA_BUS_URL',
+      },
+      'bus-namespace': {
+        type: 'string',
+        arg: '<name>',
+        description: "The server's STELLA_BUS_NAMESPACE, if it has one",
+        env: 'STELLA_BUS_NAMESPACE',
+      },
       batch: {
         type: 'string',
         arg: '<n>',
-        description: "Events per request (at most the server's STELLA_TIMELINE_HTTP_MAX_BATCH)",
+        description: "http: events per request (at most the server's STELLA_TIMELINE_HTTP_MAX_BATCH)",
         default: String(DEFAULT_BATCH),
       },
       'body-limit': {
         type: 'string',
         arg: '<bytes>',
-        description: "Largest request body (the server's STELLA_BODY_LIMIT); batches are cut to fit",
+        description: "http: largest request body (the server's STELLA_BODY_LIMIT); batches are cut to fit",
         default: String(DEFAULT_BODY_LIMIT),
       },
     },
@@ -384,8 +580,22 @@ export const commands: CommandSpec[] = [
         events: intOpt(ctx, 'batch', 1, DEFAULT_BATCH),
         bytes: intOpt(ctx, 'body-limit', 1024, 1024 ** 3),
       };
-      const api = timelineApi(ctx);
-      return runOnline(ctx, 'timeline publish', () => publish(ctx, api, ctx.positionals[0]!, limits));
+      const file = ctx.positionals[0]!;
+      const target = await publishTarget(ctx);
+      if (target.via === 'http') {
+        const api = timelineApi(ctx);
+        return runOnline(ctx, 'timeline publish', () =>
+          publish(ctx, 'http', file, async (summary, report) => ({
+            sink: httpSink(api, limits, summary, report),
+            close: async () => undefined,
+          })),
+        );
+      }
+      const { openBus } = await import('@stella/platform/bus');
+      return publish(ctx, 'bus', file, async (summary) => {
+        const bus = await openBus(target.bus!);
+        return { sink: busSink(bus, summary), close: () => bus.close() };
+      });
     },
   },
 ];

@@ -22,6 +22,14 @@ export interface TimelineMetrics {
   readonly saturatedSeconds: Counter;
   readonly batchSeconds: Histogram<'path'>;
   /**
+   * Database reads of `GET /timeline/stream`, by kind: `poll` (a tenant's last arrival, once per
+   * tick per tenant and process), `shared` (new arrivals for every stream of a tenant at once),
+   * `catch_up` (one stream reading alone until it reaches the shared position).
+   */
+  readonly streamReads: Counter<'kind'>;
+  /** Open `GET /timeline/stream` connections in this process. */
+  readonly streamConnections: Gauge;
+  /**
    * Reports `probe`'s answer as the consumer lag of `group` at every scrape. A probe that fails or
    * answers `undefined` leaves the group's series out of that scrape.
    */
@@ -100,6 +108,17 @@ export function createTimelineMetrics(registry = new Registry()): TimelineMetric
       help: 'Duration of one ingest batch transaction, by ingest path.',
       labelNames: ['path'],
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers,
+    }),
+    streamReads: new Counter({
+      name: 'stella_timeline_stream_reads_total',
+      help: 'Database reads of GET /timeline/stream: poll (per tenant and tick), shared (for all streams of a tenant), catch_up (one stream alone).',
+      labelNames: ['kind'],
+      registers,
+    }),
+    streamConnections: new Gauge({
+      name: 'stella_timeline_stream_connections',
+      help: 'Open GET /timeline/stream connections in this process.',
       registers,
     }),
     watchLag(group, probe) {

@@ -290,7 +290,10 @@ export interface SealedBundle {
 
 /** One evidence reference of an event, in envelope order, with what the timeline knows of its bundle. */
 export interface EvidenceLink {
-  digest: string;
+  /** The reference's digest; for a derived link (`origin`), the bundle's archive digest once its seal was indexed. */
+  digest?: string;
+  /** Absent: the envelope's own reference. `hold` / `custody`: the bundle a hold or custody event names in its payload or attributes (evidence.ts). */
+  origin?: 'hold' | 'custody';
   bundleId?: string;
   manifestDigest?: string;
   attestationSubject?: string;
@@ -305,6 +308,8 @@ export interface EvidenceLink {
 /** The event's evidence links, or undefined when the event does not exist for this tenant. */
 export async function getEvidenceLinks(tx: Tx, tenant: string, eventId: string): Promise<EvidenceLink[] | undefined> {
   const rows = await tx.query<{
+    ordinal: number | null;
+    origin: 'hold' | 'custody' | null;
     digest: string | null;
     bundle_id: string | null;
     manifest_digest: string | null;
@@ -318,7 +323,7 @@ export async function getEvidenceLinks(tx: Tx, tenant: string, eventId: string):
     leaf_count: number | null;
     legal_holds: string[] | null;
   }>(
-    `SELECT l.digest, l.bundle_id, l.manifest_digest, l.attestation_subject,
+    `SELECT l.ordinal, l.origin, COALESCE(l.digest, b.archive_digest) AS digest, l.bundle_id, l.manifest_digest, l.attestation_subject,
        b.sealed_event_id, b.sealed_at, b.root_hash, b.archive_digest, b.manifest_digest AS bundle_manifest_digest,
        b.bundle_kind, b.leaf_count,
        (SELECT array_agg(h.case_id ORDER BY h.case_id) FROM timeline.evidence_holds h
@@ -332,9 +337,11 @@ export async function getEvidenceLinks(tx: Tx, tenant: string, eventId: string):
   );
   if (rows.rows.length === 0) return undefined;
   return rows.rows
-    .filter((r) => r.digest !== null)
+    .filter((r) => r.ordinal !== null)
     .map((r) => {
-      const link: EvidenceLink = { digest: r.digest! };
+      const link: EvidenceLink = {};
+      if (r.digest !== null) link.digest = r.digest;
+      if (r.origin !== null) link.origin = r.origin;
       if (r.bundle_id !== null) link.bundleId = r.bundle_id;
       if (r.manifest_digest !== null) link.manifestDigest = r.manifest_digest;
       if (r.attestation_subject !== null) link.attestationSubject = r.attestation_subject;
@@ -354,4 +361,45 @@ export async function getEvidenceLinks(tx: Tx, tenant: string, eventId: string):
       if (r.legal_holds !== null && r.legal_holds.length > 0) link.legalHolds = r.legal_holds;
       return link;
     });
+}
+
+/** An arrival of the shared stream read: the event and which of the filter sets it matches. */
+export interface MatchedArrival extends StreamedEvent {
+  /** `matches[i]`: the event matches `filterSets[i]` of the call. */
+  matches: boolean[];
+}
+
+/**
+ * The tenant's events that arrived in `(after, upto]` and match at least one of `filterSets`,
+ * in arrival order, each with which sets it matches — the one read that serves every stream of
+ * the tenant in a process (stream.ts). Each set's conditions are {@link filterConditions}', so a
+ * stream filters exactly as `GET /timeline` and {@link arrivalsBetween} do.
+ */
+export async function arrivalsMatching(
+  tx: Tx,
+  tenant: string,
+  filterSets: readonly TimelineFilters[],
+  after: bigint,
+  upto: bigint,
+): Promise<MatchedArrival[]> {
+  if (filterSets.length === 0) return [];
+  const params: unknown[] = [tenant, String(after), String(upto)];
+  const p = (v: unknown) => `$${params.push(v)}`;
+  const tests = filterSets.map((f) => {
+    const c = filterConditions(f, p);
+    return c.length === 0 ? 'true' : `(${c.join(' AND ')})`;
+  });
+  const rows = await tx.query<Row & { arrival_seq: string; matches: boolean[] }>(
+    `SELECT * FROM (
+       SELECT a.arrival_seq::text AS arrival_seq, ARRAY[${tests.join(', ')}]::boolean[] AS matches, ${COLUMNS}
+       FROM timeline.event_arrivals a
+       JOIN timeline.events e ON e.tenant_id = a.tenant_id AND e.occurred_at = a.occurred_at
+         AND e.source = a.source AND e.ingest_seq = a.ingest_seq
+       ${DETAILS_JOIN}
+       WHERE a.tenant_id = $1 AND a.arrival_seq > $2::bigint AND a.arrival_seq <= $3::bigint
+     ) m WHERE true = ANY (m.matches)
+     ORDER BY m.arrival_seq::bigint`,
+    params,
+  );
+  return rows.rows.map((r) => ({ arrival: BigInt(r.arrival_seq), event: toEvent(r), matches: r.matches }));
 }

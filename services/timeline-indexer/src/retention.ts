@@ -1,6 +1,7 @@
 /**
  * Per-tenant timeline retention (issue #9 items 4 and 7). An event expires when its occurredAt is
- * older than its tenant's retention; an event linked to a bundle under a legal hold in force
+ * older than its tenant's retention — the tenant's own setting (`PUT /timeline/retention`,
+ * routes/retention.ts) if it has one, else the configuration's —; an event linked to a bundle under a legal hold in force
  * (evidence.ts) never expires while the hold lasts. Runs as the owner under the maintenance
  * lock (partitions.ts).
  *
@@ -29,8 +30,52 @@ import {
 export interface RetentionPolicy {
   /** Days an event is kept after its occurredAt; 0 keeps it forever. */
   defaultDays: number;
-  /** Per-tenant overrides (0 = forever). */
+  /** Per-tenant overrides from the configuration (0 = forever). */
   tenants: ReadonlyMap<string, number>;
+  /**
+   * The tenants' own settings (`PUT /timeline/retention`, `timeline.retention_settings`): seconds,
+   * or null for forever. They win over the configuration; {@link purgeExpired} reads them.
+   */
+  settings?: ReadonlyMap<string, number | null>;
+}
+
+/** Bounds of a tenant's own window: one hour to 36,500 days (the table's CHECK says the same). */
+export const MIN_KEEP_SECONDS = 3600;
+export const MAX_KEEP_SECONDS = 36_500 * 86_400;
+/**
+ * ISO 8601 durations of fixed-length parts only (days, hours, minutes, seconds: `P30D`,
+ * `PT12H`), the grammar of the Evidence Locker's retention (services/evidence-locker/src/
+ * retention/duration.ts). Years and months are refused: their length depends on the date.
+ */
+export const DURATION_PATTERN = '^P(?!$)(\\d{1,6}D)?(T(?=\\d)(\\d{1,7}H)?(\\d{1,9}M)?(\\d{1,10}S)?)?$';
+const DURATION = new RegExp(DURATION_PATTERN);
+
+/** Seconds of `text`, or undefined when it is not a duration of that form. */
+export function parseDuration(text: string): number | undefined {
+  const m = DURATION.exec(text);
+  if (!m) return undefined;
+  const n = (part: string | undefined) => (part ? Number(part.slice(0, -1)) : 0);
+  const seconds = n(m[1]) * 86_400 + n(m[3]) * 3600 + n(m[4]) * 60 + n(m[5]);
+  return Number.isSafeInteger(seconds) ? seconds : undefined;
+}
+
+/** The one canonical spelling of `seconds` (largest units first, zero parts left out). */
+export function formatDuration(seconds: number): string {
+  const d = Math.floor(seconds / 86_400);
+  const h = Math.floor((seconds % 86_400) / 3600);
+  const m = Math.floor((seconds % 3600) / 60);
+  const s = seconds % 60;
+  const time = `${h ? `${h}H` : ''}${m ? `${m}M` : ''}${s ? `${s}S` : ''}`;
+  if (!d && !time) return 'PT0S';
+  return `P${d ? `${d}D` : ''}${time ? `T${time}` : ''}`;
+}
+
+/** Every tenant's own setting, as the owner (under the maintenance lock). */
+export async function loadRetentionSettings(tx: Tx): Promise<Map<string, number | null>> {
+  const r = await tx.query<{ tenant_id: string; keep_seconds: string | null }>(
+    'SELECT tenant_id, keep_seconds::text AS keep_seconds FROM timeline.retention_settings',
+  );
+  return new Map(r.rows.map((x) => [x.tenant_id, x.keep_seconds === null ? null : Number(x.keep_seconds)]));
 }
 
 /** `STELLA_TIMELINE_RETENTION_TENANTS`: `tenant=days` pairs separated by commas. */
@@ -48,10 +93,18 @@ export function parseTenantRetention(raw: string): Map<string, number> {
 
 const DAY_MS = 86_400_000;
 
+/** How long the tenant's events are kept (ms), or undefined when forever. */
+export function keepMsOf(policy: RetentionPolicy, tenant: string): number | undefined {
+  const own = policy.settings?.get(tenant);
+  if (own !== undefined) return own === null ? undefined : own * 1000;
+  const days = policy.tenants.get(tenant) ?? policy.defaultDays;
+  return days === 0 ? undefined : days * DAY_MS;
+}
+
 /** The tenant's cutoff (events before it are expired), or undefined when it keeps events forever. */
 export function cutoffOf(policy: RetentionPolicy, tenant: string, now: Date): Date | undefined {
-  const days = policy.tenants.get(tenant) ?? policy.defaultDays;
-  return days === 0 ? undefined : new Date(now.getTime() - days * DAY_MS);
+  const keep = keepMsOf(policy, tenant);
+  return keep === undefined ? undefined : new Date(now.getTime() - keep);
 }
 
 /** SQL: is the event `e` (any table alias with tenant_id, occurred_at, event_id) linked to held evidence? */
@@ -71,8 +124,17 @@ export interface PurgeReport {
 /** Rows deleted per statement in the row-by-row pass. */
 const BATCH = 5000;
 
-export async function purgeExpired(db: Db, policy: RetentionPolicy, now: Date, maxBatches = 20): Promise<PurgeReport> {
+export async function purgeExpired(
+  db: Db,
+  configured: RetentionPolicy,
+  now: Date,
+  maxBatches = 20,
+): Promise<PurgeReport> {
   const report: PurgeReport = { dropped: [], movedHeld: 0, purged: 0 };
+  // The tenants' own settings as they are at the start of this run.
+  const settings = await withMaintenanceLock(db, (tx) => loadRetentionSettings(tx));
+  if (settings === undefined) return report; // another replica is working
+  const policy: RetentionPolicy = { ...configured, settings };
   const candidates = (await withMaintenanceLock(db, (tx) => listRangePartitions(tx))) ?? [];
   for (const p of candidates) {
     if (p.to > now) break;

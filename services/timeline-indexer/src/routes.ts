@@ -12,8 +12,24 @@ import type { ServiceDeps } from '@stella/platform/service';
 import { storageProblems, storeTenantBatch } from './ingest.js';
 import type { TimelineMetrics } from './metrics.js';
 import { lastArrival } from './arrivals.js';
-import { arrivalsBetween, getEvidenceLinks, getTimelineEvent, listTimeline, type TimelineFilters } from './query.js';
-import { parseLastEventId, runStream, StreamRegistry, type StreamSettings } from './stream.js';
+import { evidenceContext, MAX_CUSTODY } from './evidence.js';
+import {
+  arrivalsBetween,
+  arrivalsMatching,
+  getEvidenceLinks,
+  getTimelineEvent,
+  listTimeline,
+  type TimelineFilters,
+} from './query.js';
+import {
+  parseLastEventId,
+  runStream,
+  StreamHub,
+  StreamRegistry,
+  type StreamSettings,
+  type StreamSource,
+} from './stream.js';
+import type { Db } from '@stella/platform/db';
 
 const TAG = 'timeline';
 const ULID = '^[0-7][0-9A-HJKMNP-TV-Z]{25}$';
@@ -61,7 +77,19 @@ const TimelineEventSchema = Type.Object(
 
 const EvidenceLinkSchema = Type.Object(
   {
-    digest: Type.String({ pattern: DIGEST }),
+    digest: Type.Optional(
+      Type.String({
+        pattern: DIGEST,
+        description:
+          "The reference's digest. A derived link (`origin`) has the bundle's archive digest once its seal was indexed, none before.",
+      }),
+    ),
+    origin: Type.Optional(
+      Type.Union([Type.Literal('hold'), Type.Literal('custody')], {
+        description:
+          "Absent: a reference of the event's envelope. `hold`: a bundle its hold event names in `payload.bundleIds`; `custody`: the bundle of an `evidence.custody.*` event (`attributes.bundleId`).",
+      }),
+    ),
     bundleId: Type.Optional(Type.String()),
     manifestDigest: Type.Optional(Type.String({ pattern: DIGEST })),
     attestationSubject: Type.Optional(Type.String()),
@@ -91,8 +119,44 @@ const EvidenceLinkSchema = Type.Object(
       ),
     ),
     legalHolds: Type.Optional(Type.Array(Type.String(), { description: 'Case ids of holds in force on the bundle.' })),
+    custody: Type.Optional(
+      Type.Array(
+        Type.Object(
+          {
+            eventId: Type.String({ pattern: ULID }),
+            action: Type.String({ description: 'The `evidence.custody.<action>` of the event.' }),
+            occurredAt: Type.String({ format: 'date-time' }),
+            actor: Type.Optional(Type.String()),
+          },
+          { additionalProperties: false },
+        ),
+        {
+          description: `The bundle's chain of custody on the timeline (its \`evidence.custody.*\` events), in timeline order; the latest ${MAX_CUSTODY}.`,
+        },
+      ),
+    ),
+    custodyTruncated: Type.Optional(
+      Type.Literal(true, { description: 'Older custody events exist than `custody` lists.' }),
+    ),
   },
   { additionalProperties: false },
+);
+
+const IncidentSchema = Type.Object(
+  {
+    incidentId: Type.String(),
+    active: Type.Boolean({ description: 'Activated and not seen deactivated (yet).' }),
+    activatedAt: Type.Optional(Type.String({ format: 'date-time' })),
+    activatedEventId: Type.Optional(Type.String({ pattern: ULID })),
+    activateReason: Type.Optional(Type.String()),
+    deactivatedAt: Type.Optional(Type.String({ format: 'date-time' })),
+    deactivatedEventId: Type.Optional(Type.String({ pattern: ULID })),
+    deactivateReason: Type.Optional(Type.String()),
+  },
+  {
+    additionalProperties: false,
+    description: 'An Evidence Locker incident (evidence.incident.activated / deactivated) as the timeline saw it.',
+  },
 );
 
 /** The filters of `GET /timeline` and `GET /timeline/stream`. */
@@ -123,10 +187,15 @@ export function timelineRoutes(deps: ServiceDeps, metrics: TimelineMetrics): Rou
     window: DEFAULT_STREAM.window,
   };
   const streams = new StreamRegistry();
+  // One reader per tenant for all of this process's streams (stream.ts).
+  const hub = new StreamHub((tenant) => streamSource(deps.db, tenant, metrics), stream);
   return (app) => {
     app.addSchema(TimelineEventSchema);
     // Open streams would hold server.close() forever: end them first (they resume by Last-Event-ID).
-    app.addHook('preClose', async () => streams.closeAll());
+    app.addHook('preClose', async () => {
+      streams.closeAll();
+      hub.close();
+    });
     const EventRef = Type.Ref(TimelineEventSchema);
 
     app.post(
@@ -304,14 +373,10 @@ export function timelineRoutes(deps: ServiceDeps, metrics: TimelineMetrics): Rou
         const out = new PassThrough();
         const gone = new AbortController();
         reply.raw.on('close', () => gone.abort());
-        const source = {
-          last: () => ctx.transaction((tx) => lastArrival(tx, ctx.tenant)),
-          between: (after: bigint, upto: bigint) =>
-            ctx.transaction((tx) => arrivalsBetween(tx, ctx.tenant, filters, after, upto)),
-        };
-        runStream(out, source, start, stream, streams, ctx.principal.expiresAt * 1000, gone.signal).catch((err) =>
-          req.log.warn({ err }, 'timeline stream ended by an error'),
-        );
+        metrics.streamConnections.inc();
+        runStream(out, hub, ctx.tenant, filters, start, streams, ctx.principal.expiresAt * 1000, gone.signal)
+          .catch((err) => req.log.warn({ err }, 'timeline stream ended by an error'))
+          .finally(() => metrics.streamConnections.dec());
         return (
           reply
             .type('text/event-stream; charset=utf-8')
@@ -355,11 +420,20 @@ export function timelineRoutes(deps: ServiceDeps, metrics: TimelineMetrics): Rou
           tags: [TAG],
           summary: "An event's evidence links",
           description:
-            "The evidence references the event carried (bundle id, digest, manifest digest, attestation subject), in envelope order. A reference naming a bundle also says where to fetch the bundle's DSSE envelope, what its `evidence.bundle.sealed` event announced (Merkle root, manifest and archive digests) and which legal holds are in force on it.",
+            "The evidence references the event carried (bundle id, digest, manifest digest, attestation subject), in envelope order, then the bundles a hold or custody event names outside its envelope (`origin`). A link naming a bundle also says where to fetch the bundle's DSSE envelope, what its `evidence.bundle.sealed` event announced (Merkle root, manifest and archive digests), which legal holds are in force on it and its chain of custody (`evidence.custody.*` events). `incidents`: the Evidence Locker incidents active when the event occurred, and an incident event's own.",
           params: EventIdParams,
           response: {
             200: Type.Object(
-              { eventId: Type.String({ pattern: ULID }), evidence: Type.Array(EvidenceLinkSchema) },
+              {
+                eventId: Type.String({ pattern: ULID }),
+                evidence: Type.Array(EvidenceLinkSchema),
+                incidents: Type.Optional(
+                  Type.Array(IncidentSchema, {
+                    description:
+                      "Incidents active when the event occurred, and an incident event's own; absent when none.",
+                  }),
+                ),
+              },
               { additionalProperties: false },
             ),
             ...errorResponses(400, 401, 403, 404),
@@ -369,15 +443,48 @@ export function timelineRoutes(deps: ServiceDeps, metrics: TimelineMetrics): Rou
       async (req) => {
         const ctx = deps.tenants.forRequest(req);
         const { eventId } = req.params;
-        const evidence = await ctx.transaction(async (tx) => {
+        const found = await ctx.transaction(async (tx) => {
           const links = await getEvidenceLinks(tx, ctx.tenant, eventId);
+          const context = links
+            ? await evidenceContext(
+                tx,
+                ctx.tenant,
+                eventId,
+                links.flatMap((l) => l.bundleId ?? []),
+              )
+            : undefined;
           await tx.audit({ action: 'timeline.evidence', resource: eventId, outcome: links ? 'ok' : 'failed' });
-          return links;
+          return links && context ? { links, context } : undefined;
         });
-        if (!evidence) throw notFound(eventId);
-        return { eventId, evidence };
+        if (!found) throw notFound(eventId);
+        const evidence = found.links.map((l) => {
+          const trail = l.bundleId !== undefined ? found.context.custody.get(l.bundleId) : undefined;
+          return trail && trail.entries.length > 0
+            ? { ...l, custody: trail.entries, ...(trail.truncated ? { custodyTruncated: true as const } : {}) }
+            : l;
+        });
+        const { incidents } = found.context;
+        return { eventId, evidence, ...(incidents.length > 0 ? { incidents } : {}) };
       },
     );
+  };
+}
+
+/** The stream's reads of `tenant`, each in its own tenant transaction, counted in `metrics`. */
+export function streamSource(db: Db, tenant: string, metrics: TimelineMetrics): StreamSource {
+  return {
+    last: () => {
+      metrics.streamReads.inc({ kind: 'poll' });
+      return db.withTenant(tenant, (tx) => lastArrival(tx, tenant));
+    },
+    between: (filters, after, upto) => {
+      metrics.streamReads.inc({ kind: 'catch_up' });
+      return db.withTenant(tenant, (tx) => arrivalsBetween(tx, tenant, filters, after, upto));
+    },
+    matching: (sets, after, upto) => {
+      metrics.streamReads.inc({ kind: 'shared' });
+      return db.withTenant(tenant, (tx) => arrivalsMatching(tx, tenant, sets, after, upto));
+    },
   };
 }
 

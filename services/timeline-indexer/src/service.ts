@@ -13,6 +13,7 @@ import { maintenanceWorker } from './maintenance.js';
 import { PARTITION_INTERVALS, type PartitionInterval } from './partitions.js';
 import { parseTenantRetention } from './retention.js';
 import { DEFAULT_MAX_BATCH, DEFAULT_STREAM, timelineRoutes } from './routes.js';
+import { retentionRoutes } from './retention-routes.js';
 
 /** The durable consumer group of the indexer (NATS durable consumer, Redis consumer group). */
 export const TIMELINE_GROUP = 'timeline-indexer';
@@ -102,7 +103,7 @@ const VARIABLES: ConfigVariable[] = [
     type: 'tenant=days,…',
     default: '',
     description:
-      'Per-tenant overrides of `STELLA_TIMELINE_RETENTION_DAYS` (0 = forever), e.g. `acme=30,audit-co=3650`.',
+      "Per-tenant overrides of `STELLA_TIMELINE_RETENTION_DAYS` (0 = forever), e.g. `acme=30,audit-co=3650`. A tenant's own setting (`PUT /timeline/retention`) wins over both.",
     parse: (raw: string) => {
       try {
         return parseTenantRetention(raw);
@@ -129,7 +130,10 @@ export const timelineIndexerService = defineService({
   migrations: { name: 'timeline-indexer', dir: fileURLToPath(new URL('../migrations', import.meta.url)) },
   variables: VARIABLES,
   openApiTags: [{ name: 'timeline', description: 'Ordered, deduplicated, tenant-isolated event timeline' }],
-  routes: (deps) => [timelineRoutes(deps, timelineMetrics(deps))],
+  routes: (deps) => [
+    timelineRoutes(deps, timelineMetrics(deps)),
+    retentionRoutes(deps, maintenanceSettings(deps).retention),
+  ],
   // The consumers are needed for correctness (events reach the timeline only through them), but
   // one process per deployment is enough: `--workers N` starts N of them in the same group.
   // Plus one maintenance worker per process that runs workers (the advisory lock lets one replica

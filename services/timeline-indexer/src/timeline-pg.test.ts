@@ -114,8 +114,16 @@ describe('timeline on PostgreSQL', { skip }, () => {
           attributes: { caseId: 'c' },
           payload: { bundleIds: ['x'], reason: 'r' },
         }),
+        ev(A, {
+          kind: 'evidence.incident.activated',
+          subject: 'incident/1',
+          attributes: { incidentId: '1', active: true },
+          payload: { incidentId: '1', reason: 'INC-1', retentionExtension: 'P30D' },
+        }),
       ],
     });
+    const admin = ['timeline:read', 'timeline:admin'] as const;
+    assert.equal((await h.call(A, 'PUT', '/timeline/retention', { keep: 'P30D' }, [...admin])).status, 200);
     const tables = [
       'event_ids',
       'source_sequences',
@@ -132,6 +140,8 @@ describe('timeline on PostgreSQL', { skip }, () => {
       'event_arrivals_default',
       'evidence_bundles',
       'evidence_holds',
+      'retention_settings',
+      'evidence_incidents',
     ];
     for (const t of tables) {
       const asB = await h.db.withTenant(B, (tx) =>
@@ -389,8 +399,9 @@ describe('stream, evidence and partitions on PostgreSQL', { skip }, () => {
 
     const report = await runMaintenance(h.db, { ...s, ahead: 0 }, new Date('2041-01-01T00:00:00Z'));
     assert.ok(report.dropped.includes('events_p20400501'), JSON.stringify(report));
-    // This one, and the earlier tests' held seal (its month's partition was backfilled from DEFAULT).
-    assert.equal(report.movedHeld, 2);
+    // This one, and the earlier tests' held seal (its month's partition was backfilled from DEFAULT),
+    // and the two hold events: they are linked to the bundles they hold (evidence.ts), so held too.
+    assert.equal(report.movedHeld, 4);
     assert.equal((await h.call(A, 'GET', `/timeline/${heldSeal.eventId}`)).body.legalHolds[0], 'c-pg');
     assert.equal((await h.call(A, 'GET', `/timeline/${plain.eventId}`)).status, 404);
     assert.equal((await h.call(B, 'GET', `/timeline/${other.eventId}`)).status, 404);

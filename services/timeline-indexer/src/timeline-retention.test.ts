@@ -138,17 +138,16 @@ describe('retention', () => {
     const plain = ev(short, june('03'));
     const longOld = ev(long, june('04'));
     await post(short, [sealed, plain]);
-    await post(short, [
-      newEvent({
-        tenant: short,
-        kind: 'evidence.hold.placed',
-        source: 'evidence-locker',
-        subject: 'case-r',
-        occurredAt: '2031-08-01T00:00:00Z',
-        attributes: { caseId: 'case-r', bundles: 1 },
-        payload: { bundleIds: ['B-keep'], reason: 'audit' },
-      }),
-    ]);
+    const holdPlaced = newEvent({
+      tenant: short,
+      kind: 'evidence.hold.placed',
+      source: 'evidence-locker',
+      subject: 'case-r',
+      occurredAt: '2031-08-01T00:00:00Z',
+      attributes: { caseId: 'case-r', bundles: 1 },
+      payload: { bundleIds: ['B-keep'], reason: 'audit' },
+    });
+    await post(short, [holdPlaced]);
     await post(long, [longOld]);
     await ensurePartitions(h.db, settings({ ahead: 0 }), new Date('2031-06-15T00:00:00Z'));
     assert.ok((await partitions(h.db)).includes('events_p20310601'));
@@ -158,15 +157,16 @@ describe('retention', () => {
     // (The 2029/2030 ranges of the first tests have expired for everyone by now: they go.)
     assert.deepEqual(r.dropped, ['events_p20290101', 'events_p20300301', 'events_p20300401', 'events_p20300501']);
     assert.ok(r.purged >= 1);
-    // The held seal stays; `plain` and the hold event itself (linked to no bundle) have expired.
-    assert.deepEqual(await ids(short), [sealed.eventId]);
+    // The held seal stays, and so does the hold event (linked to the bundle it holds); `plain` has expired.
+    assert.deepEqual(await ids(short), [sealed.eventId, holdPlaced.eventId]);
     assert.deepEqual(await ids(long), [longOld.eventId]);
     assert.equal((await h.call(short, 'GET', `/timeline/${plain.eventId}`)).status, 404);
 
     // 2032-09-01: long has expired June 2031 too → the range is dropped, the held event moved to DEFAULT.
     r = await runMaintenance(h.db, settings({ ahead: 0, retention: policy }), new Date('2032-09-01T00:00:00Z'));
     assert.ok(r.dropped.includes('events_p20310601'), JSON.stringify(r));
-    assert.equal(r.movedHeld, 1);
+    // The seal, and the hold event (August 2031's range goes too): both linked to the held bundle.
+    assert.equal(r.movedHeld, 2);
     assert.ok(!(await partitions(h.db)).some((p) => p.endsWith('_p20310601')));
     assert.deepEqual(await ids(long), []);
     const kept = await h.call(short, 'GET', `/timeline/${sealed.eventId}`);
@@ -209,6 +209,7 @@ describe('retention', () => {
     ]);
     r = await runMaintenance(h.db, settings({ ahead: 0, retention: policy }), new Date('2032-09-01T00:00:00Z'));
     assert.equal((await h.call(short, 'GET', `/timeline/${sealed.eventId}`)).status, 404);
+    assert.equal((await h.call(short, 'GET', `/timeline/${holdPlaced.eventId}`)).status, 404);
     // Published again after its purge, the event is new (first write wins while it exists).
     assert.equal((await post(short, [sealed])).stored, 1);
   });

@@ -12,6 +12,7 @@ export const SCOPES = [
   'evidence:hold',
   'timeline:read',
   'timeline:write',
+  'timeline:admin',
   'export:read',
   'export:run',
   'export:profile:manage',
@@ -25,7 +26,7 @@ const OPERATOR: readonly Scope[] = [...VIEWER, 'evidence:create', 'timeline:writ
 
 /**
  * Named scope sets. viewer reads; operator also creates evidence, writes timeline events, runs
- * and downloads exports; admin adds legal holds, export profile management and incident mode.
+ * and downloads exports; admin adds legal holds, timeline retention, export profile management and incident mode.
  */
 export const ROLES = {
   viewer: VIEWER,

@@ -101,8 +101,16 @@ export type JwksSource = { kind: 'dev' } | { kind: 'file'; path: string } | { ki
  * The event bus to open. `memory` with a `broker` name shares one in-process broker between the
  * buses opened under that name (tests, several services in one process).
  */
-export type BusConfig =
-  { kind: 'memory'; broker?: string } | { kind: 'nats'; servers: string[] } | { kind: 'redis'; url: string };
+export type BusConfig = (
+  { kind: 'memory'; broker?: string } | { kind: 'nats'; servers: string[] } | { kind: 'redis'; url: string }
+) & {
+  /**
+   * `STELLA_BUS_NAMESPACE`: a separate stream on a shared broker (NATS stream
+   * `STELLA_EVENTS_<NS>` over `stella.<ns>.events.>`, Redis key `stella:<ns>:events`); absent:
+   * the DESIGN.md §3 names.
+   */
+  namespace?: string;
+};
 
 export interface S3StoreConfig {
   kind: 's3';
@@ -217,6 +225,14 @@ export function parseObjectStoreUri(raw: string): ObjectStoreUri {
   if (!isAbsolute(root) || root === '/')
     throw new ConfigProblem('file: URIs need an absolute directory other than / (file:///var/lib/stella/objects)');
   return { kind: 'file', root };
+}
+
+/** `STELLA_BUS_NAMESPACE`: one NATS subject token, also valid in a JetStream stream name. */
+export function parseBusNamespace(raw: string): string {
+  const s = raw.trim();
+  if (!/^[a-z0-9][a-z0-9-]{0,31}$/.test(s))
+    throw new ConfigProblem('expected lower-case letters, digits and -, starting with a letter or digit, up to 32');
+  return s;
 }
 
 /**
@@ -351,6 +367,15 @@ export const CONFIG_VARIABLES = [
     description:
       'Event bus. `memory:` (or unset): in-process, single node only (`memory://<name>` shares one in-process broker by name). `nats://host:4222` (comma-separate several servers): NATS JetStream. `redis://host:6379` / `rediss://…`: Redis Streams.',
     parse: parseBusUrl,
+  }),
+  v({
+    name: 'STELLA_BUS_NAMESPACE',
+    audience: 'server',
+    type: 'name',
+    defaultText: '(none)',
+    description:
+      'Keeps this deployment on its own stream of a shared NATS or Redis (staging beside production, a test run): NATS stream `STELLA_EVENTS_<NAME>` over subjects `stella.<name>.events.>`, Redis stream `stella:<name>:events`. Unset: `STELLA_EVENTS` over `stella.events.>` and `stella:events` (DESIGN.md §3). Lower-case letters, digits and `-`, up to 32. Every process of a deployment, and `stella timeline publish --via bus`, must use the same.',
+    parse: parseBusNamespace,
   }),
   v({
     name: 'STELLA_OBJECT_STORE',

@@ -261,6 +261,13 @@ describe('loadConfig', () => {
       url: 'redis://:pw@127.0.0.1:6379/2',
     });
     assert.deepEqual(loadConfig({ STELLA_BUS_URL: 'memory:' }).bus, { kind: 'memory' });
+    assert.deepEqual(loadConfig({ STELLA_BUS_URL: 'nats://n1:4222', STELLA_BUS_NAMESPACE: 'staging-2' }).bus, {
+      kind: 'nats',
+      servers: ['nats://n1:4222'],
+      namespace: 'staging-2',
+    });
+    for (const bad of ['Upper', 'a.b', '-x', 'x'.repeat(33)])
+      assert.throws(() => loadConfig({ STELLA_BUS_NAMESPACE: bad }), /STELLA_BUS_NAMESPACE/, bad);
     assert.deepEqual(loadConfig({ STELLA_OBJECT_STORE: 'file:///var/lib/stella/objects' }).objectStore, {
       kind: 'file',
       root: '/var/lib/stella/objects',

@@ -227,7 +227,10 @@ export function loadConfig(
       databaseUrl === undefined
         ? { kind: 'pglite', dataDir }
         : { kind: 'postgres', url: databaseUrl, poolMax: p.STELLA_DATABASE_POOL_MAX as number },
-    bus: (p.STELLA_BUS_URL as BusConfig | undefined) ?? { kind: 'memory' },
+    bus: {
+      ...((p.STELLA_BUS_URL as BusConfig | undefined) ?? { kind: 'memory' }),
+      ...(p.STELLA_BUS_NAMESPACE !== undefined ? { namespace: p.STELLA_BUS_NAMESPACE as string } : {}),
+    },
     objectStore,
     auth: {
       jwks: jwks.kind === 'file' ? { kind: 'file', path: resolve(cwd, jwks.path) } : jwks,

@@ -7,6 +7,7 @@ export {
   parseInteger,
   parseByteSize,
   parseBusUrl,
+  parseBusNamespace,
   parseObjectStoreUri,
   type ConfigVariable,
   type ConfigVariableName,

@@ -2191,7 +2191,7 @@ export interface paths {
         };
         /**
          * An event's evidence links
-         * @description The evidence references the event carried (bundle id, digest, manifest digest, attestation subject), in envelope order. A reference naming a bundle also says where to fetch the bundle's DSSE envelope, what its `evidence.bundle.sealed` event announced (Merkle root, manifest and archive digests) and which legal holds are in force on it.
+         * @description The evidence references the event carried (bundle id, digest, manifest digest, attestation subject), in envelope order, then the bundles a hold or custody event names outside its envelope (`origin`). A link naming a bundle also says where to fetch the bundle's DSSE envelope, what its `evidence.bundle.sealed` event announced (Merkle root, manifest and archive digests), which legal holds are in force on it and its chain of custody (`evidence.custody.*` events). `incidents`: the Evidence Locker incidents active when the event occurred, and an incident event's own.
          */
         get: {
             parameters: {
@@ -2240,7 +2240,22 @@ export interface paths {
                                     sealedEventId: string;
                                 };
                                 bundleId?: string;
-                                digest: string;
+                                /** @description The bundle's chain of custody on the timeline (its `evidence.custody.*` events), in timeline order; the latest 100. */
+                                custody?: {
+                                    /** @description The `evidence.custody.<action>` of the event. */
+                                    action: string;
+                                    actor?: string;
+                                    eventId: string;
+                                    /** Format: date-time */
+                                    occurredAt: string;
+                                }[];
+                                /**
+                                 * @description Older custody events exist than `custody` lists.
+                                 * @enum {boolean}
+                                 */
+                                custodyTruncated?: true;
+                                /** @description The reference's digest. A derived link (`origin`) has the bundle's archive digest once its seal was indexed, none before. */
+                                digest?: string;
                                 /** @description Where to fetch the DSSE envelope of the bundle. */
                                 dsseEnvelope?: {
                                     /** @description Evidence Locker route of the bundle archive (scope evidence:read). */
@@ -2254,6 +2269,22 @@ export interface paths {
                                 /** @description Case ids of holds in force on the bundle. */
                                 legalHolds?: string[];
                                 manifestDigest?: string;
+                                /** @description Absent: a reference of the event's envelope. `hold`: a bundle its hold event names in `payload.bundleIds`; `custody`: the bundle of an `evidence.custody.*` event (`attributes.bundleId`). */
+                                origin?: "hold" | "custody";
+                            }[];
+                            /** @description Incidents active when the event occurred, and an incident event's own; absent when none. */
+                            incidents?: {
+                                /** Format: date-time */
+                                activatedAt?: string;
+                                activatedEventId?: string;
+                                activateReason?: string;
+                                /** @description Activated and not seen deactivated (yet). */
+                                active: boolean;
+                                /** Format: date-time */
+                                deactivatedAt?: string;
+                                deactivatedEventId?: string;
+                                deactivateReason?: string;
+                                incidentId: string;
                             }[];
                         };
                     };
@@ -2404,6 +2435,212 @@ export interface paths {
             };
         };
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/timeline/retention": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The tenant's timeline retention window
+         * @description How long the tenant's events are kept after their occurredAt: the tenant's own setting if it has one, else the configuration's. Events linked to held evidence are kept while the hold lasts.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header: {
+                    /** @description Tenant id; must equal the `tenant` claim of the token. */
+                    "x-stella-tenant": string;
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Error envelope (docs/errors.md). */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["TimelineRetention"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        /**
+         * Set the tenant's timeline retention window
+         * @description Replaces the configured window for this tenant. The maintenance worker applies it on its next round (`STELLA_TIMELINE_MAINTENANCE_SECONDS`): events older than `keep` are purged, except those linked to evidence under a legal hold. `keep` is one hour to 36,500 days, or null for forever; anything else is 400 VALIDATION_FAILED and changes nothing.
+         */
+        put: {
+            parameters: {
+                query?: never;
+                header: {
+                    /** @description Tenant id; must equal the `tenant` claim of the token. */
+                    "x-stella-tenant": string;
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @example P90D */
+                        keep: string | null;
+                    };
+                };
+            };
+            responses: {
+                /** @description Error envelope (docs/errors.md). */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["TimelineRetention"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        post?: never;
+        /** Remove the tenant's own retention window (back to the configuration's) */
+        delete: {
+            parameters: {
+                query?: never;
+                header: {
+                    /** @description Tenant id; must equal the `tenant` claim of the token. */
+                    "x-stella-tenant": string;
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Error envelope (docs/errors.md). */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["TimelineRetention"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
         options?: never;
         head?: never;
         patch?: never;
@@ -4280,6 +4517,21 @@ export interface components {
             subject?: string;
             tenant: string;
             traceId?: string;
+        };
+        TimelineRetention: {
+            /** @description `tenant`: set with PUT /timeline/retention; `configuration`: STELLA_TIMELINE_RETENTION_TENANTS or STELLA_TIMELINE_RETENTION_DAYS. */
+            from: "tenant" | "configuration";
+            /**
+             * @description Events linked to evidence under a legal hold are kept while the hold lasts.
+             * @enum {boolean}
+             */
+            heldExempt: true;
+            /** @description ISO 8601 duration after occurredAt for which events are kept (days, hours, minutes, seconds: `P30D`, `PT36H`); null: forever. */
+            keep: string | null;
+            /** Format: date-time */
+            updatedAt?: string;
+            /** @description Token subject of the last PUT. */
+            updatedBy?: string;
         };
     };
     responses: never;

@@ -26,7 +26,7 @@ export interface TimelineHarness {
   /** `app.inject` as `tenant`: JSON in, `{status, body}` out. */
   call(
     tenant: string,
-    method: 'GET' | 'POST',
+    method: 'GET' | 'POST' | 'PUT' | 'DELETE',
     url: string,
     body?: unknown,
     scopes?: Scope[],
