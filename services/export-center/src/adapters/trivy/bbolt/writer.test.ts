@@ -164,7 +164,7 @@ describe('bbolt writer (checked by go.etcd.io/bbolt)', { skip: needGo() }, () =>
     );
     const { tree } = fc.letrec<{ tree: Tree; entry: [string, Buffer | Tree] }>((tie) => ({
       tree: fc
-        .array(tie('entry') as fc.Arbitrary<[string, Buffer | Tree]>, { maxLength: 60, depthSize: 'small' })
+        .array(tie('entry') as fc.Arbitrary<[string, Buffer | Tree]>, { maxLength: 60 })
         .map((es) => new Map(es)),
       entry: fc.tuple(
         keyArb,
