@@ -8,6 +8,8 @@
 // nested bucket. With -no-dump only check, sizes and stats are printed. With -rw it also copies
 // the file, opens the copy read-write, adds a bucket and a key, commits and checks again (errors
 // go to "rwCheck"), which proves the file is usable by a writer (freelist, metas, high-water mark).
+// With -compact it compacts the file with bbolt.Compact into a fresh one and reports that file's
+// per-bucket statistics as "compactStats" (to compare the page packing).
 package main
 
 import (
@@ -46,7 +48,12 @@ type report struct {
 	PageSize int              `json:"pageSize"`
 	Size     int64            `json:"size"`
 	Stats    map[string]stats `json:"stats"`
-	Buckets  []item           `json:"buckets,omitempty"`
+	// With -compact: the same statistics after bbolt's own Compact (FillPercent 1.0, one
+	// transaction) of the file into a fresh one — equal to "stats" when pages are packed like it.
+	CompactStats map[string]stats `json:"compactStats,omitempty"`
+	// With -compact: pages of the compacted file in use (high-water mark minus free/pending pages).
+	CompactUsedPages int    `json:"compactUsedPages,omitempty"`
+	Buckets          []item `json:"buckets,omitempty"`
 }
 
 func walk(b *bolt.Bucket) []item {
@@ -66,6 +73,45 @@ func walk(b *bolt.Bucket) []item {
 		items = append(items, it)
 	}
 	return items
+}
+
+func bucketStats(tx *bolt.Tx) map[string]stats {
+	out := map[string]stats{}
+	_ = tx.ForEach(func(name []byte, b *bolt.Bucket) error {
+		s := b.Stats()
+		out[hex.EncodeToString(name)] = stats{
+			BranchPageN: s.BranchPageN, BranchOverflow: s.BranchOverflowN, LeafPageN: s.LeafPageN,
+			LeafOverflowN: s.LeafOverflowN, KeyN: s.KeyN, Depth: s.Depth, BucketN: s.BucketN,
+			InlineBucketN: s.InlineBucketN,
+		}
+		return nil
+	})
+	return out
+}
+
+func compactStats(src *bolt.DB) (map[string]stats, int, error) {
+	dir, err := os.MkdirTemp("", "bbolt-check-compact")
+	if err != nil {
+		return nil, 0, err
+	}
+	defer os.RemoveAll(dir)
+	dst, err := bolt.Open(filepath.Join(dir, "compact.db"), 0o600, nil)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer dst.Close()
+	if err := bolt.Compact(dst, src, 0); err != nil {
+		return nil, 0, err
+	}
+	var out map[string]stats
+	var used int
+	err = dst.View(func(tx *bolt.Tx) error {
+		out = bucketStats(tx)
+		st := dst.Stats()
+		used = int(tx.Size()/int64(dst.Info().PageSize)) - st.FreePageN - st.PendingPageN
+		return nil
+	})
+	return out, used, err
 }
 
 func check(tx *bolt.Tx) []string {
@@ -124,6 +170,7 @@ func rwProbe(path string) ([]string, error) {
 func main() {
 	noDump := flag.Bool("no-dump", false, "print only the check result, sizes and stats")
 	rw := flag.Bool("rw", false, "also open a copy read-write, commit a change and check again")
+	compact := flag.Bool("compact", false, "also report the bucket statistics after bbolt.Compact")
 	flag.Parse()
 	if flag.NArg() != 1 {
 		fmt.Fprintln(os.Stderr, "usage: bbolt-check [-no-dump] [-rw] <file.db>")
@@ -135,17 +182,12 @@ func main() {
 		fmt.Fprintln(os.Stderr, "open:", err)
 		os.Exit(1)
 	}
-	r := report{PageSize: db.Info().PageSize, Stats: map[string]stats{}}
+	r := report{PageSize: db.Info().PageSize}
 	err = db.View(func(tx *bolt.Tx) error {
 		r.Check = check(tx)
 		r.Size = tx.Size()
+		r.Stats = bucketStats(tx)
 		return tx.ForEach(func(name []byte, b *bolt.Bucket) error {
-			s := b.Stats()
-			r.Stats[hex.EncodeToString(name)] = stats{
-				BranchPageN: s.BranchPageN, BranchOverflow: s.BranchOverflowN, LeafPageN: s.LeafPageN,
-				LeafOverflowN: s.LeafOverflowN, KeyN: s.KeyN, Depth: s.Depth, BucketN: s.BucketN,
-				InlineBucketN: s.InlineBucketN,
-			}
 			if !*noDump {
 				root := uint64(b.RootPage())
 				items := walk(b)
@@ -154,6 +196,9 @@ func main() {
 			return nil
 		})
 	})
+	if err == nil && *compact {
+		r.CompactStats, r.CompactUsedPages, err = compactStats(db)
+	}
 	db.Close()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "view:", err)

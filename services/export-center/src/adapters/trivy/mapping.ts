@@ -49,7 +49,13 @@ export interface Detail {
 }
 
 export type Entry =
-  | { readonly t: 'advisory'; readonly bucket: string; readonly pkg: string; readonly id: string; readonly adv: Advisory }
+  | {
+      readonly t: 'advisory';
+      readonly bucket: string;
+      readonly pkg: string;
+      readonly id: string;
+      readonly adv: Advisory;
+    }
   | { readonly t: 'source'; readonly bucket: string; readonly ds: DataSource }
   | { readonly t: 'detail'; readonly id: string; readonly detail: Detail };
 
@@ -425,7 +431,8 @@ const byteOrder = (a: string, b: string): number => Buffer.compare(Buffer.from(a
 export function normalizeVulnerability(id: string, details: ReadonlyMap<string, Detail>): Record<string, unknown> {
   const ordered = SOURCE_PRECEDENCE.map((s) => details.get(s)).filter((d): d is Detail => d !== undefined);
   // Sources outside the precedence list (none today) come last, by id.
-  for (const s of [...details.keys()].sort(byteOrder)) if (!SOURCE_PRECEDENCE.includes(s)) ordered.push(details.get(s)!);
+  for (const s of [...details.keys()].sort(byteOrder))
+    if (!SOURCE_PRECEDENCE.includes(s)) ordered.push(details.get(s)!);
   const v: Record<string, unknown> = {};
   const title = ordered.find((d) => d.Title)?.Title;
   const description = ordered.find((d) => d.Description)?.Description;
@@ -463,7 +470,15 @@ export function normalizeVulnerability(id: string, details: ReadonlyMap<string, 
 /** The stored Advisory JSON: Go field order, omitempty. */
 export function advisoryJson(a: Advisory): string {
   const o: Record<string, unknown> = {};
-  for (const k of ['VendorIDs', 'OSes', 'Arches', 'Severity', 'FixedVersion', 'VulnerableVersions', 'PatchedVersions'] as const) {
+  for (const k of [
+    'VendorIDs',
+    'OSes',
+    'Arches',
+    'Severity',
+    'FixedVersion',
+    'VulnerableVersions',
+    'PatchedVersions',
+  ] as const) {
     const v = a[k];
     if (v === undefined || v === '' || v === 0 || (Array.isArray(v) && v.length === 0)) continue;
     o[k] = v;

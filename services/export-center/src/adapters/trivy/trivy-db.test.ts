@@ -109,7 +109,7 @@ const OSV_SLUGS: Record<string, string> = {
   swifturl: 'swift',
 };
 
-type Doc = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Doc = Record<string, any>;
 
 /** What the test expects Trivy to read for one OSV record, derived from the raw document. */
 function expectedOsv(doc: Doc): { slug: string; pkg: string; ids: string[]; fixed: string[]; source: string }[] {
@@ -119,7 +119,12 @@ function expectedOsv(doc: Doc): { slug: string; pkg: string; ids: string[]; fixe
   const ids = cves.length ? cves : [doc.id as string];
   const out = new Map<string, { slug: string; pkg: string; ids: string[]; fixed: string[]; source: string }>();
   for (const a of doc.affected ?? []) {
-    const slug = OSV_SLUGS[String(a.package?.ecosystem ?? '').toLowerCase().split(':')[0]!];
+    const slug =
+      OSV_SLUGS[
+        String(a.package?.ecosystem ?? '')
+          .toLowerCase()
+          .split(':')[0]!
+      ];
     if (!slug) continue;
     const fixed = (a.ranges ?? [])
       .filter((r: Doc) => r.type !== 'GIT')
@@ -140,12 +145,20 @@ describe('trivy:db on the real datasets', { skip }, () => {
   });
 
   test('files, counts, metadata.json and determinism (trivy.db and db.tar.gz byte-identical)', async () => {
-    assert.deepEqual(first.files.map((f) => f.path).sort(), ['trivy/db.tar.gz', 'trivy/metadata.json', 'trivy/trivy.db']);
+    assert.deepEqual(first.files.map((f) => f.path).sort(), [
+      'trivy/db.tar.gz',
+      'trivy/metadata.json',
+      'trivy/trivy.db',
+    ]);
     assert.equal(first.counts['records'], records.length);
     assert.ok((first.counts['trivy.advisories'] ?? 0) > 1000, JSON.stringify(first.counts));
     assert.ok((first.counts['format.alpine-secdb'] ?? 0) > 400);
     const meta = await readFile(join(first.dir, 'trivy/metadata.json'), 'utf8');
-    const newest = records.map((r) => r.modifiedAt).filter((m): m is string => !!m).sort().at(-1)!;
+    const newest = records
+      .map((r) => r.modifiedAt)
+      .filter((m): m is string => !!m)
+      .sort()
+      .at(-1)!;
     const updated = new Date(newest);
     assert.equal(
       meta,
@@ -180,13 +193,23 @@ describe('trivy:db on the real datasets', { skip }, () => {
   });
 
   test('bbolt tx.Check passes, and a read-write commit by bbolt works', async () => {
-    const r = await run(await goHarness('bbolt-check'), ['-rw', '-no-dump', join(first.dir, 'trivy/trivy.db')], {
-      timeoutMs: 120_000,
-    });
+    const r = await run(
+      await goHarness('bbolt-check'),
+      ['-rw', '-compact', '-no-dump', join(first.dir, 'trivy/trivy.db')],
+      {
+        timeoutMs: 120_000,
+      },
+    );
     assert.equal(r.code, 0, r.stderr.toString());
-    const dump = JSON.parse(r.stdout.toString()) as { check: string[]; rwCheck: string[]; stats: Record<string, { keyN: number }> };
+    const dump = JSON.parse(r.stdout.toString()) as {
+      check: string[];
+      rwCheck: string[];
+      stats: Record<string, { keyN: number }>;
+      compactStats: Record<string, { keyN: number }>;
+    };
     assert.deepEqual(dump.check, []);
     assert.deepEqual(dump.rwCheck, []);
+    assert.deepEqual(dump.stats, dump.compactStats, 'pages packed like bbolt.Compact');
     const names = Object.keys(dump.stats).map((h) => Buffer.from(h, 'hex').toString());
     for (const want of [
       'alpine 3.10',
@@ -248,7 +271,8 @@ describe('trivy:db on the real datasets', { skip }, () => {
         for (const id of e.ids) {
           const k = `${e.slug}\0${e.pkg}\0${id}`;
           const prev = winners.get(k);
-          if (!prev || Buffer.compare(Buffer.from(e.source), Buffer.from(prev.e.source)) >= 0) winners.set(k, { doc, e, id });
+          if (!prev || Buffer.compare(Buffer.from(e.source), Buffer.from(prev.e.source)) >= 0)
+            winners.set(k, { doc, e, id });
           lastDetail.set(id, doc);
         }
     }
@@ -262,14 +286,19 @@ describe('trivy:db on the real datasets', { skip }, () => {
       assert.equal(adv.DataSource?.Name, e.source, `${doc.id}: ${e.slug}/${e.pkg} ${id} from ${e.source}`);
       assert.deepEqual(adv.PatchedVersions ?? [], e.fixed, `${doc.id} ${e.pkg}: patched versions`);
       assert.ok((adv.VulnerableVersions ?? []).length > 0 || e.fixed.length === 0, `${doc.id}: vulnerable versions`);
-      const others = [...(doc.aliases ?? []), doc.id].filter((a: string) => !e.ids.includes(a) && !a.startsWith('CVE-'));
+      const others = [...(doc.aliases ?? []), doc.id].filter(
+        (a: string) => !e.ids.includes(a) && !a.startsWith('CVE-'),
+      );
       for (const o of others) assert.ok(adv.VendorIDs?.includes(o), `${doc.id}: VendorIDs has ${o}`);
       checked++;
     }
     // Nothing else is there: per package, exactly the ids the sources state.
     for (const l of got.lang) {
       const ids = l.advisories.map((a) => a.VulnerabilityID).sort();
-      const want = [...winners.keys()].filter((k) => k.startsWith(`${l.ecosystem}\0${l.pkg}\0`)).map((k) => k.split('\0')[2]!).sort();
+      const want = [...winners.keys()]
+        .filter((k) => k.startsWith(`${l.ecosystem}\0${l.pkg}\0`))
+        .map((k) => k.split('\0')[2]!)
+        .sort();
       assert.deepEqual(ids, want, `${l.ecosystem}/${l.pkg}`);
     }
     assert.ok(checked > 1000, `${checked} OSV advisories checked`);
@@ -285,7 +314,8 @@ describe('trivy:db on the real datasets', { skip }, () => {
       const doc = lastDetail.get(id)!;
       assert.equal(v.Title, doc.summary || undefined, `${id} title`);
       assert.equal(v.Description, doc.details || undefined, `${id} description`);
-      for (const ref of doc.references ?? []) assert.ok(v.References?.some((x) => x.toLowerCase() === String(ref.url).toLowerCase()));
+      for (const ref of doc.references ?? [])
+        assert.ok(v.References?.some((x) => x.toLowerCase() === String(ref.url).toLowerCase()));
     }
     // Alpine: every secfixes entry is read back under its CVE (the last version listing it wins).
     let alpineChecked = 0;
@@ -320,7 +350,10 @@ describe('trivy:db on the real datasets', { skip }, () => {
       aliases: ['CVE-2026-0001'],
       affected: [
         { package: { ecosystem: 'Alpine:v3.18', name: 'openssl' }, ranges: [] },
-        { package: { ecosystem: 'npm', name: 'Left-Pad' }, ranges: [{ type: 'SEMVER', events: [{ introduced: '0' }, { fixed: '1.3.0' }] }] },
+        {
+          package: { ecosystem: 'npm', name: 'Left-Pad' },
+          ranges: [{ type: 'SEMVER', events: [{ introduced: '0' }, { fixed: '1.3.0' }] }],
+        },
       ],
     };
     const rec: SourceRecord = { ...records.find((r) => r.format === 'osv')!, recordId: doc.id, document: doc };
@@ -328,9 +361,15 @@ describe('trivy:db on the real datasets', { skip }, () => {
     assert.equal(out.counts['unknownEcosystem.Alpine:v3.18'], 1);
     assert.equal(out.counts['trivy.advisories'], 1);
     const db = await run(await goHarness('bbolt-check'), [join(out.dir, 'trivy/trivy.db')]);
-    const dump = JSON.parse(db.stdout.toString()) as { buckets: { k: string; items: { k: string; items?: { k: string; v: string }[] }[] }[] };
+    const dump = JSON.parse(db.stdout.toString()) as {
+      buckets: { k: string; items: { k: string; items?: { k: string; v: string }[] }[] }[];
+    };
     const npm = dump.buckets.find((b) => Buffer.from(b.k, 'hex').toString() === 'npm::Open Source Vulnerabilities')!;
-    assert.equal(Buffer.from(npm.items[0]!.k, 'hex').toString(), 'left-pad', 'package names normalised as Trivy looks them up');
+    assert.equal(
+      Buffer.from(npm.items[0]!.k, 'hex').toString(),
+      'left-pad',
+      'package names normalised as Trivy looks them up',
+    );
     assert.equal(
       Buffer.from(npm.items[0]!.items![0]!.v, 'hex').toString(),
       '{"VendorIDs":["TEST-2026-0001"],"VulnerableVersions":["<1.3.0"],"PatchedVersions":["1.3.0"]}',
@@ -340,10 +379,11 @@ describe('trivy:db on the real datasets', { skip }, () => {
   test('options: schemaVersion other than 2 is refused with every problem at once', () => {
     const bad = adapter.validateOptions({ schemaVersion: 3, nextUpdateHours: 0, extra: true });
     assert.equal(bad.ok, false);
-    assert.deepEqual(
-      (bad as { problems: { path: string }[] }).problems.map((p) => p.path).sort(),
-      ['/extra', '/nextUpdateHours', '/schemaVersion'],
-    );
+    assert.deepEqual((bad as { problems: { path: string }[] }).problems.map((p) => p.path).sort(), [
+      '/extra',
+      '/nextUpdateHours',
+      '/schemaVersion',
+    ]);
     assert.match(JSON.stringify(bad), /schema 3 is not supported/);
     assert.deepEqual(adapter.validateOptions(undefined), {
       ok: true,

@@ -94,7 +94,8 @@ function mergeGroup(parts: Buffer[], values: Buffer[], counts: Counts): Buffer |
   if (tag === 'a') {
     // The same vuln id for the same package in one bucket from several records: the last record
     // (greatest record id) wins, as trivy-db's builder overwrites in its lexical file walk.
-    if (bodies.length > 1) counts['duplicates.advisoryReplaced'] = (counts['duplicates.advisoryReplaced'] ?? 0) + bodies.length - 1;
+    if (bodies.length > 1)
+      counts['duplicates.advisoryReplaced'] = (counts['duplicates.advisoryReplaced'] ?? 0) + bodies.length - 1;
     counts['trivy.advisories'] = (counts['trivy.advisories'] ?? 0) + 1;
     return Buffer.from(advisoryJson(JSON.parse(bodies[bodies.length - 1]!) as Advisory));
   }

@@ -1,7 +1,8 @@
 /**
  * The bbolt writer against go.etcd.io/bbolt itself (interop/cmd/bbolt-check): every file must pass
  * `tx.Check()`, read back exactly what was written (keys, values, nesting), survive a read-write
- * commit by bbolt, and be byte-identical when written twice from the same input.
+ * commit by bbolt, have the page statistics (branch/leaf/overflow pages, depth, inline buckets) of
+ * bbolt's own Compact of the same data, and be byte-identical when written twice from the same input.
  */
 import assert from 'node:assert/strict';
 import { readFile, stat } from 'node:fs/promises';
@@ -35,6 +36,8 @@ interface Dump {
   pageSize: number;
   size: number;
   stats: Record<string, Stats>;
+  compactStats?: Record<string, Stats>;
+  compactUsedPages?: number;
   buckets?: DumpItem[];
 }
 
@@ -72,7 +75,7 @@ function stripRoots(items: DumpItem[]): DumpItem[] {
 
 async function check(path: string, opts: { rw?: boolean; dump?: boolean } = {}): Promise<Dump> {
   const bin = await goHarness('bbolt-check');
-  const args = [...(opts.rw ? ['-rw'] : []), ...(opts.dump === false ? ['-no-dump'] : []), path];
+  const args = ['-compact', ...(opts.rw ? ['-rw'] : []), ...(opts.dump === false ? ['-no-dump'] : []), path];
   const r = await run(bin, args, { timeoutMs: 120_000 });
   assert.equal(r.code, 0, `bbolt-check failed: ${r.stderr.toString()}`);
   return JSON.parse(r.stdout.toString()) as Dump;
@@ -94,6 +97,9 @@ async function roundTrip(root: Tree, opts: { rw?: boolean } = {}): Promise<{ dum
     assert.equal(dump.pageSize, PAGE_SIZE);
     assert.equal(dump.size, fa.length, 'high-water mark × page size = file size');
     assert.deepEqual(stripRoots(dump.buckets ?? []), toDump(root));
+    // Packed like bbolt's own Compact of the same data: same pages per bucket, same inlining.
+    assert.deepEqual(dump.stats, dump.compactStats ?? {}, 'bucket page statistics equal bbolt.Compact');
+    assert.equal(fa.length / PAGE_SIZE, dump.compactUsedPages, 'as many pages in use as bbolt.Compact');
     return { dump, file: fa };
   } finally {
     await dir.cleanup();
@@ -111,7 +117,13 @@ describe('bbolt writer (checked by go.etcd.io/bbolt)', { skip: needGo() }, () =>
   });
 
   it('empty bucket and a bucket holding an empty bucket are inline', async () => {
-    const { dump } = await roundTrip(bucket([['a', new Map()], ['b', bucket([['c', new Map()]])]]), { rw: true });
+    const { dump } = await roundTrip(
+      bucket([
+        ['a', new Map()],
+        ['b', bucket([['c', new Map()]])],
+      ]),
+      { rw: true },
+    );
     assert.equal(dump.buckets![0]!.root, 0, 'an empty nested bucket is inline');
     assert.notEqual(dump.buckets![1]!.root, 0, 'a bucket with sub-buckets is never inline');
     assert.equal(dump.buckets![1]!.items![0]!.root, 0);
@@ -132,7 +144,17 @@ describe('bbolt writer (checked by go.etcd.io/bbolt)', { skip: needGo() }, () =>
     const big = Buffer.alloc(3 * PAGE_SIZE + 123);
     for (let i = 0; i < big.length; i++) big[i] = (i * 31) & 0xff;
     const { dump } = await roundTrip(
-      bucket([['b', bucket([['a', Buffer.from('small')], ['big', big], ['big2', big], ['z', Buffer.from('after')]])]]),
+      bucket([
+        [
+          'b',
+          bucket([
+            ['a', Buffer.from('small')],
+            ['big', big],
+            ['big2', big],
+            ['z', Buffer.from('after')],
+          ]),
+        ],
+      ]),
       { rw: true },
     );
     assert.ok(dump.stats[hex('b')]!.leafOverflowN >= 3, JSON.stringify(dump.stats));
@@ -143,12 +165,27 @@ describe('bbolt writer (checked by go.etcd.io/bbolt)', { skip: needGo() }, () =>
     await roundTrip(bucket([['m', new Map([[key.toString('hex'), Buffer.alloc(0)]])]]));
   });
 
+  it('many top-level buckets: the root bucket splits at FillPercent 0.5 like bbolt.Compact', async () => {
+    const root: Tree = new Map();
+    for (let i = 0; i < 700; i++)
+      root.set(hex(`top-${String(i).padStart(4, '0')}`), i % 3 ? bucket([['k', Buffer.alloc(i % 200, 1)]]) : new Map());
+    const { file } = await roundTrip(root);
+    assert.ok(file.length / PAGE_SIZE > 20, 'root tree spans many pages');
+  });
+
   it('many keys per bucket build multi-level branches', async () => {
     const inner: Tree = new Map();
     for (let i = 0; i < 60_000; i++) inner.set(hex(`key-${String(i).padStart(6, '0')}`), Buffer.from(`v${i}`));
     const subs: Tree = new Map();
-    for (let i = 0; i < 3000; i++) subs.set(hex(`pkg-${i}`), bucket([[`CVE-${i}`, Buffer.from('{"FixedVersion":"1"}')]]));
-    const { dump } = await roundTrip(bucket([['flat', inner], ['nested', subs]]), { rw: true });
+    for (let i = 0; i < 3000; i++)
+      subs.set(hex(`pkg-${i}`), bucket([[`CVE-${i}`, Buffer.from('{"FixedVersion":"1"}')]]));
+    const { dump } = await roundTrip(
+      bucket([
+        ['flat', inner],
+        ['nested', subs],
+      ]),
+      { rw: true },
+    );
     assert.ok(dump.stats[hex('flat')]!.depth >= 3, `depth ${dump.stats[hex('flat')]!.depth}`);
     assert.equal(dump.stats[hex('nested')]!.inlineBucketN, 3000);
     // Packed like `bbolt compact` (FillPercent 1.0): ~60,000 × 32 bytes of leaf elements fit in few pages.
@@ -163,9 +200,7 @@ describe('bbolt writer (checked by go.etcd.io/bbolt)', { skip: needGo() }, () =>
       { weight: 1, arbitrary: fc.uint8Array({ minLength: 3000, maxLength: 9000 }) },
     );
     const { tree } = fc.letrec<{ tree: Tree; entry: [string, Buffer | Tree] }>((tie) => ({
-      tree: fc
-        .array(tie('entry') as fc.Arbitrary<[string, Buffer | Tree]>, { maxLength: 60 })
-        .map((es) => new Map(es)),
+      tree: fc.array(tie('entry') as fc.Arbitrary<[string, Buffer | Tree]>, { maxLength: 60 }).map((es) => new Map(es)),
       entry: fc.tuple(
         keyArb,
         fc.oneof(

@@ -12,8 +12,10 @@
  * - leaves and branches are split with bbolt's own rule at FillPercent 1.0 (`node.splitTwo` /
  *   `splitIndex`: a node is split only if it has more than 4 elements and 4096 bytes or more, a
  *   page closes before the element that would take it past 4096 bytes once it holds 2 elements, and
- *   the last page keeps at least 2), so pages are packed full; a node larger than a page (a big
- *   value, or two) gets `overflow` contiguous extra pages;
+ *   the last page keeps at least 2), so pages are packed full; the root bucket (top-level names)
+ *   at 0.5 as `bbolt compact` leaves it; a node larger than a page (a big value, or two) gets
+ *   `overflow` contiguous extra pages. The test compares the page statistics with bbolt's own
+ *   `Compact` of the same file;
  * - a bucket without sub-buckets whose single leaf is ≤ 1024 bytes (pageSize/4) is stored inline
  *   in its parent's leaf (bucket header root 0 + a mini leaf page), exactly bbolt's `inlineable`;
  *   the root bucket is always paged.
@@ -27,8 +29,10 @@
  * Memory bound: nothing is kept per finished page. Per open bucket (nesting depth d) and per tree
  * level (height h, log₂₅₀ of its key count) the writer holds one page being filled plus a look-ahead
  * of 3 elements (bbolt's split rule looks 2 elements ahead), and ≤ 1024 bytes while a bucket may
- * still be inlined; finished pages wait in a write buffer of at most FLUSH_BYTES (1 MiB) before
- * they are appended. So memory is O(d·h·(4096 + 5·largest element)) + 1 MiB, independent of the
+ * still be inlined; the root bucket's level keeps its elements (one per top-level bucket: a
+ * 16-byte header, or an inline bucket of ≤ 1 KiB) until `finish`; finished pages wait in a write
+ * buffer of at most FLUSH_BYTES (1 MiB) before they are appended. So memory is
+ * O(d·h·(4096 + 5·largest element) + top-level buckets · 1 KiB) + 1 MiB, independent of the
  * number of keys. Determinism: the bytes depend only on the sequence of calls (fixed txids, no
  * times, zero padding).
  */
@@ -44,6 +48,8 @@ const BUCKET_HEADER = 16;
 const MAX_INLINE = PAGE_SIZE / 4;
 const MIN_KEYS_PER_PAGE = 2;
 const FLUSH_BYTES = 1 << 20;
+/** bbolt compact sets FillPercent 1.0 on every bucket it fills, but not on the root bucket (0.5). */
+const ROOT_THRESHOLD = PAGE_SIZE * 0.5;
 
 const BRANCH_PAGE = 0x01;
 const LEAF_PAGE = 0x02;
@@ -67,14 +73,14 @@ interface Element {
 
 const elementSize = (e: Element): number => ELEMENT + e.key.length + e.value.length;
 
-/** bbolt's `splitIndex` at FillPercent 1.0 over `els` (length ≥ 5): how many go on the first page. */
-function splitIndex(els: readonly Element[]): number {
+/** bbolt's `splitIndex` over `els` (length ≥ 5): how many go on the first page. */
+function splitIndex(els: readonly Element[], threshold: number): number {
   let size = PAGE_HEADER;
   let index = 0;
   for (let i = 0; i < els.length - MIN_KEYS_PER_PAGE; i++) {
     index = i;
     const es = elementSize(els[i]!);
-    if (i >= MIN_KEYS_PER_PAGE && size + es > PAGE_SIZE) break;
+    if (i >= MIN_KEYS_PER_PAGE && size + es > threshold) break;
     size += es;
   }
   return index;
@@ -188,7 +194,11 @@ class PageFile {
 
 /**
  * One level of one bucket's B+tree: elements stream in, full pages stream out to the file, and
- * each written page is handed up as a branch element (first key, page id).
+ * each written page is handed up as a branch element (first key, page id). `threshold` is
+ * pageSize × FillPercent: 4096 (FillPercent 1.0) streams; a lower one (the root bucket, which
+ * `bbolt compact` leaves at the default 0.5) keeps the level's elements until `finish`, because
+ * bbolt then splits only nodes of ≥ 4096 bytes at a threshold below that — the root holds one
+ * element per top-level bucket, so that stays small.
  */
 class Level {
   private cur: Element[] = [];
@@ -202,10 +212,12 @@ class Level {
   constructor(
     private readonly file: PageFile,
     private readonly leaf: boolean,
+    private readonly threshold: number,
   ) {}
 
   push(e: Element): void {
     this.ahead.push(e);
+    if (this.threshold < PAGE_SIZE) return;
     // Decide ahead[0] once two more elements follow it (splitIndex never looks further).
     while (this.ahead.length > MIN_KEYS_PER_PAGE) {
       const e0 = this.ahead.shift()!;
@@ -232,7 +244,7 @@ class Level {
       return;
     }
     if (this.pages === 2) {
-      this.parent = new Level(this.file, false);
+      this.parent = new Level(this.file, false, this.threshold);
       this.parent.push(this.first!);
       this.first = null;
     }
@@ -252,7 +264,7 @@ class Level {
         this.emit(rest);
         break;
       }
-      const n = splitIndex(rest);
+      const n = splitIndex(rest, this.threshold);
       this.emit(rest.slice(0, n));
       rest = rest.slice(n);
     }
@@ -274,7 +286,7 @@ class OpenBucket {
     readonly isRoot: boolean,
   ) {
     this.inline = isRoot ? null : [];
-    if (isRoot) this.tree = new Level(file, true);
+    if (isRoot) this.tree = new Level(file, true, ROOT_THRESHOLD);
   }
 
   add(e: Element): void {
@@ -290,7 +302,7 @@ class OpenBucket {
   /** Gives up inlining: the buffered elements go into the paged tree. */
   toTree(): void {
     if (!this.inline) return;
-    this.tree = new Level(this.file, true);
+    this.tree = new Level(this.file, true, PAGE_SIZE);
     for (const e of this.inline) this.tree.push(e);
     this.inline = null;
   }
