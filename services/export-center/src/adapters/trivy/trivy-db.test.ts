@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { createReadStream } from 'node:fs';
 import { readdir, readFile, writeFile, mkdir, copyFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { datasetsDir, goHarness, needGo, needTool, run, tempDir } from '@stella/testkit';
@@ -373,6 +374,45 @@ describe('trivy:db on the real datasets', { skip }, () => {
     assert.equal(
       Buffer.from(npm.items[0]!.items![0]!.v, 'hex').toString(),
       '{"VendorIDs":["TEST-2026-0001"],"VulnerableVersions":["<1.3.0"],"PatchedVersions":["1.3.0"]}',
+    );
+  });
+
+  test('a source failing mid-stream, or a cancel, rejects and leaves no file and no temp dir', async () => {
+    const tmpBefore = (await readdir(tmpdir())).filter((n) => n.startsWith('stella-trivy-db-'));
+    const v = adapter.validateOptions({});
+    assert.ok(v.ok);
+    const failing = (async function* () {
+      yield* records.slice(0, 50);
+      throw new Error('ledger connection lost');
+    })();
+    const s1 = await createStagingSink(join(dir.path, 'failing'));
+    const base = { options: v.options, out: s1, progress: () => undefined, exportTime: null };
+    await assert.rejects(
+      adapter.write({ ...base, records: failing, signal: new AbortController().signal }),
+      /ledger connection lost/,
+    );
+    assert.deepEqual(s1.files(), []);
+    const ac = new AbortController();
+    const cancelling = (async function* () {
+      for (const [i, r] of records.entries()) {
+        if (i === 100) ac.abort(new Error('run cancelled'));
+        yield r;
+      }
+    })();
+    const s2 = await createStagingSink(join(dir.path, 'cancel'));
+    await assert.rejects(adapter.write({ ...base, out: s2, records: cancelling, signal: ac.signal }), /run cancelled/);
+    assert.deepEqual(s2.files(), []);
+    const tmpAfter = (await readdir(tmpdir())).filter((n) => n.startsWith('stella-trivy-db-'));
+    assert.deepEqual(tmpAfter, tmpBefore, 'work dir removed');
+    // A write whose options did not pass validateOptions is refused with a coded error.
+    await assert.rejects(
+      adapter.write({
+        ...base,
+        options: { schemaVersion: 1 },
+        records: iterate([]),
+        signal: new AbortController().signal,
+      }),
+      (e: { code?: string }) => e.code === 'EXPORT_PROFILE_INVALID',
     );
   });
 
