@@ -50,8 +50,8 @@ describe('registry', () => {
     }
   });
   test('an unknown adapter is a coded error naming the known ones', () => {
-    const e = assertStellaError(() => getAdapter('trivy:db'), 'EXPORT_ADAPTER_UNKNOWN', /json:raw/);
-    assert.deepEqual(e.details, { adapter: 'trivy:db', known: adapterIds() });
+    const e = assertStellaError(() => getAdapter('grype:db'), 'EXPORT_ADAPTER_UNKNOWN', /json:raw/);
+    assert.deepEqual(e.details, { adapter: 'grype:db', known: adapterIds() });
   });
 });
 

@@ -6,8 +6,14 @@ import { unknownAdapter, type ExportAdapter } from './adapter.js';
 import { jsonPolicyAdapter } from './json-policy.js';
 import { jsonRawAdapter } from './json-raw.js';
 import { mirrorFullAdapter } from './mirror-full.js';
+import { trivyDbAdapter } from './trivy/trivy-db.js';
 
-export const ADAPTERS: readonly ExportAdapter[] = [jsonRawAdapter, jsonPolicyAdapter, mirrorFullAdapter];
+export const ADAPTERS: readonly ExportAdapter[] = [
+  jsonRawAdapter,
+  jsonPolicyAdapter,
+  mirrorFullAdapter,
+  trivyDbAdapter,
+];
 
 const byId = new Map(ADAPTERS.map((a) => [a.id, a]));
 if (byId.size !== ADAPTERS.length) throw new Error('two export adapters share an id');
