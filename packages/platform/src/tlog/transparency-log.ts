@@ -52,6 +52,11 @@ export interface TransparencyLogOptions {
   retainUntil?: () => Date | undefined;
   /** Blob writes in flight per batch (default 8). */
   writeConcurrency?: number;
+  /**
+   * Progress of {@link TransparencyLog.integrate} (metrics, crash tests): `stored` when every blob
+   * of the batch is durable and the commit is next, `published` after the commit.
+   */
+  onPhase?: (phase: 'stored' | 'published', size: number) => void;
 }
 
 /** Result of {@link TransparencyLog.append}. */
@@ -117,6 +122,7 @@ export class TransparencyLog {
   private readonly maxBatch: number;
   private readonly writeConcurrency: number;
   private readonly retainUntil: () => Date | undefined;
+  private readonly onPhase: (phase: 'stored' | 'published', size: number) => void;
   /** In-memory right edge, valid only for the published size it was built at. */
   private appender: TileAppender | undefined;
 
@@ -129,6 +135,7 @@ export class TransparencyLog {
     this.maxBatch = opts.maxBatch ?? 4096;
     this.writeConcurrency = opts.writeConcurrency ?? 8;
     this.retainUntil = opts.retainUntil ?? (() => undefined);
+    this.onPhase = opts.onPhase ?? (() => undefined);
   }
 
   /**
@@ -268,6 +275,7 @@ export class TransparencyLog {
           contentType: 'text/plain; charset=utf-8',
           ...(retainUntil ? { retainUntil } : {}),
         });
+        this.onPhase('stored', r.size);
         // 3. Publish: indexes, tile index, checkpoint — one commit.
         await tx.query(
           `UPDATE tlog.entries e SET idx = x.idx, data = NULL
@@ -292,6 +300,7 @@ export class TransparencyLog {
         return { busy: false, integrated: pending.rows.length, size: r.size, rootHash: r.rootHash, note };
       });
       if (next) this.appender = next;
+      if (!out.busy && out.integrated > 0) this.onPhase('published', out.size);
       return out;
     } catch (err) {
       this.appender = undefined;
