@@ -1,6 +1,6 @@
 module github.com/stella-ops/export-evidence/interop
 
-go 1.26
+go 1.26.0
 
 require (
 	github.com/aquasecurity/trivy-db v0.0.0-20260813095258-0e0340a01b57
@@ -36,4 +36,10 @@ require (
 	golang.org/x/term v0.26.0 // indirect
 	golang.org/x/text v0.33.0 // indirect
 	gopkg.in/yaml.v3 v3.0.1 // indirect
+)
+
+require (
+	github.com/transparency-dev/formats v0.1.1
+	github.com/transparency-dev/merkle v0.0.2
+	golang.org/x/mod v0.43.0
 )

@@ -92,6 +92,56 @@ export const ERROR_CODES = {
   MERKLE_EMPTY_TREE: { status: 400, description: 'An operation needs at least one leaf.' },
   MERKLE_PROOF_INVALID: { status: 400, description: 'An inclusion or consistency proof does not verify.' },
   MERKLE_PROOF_MALFORMED: { status: 400, description: 'A proof has the wrong shape or length for its tree size.' },
+  // --- core: transparency log (C2SP tlog-tiles, tlog-checkpoint, signed-note) ------------------
+  TLOG_NOTE_MALFORMED: {
+    status: 400,
+    description: 'A signed note is not valid UTF-8, has control characters, or a malformed signature line.',
+  },
+  TLOG_CHECKPOINT_MALFORMED: {
+    status: 400,
+    description: 'A checkpoint body does not follow c2sp.org/tlog-checkpoint (origin, size, root, extensions).',
+  },
+  TLOG_KEY_INVALID: {
+    status: 400,
+    description:
+      'A note verifier or signer key string is malformed, of an unsupported type, or its key ID does not match.',
+  },
+  TLOG_UNKNOWN_KEY: {
+    status: 400,
+    description: 'No signature on the note is by a trusted key (signatures by unknown keys are ignored).',
+  },
+  TLOG_BAD_SIGNATURE: { status: 400, description: 'A signature by a trusted key does not verify over the note text.' },
+  TLOG_ORIGIN_MISMATCH: { status: 400, description: 'The checkpoint origin is not the log the caller expects.' },
+  TLOG_ROLLBACK: {
+    status: 409,
+    description: 'A checkpoint is older (smaller tree) than the one already held; it is refused.',
+  },
+  TLOG_CONSISTENCY_SIZE_MISMATCH: {
+    status: 400,
+    description: 'A consistency proof is for other tree sizes than the two checkpoints it is checked between.',
+  },
+  TLOG_TILE_MISMATCH: {
+    status: 500,
+    description:
+      'A tile or entry bundle has the wrong length or does not hash to the tree it belongs to (a flipped byte).',
+  },
+  TLOG_TILE_MISSING: { status: 500, description: 'A tile or entry bundle the tree size requires is not in storage.' },
+  TLOG_PATH_INVALID: {
+    status: 400,
+    description: 'A tile path is not of the form tile/<L>/<N>[.p/<W>] or tile/entries/<N>[.p/<W>].',
+  },
+  TLOG_ENTRY_INVALID: {
+    status: 400,
+    description: 'A log entry is empty or longer than 65535 bytes, or an entry bundle is malformed.',
+  },
+  TLOG_DUPLICATE_ENTRY: {
+    status: 409,
+    description: 'The entry (by SHA-256 digest) is already in the log; `details.index` names where.',
+  },
+  TLOG_SEQUENCER_BUSY: {
+    status: 503,
+    description: 'Another replica holds the sequencer lock for this log.',
+  },
   // --- core: DSSE / in-toto / Sigstore ---------------------------------------------------------
   DSSE_MALFORMED: { status: 400, description: 'An envelope is not valid DSSE v1 JSON.' },
   DSSE_PAYLOAD_TYPE_MISMATCH: { status: 400, description: 'The envelope payloadType is not the expected one.' },
