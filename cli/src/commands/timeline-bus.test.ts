@@ -56,7 +56,15 @@ for (const broker of ['nats', 'redis'] as const) {
       );
       const env = { STELLA_BUS_URL: busUrl, STELLA_BUS_NAMESPACE: namespace };
       const config = loadConfig(
-        { ...env, STELLA_HTTP_PORT: '0', STELLA_WORKERS: '1', STELLA_DATABASE_URL: db.url },
+        // One subscription: then a source's ingest sequence follows the stream, i.e. the file
+        // (docs/timeline.md "Order within a source"; with two, batches commit in either order).
+        {
+          ...env,
+          STELLA_HTTP_PORT: '0',
+          STELLA_WORKERS: '1',
+          STELLA_TIMELINE_CONSUMERS: '1',
+          STELLA_DATABASE_URL: db.url,
+        },
         {},
         { cwd: dir.path, services: SERVICES },
       );

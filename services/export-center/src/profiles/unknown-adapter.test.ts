@@ -27,10 +27,10 @@ const body = (over: Record<string, unknown> = {}) => ({
 
 describe('an unknown adapter id', () => {
   test('direct lookup and profile validation report the same code and message', () => {
-    const direct = assertStellaError(() => getAdapter('trivy:db'), 'EXPORT_ADAPTER_UNKNOWN');
-    assert.deepEqual(direct.details, { adapter: 'trivy:db', known: ADAPTERS.map((a) => a.id).sort() });
+    const direct = assertStellaError(() => getAdapter('grype:db'), 'EXPORT_ADAPTER_UNKNOWN');
+    assert.deepEqual(direct.details, { adapter: 'grype:db', known: ADAPTERS.map((a) => a.id).sort() });
     const e = assertStellaError(
-      () => validateProfile(body({ adapter: 'trivy:db', extra: true }), defaultEngine.adapters),
+      () => validateProfile(body({ adapter: 'grype:db', extra: true }), defaultEngine.adapters),
       'EXPORT_PROFILE_INVALID',
     );
     const problems = (e.details as { problems: { path: string; code?: string; message: string }[] }).problems;
