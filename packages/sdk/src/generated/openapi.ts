@@ -4390,7 +4390,7 @@ export interface paths {
                                 /** @description A code of docs/errors.md (SOURCE_RECORD_INVALID, SOURCE_SYNTAX, …). */
                                 code: string;
                                 message: string;
-                                /** @description `document`, `[3]`, `packages[7]`, `line 12`, `after [9], before byte 4096` … */
+                                /** @description `document`, `[3]`, `packages[7]`, `line 12`, `after [9], at byte 4096` … */
                                 position: string;
                             }[];
                             rejectedCount: number;

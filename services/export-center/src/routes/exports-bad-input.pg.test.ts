@@ -6,7 +6,7 @@
  * - `Idempotency-Key` on profile creation: same body replays, another body is 409 and nothing is
  *   written (runs: exports-api.test.ts);
  * - malformed source bodies on `POST /v1/sources/{kind}`: each rejected record named by its
- *   position (`[i]`, `line n`, `after [i], before byte b`), the rest imported; a body of no
+ *   position (`[i]`, `line n`, `after [i], at byte b`), the rest imported; a body of no
  *   accepted format is 415 with nothing written (the CLI prefixes the file name: `file:position`,
  *   cli/src/commands/sources.test.ts);
  * - download of a queued and of a cancelled run: 409 EXPORT_RUN_NOT_FINISHED naming the status;
@@ -110,17 +110,14 @@ describe('export API bad input (PostgreSQL)', { skip }, () => {
         ['[4]', 'SOURCE_RECORD_INVALID'],
       ],
     );
-    // A syntax error part-way: the entries before it import; the error says where it is. (The
-    // bad element carries 600 bytes before its error: up to one 512-byte tokenizer piece of good
-    // records just before an error may go unread — docs/export/sources.md "Bad input".)
-    const broken = await post(
-      'advisory',
-      `[${JSON.stringify(ok('OK-4'))}, ${JSON.stringify(ok('OK-5'))}, {"id": "X", "details": "${'y'.repeat(600)}" "modified": 1}]`,
-    );
+    // A syntax error part-way: the entries before it import — the one just before the error too,
+    // with no padding between them — and the error names its byte.
+    const brokenText = `[${JSON.stringify(ok('OK-4'))}, ${JSON.stringify(ok('OK-5'))}, {"id": "X" "modified": 1}]`;
+    const broken = await post('advisory', brokenText);
     assert.equal(broken.status, 200);
     assert.equal(broken.body.imported, 2);
     assert.equal(broken.body.rejected[0].code, 'SOURCE_SYNTAX');
-    assert.match(broken.body.rejected[0].position, /^after \[1\], before byte \d+$/);
+    assert.equal(broken.body.rejected[0].position, `after [1], at byte ${brokenText.indexOf('"X" "modified"') + 4}`);
     // Findings JSONL: by line.
     const jsonl = [
       JSON.stringify({ id: 'f-1', vulnerability: 'CVE-2024-0001', package: { name: 'lodash' } }),

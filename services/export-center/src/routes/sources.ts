@@ -21,7 +21,7 @@ const BODY_TYPES = ['application/json', 'application/x-ndjson', 'application/jso
 const Rejection = Type.Object(
   {
     position: Type.String({
-      description: '`document`, `[3]`, `packages[7]`, `line 12`, `after [9], before byte 4096` …',
+      description: '`document`, `[3]`, `packages[7]`, `line 12`, `after [9], at byte 4096` …',
     }),
     code: Type.String({ description: 'A code of docs/errors.md (SOURCE_RECORD_INVALID, SOURCE_SYNTAX, …).' }),
     message: Type.String(),

@@ -29,8 +29,8 @@ export function syntaxError(position: string, message: string): StellaError {
  * The elements of the array at `arrayKey` of a top-level object (or of the top-level array when
  * `arrayKey` is null), in order, then the object's top-level scalar members. Other nested members
  * are skipped without being assembled. A syntax error ends the stream with SOURCE_SYNTAX whose
- * `details.position` says after which element and before which byte it was found (the tokenizer
- * works on chunks, so the byte is the end of the chunk that failed).
+ * `details.position` says after which element and at which byte it was found (the byte whose
+ * character made the error detectable; every element completed before it is yielded first).
  */
 export async function* jsonElements(
   input: AsyncIterable<Uint8Array>,
@@ -108,30 +108,132 @@ export async function* jsonElements(
     }
   };
 
-  // The tokenizer (stream-json's synchronous core) throws a syntax error without the tokens it
-  // had found before the error in the text it was given, so text is fed in small pieces: at most
-  // PIECE bytes of good records just before an error go unread, and the position names the piece.
+  // Why good records were lost: stream-json's tokenizer returns the tokens of one call only when
+  // the call ends; a syntax error throws them away with the call and leaves the tokenizer's state
+  // half-advanced, so it cannot be asked again. The hot path therefore stays as it was (PIECE-byte
+  // pieces, one call each) and only keeps a checkpoint: the text since the end of an element of
+  // the selected array after which the tokenizer held nothing unread — a call whose last token
+  // closed the element, confirmed by the next call that yields tokens starting with the next
+  // element's `{`/`[` (so only whitespace and a comma followed the closing character in its
+  // piece). There the tokenizer's state is "in the array, after an element", which the prefix
+  // `[null ` (or `{"":[null `) recreates in a fresh tokenizer. On an error, a fresh tokenizer gets
+  // that prefix, the retained pieces that were read without error (one call each) and the failed
+  // piece one character at a time: the tokens it yields past those already delivered (skipped by
+  // count) are the ones the failed call lost, so every element completed before the error is
+  // handed out, and the error surfaces at the character that made it detectable, whose byte the
+  // position names. Retained text is bounded (MAX_RETAINED_CHARS; beyond it, as before, the
+  // position is the failed piece's end and its lost elements are not recovered).
   const tokenize = jsonParser({ streamValues: false });
   const decoder = new TextDecoder('utf-8', { fatal: true });
   let offset = 0;
-  const run = (text: string | typeof none, end: number) => {
+  let closed = false; // the last token fed closed an element (object or array) of the selected array
+  let fresh = true; // the checkpoint is the start of the input (no prefix needed)
+  let retained: string[] = []; // the text since the checkpoint, one string per call
+  let retainedChars = 0;
+  let overflow = false; // retained text went over MAX_RETAINED_CHARS and was dropped
+  let sinceCheckpoint = 0; // tokens fed since the checkpoint
+  let candidate: { at: number; tail: string } | null = null; // an unconfirmed checkpoint
+  let sinceCandidate = 0;
+  const tokensOf = (out: unknown): Token[] =>
+    out === none ? [] : isMany(out) ? (getManyValues(out) as Token[]) : [out as Token];
+  const feedAll = (ts: Token[]) => {
+    for (const t of ts) feed(t);
+    if (ts.length === 0) return;
+    const last = ts[ts.length - 1]!.name;
+    closed = asm === null && inArray && depth === arrayDepth && (last === 'endObject' || last === 'endArray');
+  };
+  const where = () => `after ${index + ready.length === 0 ? 'the start' : label(index + ready.length - 1)}`;
+  /** Replays from the checkpoint; feeds the lost tokens and returns where the error showed. */
+  const replay = (failed: string, failedByte: number): { at: number; message: string } | null => {
+    const again = jsonParser({ streamValues: false });
+    if (!fresh) again(arrayKey === null ? '[null ' : '{"":[null '); // the space ends the literal
+    let skip = sinceCheckpoint;
+    const take = (out: unknown) => {
+      const ts = tokensOf(out);
+      const n = Math.min(skip, ts.length);
+      skip -= n;
+      feedAll(n === 0 ? ts : ts.slice(n));
+    };
+    try {
+      for (const text of retained) take(again(text));
+    } catch {
+      return null; // cannot happen (those pieces were read without error); keep the piece's end
+    }
+    let at = failedByte;
+    for (const ch of failed) {
+      try {
+        take(again(ch));
+      } catch (err) {
+        return { at, message: (err as Error).message };
+      }
+      at += ch.length === 2 ? 4 : Buffer.byteLength(ch, 'utf8');
+    }
+    return null;
+  };
+  /** Bytes at the end of `piece` that the UTF-8 decoder holds back (an incomplete character). */
+  const heldBack = (piece: Uint8Array): number => {
+    for (let k = 1; k <= Math.min(3, piece.byteLength); k++) {
+      const b = piece[piece.byteLength - k]!;
+      if ((b & 0xc0) === 0x80) continue; // a continuation byte
+      const len = b >= 0xf0 ? 4 : b >= 0xe0 ? 3 : b >= 0xc0 ? 2 : 1;
+      return len > k ? k : 0;
+    }
+    return 0;
+  };
+  const run = (text: string | typeof none, end: number, piece?: Uint8Array) => {
     let out;
     try {
       // `none` flushes (stream-chain's flushable contract: write(none) at the end).
       out = tokenize(text as string);
     } catch (err) {
       if (isStellaError(err) || !(err instanceof Error)) throw err;
-      const where = `after ${index + ready.length === 0 ? 'the start' : label(index + ready.length - 1)}, before byte ${end}`;
-      throw syntaxError(where, `not well-formed JSON ${where}: ${err.message}`);
+      // The failed text starts this many bytes before the end of its piece (it may begin with the
+      // completion of a character split across pieces and lack an incomplete one at the end).
+      const start = text === none ? end : end - heldBack(piece!) - Buffer.byteLength(text, 'utf8');
+      const found = text !== none && !overflow ? replay(text, start) : null;
+      const pos = `${where()}, at byte ${found ? found.at : end}`;
+      throw syntaxError(pos, `not well-formed JSON ${pos}: ${found ? found.message : err.message}`);
     }
-    if (out === none) return;
-    if (isMany(out)) for (const t of getManyValues(out)) feed(t);
-    else feed(out as Token);
+    if (text === none) return;
+    const ts = tokensOf(out);
+    feedAll(ts);
+    if (candidate && ts.length > 0) {
+      const t0 = ts[0]!.name;
+      if (t0 === 'startObject' || t0 === 'startArray') {
+        // Confirmed: nothing but whitespace and a comma followed the element's end.
+        retained = candidate.tail ? [candidate.tail, ...retained.slice(candidate.at)] : retained.slice(candidate.at);
+        retainedChars = retained.reduce((n, r) => n + r.length, 0);
+        overflow = false;
+        fresh = false;
+        sinceCheckpoint = sinceCandidate;
+      }
+      candidate = null;
+    }
+    sinceCheckpoint += ts.length;
+    sinceCandidate += ts.length;
+    if (!overflow) {
+      retained.push(text);
+      retainedChars += text.length;
+      if (retainedChars > MAX_RETAINED_CHARS) {
+        overflow = true;
+        retained = [];
+        retainedChars = 0;
+        candidate = null;
+      }
+    }
+    if (closed) {
+      const cut = Math.max(text.lastIndexOf('}'), text.lastIndexOf(']')) + 1;
+      candidate = { at: retained.length, tail: text.slice(cut) };
+      sinceCandidate = 0;
+    }
   };
   for await (const chunk of input) {
     for (let at = 0; at < chunk.byteLength; at += PIECE) {
       let piece = chunk.subarray(at, Math.min(at + PIECE, chunk.byteLength));
-      if (offset === 0 && piece[0] === 0xef && piece[1] === 0xbb && piece[2] === 0xbf) piece = piece.subarray(3);
+      if (offset === 0 && piece[0] === 0xef && piece[1] === 0xbb && piece[2] === 0xbf) {
+        piece = piece.subarray(3);
+        offset = 3;
+      }
       let text: string;
       try {
         text = decoder.decode(piece, { stream: true });
@@ -140,7 +242,7 @@ export async function* jsonElements(
       }
       offset += piece.byteLength;
       try {
-        run(text, offset);
+        run(text, offset, piece);
       } finally {
         // Elements completed before an error are still handed out (the caller imports them).
         while (ready.length) yield { element: ready.shift()!, index: index++, header };
@@ -152,6 +254,9 @@ export async function* jsonElements(
   if (rootIsArray === null) throw syntaxError('byte 0', 'the input is empty');
   yield { header };
 }
+
+/** Text kept for replaying an error (see jsonElements); beyond it the position is the piece's end. */
+const MAX_RETAINED_CHARS = 4 * 1024 * 1024;
 
 /** Bytes handed to the tokenizer at a time (see jsonElements). */
 const PIECE = 512;

@@ -1,0 +1,117 @@
+/**
+ * jsonElements on broken input: every element completed before a syntax error is yielded, then
+ * SOURCE_SYNTAX names the byte of the error — whatever the chunk boundaries of the input stream.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { isStellaError } from '@stella/core/errors';
+import { jsonElements } from './json-stream.js';
+
+/** `bytes` as a stream cut at the given (sorted, deduplicated) offsets. */
+async function* chunked(bytes: Uint8Array, cuts: number[]): AsyncGenerator<Uint8Array> {
+  let at = 0;
+  for (const c of [...cuts, bytes.byteLength]) {
+    if (c > at) yield bytes.subarray(at, c);
+    at = Math.max(at, c);
+  }
+}
+
+async function collect(bytes: Uint8Array, cuts: number[], arrayKey: string | null) {
+  const elements: unknown[] = [];
+  let error: unknown = null;
+  try {
+    for await (const e of jsonElements(chunked(bytes, cuts), arrayKey)) if ('element' in e) elements.push(e.element);
+  } catch (err) {
+    error = err;
+  }
+  return { elements, error };
+}
+
+// Elements are objects (as in every source format), with strings that contain the characters
+// that matter to the recovery: braces, brackets, commas, quotes, escapes and non-ASCII text.
+const str = fc.string({ unit: fc.constantFrom('a', '}', ']', ',', '"', '\\', ' ', 'é', '😀', '{'), maxLength: 40 });
+const element = fc.dictionary(
+  fc.string({ maxLength: 6 }).filter((k) => k !== '__proto__'),
+  fc.oneof(str, fc.integer(), fc.boolean(), fc.constant(null), fc.array(str, { maxLength: 3 })),
+  { maxKeys: 5, noNullPrototype: true },
+);
+
+test('property: complete elements before garbage are yielded, then SOURCE_SYNTAX at the garbage byte', async () => {
+  await fc.assert(
+    fc.asyncProperty(
+      fc.array(element, { minLength: 1, maxLength: 40 }),
+      fc.double({ min: 0, max: 1, noNaN: true }),
+      fc.array(fc.nat(), { maxLength: 12 }),
+      fc.boolean(),
+      fc.constantFrom('\u0001', '\u0001 trailing', '\u0001"}]'),
+      async (elements, where, rawCuts, wrapped, garbage) => {
+        const parts = elements.map((e) => JSON.stringify(e));
+        const open = wrapped ? '{"meta": {"x": [1]}, "items": [' : '[';
+        const body = open + parts.join(', ') + ']' + (wrapped ? '}' : '');
+        // Ends (exclusive, in characters) of each element in `body`.
+        const ends: number[] = [];
+        let at = open.length;
+        for (const p of parts) {
+          at += p.length;
+          ends.push(at);
+          at += 2;
+        }
+        // Garbage (a control character: never valid JSON, not even in a string) at any offset
+        // from just after the opening bracket to the end of the array.
+        const insert = open.length + Math.floor(where * (body.length - (wrapped ? 1 : 0) - open.length));
+        const text = body.slice(0, insert) + garbage + body.slice(insert);
+        const bytes = new TextEncoder().encode(text);
+        const cuts = [...new Set(rawCuts.map((c) => c % (bytes.byteLength + 1)))].sort((a, b) => a - b);
+        const { elements: got, error } = await collect(bytes, cuts, wrapped ? 'items' : null);
+        const complete = ends.filter((e) => e <= insert).length;
+        assert.deepEqual(got, JSON.parse(JSON.stringify(elements.slice(0, complete))));
+        assert.ok(isStellaError(error) && error.code === 'SOURCE_SYNTAX', String(error));
+        const bytesOf = (s: string) => new TextEncoder().encode(s).byteLength;
+        const label = complete === 0 ? 'the start' : `${wrapped ? 'items' : ''}[${complete - 1}]`;
+        const m = /^after (.+), at byte (\d+)$/.exec(
+          String((error.details as { position?: string } | undefined)?.position),
+        );
+        assert.ok(m, String((error.details as { position?: string } | undefined)?.position));
+        assert.equal(m[1], label);
+        // The byte of the garbage — or later: the tokenizer recognises a bad character inside a
+        // string only with 5 more characters read, where a value is expected only with 16 more
+        // (its MAX_PATTERN_SIZE), or else at the end of the input.
+        const byte = Number(m[2]);
+        const first = bytesOf(text.slice(0, insert));
+        assert.ok(
+          byte === first ||
+            (byte > first && byte <= bytesOf(text.slice(0, insert + 1 + 16 * 2))) ||
+            byte === bytes.byteLength,
+          `${byte} vs ${first}`,
+        );
+      },
+    ),
+    { numRuns: 300 },
+  );
+});
+
+test('a long broken file: the element just before the error is imported; good files still read whole', async () => {
+  const many = Array.from({ length: 2000 }, (_, i) => ({ id: `E-${i}`, text: 'x'.repeat(i % 300) }));
+  const good = new TextEncoder().encode(JSON.stringify(many));
+  const all = await collect(good, [777, 4096, 4097], null);
+  assert.equal(all.error, null);
+  assert.deepEqual(all.elements, many);
+  const text = JSON.stringify(many).replace(/,\{"id":"E-1500"/, ',{"id":"E-1500" "oops"');
+  const bytes = new TextEncoder().encode(text);
+  const broken = await collect(bytes, [65536], null);
+  assert.deepEqual(broken.elements, many.slice(0, 1500));
+  assert.ok(isStellaError(broken.error) && broken.error.code === 'SOURCE_SYNTAX');
+  assert.equal(
+    (broken.error.details as { position?: string } | undefined)?.position,
+    `after [1499], at byte ${text.indexOf(' "oops"') + 1}`,
+  );
+});
+
+test('a truncated file ends with SOURCE_SYNTAX at its end after the complete elements', async () => {
+  const text = '[{"a":1}, {"b":2}, {"c":';
+  const { elements, error } = await collect(new TextEncoder().encode(text), [3], null);
+  assert.deepEqual(elements, [{ a: 1 }, { b: 2 }]);
+  assert.ok(isStellaError(error) && error.code === 'SOURCE_SYNTAX');
+  assert.equal((error.details as { position?: string } | undefined)?.position, `after [1], at byte ${text.length}`);
+});
