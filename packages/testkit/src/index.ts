@@ -154,4 +154,4 @@ export async function createTestDatabase(
     },
   };
 }
-export { goHarness, goBinary, goEnv, needGo, interopDir } from './go-harness.js';
+export { goHarness, goBinary, goEnv, needGo, interopDir, trivyBinary, trivyModuleDir } from './go-harness.js';
