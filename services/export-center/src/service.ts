@@ -1,7 +1,7 @@
 /**
  * The export-center service module (issue #6: one `ServiceModule` per service, read by `stella
  * serve`, `stella migrate`, the docs generator and the tests through the registry in `server/`).
- * Routes: sources (docs/export/sources.md), profiles, plan, runs (create/list/get/cancel, SSE events, download); workers: the
+ * Routes: sources (docs/export/sources.md), profiles, plan, runs (create/list/get/cancel, SSE events, download, verify); workers: the
  * leased export run worker (docs/export/runs.md).
  */
 import { fileURLToPath } from 'node:url';
@@ -12,6 +12,7 @@ import { profileRoutes } from './routes/profiles.js';
 import { runDownloadRoutes } from './routes/run-download.js';
 import { runEventRoutes } from './routes/run-events.js';
 import { runRoutes } from './routes/runs.js';
+import { runVerifyRoutes } from './routes/run-verify.js';
 import { sourcesRoutes, SOURCES_TAG } from './routes/sources.js';
 import { TAG } from './routes/schemas.js';
 import type { ExportEngine } from './runs/export-engine.js';
@@ -40,6 +41,7 @@ export function createExportCenterService(engine: ExportEngine): ServiceModule {
         runRoutes(deps, engine, settings),
         runEventRoutes(deps, settings),
         runDownloadRoutes(deps),
+        runVerifyRoutes(deps),
       ];
     },
     workers: (deps, count) => [

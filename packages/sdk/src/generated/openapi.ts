@@ -4208,6 +4208,189 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/exports/runs/{id}/verify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Re-verify a succeeded run's export.tgz; streams each check, then attestStatus
+         * @description Runs the verifier of `stella export verify` over the stored archive with this service's signing key as the trusted key.
+         */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description Response framing; default from Accept (text/event-stream → sse), else ndjson. */
+                    format?: "ndjson" | "sse";
+                };
+                header: {
+                    /** @description Tenant id; must equal the `tenant` claim of the token. */
+                    "x-stella-tenant": string;
+                };
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Error envelope (docs/errors.md). */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description The checks as they are decided, then a summary (NDJSON or Server-Sent Events). */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        /**
+                         * @example {"type":"check","check":"archive","status":"pass","detail":"9 files"}
+                         *     {"type":"check","check":"file:data/advisory.jsonl.gz","status":"pass","digest":"sha256:5f0c…"}
+                         *     {"type":"check","check":"signature:export.dsse.json","status":"pass","detail":"sha256:ab12… (given key)"}
+                         *     {"type":"summary","attestStatus":"verified","ok":true,"signerChecked":true,"checks":21,"failed":0,"manifestDigest":"sha256:…","rerunHash":"sha256:…"}
+                         */
+                        "application/x-ndjson": string;
+                        /**
+                         * @example event: check
+                         *     data: {"check":"archive","status":"pass","detail":"9 files"}
+                         *
+                         *     event: summary
+                         *     data: {"attestStatus":"verified","ok":true,"signerChecked":true,"checks":21,"failed":0}
+                         */
+                        "text/event-stream": string;
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/exports/verify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Verify an uploaded export.tgz (streamed); streams each check, then attestStatus
+         * @description The body is the archive (`application/gzip` or `application/octet-stream`). Verified with this service's signing key as the trusted key.
+         */
+        post: {
+            parameters: {
+                query?: {
+                    /** @description Response framing; default from Accept (text/event-stream → sse), else ndjson. */
+                    format?: "ndjson" | "sse";
+                };
+                header: {
+                    /** @description Tenant id; must equal the `tenant` claim of the token. */
+                    "x-stella-tenant": string;
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Error envelope (docs/errors.md). */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description The checks as they are decided, then a summary (NDJSON or Server-Sent Events). */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        /**
+                         * @example {"type":"check","check":"archive","status":"pass","detail":"9 files"}
+                         *     {"type":"check","check":"file:data/advisory.jsonl.gz","status":"pass","digest":"sha256:5f0c…"}
+                         *     {"type":"check","check":"signature:export.dsse.json","status":"pass","detail":"sha256:ab12… (given key)"}
+                         *     {"type":"summary","attestStatus":"verified","ok":true,"signerChecked":true,"checks":21,"failed":0,"manifestDigest":"sha256:…","rerunHash":"sha256:…"}
+                         */
+                        "application/x-ndjson": string;
+                        /**
+                         * @example event: check
+                         *     data: {"check":"archive","status":"pass","detail":"9 files"}
+                         *
+                         *     event: summary
+                         *     data: {"attestStatus":"verified","ok":true,"signerChecked":true,"checks":21,"failed":0}
+                         */
+                        "text/event-stream": string;
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/sources": {
         parameters: {
             query?: never;

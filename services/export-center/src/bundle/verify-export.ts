@@ -29,6 +29,8 @@ export interface ExportVerifyCheck {
   check: string;
   status: ExportCheckStatus;
   detail?: string;
+  /** `sha256:<hex>` the verifier computed itself over the bytes (file and checksum checks). */
+  digest?: string;
 }
 
 export interface ExportVerifyReport {
@@ -51,6 +53,11 @@ export interface ExportVerifyReport {
 export interface ExportVerifyOptions {
   /** Trusted signer key (SPKI PEM). Without it keys/*.pem of the bundle are used: integrity only. */
   publicKeyPem?: string;
+  /**
+   * Called with each check as it is decided, in report order, so a caller can stream them
+   * (`GET /v1/exports/runs/{id}/verify`). File checks are decided once the archive has been read.
+   */
+  onCheck?: (check: ExportVerifyCheck) => void;
 }
 
 /** Largest metadata file (manifest, envelopes, checksums, keys) kept in memory. */
@@ -93,8 +100,16 @@ export async function verifyExportBundle(
   options: ExportVerifyOptions = {},
 ): Promise<ExportVerifyReport> {
   const checks: ExportVerifyCheck[] = [];
-  const add = (check: string, status: ExportCheckStatus, detail?: string) =>
-    checks.push({ check, status, ...(detail !== undefined ? { detail } : {}) });
+  const add = (check: string, status: ExportCheckStatus, detail?: string, digest?: string) => {
+    const c: ExportVerifyCheck = {
+      check,
+      status,
+      ...(detail !== undefined ? { detail } : {}),
+      ...(digest !== undefined ? { digest } : {}),
+    };
+    checks.push(c);
+    options.onCheck?.(c);
+  };
   const extra: Partial<ExportVerifyReport> = {};
   const report = (): ExportVerifyReport => ({
     ok:
@@ -130,8 +145,9 @@ export async function verifyExportBundle(
       for (const [path, hex] of [...listed].sort((a, b) => compareUtf8(a[0], b[0]))) {
         const f = files.get(path);
         if (!f) add(`checksum:${path}`, 'fail', 'listed but not in the archive');
-        else if (f.hex !== hex) add(`checksum:${path}`, 'fail', `sha256 is ${f.hex}, checksums.txt says ${hex}`);
-        else add(`checksum:${path}`, 'pass');
+        else if (f.hex !== hex)
+          add(`checksum:${path}`, 'fail', `sha256 is ${f.hex}, checksums.txt says ${hex}`, `sha256:${f.hex}`);
+        else add(`checksum:${path}`, 'pass', undefined, `sha256:${f.hex}`);
       }
       for (const path of files.keys())
         if (path !== CHECKSUMS_FILE && !listed.has(path))
@@ -150,7 +166,7 @@ export async function verifyExportBundle(
     const p = manifest.profile;
     if (p && typeof p.id === 'string' && typeof p.name === 'string' && typeof p.version === 'number')
       extra.profile = { id: p.id, name: p.name, version: p.version };
-    add('manifest', 'pass');
+    add('manifest', 'pass', undefined, extra.manifestDigest);
   } catch (err) {
     add('manifest', 'fail', message(err));
   }
@@ -159,16 +175,17 @@ export async function verifyExportBundle(
     for (const entry of manifest.files) {
       declared.add(entry.path);
       const f = files.get(entry.path);
+      const got = f ? `sha256:${f.hex}` : undefined;
       if (!f) add(`file:${entry.path}`, 'fail', 'missing from the archive');
-      else if (!digestEquals(`sha256:${f.hex}`, entry.digest))
-        add(`file:${entry.path}`, 'fail', `sha256:${f.hex} differs from export.json's ${entry.digest}`);
+      else if (!digestEquals(got!, entry.digest))
+        add(`file:${entry.path}`, 'fail', `${got} differs from export.json's ${entry.digest}`, got);
       else if (f.size !== entry.size)
-        add(`file:${entry.path}`, 'fail', `${f.size} bytes, export.json says ${entry.size}`);
-      else add(`file:${entry.path}`, 'pass');
+        add(`file:${entry.path}`, 'fail', `${f.size} bytes, export.json says ${entry.size}`, got);
+      else add(`file:${entry.path}`, 'pass', undefined, got);
     }
-    for (const path of files.keys())
+    for (const [path, f] of files)
       if (!isReservedBundlePath(path) && !declared.has(path))
-        add(`file:${path}`, 'fail', 'in the archive but not in export.json');
+        add(`file:${path}`, 'fail', 'in the archive but not in export.json', `sha256:${f.hex}`);
     const recomputed = rerunHash(manifest.files);
     if (recomputed === manifest.rerunHash) {
       add('rerun-hash', 'pass', recomputed);

@@ -179,6 +179,10 @@ describe('cross-tenant matrix on PostgreSQL RLS: every Export Center route', { s
       { path: (id) => `/v1/exports/runs/${id}/download`, headers: { range: 'bytes=0-99' } },
       { path: (id) => `/v1/exports/runs/${id}/download`, headers: { 'if-none-match': '<etag>' } },
     ],
+    'GET /v1/exports/runs/{id}/verify': [
+      { path: (id) => `/v1/exports/runs/${id}/verify` },
+      { path: (id) => `/v1/exports/runs/${id}/verify?format=sse` },
+    ],
   };
   const profileIdRoutes = new Set(Object.keys(idRoutes).filter((k) => k.includes('/profiles/')));
   /** Routes without an id in the path: covered by their own tests below. */
@@ -190,6 +194,9 @@ describe('cross-tenant matrix on PostgreSQL RLS: every Export Center route', { s
     'GET /v1/exports/runs',
     'POST /v1/exports/runs',
     'POST /v1/exports/plan',
+    // Reads only the uploaded bytes and the service's public key, no tenant row
+    // (cli/src/commands/export-verify-api.test.ts); here: the 403/400 tenant-header checks.
+    'POST /v1/exports/verify',
   ];
 
   test('every Export Center route of the served OpenAPI document has a row in this matrix', async () => {
@@ -432,6 +439,7 @@ describe('cross-tenant matrix on PostgreSQL RLS: every Export Center route', { s
       ['GET', '/v1/exports/runs'],
       ['POST', '/v1/exports/runs', { profileId: profile.id }],
       ['POST', '/v1/exports/plan', { profileId: profile.id }],
+      ['POST', '/v1/exports/verify', {}],
     ];
     assert.equal(routes.length, Object.keys(idRoutes).length + collectionRoutes.length);
     for (const [method, path, json] of routes) {
