@@ -12,7 +12,7 @@ import type { SourceKind } from '@stella/sdk';
 
 /** The manifest file that makes a directory a policy pack. */
 export const POLICY_PACK_MANIFEST = 'policy-pack.json';
-const IMPORTABLE = /\.(json|jsonl|ndjson)$/i;
+const IMPORTABLE = /\.(json|jsonl|ndjson|tsv)$/i;
 
 export interface SourceUnit {
   /** The file (or pack directory) as the user named it / as found under the directory. */
@@ -43,6 +43,7 @@ export async function sourceUnits(root: string): Promise<SourceUnit[]> {
 
 /** The kind of a file from its extension and first 64 KiB; undefined when it is no source format. */
 export async function sniffKind(path: string): Promise<SourceKind | undefined> {
+  if (/\.tsv$/i.test(path)) return 'artifact'; // a Maven index (trivy-java-db TSV)
   if (/\.(jsonl|ndjson)$/i.test(path)) return 'finding';
   const fh = await open(path, 'r');
   let prefix: string;

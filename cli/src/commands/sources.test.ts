@@ -151,6 +151,22 @@ describe('stella sources import', () => {
     assert.match(wrong.stderr, /SOURCE_FORMAT_UNKNOWN/);
   });
 
+  test('Maven index rows: *.tsv by directory walk (kind artifact), JSON Lines with --kind artifact', async () => {
+    const maven = join(dir.path, 'maven');
+    await mkdir(maven, { recursive: true });
+    const sha = (c: string) => c.repeat(40);
+    await writeFile(join(maven, 'index.tsv'), `antlr\tantlr\t2.7.7\t\t${sha('a')}\ng\ta\t1\t\tN/A\n`);
+    const r = await runCli(['sources', 'import', maven, ...as('tenant-b')]);
+    assert.equal(r.code, 1, 'the N/A row is rejected');
+    assert.match(r.stderr, /index\.tsv:line 2: SOURCE_RECORD_INVALID/);
+    assert.match(r.stdout, /1 file\(s\): 1 imported, 0 unchanged, 1 rejected/);
+    const jsonl = join(dir.path, 'maven.jsonl');
+    await writeFile(jsonl, `${JSON.stringify({ groupId: 'g', artifactId: 'a', version: '1', sha1: sha('b') })}\n`);
+    const j = await runCli(['sources', 'import', jsonl, '--kind', 'artifact', ...as('tenant-b')]);
+    assert.equal(j.code, 0, j.stderr);
+    assert.equal(kindCount(await counts('tenant-b'), 'artifact')!.records, 2);
+  });
+
   test('global advisories: only an allowed tenant may write them; every tenant reads them', async () => {
     const osv = join(datasetsDir, 'osv', 'ghsa-trivy-db-testdata');
     const denied = await runCli(['sources', 'import', osv, '--global', ...as('tenant-b')]);

@@ -11,7 +11,7 @@ import { ONLINE_OPTIONS, clientFrom } from './online-options.js';
 import { fileStream, policyPackDocument, sniffKind, sourceUnits } from './sources-files.js';
 import { progressBar } from '../progress-bar.js';
 
-const KINDS: readonly SourceKind[] = ['advisory', 'vex', 'sbom', 'finding', 'policy'];
+const KINDS: readonly SourceKind[] = ['advisory', 'vex', 'sbom', 'finding', 'policy', 'artifact'];
 /** A large file may take long to stream; the per-request timeout of other commands is 30 s. */
 const IMPORT_TIMEOUT_MS = 60 * 60 * 1000;
 

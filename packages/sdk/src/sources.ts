@@ -22,7 +22,7 @@ export class SourcesApi {
   }
 
   /**
-   * `POST /v1/sources/{kind}`: streams `body` (one document, or JSON Lines for findings) and
+   * `POST /v1/sources/{kind}`: streams `body` (one document, or lines for findings and Maven index rows) and
    * returns the import summary. Idempotent: the same content again is all `unchanged`.
    */
   async import(
@@ -32,7 +32,9 @@ export class SourcesApi {
   ): Promise<SourceImportSummary> {
     const r = await this.client.raw.POST('/v1/sources/{kind}', {
       params: { header: this.header, path: { kind }, query: { global: false, ...query } },
-      headers: { 'content-type': kind === 'finding' ? 'application/x-ndjson' : 'application/json' },
+      headers: {
+        'content-type': kind === 'finding' || kind === 'artifact' ? 'application/x-ndjson' : 'application/json',
+      },
       body: body as never,
       bodySerializer: (b: unknown) => b as never,
       // A stream body must say so (fetch standard: half-duplex request streams).

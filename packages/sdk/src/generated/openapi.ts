@@ -2797,7 +2797,7 @@ export interface paths {
                             /** @description What the profile selects; every present condition must hold. */
                             filter: {
                                 ecosystems?: string[];
-                                kinds: ("advisory" | "vex" | "sbom" | "finding" | "policy")[];
+                                kinds: ("advisory" | "vex" | "sbom" | "finding" | "policy" | "artifact")[];
                                 /** Format: date-time */
                                 modifiedSince?: string;
                                 packages?: string[];
@@ -3006,7 +3006,7 @@ export interface paths {
                         /** @description What the profile selects; every present condition must hold. */
                         filter: {
                             ecosystems?: string[];
-                            kinds: ("advisory" | "vex" | "sbom" | "finding" | "policy")[];
+                            kinds: ("advisory" | "vex" | "sbom" | "finding" | "policy" | "artifact")[];
                             /** Format: date-time */
                             modifiedSince?: string;
                             packages?: string[];
@@ -3261,7 +3261,7 @@ export interface paths {
                         /** @description What the profile selects; every present condition must hold. */
                         filter: {
                             ecosystems?: string[];
-                            kinds: ("advisory" | "vex" | "sbom" | "finding" | "policy")[];
+                            kinds: ("advisory" | "vex" | "sbom" | "finding" | "policy" | "artifact")[];
                             /** Format: date-time */
                             modifiedSince?: string;
                             packages?: string[];
@@ -4507,12 +4507,12 @@ export interface paths {
         put?: never;
         /**
          * Import source records (streamed; idempotent by content digest)
-         * @description Body: one document of the kind — an OSV entry or array of entries, an Alpine secdb file (advisory); an OpenVEX, CSAF or CycloneDX VEX document (vex); a CycloneDX or SPDX SBOM (sbom); findings as JSON Lines (finding, `application/x-ndjson`); a policy pack document (policy). The format is detected from the first bytes unless `format` names it. Each record is appended as a new version only when its RFC 8785 digest differs from its current version (else `unchanged`). Malformed records are skipped and listed with their position; the rest imports. `global=true` writes global advisories, readable by every tenant — only for tenants in STELLA_EXPORT_GLOBAL_SOURCE_TENANTS (403 SOURCE_GLOBAL_FORBIDDEN otherwise).
+         * @description Body: one document of the kind — an OSV entry or array of entries, an Alpine secdb file (advisory); an OpenVEX, CSAF or CycloneDX VEX document (vex); a CycloneDX or SPDX SBOM (sbom); findings as JSON Lines (finding, `application/x-ndjson`); a policy pack document (policy); Maven index rows as JSON Lines or trivy-java-db TSV (artifact, `application/x-ndjson` or `text/tab-separated-values`). The format is detected from the first bytes unless `format` names it. Each record is appended as a new version only when its RFC 8785 digest differs from its current version (else `unchanged`). Malformed records are skipped and listed with their position; the rest imports. `global=true` writes global advisories, readable by every tenant — only for tenants in STELLA_EXPORT_GLOBAL_SOURCE_TENANTS (403 SOURCE_GLOBAL_FORBIDDEN otherwise).
          */
         post: {
             parameters: {
                 query: {
-                    format?: "osv" | "alpine-secdb" | "openvex" | "csaf" | "cyclonedx" | "spdx" | "findings" | "policy-pack";
+                    format?: "osv" | "alpine-secdb" | "openvex" | "csaf" | "cyclonedx" | "spdx" | "findings" | "policy-pack" | "maven-index";
                     global: boolean;
                     project?: string;
                 };
@@ -4521,7 +4521,7 @@ export interface paths {
                     "x-stella-tenant": string;
                 };
                 path: {
-                    kind: "advisory" | "vex" | "sbom" | "finding" | "policy";
+                    kind: "advisory" | "vex" | "sbom" | "finding" | "policy" | "artifact";
                 };
                 cookie?: never;
             };
@@ -4561,11 +4561,11 @@ export interface paths {
                          *     }
                          */
                         "application/json": {
-                            format: "osv" | "alpine-secdb" | "openvex" | "csaf" | "cyclonedx" | "spdx" | "findings" | "policy-pack";
+                            format: "osv" | "alpine-secdb" | "openvex" | "csaf" | "cyclonedx" | "spdx" | "findings" | "policy-pack" | "maven-index";
                             global: boolean;
                             /** @description New records or new versions appended to the ledger. */
                             imported: number;
-                            kind: "advisory" | "vex" | "sbom" | "finding" | "policy";
+                            kind: "advisory" | "vex" | "sbom" | "finding" | "policy" | "artifact";
                             /** @description Highest sequence written (0: nothing written). */
                             ledgerSeq: string;
                             /** @description The first 1000 rejections, in input order. */

@@ -20,7 +20,7 @@ export const ALLOW_ALL = '*';
 /**
  * Default allow-lists (top-level document fields). Advisories keep what policy decides on (ids,
  * affected ranges, severity) and drop prose, references and credits; VEX and SBOMs keep their
- * statements and inventory across their formats; findings and policy packs are kept whole.
+ * statements and inventory across their formats; findings, policy packs and Maven index rows are kept whole.
  */
 export const DEFAULT_ALLOW: Readonly<Record<SourceKind, readonly string[]>> = {
   advisory: [
@@ -60,6 +60,7 @@ export const DEFAULT_ALLOW: Readonly<Record<SourceKind, readonly string[]>> = {
   ],
   finding: [ALLOW_ALL],
   policy: [ALLOW_ALL],
+  artifact: [ALLOW_ALL],
 };
 
 /** The policy-input form of one record and how many document fields were redacted. */

@@ -6,6 +6,7 @@ import { unknownAdapter, type ExportAdapter } from './adapter.js';
 import { jsonPolicyAdapter } from './json-policy.js';
 import { jsonRawAdapter } from './json-raw.js';
 import { mirrorFullAdapter } from './mirror-full.js';
+import { trivyJavaDbAdapter } from './trivy/java-db.js';
 import { trivyDbAdapter } from './trivy/trivy-db.js';
 
 export const ADAPTERS: readonly ExportAdapter[] = [
@@ -13,6 +14,7 @@ export const ADAPTERS: readonly ExportAdapter[] = [
   jsonPolicyAdapter,
   mirrorFullAdapter,
   trivyDbAdapter,
+  trivyJavaDbAdapter,
 ];
 
 const byId = new Map(ADAPTERS.map((a) => [a.id, a]));

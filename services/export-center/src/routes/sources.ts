@@ -16,7 +16,7 @@ import { SOURCE_KINDS, type SourceKind } from '../sources/source-record.js';
 import { sourceCounts } from '../sources/source-store.js';
 
 export const SOURCES_TAG = 'sources';
-const BODY_TYPES = ['application/json', 'application/x-ndjson', 'application/jsonl'];
+const BODY_TYPES = ['application/json', 'application/x-ndjson', 'application/jsonl', 'text/tab-separated-values'];
 
 const Rejection = Type.Object(
   {
@@ -101,7 +101,7 @@ export function sourcesRoutes(deps: ServiceDeps): RoutePlugin {
           tags: [SOURCES_TAG],
           summary: 'Import source records (streamed; idempotent by content digest)',
           description:
-            'Body: one document of the kind — an OSV entry or array of entries, an Alpine secdb file (advisory); an OpenVEX, CSAF or CycloneDX VEX document (vex); a CycloneDX or SPDX SBOM (sbom); findings as JSON Lines (finding, `application/x-ndjson`); a policy pack document (policy). ' +
+            'Body: one document of the kind — an OSV entry or array of entries, an Alpine secdb file (advisory); an OpenVEX, CSAF or CycloneDX VEX document (vex); a CycloneDX or SPDX SBOM (sbom); findings as JSON Lines (finding, `application/x-ndjson`); a policy pack document (policy); Maven index rows as JSON Lines or trivy-java-db TSV (artifact, `application/x-ndjson` or `text/tab-separated-values`). ' +
             'The format is detected from the first bytes unless `format` names it. Each record is appended as a new version only when its RFC 8785 digest differs from its current version (else `unchanged`). ' +
             'Malformed records are skipped and listed with their position; the rest imports. `global=true` writes global advisories, readable by every tenant — only for tenants in STELLA_EXPORT_GLOBAL_SOURCE_TENANTS (403 SOURCE_GLOBAL_FORBIDDEN otherwise).',
           params: Type.Object({ kind: Type.Union(SOURCE_KINDS.map((k) => Type.Literal(k))) }),

@@ -6,7 +6,7 @@
  */
 import type { Db } from '@stella/platform/db';
 
-export const SOURCE_KINDS = ['advisory', 'vex', 'sbom', 'finding', 'policy'] as const;
+export const SOURCE_KINDS = ['advisory', 'vex', 'sbom', 'finding', 'policy', 'artifact'] as const;
 export type SourceKind = (typeof SOURCE_KINDS)[number];
 
 export const SEVERITIES = ['critical', 'high', 'medium', 'low', 'none', 'unknown'] as const;
@@ -17,7 +17,8 @@ export interface SourceRecord {
   readonly kind: SourceKind;
   /**
    * Natural id, unique per (tenant, kind): OSV id, `<distro>/<version>/<repo>:<package>` for
-   * Alpine secdb, VEX document id, SBOM serial/namespace, finding id, `<pack>@<version>`.
+   * Alpine secdb, VEX document id, SBOM serial/namespace, finding id, `<pack>@<version>`,
+   * `<groupId>:<artifactId>:<archiveType>[:<classifier>]:<version>` for a Maven index row.
    */
   readonly recordId: string;
   /** null only for global advisories (visible to every tenant). */
@@ -27,7 +28,7 @@ export interface SourceRecord {
   readonly ledgerSeq: bigint;
   /** `sha256:<hex>` of the RFC 8785 bytes of `document`: the idempotency key of an import. */
   readonly digest: string;
-  /** Input format: 'osv' | 'alpine-secdb' | 'openvex' | 'csaf' | 'cyclonedx' | 'spdx' | 'findings' | 'policy-pack'. */
+  /** Input format: 'osv' | 'alpine-secdb' | 'openvex' | 'csaf' | 'cyclonedx' | 'spdx' | 'findings' | 'policy-pack' | 'maven-index'. */
   readonly format: string;
   readonly ecosystem: string | null;
   /** Package names the record concerns (for the package filter); sorted, unique. */

@@ -15,6 +15,7 @@
  */
 import cvss from 'ae-cvss-calculator';
 import type { SourceRecord } from '../../sources/source-record.js';
+import { trivyCanCompare } from './versions.js';
 
 export interface DataSource {
   readonly ID: string;
@@ -194,6 +195,28 @@ function rangeStrings(affected: Record<string, unknown>, tally: Tally): { vulner
   return { vulnerable, patched };
 }
 
+/** Count key prefix naming a record with versions Trivy cannot compare (capped per run by the adapter). */
+export const UNCOMPARABLE_RECORD = 'versions.uncomparable.record.';
+
+/**
+ * The versions of an OSV `affected[]` entry that end up in Trivy's constraints: range events other
+ * than `0` (GIT ranges are not exported), and `versions` when there is no range (rangeStrings).
+ */
+function boundaryVersions(affected: Record<string, unknown>): string[] {
+  const out: string[] = [];
+  let ranges = 0;
+  for (const r of Array.isArray(affected['ranges']) ? affected['ranges'] : []) {
+    if (!isObj(r) || r['type'] === 'GIT') continue;
+    ranges++;
+    for (const e of Array.isArray(r['events']) ? r['events'] : [])
+      if (isObj(e))
+        for (const k of ['introduced', 'fixed', 'last_affected'])
+          if (typeof e[k] === 'string' && e[k] !== '' && e[k] !== '0') out.push(e[k]);
+  }
+  if (ranges === 0) out.push(...strs(affected['versions']));
+  return out;
+}
+
 const GHSA_SEVERITY: Readonly<Record<string, number>> = { LOW: 1, MODERATE: 2, HIGH: 3, CRITICAL: 4 };
 
 function cvssScore(vector: string): number | undefined {
@@ -282,6 +305,13 @@ export function* osvEntries(record: SourceRecord, tally: Tally): Generator<Entry
     const ds = osvDataSource(id, slug);
     const bucket = `${slug}::${ds.Name}`;
     const pkg = normalizePkgName(slug, name);
+    // Versions Trivy's comparer for this ecosystem would refuse (versions.ts): exported as they
+    // are (the data is the source's) but reported, per package and per record.
+    const bad = boundaryVersions(affected).filter((v) => !trivyCanCompare(slug, v));
+    if (bad.length) {
+      tally(`versions.uncomparable.${slug}`);
+      tally(`${UNCOMPARABLE_RECORD}${id}`);
+    }
     const ranged = rangeStrings(affected, tally);
     const patched = ranged.patched;
     let vulnerable = ranged.vulnerable;

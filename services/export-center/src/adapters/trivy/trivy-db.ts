@@ -33,6 +33,7 @@ import {
   type Advisory,
   type Detail,
   type Entry,
+  UNCOMPARABLE_RECORD,
 } from './mapping.js';
 import { ExternalSorter } from './sorter.js';
 
@@ -44,6 +45,8 @@ const VULNERABILITY_BUCKET = 'vulnerability';
 const DATA_SOURCE_BUCKET = 'data-source';
 const ZERO_TIME = '0001-01-01T00:00:00Z';
 const SEP = 0;
+/** Most records named one by one in the counts (the rest are summed under `…more`). */
+const MAX_LISTED = 100;
 
 type Counts = Record<string, number>;
 
@@ -112,7 +115,11 @@ function mergeGroup(parts: Buffer[], values: Buffer[], counts: Counts): Buffer |
 
 async function collect(input: AdapterInput, sorter: ExternalSorter, counts: Counts): Promise<string | null> {
   const cursor = new RecordCursor(input);
+  let listed = 0;
   const tally = (what: string, n = 1): void => {
+    // Records named in the counts (versions Trivy cannot compare): the first MAX_LISTED, then a sum.
+    if (what.startsWith(UNCOMPARABLE_RECORD) && counts[what] === undefined && ++listed > MAX_LISTED)
+      what = `${UNCOMPARABLE_RECORD}…more`;
     counts[what] = (counts[what] ?? 0) + n;
   };
   let newest: string | null = null;

@@ -18,6 +18,7 @@ export const SOURCE_FORMATS = [
   'spdx',
   'findings',
   'policy-pack',
+  'maven-index',
 ] as const;
 export type SourceFormat = (typeof SOURCE_FORMATS)[number];
 

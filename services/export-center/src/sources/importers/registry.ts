@@ -10,6 +10,7 @@ import { alpineSecdbImporter } from './alpine-secdb.js';
 import { csafImporter } from './csaf.js';
 import { cyclonedxImporter } from './cyclonedx.js';
 import { findingsImporter } from './findings.js';
+import { mavenIndexImporter } from './maven-index.js';
 import { openvexImporter } from './openvex.js';
 import { osvImporter } from './osv.js';
 import { policyPackImporter } from './policy-pack.js';
@@ -24,6 +25,7 @@ const IMPORTERS: Record<SourceFormat, SourceImporter> = {
   spdx: spdxImporter,
   findings: findingsImporter,
   'policy-pack': policyPackImporter,
+  'maven-index': mavenIndexImporter,
 };
 
 export function importerOf(format: SourceFormat): SourceImporter {
@@ -44,6 +46,8 @@ export function detectFormat(kind: SourceKind, prefix: string): SourceFormat {
     switch (kind) {
       case 'finding':
         return 'findings';
+      case 'artifact':
+        return 'maven-index';
       case 'policy':
         return first === '{' ? 'policy-pack' : undefined;
       case 'advisory':
