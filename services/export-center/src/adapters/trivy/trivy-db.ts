@@ -18,6 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { StellaError } from '@stella/core/errors';
 import { createTarGz } from '@stella/core/tar';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { SourceRecord } from '../../sources/source-record.js';
 import type { AdapterInput, AdapterResult, ExportAdapter } from '../adapter.js';
@@ -55,6 +56,21 @@ export function metadataJson(updatedAt: string, nextUpdateHours: number): string
   const next = new Date(updated.getTime() + nextUpdateHours * 3_600_000);
   const iso = (d: Date): string => goTime(d.toISOString())!;
   return `${JSON.stringify({ Version: TRIVY_SCHEMA_VERSION, NextUpdate: iso(next), UpdatedAt: iso(updated), DownloadedAt: ZERO_TIME })}\n`;
+}
+
+/**
+ * db.tar.gz as Trivy's artifact layer holds it: `trivy.db` and `metadata.json` at the root,
+ * deterministic (core tar writer). The one place it is made — the export and the delta rebuild
+ * (delta/trivy-delta.ts) must produce the same bytes.
+ */
+export function trivyDbArchive(dbPath: string, dbSize: number, metadata: Buffer, gzipLevel: number): Readable {
+  return createTarGz(
+    [
+      { path: 'trivy.db', size: dbSize, body: () => createReadStream(dbPath) },
+      { path: 'metadata.json', size: metadata.length, body: metadata },
+    ],
+    { parentDirectories: false, gzipLevel },
+  );
 }
 
 function sortKey(parts: readonly string[]): Buffer | undefined {
@@ -238,13 +254,7 @@ export const trivyDbAdapter: ExportAdapter = {
       const size = (await stat(dbPath)).size;
       await input.out.writeFile(`${TRIVY_DIR}/trivy.db`, createReadStream(dbPath), BBOLT_MEDIA_TYPE);
       await input.out.writeFile(`${TRIVY_DIR}/metadata.json`, meta, 'application/json');
-      const tgz = createTarGz(
-        [
-          { path: 'trivy.db', size, body: () => createReadStream(dbPath) },
-          { path: 'metadata.json', size: meta.length, body: meta },
-        ],
-        { parentDirectories: false, gzipLevel },
-      );
+      const tgz = trivyDbArchive(dbPath, size, meta, gzipLevel);
       // db.tar.gz goes to the work dir first: the bundle holds it twice when the OCI layout is on
       // (as trivy/db.tar.gz and as the layout's layer blob), and gzip runs once.
       const tgzPath = join(work, 'db.tar.gz');
