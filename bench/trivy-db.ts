@@ -8,14 +8,17 @@
  * under GNU time in their own process, so CPU and peak RSS are measured the same way. Medians.
  *
  *   node --conditions=development --import tsx bench/trivy-db.ts [--records 100000] [--runs 5]
- *        [--adapter-runs 3] [--batch 10000] [--json]
+ *        [--adapter-runs 3] [--batch 10000] [--no-delta] [--json]
+ *
+ * Last, unless --no-delta: the same N advisories with 1 % revised, exported again, and the delta
+ * between the two DBs made and applied (size against the full db.tar.gz, time, byte identity).
  *
  * Needs Go (the harness is built through @stella/testkit's goHarness) and GNU time.
  */
 import { createWriteStream } from 'node:fs';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { encodeOps, readBbolt, type DeltaOp } from '@stella/export-center/adapters/trivy';
@@ -123,6 +126,37 @@ try {
     await rm(goOut, { force: true });
     await rm(`${goOut}.compact`, { force: true });
   }
+  // 4. A delta for 1 % changed advisories at this scale (issue #14 acceptance: < 5 % of the full bundle).
+  let deltaRow: Record<string, string | number> | undefined;
+  if (!args.flag('no-delta')) {
+    const { createTrivyDbDelta, applyTrivyDbDelta } = await import('@stella/export-center/adapters/trivy');
+    const { createStagingSink } = await import('@stella/export-center');
+    const changedDir = join(work, 'adapter-changed');
+    const rc = await runBaseline(NODE[0]!, [...NODE.slice(1), 'adapter', String(N), changedDir, 'changed']);
+    const changedOut = JSON.parse(rc.stdout.toString().trim().split('\n').pop()!) as ChildOut;
+    const baseTgz = join(dirname(first.db!), 'db.tar.gz');
+    const targetTgz = join(dirname(changedOut.db!), 'db.tar.gz');
+    const sink = await createStagingSink(join(work, 'delta'));
+    const c0 = process.cpuUsage();
+    const t0 = performance.now();
+    const m = await createTrivyDbDelta({ base: baseTgz, target: targetTgz, out: sink });
+    const makeMs = performance.now() - t0;
+    const makeCpu = process.cpuUsage(c0);
+    const deltaBytes = sink.files().reduce((s, f) => s + f.size, 0);
+    const c1 = process.cpuUsage();
+    const t1 = performance.now();
+    const outDir = join(work, 'rebuilt');
+    await applyTrivyDbDelta({ deltaDir: join(sink.dir, 'trivy-delta'), base: baseTgz, outDir });
+    const applyMs = performance.now() - t1;
+    const applyCpu = process.cpuUsage(c1);
+    if (!(await readFile(join(outDir, 'db.tar.gz'))).equals(await readFile(targetTgz)))
+      throw new Error('the rebuilt db.tar.gz differs from the target');
+    const full = (await stat(targetTgz)).size;
+    args.log(
+      `delta for 1 % changed advisories: ${deltaBytes} bytes = ${round((deltaBytes / full) * 100, 2)} % of db.tar.gz (${full} bytes); ${m.changes.operations} operations; make ${round(makeMs / 1000, 1)} s wall / ${round((makeCpu.user + makeCpu.system) / 1e6, 1)} s CPU, apply ${round(applyMs / 1000, 1)} s wall / ${round((applyCpu.user + applyCpu.system) / 1e6, 1)} s CPU; rebuilt db.tar.gz byte-identical (load ${load()})`,
+    );
+    deltaRow = { deltaBytes, fullBytes: full, operations: m.changes.operations, makeMs, applyMs };
+  }
   const goSizes = go[0]!.out;
   const rows = [
     {
@@ -165,7 +199,7 @@ try {
   args.log(`load at end: ${load()}`);
   if (args.json)
     process.stdout.write(
-      `${JSON.stringify({ records: N, runs: RUNS, nodes, puts, dbBytes, tgzBytes: tgz, rows, load: loadavg(), counts: first.counts })}\n`,
+      `${JSON.stringify({ records: N, runs: RUNS, nodes, puts, dbBytes, tgzBytes: tgz, rows, delta: deltaRow, load: loadavg(), counts: first.counts })}\n`,
     );
 } finally {
   await rm(work, { recursive: true, force: true });

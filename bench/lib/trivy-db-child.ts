@@ -2,7 +2,8 @@
  * The TypeScript side of bench/trivy-db in its own process (so its peak RSS is its own):
  *
  *   trivy-db-child.ts writer <stream> <out.db>   — our BboltWriter writes the node stream
- *   trivy-db-child.ts adapter <records> <dir>    — trivy:db end to end over N synthesised advisories
+ *   trivy-db-child.ts adapter <records> <dir> [changed]  — trivy:db end to end over N synthesised
+ *                                                advisories; `changed`: every 100th one revised (1 %)
  *
  * Prints one JSON line: wall ms of the work, CPU ms of the process, peak RSS (KiB, getrusage).
  */
@@ -33,8 +34,26 @@ if (mode === 'writer') {
   const v = trivyDbAdapter.validateOptions({ ociLayout: false });
   if (!v.ok) throw new Error(JSON.stringify(v));
   const sink = await createStagingSink(b!);
+  const changed = process.argv[5] === 'changed';
+  const records = (async function* () {
+    let i = 0;
+    for await (const r of synthesiseAdvisories(templates, Number(a))) {
+      // 1 % revised: a new summary and every fixed version moved (what an upstream fix looks like).
+      if (changed && i++ % 100 === 7) {
+        const doc = structuredClone(r.document) as {
+          summary?: string;
+          affected?: { ranges?: { events?: { fixed?: string }[] }[] }[];
+        };
+        doc.summary = `${doc.summary ?? ''} (revised)`;
+        for (const af of doc.affected ?? [])
+          for (const range of af.ranges ?? [])
+            for (const e of range.events ?? []) if (e.fixed) e.fixed = `${e.fixed}.1`;
+        yield { ...r, document: doc };
+      } else yield r;
+    }
+  })();
   const r = await trivyDbAdapter.write({
-    records: synthesiseAdvisories(templates, Number(a)),
+    records,
     options: v.options,
     out: sink,
     signal: new AbortController().signal,
