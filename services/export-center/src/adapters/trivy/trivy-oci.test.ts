@@ -31,7 +31,9 @@ const EMPTY = 'sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61c
 
 let tmp: { path: string; cleanup: () => Promise<void> };
 let reg: DockerRegistry;
-let staged: { dir: string; files: readonly { path: string; digest: string; size: number; mediaType: string }[] };
+type Staged = { dir: string; files: readonly { path: string; digest: string; size: number; mediaType: string }[] };
+let staged: Staged;
+let rerun: Staged;
 
 before(async () => {
   if (skip) return;
@@ -41,16 +43,20 @@ before(async () => {
   const adapter = getAdapter('trivy:db');
   const v = adapter.validateOptions({});
   assert.ok(v.ok);
-  const s = await createStagingSink(join(tmp.path, 'bundle'));
-  await adapter.write({
-    records: iterate(records),
-    options: v.options,
-    out: s,
-    signal: new AbortController().signal,
-    progress: () => undefined,
-    exportTime: '2026-11-27T04:00:00.000Z',
-  });
-  staged = { dir: s.dir, files: s.files() };
+  const once = async (name: string) => {
+    const s = await createStagingSink(join(tmp.path, name));
+    await adapter.write({
+      records: iterate(records),
+      options: v.options,
+      out: s,
+      signal: new AbortController().signal,
+      progress: () => undefined,
+      exportTime: '2026-11-27T04:00:00.000Z',
+    });
+    return { dir: s.dir, files: s.files() };
+  };
+  staged = await once('bundle');
+  rerun = await once('rerun');
 });
 after(async () => {
   await reg?.stop();
@@ -58,7 +64,7 @@ after(async () => {
 });
 
 describe('trivy:db OCI artifact', { skip, timeout: 1_800_000 }, () => {
-  test('the layout in the bundle: one layer, title db.tar.gz, Trivy media types; its files are bundle files', async () => {
+  test('the layout in the bundle: one layer, title db.tar.gz, Trivy media types; its files are bundle files; byte-identical on rerun', async () => {
     const layout = await readOciLayout(join(staged.dir, 'trivy/oci'));
     const e = layout.find('2');
     assert.ok(e && e.kind === 'manifest');
@@ -88,6 +94,8 @@ describe('trivy:db OCI artifact', { skip, timeout: 1_800_000 }, () => {
       `trivy/oci/blobs/sha256/${e.descriptor.digest.slice(7)}`,
     ])
       assert.ok(paths.includes(p), `${p} in ${paths.join(', ')}`);
+    // Same input → the same layout files, byte for byte (the created time is the DB's UpdatedAt).
+    assert.deepEqual(rerun.files, staged.files);
     const raw = await run('skopeo', ['inspect', '--raw', `oci:${join(staged.dir, 'trivy/oci')}:2`]);
     assert.equal(raw.code, 0, raw.stderr.toString());
     assert.ok(raw.stdout.equals(Buffer.from(e.bytes)));
