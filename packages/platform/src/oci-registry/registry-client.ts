@@ -140,7 +140,8 @@ export class OciRegistryClient {
   ): Promise<Response> {
     const url = new URL(pathOrUrl, this.base);
     if (url.origin !== new URL(this.base).origin)
-      // A Location on another host (blob storage behind the registry) gets no credentials.
+      // A Location on another host (blob storage behind the registry) gets no credentials, and
+      // its 401 is an error like any other status.
       return this.send(method, url, init, false);
     const first = await this.send(method, url, init, true);
     if (first.status !== 401 || init.ok.includes(401)) return first;
@@ -198,7 +199,8 @@ export class OciRegistryClient {
         details: { method, path: url.pathname },
       });
     }
-    if (init.ok.includes(res.status) || res.status === 401) return res;
+    // A 401 goes back to `request` (to answer the challenge) only for requests that carry our auth.
+    if (init.ok.includes(res.status) || (res.status === 401 && withAuth)) return res;
     const text = await res.text().catch(() => '');
     let parsed: RegistryErrorBody | undefined;
     try {
