@@ -239,6 +239,39 @@ describe('OciRegistryClient against docker-registry 2.8', { skip, timeout: 120_0
     );
   });
 
+  test('credentials never go to another origin: an upload Location on blob storage gets no Authorization', async () => {
+    const seen: { url: string; auth: string | null }[] = [];
+    const fakeFetch: typeof fetch = async (input, init) => {
+      const url = String(input);
+      const auth = new Headers(init?.headers).get('authorization');
+      seen.push({ url, auth });
+      if (url.endsWith('/v2/') && !auth)
+        return new Response('{}', { status: 401, headers: { 'www-authenticate': 'Basic realm="r"' } });
+      if (init?.method === 'HEAD') return new Response(null, { status: 404 });
+      if (init?.method === 'POST')
+        return new Response(null, { status: 202, headers: { location: 'https://blobs.example/upload?state=abc' } });
+      if (init?.method === 'PUT') return new Response(null, { status: 201 });
+      return new Response('{}', { status: 200 });
+    };
+    const c = new OciRegistryClient({
+      registry: 'registry.test',
+      fetch: fakeFetch,
+      credentials: { username: 'u', password: 'p' },
+    });
+    await c.ping();
+    const body = Buffer.from('blob');
+    assert.equal(await c.pushBlob('a', { digest: sha(body), size: body.length, body: () => body }), 'uploaded');
+    const put = seen.find((x) => x.url.startsWith('https://blobs.example/'))!;
+    assert.equal(put.url, `https://blobs.example/upload?state=abc&digest=${encodeURIComponent(sha(body))}`);
+    assert.equal(put.auth, null);
+    assert.ok(
+      seen
+        .filter((x) => x.url.startsWith('https://registry.test/'))
+        .slice(1)
+        .every((x) => x.auth?.startsWith('Basic ')),
+    );
+  });
+
   test('a pulled blob that does not match its digest fails with DIGEST_MISMATCH', async () => {
     // A tiny fake registry that serves the wrong bytes for a blob (a corrupting proxy).
     const good = randomBytes(64);
