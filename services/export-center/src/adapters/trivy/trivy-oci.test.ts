@@ -6,6 +6,7 @@
  * (`--db-repository 127.0.0.1:<port>/…`) and finds the Alpine vulnerability the sources state.
  */
 import assert from 'node:assert/strict';
+import { createReadStream } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -19,9 +20,14 @@ import {
   trivyBinary,
   type DockerRegistry,
 } from '@stella/testkit';
+import { readTarGz } from '@stella/core/tar';
+import { generateFileKey, resolveSigner } from '@stella/platform/keys';
 import { readOciLayout } from '@stella/platform/oci-layout';
 import { OciRegistryClient, pushLayoutEntry } from '@stella/platform/oci-registry';
+import type { StagingSink } from '../../bundle/export-bundle.js';
+import { sealExportBundle } from '../../bundle/seal-export.js';
 import { createStagingSink } from '../../bundle/staging-sink.js';
+import { verifyExportBundle } from '../../bundle/verify-export.js';
 import { iterate, trivyDatasetAdvisories } from '../../testing/index.js';
 import { getAdapter } from '../registry.js';
 
@@ -31,7 +37,11 @@ const EMPTY = 'sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61c
 
 let tmp: { path: string; cleanup: () => Promise<void> };
 let reg: DockerRegistry;
-type Staged = { dir: string; files: readonly { path: string; digest: string; size: number; mediaType: string }[] };
+type Staged = {
+  dir: string;
+  files: readonly { path: string; digest: string; size: number; mediaType: string }[];
+  sink: StagingSink;
+};
 let staged: Staged;
 let rerun: Staged;
 
@@ -53,7 +63,7 @@ before(async () => {
       progress: () => undefined,
       exportTime: '2026-11-27T04:00:00.000Z',
     });
-    return { dir: s.dir, files: s.files() };
+    return { dir: s.dir, files: s.files(), sink: s };
   };
   staged = await once('bundle');
   rerun = await once('rerun');
@@ -64,7 +74,7 @@ after(async () => {
 });
 
 describe('trivy:db OCI artifact', { skip, timeout: 1_800_000 }, () => {
-  test('the layout in the bundle: one layer, title db.tar.gz, Trivy media types; its files are bundle files; byte-identical on rerun', async () => {
+  test('the layout in the bundle: one layer, title db.tar.gz, Trivy media types; byte-identical on rerun; listed in the signed export.json', async () => {
     const layout = await readOciLayout(join(staged.dir, 'trivy/oci'));
     const e = layout.find('2');
     assert.ok(e && e.kind === 'manifest');
@@ -96,6 +106,36 @@ describe('trivy:db OCI artifact', { skip, timeout: 1_800_000 }, () => {
       assert.ok(paths.includes(p), `${p} in ${paths.join(', ')}`);
     // Same input → the same layout files, byte for byte (the created time is the DB's UpdatedAt).
     assert.deepEqual(rerun.files, staged.files);
+    // Sealed as an export bundle: export.json lists every layout file with its digest, and the
+    // bundle verifies (the signature over export.json covers the artifact).
+    const key = join(tmp.path, 'export.key');
+    await generateFileKey(key, 'ed25519');
+    const signer = await resolveSigner(`file:${key}`);
+    const sealed = await sealExportBundle(
+      rerun.sink,
+      {
+        profile: { id: 'p-trivy', name: 'trivy', version: 1 },
+        tenant: 'acme',
+        adapter: { id: 'trivy:db', version: getAdapter('trivy:db').version, options: {} },
+        filter: { kinds: ['advisory'] },
+        ledgerSeq: 1n,
+        counts: {},
+        exportTime: '2026-11-27T04:00:00.000Z',
+      },
+      signer,
+    ).finally(() => signer.close());
+    let exportJson: { files: { path: string; digest: string }[] } | undefined;
+    for await (const entry of readTarGz(createReadStream(sealed.archivePath))) {
+      if (entry.path !== 'export.json') continue;
+      const parts: Buffer[] = [];
+      for await (const c of entry.body) parts.push(c);
+      exportJson = JSON.parse(Buffer.concat(parts).toString()) as typeof exportJson;
+    }
+    const listed = new Map(exportJson!.files.map((f) => [f.path, f.digest]));
+    for (const f of staged.files.filter((x) => x.path.startsWith('trivy/oci/')))
+      assert.equal(listed.get(f.path), f.digest, `${f.path} in export.json`);
+    const report = await verifyExportBundle(createReadStream(sealed.archivePath));
+    assert.ok(report.ok, JSON.stringify(report.checks.filter((c) => c.status === 'fail')));
     const raw = await run('skopeo', ['inspect', '--raw', `oci:${join(staged.dir, 'trivy/oci')}:2`]);
     assert.equal(raw.code, 0, raw.stderr.toString());
     assert.ok(raw.stdout.equals(Buffer.from(e.bytes)));
