@@ -21,6 +21,8 @@ export async function allCommands(): Promise<CommandSpec[]> {
     import('./timeline.js'),
     // stella export … (online); `export verify` (offline) is export-verify.js above.
     import('./export.js'),
+    import('./export-delta.js'),
+    import('./oci.js'),
     import('./sources.js'),
   ]);
   return modules.flatMap((m) => m.commands).sort((a, b) => a.name.localeCompare(b.name));

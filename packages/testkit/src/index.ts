@@ -155,3 +155,4 @@ export async function createTestDatabase(
   };
 }
 export { goHarness, goBinary, goEnv, needGo, interopDir, trivyBinary, trivyModuleDir } from './go-harness.js';
+export { startDockerRegistry, type DockerRegistry } from './docker-registry.js';

@@ -12,3 +12,11 @@ export {
   type ExportVerifyOptions,
   type ExportVerifyReport,
 } from './bundle/verify-export.js';
+export { applyDelta, DELTA_APPLIERS, type ApplyDeltaInput, type DeltaApplier } from './deltas/apply-delta.js';
+export {
+  createTrivyDbDelta,
+  applyTrivyDbDelta,
+  TRIVY_DELTA_KIND,
+  type TrivyDeltaManifest,
+  type ApplyDeltaResult,
+} from './adapters/trivy/delta/trivy-delta.js';

@@ -172,6 +172,16 @@ export const ERROR_CODES = {
   ARCHIVE_MALFORMED: { status: 400, description: 'An archive is truncated or not tar/gzip.' },
   // --- OCI -------------------------------------------------------------------------------------
   OCI_INVALID: { status: 400, description: 'An OCI manifest, index, descriptor or layout is invalid.' },
+  OCI_REGISTRY_ERROR: {
+    status: 502,
+    description:
+      'An OCI registry could not be reached or answered a request with an error (`details.status`, and `details.errors` as the registry stated them).',
+  },
+  OCI_REGISTRY_AUTH: {
+    status: 502,
+    description:
+      'An OCI registry refused the request (401/403): no or wrong credentials, or an authentication scheme the client does not speak yet.',
+  },
   // --- TUF -------------------------------------------------------------------------------------
   TUF_INVALID: { status: 400, description: 'TUF metadata is malformed, under-signed, or inconsistent.' },
   TUF_EXPIRED: { status: 400, description: 'TUF metadata is past its `expires`.' },
@@ -219,6 +229,16 @@ export const ERROR_CODES = {
     status: 400,
     description:
       'An export adapter id that is not registered (the message lists the registered ones): a direct lookup, a run whose pinned profile names an adapter this build lacks (failure class `input`), and — inside EXPORT_PROFILE_INVALID — the `code` of the `/adapter` problem.',
+  },
+  EXPORT_DELTA_BASE_MISMATCH: {
+    status: 409,
+    description:
+      'A delta bundle was applied to a base other than the one it was made from; the message names both digests (`details.expected`, `details.actual`).',
+  },
+  EXPORT_DELTA_INVALID: {
+    status: 400,
+    description:
+      'A delta bundle is malformed, of an unknown kind, truncated, or does not rebuild the target it names (docs/formats/trivy-db.md "Delta").',
   },
   EXPORT_COMPRESSION_UNSUPPORTED: {
     status: 400,

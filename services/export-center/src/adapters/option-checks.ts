@@ -48,6 +48,15 @@ export class OptionChecker {
     return fallback;
   }
 
+  /** A boolean (default when absent). */
+  boolean(key: string, fallback: boolean): boolean {
+    const v = this.options[key];
+    if (v === undefined) return fallback;
+    if (typeof v === 'boolean') return v;
+    this.problem(pointer(key), 'must be true or false');
+    return fallback;
+  }
+
   /** A list of non-empty, unique strings; returned sorted. */
   stringList(path: string, v: unknown): string[] | undefined {
     if (!Array.isArray(v)) {

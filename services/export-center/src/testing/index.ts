@@ -151,3 +151,4 @@ export async function osvTemplates(datasetsDir: string, perSource = 200): Promis
 
 export { startExportHarness, type ExportHarness, type ExportHarnessOptions } from './export-harness.js';
 export { rawRecordJson, rawRecordLine } from '../adapters/record-stream.js';
+export { trivyDatasetAdvisories, TRIVY_OSV_DATASETS, TRIVY_ALPINE_RELEASES } from './trivy-datasets.js';

@@ -12,12 +12,14 @@
  * export time when the profile sets one, else from the newest record `modifiedAt` (zero time when
  * none has one), never from the clock.
  */
-import { createReadStream } from 'node:fs';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { StellaError } from '@stella/core/errors';
 import { createTarGz } from '@stella/core/tar';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type { SourceRecord } from '../../sources/source-record.js';
 import type { AdapterInput, AdapterResult, ExportAdapter } from '../adapter.js';
 import { OptionChecker, pointer } from '../option-checks.js';
@@ -36,6 +38,7 @@ import {
   UNCOMPARABLE_RECORD,
 } from './mapping.js';
 import { ExternalSorter } from './sorter.js';
+import { writeTrivyOciLayout } from './oci-artifact.js';
 
 export const TRIVY_SCHEMA_VERSION = 2;
 export const TRIVY_DIR = 'trivy';
@@ -56,6 +59,21 @@ export function metadataJson(updatedAt: string, nextUpdateHours: number): string
   const next = new Date(updated.getTime() + nextUpdateHours * 3_600_000);
   const iso = (d: Date): string => goTime(d.toISOString())!;
   return `${JSON.stringify({ Version: TRIVY_SCHEMA_VERSION, NextUpdate: iso(next), UpdatedAt: iso(updated), DownloadedAt: ZERO_TIME })}\n`;
+}
+
+/**
+ * db.tar.gz as Trivy's artifact layer holds it: `trivy.db` and `metadata.json` at the root,
+ * deterministic (core tar writer). The one place it is made — the export and the delta rebuild
+ * (delta/trivy-delta.ts) must produce the same bytes.
+ */
+export function trivyDbArchive(dbPath: string, dbSize: number, metadata: Buffer, gzipLevel: number): Readable {
+  return createTarGz(
+    [
+      { path: 'trivy.db', size: dbSize, body: () => createReadStream(dbPath) },
+      { path: 'metadata.json', size: metadata.length, body: metadata },
+    ],
+    { parentDirectories: false, gzipLevel },
+  );
 }
 
 function sortKey(parts: readonly string[]): Buffer | undefined {
@@ -204,11 +222,12 @@ async function writeDb(path: string, sorter: ExternalSorter, counts: Counts, sig
 
 export const trivyDbAdapter: ExportAdapter = {
   id: 'trivy:db',
-  version: '1',
+  // 2: the OCI layout (trivy/oci/…) is written beside db.tar.gz.
+  version: '2',
   sourceKinds: ['advisory'],
 
   validateOptions(raw) {
-    const c = new OptionChecker(raw, ['schemaVersion', 'nextUpdateHours', 'gzipLevel']);
+    const c = new OptionChecker(raw, ['schemaVersion', 'nextUpdateHours', 'gzipLevel', 'ociLayout']);
     const v = c.options['schemaVersion'];
     if (v !== undefined && v !== TRIVY_SCHEMA_VERSION)
       c.problem(
@@ -217,8 +236,9 @@ export const trivyDbAdapter: ExportAdapter = {
       );
     const nextUpdateHours = c.integer('nextUpdateHours', 1, 24 * 366, 24);
     const gzipLevel = c.integer('gzipLevel', 1, 9, 6);
+    const ociLayout = c.boolean('ociLayout', true);
     if (c.problems.length) return { ok: false, problems: c.problems };
-    return { ok: true, options: { schemaVersion: TRIVY_SCHEMA_VERSION, nextUpdateHours, gzipLevel } };
+    return { ok: true, options: { schemaVersion: TRIVY_SCHEMA_VERSION, nextUpdateHours, gzipLevel, ociLayout } };
   },
 
   async write(input: AdapterInput): Promise<AdapterResult> {
@@ -241,14 +261,23 @@ export const trivyDbAdapter: ExportAdapter = {
       const size = (await stat(dbPath)).size;
       await input.out.writeFile(`${TRIVY_DIR}/trivy.db`, createReadStream(dbPath), BBOLT_MEDIA_TYPE);
       await input.out.writeFile(`${TRIVY_DIR}/metadata.json`, meta, 'application/json');
-      const tgz = createTarGz(
-        [
-          { path: 'trivy.db', size, body: () => createReadStream(dbPath) },
-          { path: 'metadata.json', size: meta.length, body: meta },
-        ],
-        { parentDirectories: false, gzipLevel },
+      const tgz = trivyDbArchive(dbPath, size, meta, gzipLevel);
+      // db.tar.gz goes to the work dir first: the bundle holds it twice when the OCI layout is on
+      // (as trivy/db.tar.gz and as the layout's layer blob), and gzip runs once.
+      const tgzPath = join(work, 'db.tar.gz');
+      await pipeline(tgz, createWriteStream(tgzPath));
+      const archive = await input.out.writeFile(
+        `${TRIVY_DIR}/db.tar.gz`,
+        createReadStream(tgzPath),
+        TRIVY_DB_LAYER_MEDIA_TYPE,
       );
-      await input.out.writeFile(`${TRIVY_DIR}/db.tar.gz`, tgz, TRIVY_DB_LAYER_MEDIA_TYPE);
+      if (input.options['ociLayout'] !== false) {
+        await writeTrivyOciLayout(input.out, `${TRIVY_DIR}/oci`, {
+          layer: { digest: archive.digest, size: archive.size, body: () => createReadStream(tgzPath) },
+          created: goTime(new Date(updatedAt).toISOString())!,
+        });
+        counts['trivy.ociLayout'] = 1;
+      }
       return { counts };
     } finally {
       await sorter.dispose().catch(() => undefined);
