@@ -16,6 +16,7 @@ export async function allCommands(): Promise<CommandSpec[]> {
     import('./tsa.js'),
     import('./whoami.js'),
     import('./keys.js'),
+    import('./log-witness.js'),
     import('./evidence.js'),
     import('./export-verify.js'),
     import('./timeline.js'),

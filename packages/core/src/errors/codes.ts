@@ -110,6 +110,20 @@ export const ERROR_CODES = {
     status: 400,
     description: 'No signature on the note is by a trusted key (signatures by unknown keys are ignored).',
   },
+  // C2SP tlog-cosignature (witnesses, issue 12 item 6)
+  TLOG_COSIGNATURE_INVALID: {
+    status: 400,
+    description: 'A cosignature line by a trusted witness key does not verify, or is dated in the future.',
+  },
+  TLOG_WITNESS_QUORUM: {
+    status: 400,
+    description:
+      'Fewer trusted witnesses cosigned the checkpoint than required (cosignatures by unknown witness keys do not count).',
+  },
+  TLOG_WITNESS_STATE_INVALID: {
+    status: 500,
+    description: "A witness's state file (the last checkpoint it cosigned per log) is unreadable or malformed.",
+  },
   TLOG_BAD_SIGNATURE: { status: 400, description: 'A signature by a trusted key does not verify over the note text.' },
   TLOG_ORIGIN_MISMATCH: { status: 400, description: 'The checkpoint origin is not the log the caller expects.' },
   TLOG_ROLLBACK: {
