@@ -17,6 +17,7 @@ export async function allCommands(): Promise<CommandSpec[]> {
     import('./whoami.js'),
     import('./keys.js'),
     import('./log-witness.js'),
+    import('./timeline-log.js'),
     import('./evidence.js'),
     import('./export-verify.js'),
     import('./timeline.js'),

@@ -156,6 +156,18 @@ export const ERROR_CODES = {
     status: 503,
     description: 'Another replica holds the sequencer lock for this log.',
   },
+  // --- timeline transparency log (issue 12 item 4; docs/formats/tlog.md "Timeline batches") ----
+  TIMELINE_EXPORT_INVALID: {
+    status: 400,
+    description:
+      'A timeline export does not prove its window complete; `details.check` names the failed check (batch-inclusion, completeness, event-digest, order, …).',
+  },
+  TIMELINE_LOG_EMPTY: { status: 404, description: "The tenant's timeline log has no checkpoint yet." },
+  TIMELINE_LOG_UNAVAILABLE: {
+    status: 503,
+    description:
+      'The timeline log cannot serve the request: its signing key is not Ed25519, or the events of a batch are no longer stored as logged.',
+  },
   // --- core: DSSE / in-toto / Sigstore ---------------------------------------------------------
   DSSE_MALFORMED: { status: 400, description: 'An envelope is not valid DSSE v1 JSON.' },
   DSSE_PAYLOAD_TYPE_MISMATCH: { status: 400, description: 'The envelope payloadType is not the expected one.' },

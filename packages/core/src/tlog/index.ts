@@ -81,6 +81,24 @@ export {
   verifyCosignatures,
 } from './cosignature.js';
 export {
+  TIMELINE_BATCH_SCHEMA,
+  TIMELINE_EXPORT_SCHEMA,
+  MAX_BATCH_EVENTS,
+  type BatchStub,
+  type TimelineBatchEntry,
+  type TimelineExportHeader,
+  type TimelineExportVerifyOptions,
+  type ExportCheck,
+  type ExportReport,
+  occurredAtKey,
+  eventContentDigest,
+  stubLeaf,
+  stubsRoot,
+  encodeBatchEntry,
+  parseBatchEntry,
+  TimelineExportVerifier,
+} from './timeline-batch.js';
+export {
   type TileReader,
   type TileBlob,
   type AppendResult,
