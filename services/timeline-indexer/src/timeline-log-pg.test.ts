@@ -21,6 +21,8 @@ import {
   generateNoteKey,
   noteSignerFromSigner,
   openCheckpoint,
+  parseCosignerVerifierKey,
+  verifyCosignatures,
   signCheckpoint,
   parseVerifierKey,
   verifyCheckpointConsistency,
@@ -28,7 +30,7 @@ import {
 import { isStellaError } from '@stella/core/errors';
 import { startTimelineHarness, type TimelineHarness } from './testing/timeline-harness.js';
 import { timelineLogs } from './service.js';
-import { timelineLogId } from './timeline-log.js';
+import { cutBatches, timelineLogId } from './timeline-log.js';
 
 const skip = await needService('postgres');
 const BIN = fileURLToPath(new URL('../../../cli/bin/stella.js', import.meta.url));
@@ -331,6 +333,70 @@ describe('timeline transparency log on PostgreSQL', { skip }, () => {
     const bad = await stella(['timeline', 'verify-export', tampered, '--key', info.logKey], dir.path);
     assert.equal(bad.code, 3, bad.stderr + bad.stdout);
     assert.match(bad.stderr, /FAILED (event-digest|order)/);
+  });
+
+  test('crash safety: a batch recorded but not appended, or appended but not marked, is published once at its index', async () => {
+    const C = `crash-${randomBytes(3).toString('hex')}`;
+    const logs = timelineLogs(h.deps);
+    await post(C, [ev(C, at(1)), ev(C, at(2))]);
+    // "Crash" after the cut's commit, before the append: the batch row waits, unappended.
+    assert.equal(await cutBatches(h.db, C, new Date(T0)), 1);
+    await post(C, [ev(C, at(3))]);
+    // "Crash" after the append, before `appended` was set: the next round appends it again.
+    assert.equal((await logs.publish(C)).size, 1);
+    await h.db.query('UPDATE timeline.log_batches SET appended = false WHERE tenant_id = $1', [C]);
+    const r = await logs.round(new Date(T0 + 120_000));
+    assert.deepEqual(
+      r.find((x) => x.tenant === C),
+      { tenant: C, cut: 1, size: 2 },
+    );
+    const log = await logs.log(C);
+    assert.equal(await log.pending(), 0);
+    const rows = await h.db.query<{ batch_no: string; first_arrival: string; last_arrival: string }>(
+      'SELECT batch_no::text, first_arrival::text, last_arrival::text FROM timeline.log_batches WHERE tenant_id = $1 ORDER BY batch_no',
+      [C],
+    );
+    assert.deepEqual(
+      rows.rows.map((x) => [x.batch_no, x.first_arrival, x.last_arrival]),
+      [
+        ['0', '1', '2'],
+        ['1', '3', '3'],
+      ],
+    );
+    // Two workers racing on one tenant: the cut lock lets one cut; nothing is cut twice.
+    await post(C, [ev(C, at(4)), ev(C, at(5))]);
+    const both = await Promise.all([
+      cutBatches(h.db, C, new Date(T0 + 300_000)),
+      cutBatches(h.db, C, new Date(T0 + 300_000)),
+    ]);
+    assert.equal(both[0] + both[1], 1);
+    assert.equal((await logs.publish(C)).size, 3);
+    const info = (await h.call(C, 'GET', '/timeline/log')).body;
+    assert.equal(verify((await exportText(C, at(0), at(10))).body, { key: parseVerifierKey(info.logKey) }).events, 5);
+
+    // A witness (the stella binary) cosigns the timeline checkpoints using the consistency route.
+    const wdir = await tempDir('stella-tl-witness-');
+    try {
+      const kg = await stella(['log', 'witness', 'keygen', '--name', 'witness.test/tl', '-o', 'w.skey'], wdir.path);
+      assert.equal(kg.code, 0, kg.stderr);
+      const cps = await log.checkpoints();
+      await writeFile(join(wdir.path, 'cp1.txt'), cps[0]!.note);
+      await writeFile(join(wdir.path, 'cp3.txt'), cps[2]!.note);
+      const base = ['log', 'witness', '--log-key', info.logKey, '--key', 'w.skey', '--state', 'state.json'];
+      assert.equal((await stella([...base, 'cp1.txt'], wdir.path)).code, 0);
+      const proof = (await h.call(C, 'GET', '/timeline/log/proof/consistency?from=1&to=3')).body;
+      await writeFile(join(wdir.path, 'p.json'), JSON.stringify(proof));
+      const w = await stella([...base, '--proof', 'p.json', '-o', 'cp3.cosigned.txt', 'cp3.txt'], wdir.path);
+      assert.equal(w.code, 0, w.stderr);
+      const cosigned = await readFile(join(wdir.path, 'cp3.cosigned.txt'), 'utf8');
+      assert.equal(verifyCosignatures(cosigned, { witnesses: [parseCosignerVerifierKey(kg.stdout.trim())] }).length, 1);
+      // Rollback to size 1 is refused.
+      const rb = await stella([...base, 'cp1.txt'], wdir.path);
+      assert.equal(rb.code, 3);
+      assert.match(rb.stderr, /FAILED rollback: TLOG_ROLLBACK/);
+    } finally {
+      await wdir.cleanup();
+    }
   });
 
   test('tenant isolation: each tenant sees only its own log, checkpoint, proofs and export', async () => {
