@@ -399,6 +399,45 @@ describe('timeline transparency log on PostgreSQL', { skip }, () => {
     }
   });
 
+  test('order across sources is bytewise whatever the collation; bad export and proof queries are coded', async () => {
+    const O = `ord-${randomBytes(3).toString('hex')}`;
+    const logs = timelineLogs(h.deps);
+    const same = at(7);
+    const sources = ['b', 'B', 'a', 'é', '\u{1F600}', '\uFF21', 'a-b', 'a_b', 'A'];
+    await post(
+      O,
+      sources.map((source) => ev(O, same, { source })),
+    );
+    await logs.round(new Date(T0 + 9000_000));
+    const info = (await h.call(O, 'GET', '/timeline/log')).body;
+    const ex = await exportText(O, at(0), at(10));
+    assert.equal(ex.status, 200);
+    assert.equal(verify(ex.body, { key: parseVerifierKey(info.logKey) }).events, sources.length);
+    const got = ex.body
+      .split('\n')
+      .filter((l) => l && JSON.parse(l).type === 'event')
+      .map((l) => JSON.parse(l).event.source as string);
+    assert.deepEqual(
+      got,
+      [...sources].sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y))),
+    );
+    // Bad input.
+    assert.equal((await exportText(O, at(10), at(0))).status, 400);
+    assert.equal((await exportText(O, 'yesterday', at(0))).status, 400);
+    const ahead = await exportText(O, at(0), at(10), 99);
+    assert.equal(ahead.status, 409);
+    assert.equal(JSON.parse(ahead.body).code, 'TLOG_ROLLBACK');
+    const wrong = await h.call(O, 'GET', '/timeline/log/proof/consistency?from=5&to=1');
+    assert.equal(wrong.status, 400);
+    assert.equal(wrong.body.code, 'MERKLE_INDEX_OUT_OF_RANGE');
+    const beyond = await h.call(O, 'GET', '/timeline/log/proof/consistency?from=0&to=7');
+    assert.equal(beyond.body.code, 'MERKLE_INDEX_OUT_OF_RANGE');
+    // A tenant with no events yet: no checkpoint, no export.
+    const E = `empty-${randomBytes(3).toString('hex')}`;
+    assert.equal((await h.call(E, 'GET', '/timeline/log/checkpoint')).body.code, 'TIMELINE_LOG_EMPTY');
+    assert.equal((await exportText(E, at(0), at(10))).status, 404);
+  });
+
   test('tenant isolation: each tenant sees only its own log, checkpoint, proofs and export', async () => {
     const [A, B] = [`iso-la-${randomBytes(2).toString('hex')}`, `iso-lb-${randomBytes(2).toString('hex')}`];
     const logs = timelineLogs(h.deps);

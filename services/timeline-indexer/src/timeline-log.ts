@@ -488,7 +488,9 @@ export async function* exportLines(db: Db, logs: TimelineLogs, req: ExportReques
     const p = await tree.consistencyProof(req.since, N);
     yield JSON.stringify({ type: 'consistency', size: req.since, hashes: p.hashes.map(b64) });
   }
-  // The window's events that the checkpoint covers, in timeline order (occurredAt, source, arrival).
+  // The window's events that the checkpoint covers, in timeline order (occurredAt, source, arrival);
+  // sources compare bytewise (COLLATE "C"), as the offline verifier compares them, whatever the
+  // database's collation.
   let events = 0;
   let after: { at: Date; source: string; arrival: string } | undefined;
   for (;;) {
@@ -496,8 +498,9 @@ export async function* exportLines(db: Db, logs: TimelineLogs, req: ExportReques
       const r = await tx.query<EventRow>(
         `SELECT ${EVENT_COLUMNS} FROM timeline.event_arrivals a ${EVENT_JOINS}
          WHERE a.tenant_id = $1 AND a.occurred_at >= $2 AND a.occurred_at < $3 AND a.arrival_seq <= $4
-           AND ($5::timestamptz IS NULL OR (a.occurred_at, a.source, a.arrival_seq) > ($5, $6, $7::bigint))
-         ORDER BY a.occurred_at, a.source, a.arrival_seq LIMIT $8`,
+           AND ($5::timestamptz IS NULL
+             OR (a.occurred_at, a.source COLLATE "C", a.arrival_seq) > ($5::timestamptz, $6::text COLLATE "C", $7::bigint))
+         ORDER BY a.occurred_at, a.source COLLATE "C", a.arrival_seq LIMIT $8`,
         [
           req.tenant,
           from,

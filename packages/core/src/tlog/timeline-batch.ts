@@ -533,7 +533,9 @@ export class TimelineExportVerifier {
       );
     const key: [number, string, number] = [at, ev.source, arrival];
     const l = this.lastKey;
-    if (l && !(key[0] > l[0] || (key[0] === l[0] && (key[1] > l[1] || (key[1] === l[1] && key[2] > l[2])))))
+    // Sources compare by their UTF-8 bytes (PostgreSQL COLLATE "C"), not UTF-16 code units.
+    const src = l ? Buffer.compare(Buffer.from(key[1], 'utf8'), Buffer.from(l[1], 'utf8')) : 0;
+    if (l && !(key[0] > l[0] || (key[0] === l[0] && (src > 0 || (src === 0 && key[2] > l[2])))))
       throw invalid('order', `event ${String(ev.eventId)} is out of timeline order (occurredAt, source, arrival)`, {
         arrival,
       });
