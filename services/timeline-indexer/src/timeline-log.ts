@@ -229,7 +229,17 @@ export class TimelineLogs {
     this.signer ??= (async () => {
       const resolve =
         this.deps.resolveSigner ?? (async (uri: string) => (await import('@stella/platform/keys')).resolveSigner(uri));
-      const s = await resolve(this.deps.signingKey);
+      let s: Signer;
+      try {
+        s = await resolve(this.deps.signingKey);
+      } catch (err) {
+        // A server configuration problem, not the caller's: 503, the cause logged with it.
+        throw new StellaError(
+          'TIMELINE_LOG_UNAVAILABLE',
+          `the timeline log's signing key cannot be used (${isStellaError(err) ? err.code : 'error'})`,
+          { cause: err },
+        );
+      }
       if (s.algorithm !== 'ed25519')
         throw new StellaError(
           'TIMELINE_LOG_UNAVAILABLE',
