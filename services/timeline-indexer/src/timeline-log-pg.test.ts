@@ -252,6 +252,18 @@ describe('timeline transparency log on PostgreSQL', { skip }, () => {
     assert.equal(verify(body, { key, held: held2 }).heldSize, 2);
     // Size 4 is not in the file: without --since it cannot be tied; with it, it is.
     failsWith(body, 'held-checkpoint', { key, held: cps[3]!.note });
+    // A consistency line for the wrong sizes, or with a hash dropped: `consistency`.
+    const cLine = lines.findIndex((l) => JSON.parse(l).type === 'consistency');
+    const resized = [...lines];
+    resized[cLine] = JSON.stringify({ ...JSON.parse(lines[cLine]!), size: 4 });
+    failsWith(resized.join('\n'), 'consistency');
+    const shortened = [...lines];
+    const c0 = JSON.parse(lines[cLine]!);
+    shortened[cLine] = JSON.stringify({ ...c0, hashes: c0.hashes.slice(1) });
+    assert.throws(
+      () => verify(shortened.join('\n'), { key }),
+      (err: unknown) => isStellaError(err) && /consistency: .*TLOG_CONSISTENCY_SIZE_MISMATCH/.test(err.message),
+    );
     const withSince = await exportText(A, at(5), at(55), 4);
     assert.equal(verify(withSince.body, { key, held: cps[3]!.note }).heldSize, 4);
     // A held checkpoint of a forked history (same key and origin, size 2, another root): fork.
