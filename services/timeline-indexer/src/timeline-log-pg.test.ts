@@ -149,8 +149,23 @@ describe('timeline transparency log on PostgreSQL', { skip }, () => {
       { tenant: A, cut: 1, size: 4 },
     );
     // Outside the window, later: makes the export carry batches after the window too.
-    await post(A, [ev(A, at(900))]);
+    // … and the incident ends: back to 60 s.
+    await post(A, [
+      ev(A, at(900)),
+      ev(A, at(95), {
+        kind: 'evidence.incident.deactivated',
+        source: 'evidence-locker',
+        attributes: { incidentId: 'inc-1', active: false },
+        payload: { incidentId: 'inc-1', reason: 'contained' },
+      }),
+    ]);
     assert.equal((await logs.round(sec(200))).find((x) => x.tenant === A)?.size, 5);
+    await post(A, [ev(A, at(950))]);
+    assert.equal(
+      (await logs.round(sec(215))).find((x) => x.tenant === A),
+      undefined,
+      '15 s, no incident: not due',
+    );
 
     const info = (await h.call(A, 'GET', '/timeline/log')).body;
     assert.equal(info.treeSize, 5);
@@ -220,6 +235,22 @@ describe('timeline transparency log on PostgreSQL', { skip }, () => {
     const batchLines = lines.map((l, i) => [i, JSON.parse(l)] as const).filter(([, o]) => o.type === 'batch');
     failsWith(without(batchLines[1]![0]), 'batch-chain');
     failsWith(without(batchLines.at(-1)![0]), 'batch-chain');
+    // Exhaustively: removing any one header, batch, event or end line fails, and so does swapping
+    // any two neighbouring event lines. (Consistency lines are extra evidence: removing one is
+    // noticed only by --checkpoint with the checkpoint it tied.)
+    lines.forEach((l, i) => {
+      if (JSON.parse(l).type === 'consistency') return;
+      assert.throws(
+        () => verify(without(i), { key }),
+        (err: unknown) => isStellaError(err),
+        `without line ${i}`,
+      );
+    });
+    for (let i = firstEvent; i + 1 < lines.length - 1; i++) {
+      const sw = [...lines];
+      [sw[i], sw[i + 1]] = [sw[i + 1]!, sw[i]!];
+      failsWith(sw.join('\n'), 'order');
+    }
     // Starting later than the fence: batch 0 holds window events.
     failsWith(without(batchLines[0]![0]), 'window-start');
     // A flipped inclusion proof hash.
@@ -401,6 +432,15 @@ describe('timeline transparency log on PostgreSQL', { skip }, () => {
       const w = await stella([...base, '--proof', 'p.json', '-o', 'cp3.cosigned.txt', 'cp3.txt'], wdir.path);
       assert.equal(w.code, 0, w.stderr);
       const cosigned = await readFile(join(wdir.path, 'cp3.cosigned.txt'), 'utf8');
+      if (!needGo()) {
+        // transparency-dev/formats verifies the binary's cosignature on the timeline checkpoint.
+        const go = await run(
+          await goHarness('tlog-check'),
+          ['cosig-verify', '-vkey', kg.stdout.trim(), '-in', join(wdir.path, 'cp3.cosigned.txt')],
+          { timeoutMs: 120_000 },
+        );
+        assert.equal(go.code, 0, go.stdout.toString());
+      }
       assert.equal(verifyCosignatures(cosigned, { witnesses: [parseCosignerVerifierKey(kg.stdout.trim())] }).length, 1);
       // Rollback to size 1 is refused.
       const rb = await stella([...base, 'cp1.txt'], wdir.path);
