@@ -152,6 +152,9 @@ type BatchRow = {
  */
 export async function cutBatches(db: Db, tenant: string, now: Date): Promise<number> {
   let cut = 0;
+  // Up to the arrivals committed when the cut began: under sustained ingest the loop ends anyway
+  // (the rest is the next cut's), so one busy tenant cannot hold the round.
+  let target: number | undefined;
   for (;;) {
     const more = await db.transaction(async (tx) => {
       const lock = await tx.query<{ ok: boolean }>('SELECT pg_try_advisory_xact_lock($1, hashtext($2)) AS ok', [
@@ -170,7 +173,8 @@ export async function cutBatches(db: Db, tenant: string, now: Date): Promise<num
       );
       const p = prev.rows[0];
       const from = p ? Number(p.last_arrival) + 1 : 1;
-      const upto = Math.min(Number(counter.rows[0]?.last_arrival ?? 0), from + MAX_BATCH_EVENTS - 1);
+      target ??= Number(counter.rows[0]?.last_arrival ?? 0);
+      const upto = Math.min(Number(counter.rows[0]?.last_arrival ?? 0), target, from + MAX_BATCH_EVENTS - 1);
       if (upto < from) return false;
       const rows = await eventsByArrival(tx, tenant, from, upto);
       if (rows.length !== upto - from + 1 || rows.some((r, i) => Number(r.arrival_seq) !== from + i))
