@@ -104,6 +104,7 @@ describe('startRuntime in process (PGlite, fs store, memory bus)', () => {
           'timeline-consumer-1',
           'timeline-consumer-2',
           'timeline-maintenance',
+          'timeline-log',
           'echo-0',
           'echo-1',
           'echo-2',

@@ -16,6 +16,8 @@ export async function allCommands(): Promise<CommandSpec[]> {
     import('./tsa.js'),
     import('./whoami.js'),
     import('./keys.js'),
+    import('./log-witness.js'),
+    import('./timeline-log.js'),
     import('./evidence.js'),
     import('./export-verify.js'),
     import('./timeline.js'),

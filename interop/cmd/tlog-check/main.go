@@ -9,6 +9,11 @@
 //	tlog-check proofs -in <json file>
 //	tlog-check tiles -dir <dir with tile/…> -size <n> -root <base64>
 //	tlog-check vectors -n <max tree size> [-nonempty]
+//	tlog-check cosig-verify -vkey <witness vkey> -in <note file>
+//	tlog-check cosign -skey <witness skey> -in <note file>
+//
+// cosig-verify and cosign use transparency-dev/formats/note (C2SP tlog-cosignature v1, Ed25519
+// type 0x04) with x/mod note.Open / note.Sign.
 //
 // Results are JSON on stdout; failures exit 1 with {"error": …} on stdout.
 package main
@@ -26,6 +31,7 @@ import (
 	"strings"
 
 	"github.com/transparency-dev/formats/log"
+	fnote "github.com/transparency-dev/formats/note"
 	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
@@ -80,6 +86,10 @@ func main() {
 		cmdTiles(*dir, *size, *root)
 	case "vectors":
 		cmdVectors(*n, *nonEmpty)
+	case "cosig-verify":
+		cmdCosigVerify(*vkey, mustRead(*in))
+	case "cosign":
+		cmdCosign(*skey, mustRead(*in))
 	default:
 		fail("usage", fmt.Errorf("unknown subcommand %q", os.Args[1]))
 	}
@@ -421,4 +431,58 @@ func cmdVectors(n int, nonEmpty bool) {
 		}
 	}
 	out(map[string]any{"leaves": hx(leaves[:n]), "emptyRoot": hex.EncodeToString(testonly.EmptyRootHash()), "inclusion": is, "consistency": cs})
+}
+
+// cmdCosigVerify opens the note with the witness key only: the log's own signature is an unknown
+// key to it (ignored), the witness's cosignature/v1 line must verify.
+func cmdCosigVerify(vkey string, msg []byte) {
+	v, err := fnote.NewVerifierForCosignatureV1(vkey)
+	if err != nil {
+		fail("vkey", err)
+	}
+	n, err := note.Open(msg, note.VerifierList(v))
+	if err != nil {
+		var unv *note.UnverifiedNoteError
+		var inv *note.InvalidSignatureError
+		switch {
+		case errors.As(err, &unv):
+			fail("unverified", err)
+		case errors.As(err, &inv):
+			fail("invalid-signature", err)
+		default:
+			fail("malformed", err)
+		}
+	}
+	times := []int64{}
+	for _, s := range n.Sigs {
+		t, err := fnote.CoSigV1Timestamp(s)
+		if err != nil {
+			fail("timestamp", err)
+		}
+		times = append(times, t.Unix())
+	}
+	out(map[string]any{"text": n.Text, "sigs": sigs(n.Sigs), "timestamps": times, "unverifiedSigs": sigs(n.UnverifiedSigs)})
+}
+
+// cmdCosign adds a cosignature/v1 line by the Go signer after the note's existing lines.
+func cmdCosign(skey string, msg []byte) {
+	s, err := fnote.NewSignerForCosignatureV1(skey)
+	if err != nil {
+		fail("skey", err)
+	}
+	// Open with the witness's own verifier: every existing line is unknown to it and kept.
+	n, err := note.Open(msg, note.VerifierList(s.Verifier()))
+	var unv *note.UnverifiedNoteError
+	if errors.As(err, &unv) {
+		n = unv.Note
+	} else if err != nil {
+		fail("malformed", err)
+	}
+	existing := append([]note.Signature{}, n.Sigs...)
+	existing = append(existing, n.UnverifiedSigs...)
+	signed, err := note.Sign(&note.Note{Text: n.Text, Sigs: existing}, s)
+	if err != nil {
+		fail("sign", err)
+	}
+	out(map[string]any{"note": string(signed), "vkey": s.Verifier().Name(), "hash": s.KeyHash()})
 }

@@ -14,6 +14,8 @@ import { PARTITION_INTERVALS, type PartitionInterval } from './partitions.js';
 import { parseTenantRetention } from './retention.js';
 import { DEFAULT_MAX_BATCH, DEFAULT_STREAM, timelineRoutes } from './routes.js';
 import { retentionRoutes } from './retention-routes.js';
+import { DEFAULT_TIMELINE_LOG, TimelineLogs, timelineLogWorker } from './timeline-log.js';
+import { timelineLogRoutes } from './timeline-log-routes.js';
 
 /** The durable consumer group of the indexer (NATS durable consumer, Redis consumer group). */
 export const TIMELINE_GROUP = 'timeline-indexer';
@@ -112,6 +114,33 @@ const VARIABLES: ConfigVariable[] = [
       }
     },
   },
+  {
+    name: 'STELLA_TIMELINE_LOG_ORIGIN',
+    audience: 'server',
+    type: 'origin prefix',
+    default: DEFAULT_TIMELINE_LOG.originPrefix,
+    description:
+      "Prefix of the timeline logs' checkpoint origins: a tenant's is `<prefix>/<tenant>` (also its note key name). Fixed once a tenant's log exists.",
+    parse: (raw: string) => {
+      const v = raw.trim();
+      if (!/^[^\s+]+$/.test(v)) throw new ConfigProblem('an origin prefix has no whitespace and no `+`');
+      return v;
+    },
+  },
+  integer(
+    'STELLA_TIMELINE_LOG_CHECKPOINT_SECONDS',
+    DEFAULT_TIMELINE_LOG.checkpointMs / 1000,
+    1,
+    86_400,
+    "Seconds between a tenant's timeline batches (one signed checkpoint each), when it has new events.",
+  ),
+  integer(
+    'STELLA_TIMELINE_LOG_INCIDENT_CHECKPOINT_SECONDS',
+    DEFAULT_TIMELINE_LOG.incidentCheckpointMs / 1000,
+    1,
+    86_400,
+    'The same while an Evidence Locker incident is active for the tenant (`evidence.incident.activated` seen, not yet deactivated).',
+  ),
 ];
 
 // One set of collectors per registry: a service's routes and workers count into the same ones.
@@ -133,6 +162,7 @@ export const timelineIndexerService = defineService({
   routes: (deps) => [
     timelineRoutes(deps, timelineMetrics(deps)),
     retentionRoutes(deps, maintenanceSettings(deps).retention),
+    timelineLogRoutes(deps, timelineLogs(deps)),
   ],
   // The consumers are needed for correctness (events reach the timeline only through them), but
   // one process per deployment is enough: `--workers N` starts N of them in the same group.
@@ -150,8 +180,32 @@ export const timelineIndexerService = defineService({
       });
     }),
     ...(count > 0 ? [maintenanceWorker(deps.db, maintenanceSettings(deps), deps.log)] : []),
+    ...(count > 0 ? [timelineLogWorker(timelineLogs(deps), deps.log)] : []),
   ],
 });
+
+const logsOf = new WeakMap<ServiceDeps['db'], TimelineLogs>();
+/** The per-tenant timeline logs of the app (routes and the log worker share them). */
+export function timelineLogs(deps: ServiceDeps): TimelineLogs {
+  let l = logsOf.get(deps.db);
+  if (!l) {
+    const s = deps.settings;
+    logsOf.set(
+      deps.db,
+      (l = new TimelineLogs(
+        { db: deps.db, store: deps.store, signingKey: deps.signingKey },
+        {
+          ...DEFAULT_TIMELINE_LOG,
+          originPrefix: (s['STELLA_TIMELINE_LOG_ORIGIN'] as string | undefined) ?? DEFAULT_TIMELINE_LOG.originPrefix,
+          checkpointMs: ((s['STELLA_TIMELINE_LOG_CHECKPOINT_SECONDS'] as number | undefined) ?? 60) * 1000,
+          incidentCheckpointMs:
+            ((s['STELLA_TIMELINE_LOG_INCIDENT_CHECKPOINT_SECONDS'] as number | undefined) ?? 10) * 1000,
+        },
+      )),
+    );
+  }
+  return l;
+}
 
 /** The maintenance worker's settings from the service's variables. */
 export function maintenanceSettings(deps: ServiceDeps) {

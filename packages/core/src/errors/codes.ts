@@ -110,6 +110,20 @@ export const ERROR_CODES = {
     status: 400,
     description: 'No signature on the note is by a trusted key (signatures by unknown keys are ignored).',
   },
+  // C2SP tlog-cosignature (witnesses, issue 12 item 6)
+  TLOG_COSIGNATURE_INVALID: {
+    status: 400,
+    description: 'A cosignature line by a trusted witness key does not verify, or is dated in the future.',
+  },
+  TLOG_WITNESS_QUORUM: {
+    status: 400,
+    description:
+      'Fewer trusted witnesses cosigned the checkpoint than required (cosignatures by unknown witness keys do not count).',
+  },
+  TLOG_WITNESS_STATE_INVALID: {
+    status: 500,
+    description: "A witness's state file (the last checkpoint it cosigned per log) is unreadable or malformed.",
+  },
   TLOG_BAD_SIGNATURE: { status: 400, description: 'A signature by a trusted key does not verify over the note text.' },
   TLOG_ORIGIN_MISMATCH: { status: 400, description: 'The checkpoint origin is not the log the caller expects.' },
   TLOG_ROLLBACK: {
@@ -141,6 +155,18 @@ export const ERROR_CODES = {
   TLOG_SEQUENCER_BUSY: {
     status: 503,
     description: 'Another replica holds the sequencer lock for this log.',
+  },
+  // --- timeline transparency log (issue 12 item 4; docs/formats/tlog.md "Timeline batches") ----
+  TIMELINE_EXPORT_INVALID: {
+    status: 400,
+    description:
+      'A timeline export does not prove its window complete; `details.check` names the failed check (batch-inclusion, completeness, event-digest, order, …).',
+  },
+  TIMELINE_LOG_EMPTY: { status: 404, description: "The tenant's timeline log has no checkpoint yet." },
+  TIMELINE_LOG_UNAVAILABLE: {
+    status: 503,
+    description:
+      'The timeline log cannot serve the request: its signing key is not Ed25519, or the events of a batch are no longer stored as logged.',
   },
   // --- core: DSSE / in-toto / Sigstore ---------------------------------------------------------
   DSSE_MALFORMED: { status: 400, description: 'An envelope is not valid DSSE v1 JSON.' },

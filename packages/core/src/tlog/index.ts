@@ -1,6 +1,7 @@
 /**
  * Transparency log core (issue 12, DESIGN.md §4 "Transparency log"): C2SP tlog-tiles paths, tiles
  * and entry bundles; tlog-checkpoint bodies; signed-note (Ed25519) signing and verification;
+ * tlog-cosignature v1 witness cosignatures;
  * inclusion/consistency proofs computed from tiles read lazily, and the incremental tile appender.
  * RFC 9162 hashing and proof verification come from `@stella/core/merkle`. No I/O. See
  * docs/formats/tlog.md.
@@ -61,6 +62,42 @@ export {
   verifyCheckpointConsistency,
   verifyInclusionInCheckpoint,
 } from './checkpoint.js';
+export {
+  COSIGNATURE_ALG_ED25519,
+  COSIGNATURE_HEADER,
+  type Cosignature,
+  type CosignatureVerifier,
+  type CosignatureSigner,
+  type VerifyCosignaturesOptions,
+  cosignerKeyId,
+  cosignatureMessage,
+  formatCosignerVerifierKey,
+  ed25519CosignatureVerifier,
+  parseCosignerVerifierKey,
+  generateCosignerKey,
+  parseCosignerKey,
+  addCosignatures,
+  cosignNote,
+  verifyCosignatures,
+} from './cosignature.js';
+export {
+  TIMELINE_BATCH_SCHEMA,
+  TIMELINE_EXPORT_SCHEMA,
+  MAX_BATCH_EVENTS,
+  type BatchStub,
+  type TimelineBatchEntry,
+  type TimelineExportHeader,
+  type TimelineExportVerifyOptions,
+  type ExportCheck,
+  type ExportReport,
+  occurredAtKey,
+  eventContentDigest,
+  stubLeaf,
+  stubsRoot,
+  encodeBatchEntry,
+  parseBatchEntry,
+  TimelineExportVerifier,
+} from './timeline-batch.js';
 export {
   type TileReader,
   type TileBlob,

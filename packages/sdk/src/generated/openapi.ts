@@ -2440,6 +2440,328 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/timeline/log": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The tenant's timeline log: origin, key, size, latest checkpoint */
+        get: {
+            parameters: {
+                query?: never;
+                header: {
+                    /** @description Tenant id; must equal the `tenant` claim of the token. */
+                    "x-stella-tenant": string;
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            checkpoint: string | null;
+                            /** @description Verifier key `<origin>+<key id>+<base64>` (C2SP signed-note). */
+                            logKey: string;
+                            origin: string;
+                            treeSize: number;
+                        };
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/timeline/log/checkpoint": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The latest signed checkpoint of the tenant’s timeline log (C2SP tlog-checkpoint) */
+        get: {
+            parameters: {
+                query?: never;
+                header: {
+                    /** @description Tenant id; must equal the `tenant` claim of the token. */
+                    "x-stella-tenant": string;
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description A signed note. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "text/plain": string;
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/timeline/log/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A window of events with the proofs that it is complete (NDJSON, offline-verifiable)
+         * @description Lines: a header with the latest checkpoint; every batch entry from the one before the first that can hold window events to the checkpoint’s end, each with its inclusion proof and, when it holds window events, their stubs; consistency proofs from the checkpoints that first included those batches (and from `since`); the window’s events in timeline order; an end line. See docs/formats/tlog.md "Timeline export".
+         */
+        get: {
+            parameters: {
+                query: {
+                    /** @description Inclusive lower bound of occurredAt. */
+                    from: string;
+                    since?: number;
+                    /** @description Exclusive upper bound of occurredAt. */
+                    to: string;
+                };
+                header: {
+                    /** @description Tenant id; must equal the `tenant` claim of the token. */
+                    "x-stella-tenant": string;
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description NDJSON lines. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/x-ndjson": string;
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/timeline/log/proof/consistency": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Consistency proof between two published sizes of the tenant’s timeline log (RFC 9162) */
+        get: {
+            parameters: {
+                query: {
+                    from: number;
+                    to?: number;
+                };
+                header: {
+                    /** @description Tenant id; must equal the `tenant` claim of the token. */
+                    "x-stella-tenant": string;
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            hashes: string[];
+                            newSize: number;
+                            oldSize: number;
+                        };
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/timeline/retention": {
         parameters: {
             query?: never;
@@ -4662,7 +4984,7 @@ export interface components {
              * @description Stable machine-readable code; see docs/errors.md.
              * @enum {string}
              */
-            code: "ARCHIVE_LIMIT_EXCEEDED" | "ARCHIVE_MALFORMED" | "ARCHIVE_UNSAFE_ENTRY" | "ASN1_MALFORMED" | "AUTH_INVALID_TOKEN" | "AUTH_REQUIRED" | "AUTH_TOKEN_EXPIRED" | "BASE64_INVALID" | "BUS_UNAVAILABLE" | "CONFIG_INVALID" | "CONFLICT" | "DB_TRANSACTION_MISUSE" | "DB_UNAVAILABLE" | "DECRYPT_FAILED" | "DIGEST_INVALID" | "DIGEST_MISMATCH" | "DSSE_MALFORMED" | "DSSE_PAYLOAD_TYPE_MISMATCH" | "DSSE_SIGNATURE_INVALID" | "ENCRYPTION_INVALID" | "EVENT_INVALID" | "EVIDENCE_BLOB_MISSING" | "EVIDENCE_NOT_FOUND" | "EVIDENCE_PURGED" | "EXPECTATION_FAILED" | "EXPORT_ADAPTER_UNKNOWN" | "EXPORT_COMPRESSION_UNSUPPORTED" | "EXPORT_DELTA_BASE_MISMATCH" | "EXPORT_DELTA_INVALID" | "EXPORT_LEASE_EXPIRED" | "EXPORT_PROFILE_INVALID" | "EXPORT_PROFILE_NOT_FOUND" | "EXPORT_RUN_FINISHED" | "EXPORT_RUN_NOT_FINISHED" | "EXPORT_RUN_NOT_FOUND" | "HEADERS_TOO_LARGE" | "HTTP_MALFORMED" | "IDEMPOTENCY_KEY_CONFLICT" | "INTERNAL" | "INTOTO_STATEMENT_INVALID" | "JSON_INVALID" | "KEY_INVALID" | "KEY_NOT_FOUND" | "MALFORMED_JSON" | "MERKLE_EMPTY_TREE" | "MERKLE_INDEX_OUT_OF_RANGE" | "MERKLE_PROOF_INVALID" | "MERKLE_PROOF_MALFORMED" | "METHOD_NOT_ALLOWED" | "METHOD_NOT_IMPLEMENTED" | "MIGRATION_CHECKSUM_MISMATCH" | "MIGRATION_FAILED" | "MIGRATION_INVALID_NAME" | "NOT_FOUND" | "OBJECT_CORRUPT" | "OBJECT_DIGEST_MISMATCH" | "OBJECT_KEY_INVALID" | "OBJECT_NOT_FOUND" | "OBJECT_RANGE_INVALID" | "OBJECT_RETAINED" | "OBJECT_SIZE_MISMATCH" | "OBJECT_STORE_UNAVAILABLE" | "OCI_INVALID" | "OCI_REGISTRY_AUTH" | "OCI_REGISTRY_ERROR" | "PAYLOAD_TOO_LARGE" | "PKCS11_ERROR" | "QUOTA_EXCEEDED" | "REQUEST_TIMEOUT" | "SCOPE_FORBIDDEN" | "SERVICE_UNAVAILABLE" | "SIGNER_URI_INVALID" | "SIGSTORE_BUNDLE_INVALID" | "SOURCE_FORMAT_UNKNOWN" | "SOURCE_GLOBAL_FORBIDDEN" | "SOURCE_RECORD_INVALID" | "SOURCE_RECORD_TOO_LARGE" | "SOURCE_SYNTAX" | "TENANT_FORBIDDEN" | "TENANT_HEADER_MISSING" | "TENANT_INVALID" | "TIMESTAMP_INVALID" | "TIMESTAMP_REQUEST_FAILED" | "TLOG_BAD_SIGNATURE" | "TLOG_CHECKPOINT_MALFORMED" | "TLOG_CONSISTENCY_SIZE_MISMATCH" | "TLOG_DUPLICATE_ENTRY" | "TLOG_ENTRY_INVALID" | "TLOG_KEY_INVALID" | "TLOG_NOTE_MALFORMED" | "TLOG_ORIGIN_MISMATCH" | "TLOG_PATH_INVALID" | "TLOG_ROLLBACK" | "TLOG_SEQUENCER_BUSY" | "TLOG_TILE_MISMATCH" | "TLOG_TILE_MISSING" | "TLOG_UNKNOWN_KEY" | "TUF_EXPIRED" | "TUF_INVALID" | "UNSUPPORTED_MEDIA_TYPE" | "VALIDATION_FAILED";
+            code: "ARCHIVE_LIMIT_EXCEEDED" | "ARCHIVE_MALFORMED" | "ARCHIVE_UNSAFE_ENTRY" | "ASN1_MALFORMED" | "AUTH_INVALID_TOKEN" | "AUTH_REQUIRED" | "AUTH_TOKEN_EXPIRED" | "BASE64_INVALID" | "BUS_UNAVAILABLE" | "CONFIG_INVALID" | "CONFLICT" | "DB_TRANSACTION_MISUSE" | "DB_UNAVAILABLE" | "DECRYPT_FAILED" | "DIGEST_INVALID" | "DIGEST_MISMATCH" | "DSSE_MALFORMED" | "DSSE_PAYLOAD_TYPE_MISMATCH" | "DSSE_SIGNATURE_INVALID" | "ENCRYPTION_INVALID" | "EVENT_INVALID" | "EVIDENCE_BLOB_MISSING" | "EVIDENCE_NOT_FOUND" | "EVIDENCE_PURGED" | "EXPECTATION_FAILED" | "EXPORT_ADAPTER_UNKNOWN" | "EXPORT_COMPRESSION_UNSUPPORTED" | "EXPORT_DELTA_BASE_MISMATCH" | "EXPORT_DELTA_INVALID" | "EXPORT_LEASE_EXPIRED" | "EXPORT_PROFILE_INVALID" | "EXPORT_PROFILE_NOT_FOUND" | "EXPORT_RUN_FINISHED" | "EXPORT_RUN_NOT_FINISHED" | "EXPORT_RUN_NOT_FOUND" | "HEADERS_TOO_LARGE" | "HTTP_MALFORMED" | "IDEMPOTENCY_KEY_CONFLICT" | "INTERNAL" | "INTOTO_STATEMENT_INVALID" | "JSON_INVALID" | "KEY_INVALID" | "KEY_NOT_FOUND" | "MALFORMED_JSON" | "MERKLE_EMPTY_TREE" | "MERKLE_INDEX_OUT_OF_RANGE" | "MERKLE_PROOF_INVALID" | "MERKLE_PROOF_MALFORMED" | "METHOD_NOT_ALLOWED" | "METHOD_NOT_IMPLEMENTED" | "MIGRATION_CHECKSUM_MISMATCH" | "MIGRATION_FAILED" | "MIGRATION_INVALID_NAME" | "NOT_FOUND" | "OBJECT_CORRUPT" | "OBJECT_DIGEST_MISMATCH" | "OBJECT_KEY_INVALID" | "OBJECT_NOT_FOUND" | "OBJECT_RANGE_INVALID" | "OBJECT_RETAINED" | "OBJECT_SIZE_MISMATCH" | "OBJECT_STORE_UNAVAILABLE" | "OCI_INVALID" | "OCI_REGISTRY_AUTH" | "OCI_REGISTRY_ERROR" | "PAYLOAD_TOO_LARGE" | "PKCS11_ERROR" | "QUOTA_EXCEEDED" | "REQUEST_TIMEOUT" | "SCOPE_FORBIDDEN" | "SERVICE_UNAVAILABLE" | "SIGNER_URI_INVALID" | "SIGSTORE_BUNDLE_INVALID" | "SOURCE_FORMAT_UNKNOWN" | "SOURCE_GLOBAL_FORBIDDEN" | "SOURCE_RECORD_INVALID" | "SOURCE_RECORD_TOO_LARGE" | "SOURCE_SYNTAX" | "TENANT_FORBIDDEN" | "TENANT_HEADER_MISSING" | "TENANT_INVALID" | "TIMELINE_EXPORT_INVALID" | "TIMELINE_LOG_EMPTY" | "TIMELINE_LOG_UNAVAILABLE" | "TIMESTAMP_INVALID" | "TIMESTAMP_REQUEST_FAILED" | "TLOG_BAD_SIGNATURE" | "TLOG_CHECKPOINT_MALFORMED" | "TLOG_CONSISTENCY_SIZE_MISMATCH" | "TLOG_COSIGNATURE_INVALID" | "TLOG_DUPLICATE_ENTRY" | "TLOG_ENTRY_INVALID" | "TLOG_KEY_INVALID" | "TLOG_NOTE_MALFORMED" | "TLOG_ORIGIN_MISMATCH" | "TLOG_PATH_INVALID" | "TLOG_ROLLBACK" | "TLOG_SEQUENCER_BUSY" | "TLOG_TILE_MISMATCH" | "TLOG_TILE_MISSING" | "TLOG_UNKNOWN_KEY" | "TLOG_WITNESS_QUORUM" | "TLOG_WITNESS_STATE_INVALID" | "TUF_EXPIRED" | "TUF_INVALID" | "UNSUPPORTED_MEDIA_TYPE" | "VALIDATION_FAILED";
             /** @description Structured, code-specific details (e.g. validation problems). */
             details?: unknown;
             /** @description Human-readable explanation; wording may change. */

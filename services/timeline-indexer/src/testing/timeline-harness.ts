@@ -11,6 +11,7 @@ import { buildApp, type StellaApp } from '@stella/platform/http';
 import { createHttpMetrics } from '@stella/platform/telemetry';
 import { openObjectStore } from '@stella/platform/object-store';
 import { createTenantContexts, type BackgroundWorker, type ServiceDeps } from '@stella/platform/service';
+import { TLOG_MIGRATIONS } from '@stella/platform/tlog';
 import { tempDir } from '@stella/testkit';
 import { timelineIndexerService, timelineMetrics } from '../service.js';
 import type { TimelineMetrics } from '../metrics.js';
@@ -48,6 +49,8 @@ export interface HarnessOptions {
   bus?: EventBus;
   /** Extra STELLA_* variables (e.g. STELLA_TIMELINE_HTTP_MAX_BATCH). */
   env?: Record<string, string>;
+  /** Signer URI of the timeline log's checkpoints (default: none usable). */
+  signingKey?: string;
 }
 
 export async function startTimelineHarness(o: HarnessOptions = {}): Promise<TimelineHarness> {
@@ -62,7 +65,7 @@ export async function startTimelineHarness(o: HarnessOptions = {}): Promise<Time
     const config = loadConfig(env, {}, { cwd: dir.path, services: [timelineIndexerService] });
     const db = await openDb(config.database);
     closers.push(() => db.close());
-    await migrate(db, [PLATFORM_MIGRATIONS, timelineIndexerService.migrations]);
+    await migrate(db, [PLATFORM_MIGRATIONS, TLOG_MIGRATIONS, timelineIndexerService.migrations]);
     const bus = o.bus ?? createMemoryBus();
     closers.push(() => bus.close());
     const store = openObjectStore(config.objectStore);
@@ -76,7 +79,7 @@ export async function startTimelineHarness(o: HarnessOptions = {}): Promise<Time
       db,
       bus,
       store,
-      signingKey: 'unused',
+      signingKey: o.signingKey ?? 'unused',
       get log() {
         return built.app!.log;
       },
