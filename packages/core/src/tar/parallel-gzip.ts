@@ -77,8 +77,10 @@ function deflateOptions(level: number, dictionary: Buffer | undefined, last: boo
     windowBits: 15,
     memLevel: 8,
     strategy: constants.Z_DEFAULT_STRATEGY,
-    // Level 0 (stored) cuts its blocks at the output buffer's size, so this is part of the format.
-    chunkSize: 64 * 1024,
+    // 192 KiB holds the whole output of a 128 KiB block (deflateBound ≈ 128.1 KiB), so a block is
+    // one threadpool job, not one per 64 KiB of output. Level 0 (stored) cuts its blocks where this
+    // buffer fills, so the value is part of the format.
+    chunkSize: 192 * 1024,
     finishFlush: last ? constants.Z_FINISH : constants.Z_SYNC_FLUSH,
     ...(dictionary ? { dictionary } : {}),
   };
