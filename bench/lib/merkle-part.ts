@@ -7,6 +7,7 @@
  *              threads with reused buffers → leaves in path order → MerkleTreeBuilder)
  *   openssl    openssl dgst -sha256 FILE…               (OpenSSL's SHA-NI code on one core)
  *   sha256sum  sha256sum FILE…                          (coreutils; no SHA instructions on Debian)
+ *   ours threads=0  hash-tree.mjs … 0                   (our main-thread variant, for reference)
  *
  * Each round checks our digests against openssl's and sha256sum's. The Merkle root is reported (it
  * does not depend on the thread count: hash-tree.mjs with 1 thread gives the same root, checked).
@@ -83,8 +84,16 @@ export async function merklePart(
         .map((l) => l.slice(0, 64)),
     ),
   };
-  o.log(`hashing ${tree.variant}: ${o.rounds} rounds of ours / openssl${o.simple === false ? '' : ' / sha256sum'}`);
-  const r = await pairedRuns(ours, o.simple === false ? [openssl] : [openssl, sha256sum], o.rounds, o.log);
+  // Our other strategy, as a reference: hashing on the main thread with two files read at once on
+  // the threadpool into reused buffers (digestFiles threads: 0).
+  const inline = {
+    ...ours,
+    name: 'ours threads=0',
+    args: [...ours.args, '0'],
+  };
+  const baselines = o.simple === false ? [openssl] : [openssl, sha256sum, inline];
+  o.log(`hashing ${tree.variant}: ${o.rounds} rounds of ${['ours', ...baselines.map((b) => b.name)].join(' / ')}`);
+  const r = await pairedRuns(ours, baselines, o.rounds, o.log);
   const last = ourOutput(r.runs.ours![r.runs.ours!.length - 1]!);
   const idle = Math.min(...r.runs.ours!.map((x) => ourOutput(x).meta.idleRssMiB));
   const peak = Math.max(...r.runs.ours!.map((x) => ourOutput(x).meta.sampledPeakRssMiB));

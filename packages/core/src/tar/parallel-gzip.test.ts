@@ -179,6 +179,21 @@ describe('parallel deterministic gzip', () => {
     }
     await assert.rejects(collect(gzipParallel(failing(), { threads: 2 })), (e) => e === boom);
     await assertRejectsStella(() => gz([Buffer.from('x')], { threads: 0 }), 'VALIDATION_FAILED');
+    // A bad thread count fails createTarGz's stream and releases the tar source (no open bodies).
+    let opened = 0;
+    const src = Readable.from(
+      (async function* () {
+        opened++;
+        yield Buffer.from('never compressed');
+      })(),
+    );
+    await assertRejectsStella(() => collect(gzipDeterministic(src, 6, { threads: 0 })), 'VALIDATION_FAILED');
+    assert.ok(src.destroyed);
+    assert.equal(opened, 0);
+    await assertRejectsStella(
+      () => collect(createTarGz([{ path: 'a', size: 1, body: Buffer.from('a') }], { gzipThreads: 99 })),
+      'VALIDATION_FAILED',
+    );
     await assertRejectsStella(() => gz([Buffer.from('x')], { level: 10 }), 'VALIDATION_FAILED');
     await assertRejectsStella(() => gz([Buffer.from('x')], { blockSize: 1024 }), 'VALIDATION_FAILED');
   });

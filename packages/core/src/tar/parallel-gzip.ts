@@ -118,7 +118,15 @@ export async function* gzipBlocks(
   source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
   options: ParallelGzipOptions = {},
 ): AsyncGenerator<Buffer, void, undefined> {
-  const { level, threads, blockSize } = parallelGzipSettings(options);
+  let settings: Required<ParallelGzipOptions>;
+  try {
+    settings = parallelGzipSettings(options);
+  } catch (err) {
+    // Never iterated, so never released by for-await: release a stream source (its open bodies).
+    (source as Partial<Readable>).destroy?.();
+    throw err;
+  }
+  const { level, threads, blockSize } = settings;
   let crc = 0;
   let total = 0;
   // The block being filled, and the full block before it (held back until we know it is not last).
