@@ -58,7 +58,7 @@ export async function merklePart(
   };
   const ours = {
     name: 'ours',
-    script: 'exec node "$1" "$2" "$3"',
+    script: 'exec node "$@"',
     args: [hashTree, tree.dir, namesFile],
     check: checkAgainst('ours', (out) => out.trim().split('\n').slice(0, -1)),
   };
