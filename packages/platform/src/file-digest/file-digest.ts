@@ -155,6 +155,8 @@ export async function* digestFiles(
   for (let w = 0; w < threads; w++) {
     const worker = new Worker(WORKER_SOURCE, {
       eval: true,
+      // No inherited loader flags (e.g. `--import tsx` in development): the source is plain CommonJS.
+      execArgv: [],
       workerData: { bufferBytes: s.bufferBytes },
       // A worker holds one buffer and a hash: small heaps keep the process's RSS near idle.
       resourceLimits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 2 },
