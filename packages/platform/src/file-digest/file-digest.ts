@@ -129,7 +129,8 @@ export async function* digestFiles(
     yield* digestFilesHere(paths, s.bufferBytes, s.inFlight);
     return;
   }
-  const threads = Math.min(s.threads, Math.max(1, paths.length));
+  if (paths.length === 0) return;
+  const threads = Math.min(s.threads, paths.length);
   const done = new Map<number, FileDigest>();
   let failure: StellaError | Error | undefined;
   let wake: (() => void) | undefined;
