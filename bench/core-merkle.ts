@@ -1,32 +1,46 @@
 /**
- * Core hashing throughput: streaming SHA-256 per file + an RFC 9162 Merkle root over the per-file
- * entries, BESIDE `sha256sum` over the same files in the same run (issue #3 item 10; DESIGN.md §5).
- * What is timed and how: bench/lib/merkle-part.ts. `bench/core.ts` runs this and the tar part in
- * one run over the same tree.
+ * The hashing part of the core bench alone (bench/lib/merkle-part.ts; `bench/core.ts` runs both).
  *
- *   node --conditions=development --import tsx bench/core-merkle.ts [--size-mib 1024 | --size 1GiB]
- *        [--files 1000] [--runs 3] [--json]
- *
- * Data: the shared deterministic tree of bench/lib/tree.ts (random variant, bench/.out/tree).
- * Reported: best-of-runs MB/s by wall time AND by CPU time (user+sys) with ratios ours/baseline,
- * peak RSS of this process and of sha256sum, a Merkle-only rate, and the Merkle root.
+ *   npm run bench:core-merkle -- [--size 1GiB] [--files 1000] [--rounds 5] [--variant random|json]
+ *        [--no-simple] [--json]
  */
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { benchArgs, sizeOption } from './lib/args.js';
-import { machineLine } from './lib/measure.js';
+import { machineLine, printTable } from './lib/measure.js';
 import { merklePart } from './lib/merkle-part.js';
-import { benchTree } from './lib/tree.js';
+import { benchTree, warmTree, type TreeVariant } from './lib/tree.js';
 
 const a = benchArgs();
 const bytes = sizeOption(a, 1024);
-const tree = await benchTree({ bytes, files: a.num('files', 1000), variant: 'random', log: a.log });
+if (
+  spawnSync('npx', ['tsc', '-b'], { cwd: fileURLToPath(new URL('..', import.meta.url)), stdio: 'inherit' }).status !== 0
+)
+  process.exit(1);
+const tree = await benchTree({
+  bytes,
+  files: a.num('files', 1000),
+  variant: a.opt('variant', 'random') as TreeVariant,
+  log: a.log,
+});
+await warmTree(tree);
 a.log(machineLine());
-a.log(`data: ${tree.names.length} files, ${(bytes / 2 ** 20).toFixed(0)} MiB; warming page cache …`);
-const r = await merklePart(tree, { runs: a.num('runs', 3), log: a.log });
-a.log(
-  `wall: sha256sum ${r.sha256sumMBps} MB/s, ours (SHA-256 + Merkle) ${r.oursMBps} MB/s, ratio ours/sha256sum ${r.ratio}× (median ${r.medianRatio}×)`,
+const r = await merklePart(tree, { rounds: a.num('rounds', 5), log: a.log, simple: !a.flag('no-simple') });
+printTable(
+  r.sides.map((s) => ({
+    side: s.name,
+    wall_ms: s.wallMs,
+    cpu_ms: s.cpuMs,
+    wall_ratio: s.wallRatio ? `${s.wallRatio.median} (${s.wallRatio.min}–${s.wallRatio.max})` : '',
+    cpu_ratio: s.cpuRatio ? `${s.cpuRatio.median} (${s.cpuRatio.min}–${s.cpuRatio.max})` : '',
+    peak_RSS_MiB: s.peakRssMiB,
+  })),
+  a.log,
 );
 a.log(
-  `CPU:  sha256sum ${r.sha256sumCpuMBps} MB/s, ours ${r.oursCpuMBps} MB/s, ratio ${r.cpuRatio}×   peak RSS: ours (whole node process) ${r.peakRssMiB} MiB, sha256sum ${r.sha256sumPeakRssMiB} MiB`,
+  `root ${r.merkleRoot}; RSS idle ${r.idleRssMiB} MiB, peak ${r.hashingPeakRssMiB} MiB; load ${r.loadBefore}→${r.loadAfter}`,
 );
-a.log(`merkle-only: ${r.merkleLeavesPerSec} leaves/s   merkle root: ${r.merkleRoot}`);
-if (a.json) process.stdout.write(`${JSON.stringify({ bench: 'core-merkle', ...r })}\n`);
+if (a.json) {
+  const { runs: _runs, ...rest } = r;
+  process.stdout.write(`${JSON.stringify({ bench: 'core-merkle', ...rest })}\n`);
+}

@@ -1,119 +1,119 @@
 /**
- * The Merkle part of the core bench: streaming SHA-256 per file + an RFC 9162 Merkle root over the
- * per-file entries, BESIDE `sha256sum` over the same files in the same run (DESIGN.md §5).
+ * The hashing part of the core bench (issue #13 items 1 and 3): SHA-256 of every file + an RFC 9162
+ * Merkle root over the per-file entries, as a WHOLE PROCESS, paired with the strongest baseline and
+ * the simple one over the same files (all sequential over the files, in byte order of the names):
  *
- *   baseline  `sha256sum <every file>` (GNU coreutils, one process, sequential)
- *   ours      for each file in order: fs.createReadStream (1 MiB chunks) → digestStream()
- *             → leaf = RFC 8785 bytes of {path, size, digest} → MerkleTreeBuilder
- *             (exactly the evidence-bundle leaf rule of DESIGN.md §4), then root()
- * Our digests are cross-checked against sha256sum's on every run. A Merkle-only rate (1,000,000
- * leaf hashes → root, no I/O) shows the tree itself is not the bottleneck.
+ *   ours       node bench/bin/hash-tree.mjs DIR NAMES   (built packages; digestFiles on worker
+ *              threads with reused buffers → leaves in path order → MerkleTreeBuilder)
+ *   openssl    openssl dgst -sha256 FILE…               (OpenSSL's SHA-NI code on one core)
+ *   sha256sum  sha256sum FILE…                          (coreutils; no SHA instructions on Debian)
+ *   ours threads=0  hash-tree.mjs … 0                   (our main-thread variant, for reference)
+ *
+ * Each round checks our digests against openssl's and sha256sum's. The Merkle root is reported (it
+ * does not depend on the thread count: hash-tree.mjs with 1 thread gives the same root, checked).
+ * Peak RSS: ours reports its idle RSS (modules loaded, nothing hashed) and its peak, so the growth
+ * caused by hashing is visible apart from Node's own footprint.
  */
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { canonicalJcsBytes } from '@stella/core/canonical-json';
-import { digestStream } from '@stella/core/digest';
-import { MerkleTreeBuilder } from '@stella/core/merkle';
-import { alternate, mbps, median, peakRssMiB, round, runBaseline, timed } from './measure.js';
+import { fileURLToPath } from 'node:url';
+import type { ToolRun } from './measure.js';
+import { pairedRuns, type PairedResult } from './paired.js';
 import type { BenchTree } from './tree.js';
 
-export interface MerklePartResult {
+const hashTree = fileURLToPath(new URL('../bin/hash-tree.mjs', import.meta.url));
+
+export interface MerklePartResult extends PairedResult {
   part: 'merkle';
+  variant: BenchTree['variant'];
   files: number;
   bytes: number;
-  runs: number;
-  sha256sumMBps: number;
-  oursMBps: number;
-  /** Best-of-runs wall time, ours / sha256sum. */
-  ratio: number;
-  medianRatio: number;
-  sha256sumCpuMBps: number;
-  oursCpuMBps: number;
-  cpuRatio: number;
-  merkleLeavesPerSec: number;
-  /** Peak RSS of this node process after the hashing runs (before the Merkle-only section). */
-  peakRssMiB: number;
-  sha256sumPeakRssMiB: number;
   merkleRoot: string;
+  /** Ours: RSS with modules loaded before hashing, and the sampled peak while hashing. */
+  idleRssMiB: number;
+  hashingPeakRssMiB: number;
 }
 
-function sha256sum(tree: BenchTree) {
-  return runBaseline('sha256sum', tree.names, { cwd: tree.dir }).then((r) => ({
-    ...r,
-    digests: r.stdout
-      .toString()
-      .trim()
-      .split('\n')
-      .map((l) => l.slice(0, 64)),
-  }));
+function ourOutput(run: ToolRun): {
+  hexes: string[];
+  meta: { root: string; idleRssMiB: number; sampledPeakRssMiB: number };
+} {
+  const lines = run.stdout.toString().trim().split('\n');
+  return { hexes: lines.slice(0, -1), meta: JSON.parse(lines[lines.length - 1]!) };
 }
 
-function ours(tree: BenchTree) {
-  return timed(async () => {
-    const builder = new MerkleTreeBuilder();
-    const digests: string[] = [];
-    for (const name of tree.names) {
-      const d = await digestStream(createReadStream(join(tree.dir, name), { highWaterMark: 1 << 20 }));
-      digests.push(d.hex);
-      builder.pushData(canonicalJcsBytes({ path: name, size: d.size, digest: d.digest }));
-    }
-    return { digests, root: Buffer.from(builder.root()).toString('hex') };
-  });
-}
-
-/** Runs the Merkle part `runs` times over a warmed tree (one untimed sha256sum pass warms it). */
+/** Runs the hashing part `rounds` times over a tree already in the page cache. */
 export async function merklePart(
   tree: BenchTree,
-  o: { runs: number; log: (line: string) => void },
+  o: { rounds: number; log: (line: string) => void; simple?: boolean },
 ): Promise<MerklePartResult> {
-  await sha256sum(tree);
-  const base: Awaited<ReturnType<typeof sha256sum>>[] = [];
-  const mine: Awaited<ReturnType<typeof ours>>[] = [];
-  for (let r = 0; r < o.runs; r++) {
-    const [b, m] = await alternate(
-      r,
-      () => sha256sum(tree),
-      () => ours(tree),
-    );
-    if (b.digests.join() !== m.value.digests.join()) throw new Error('our digests differ from sha256sum');
-    base.push(b);
-    mine.push(m);
-    o.log(
-      `merkle run ${r + 1}: sha256sum ${b.ms.toFixed(0)} ms wall / ${b.cpuMs.toFixed(0)} ms CPU   ours ${m.ms.toFixed(0)} ms wall / ${m.cpuMs.toFixed(0)} ms CPU`,
-    );
-  }
-  const hashingPeakRss = peakRssMiB();
-  // Merkle-only: 1,000,000 leaf hashes (cycled from 1,024; no file I/O) → root. O(1) amortised
-  // node hashes per leaf, O(log n) state.
-  const LEAVES = 1_000_000;
-  const pool = Array.from(
-    { length: 1024 },
-    (_, i) => new Uint8Array(createHash('sha256').update(`leaf ${i}`).digest()),
+  const namesFile = join(tree.dir, '..', `${tree.variant}.names`);
+  await writeFile(namesFile, `${tree.names.join('\n')}\n`);
+  const quoted = tree.names.join(' ');
+  const expected = { hexes: [] as string[] };
+  const checkAgainst = (name: string, parse: (out: string) => string[]) => (run: ToolRun) => {
+    const hexes = parse(run.stdout.toString());
+    if (expected.hexes.length === 0) expected.hexes = hexes;
+    else if (hexes.join() !== expected.hexes.join()) throw new Error(`${name}: digests differ from the other sides`);
+  };
+  const ours = {
+    name: 'ours',
+    script: 'exec node "$@"',
+    args: [hashTree, tree.dir, namesFile],
+    check: checkAgainst('ours', (out) => out.trim().split('\n').slice(0, -1)),
+  };
+  const openssl = {
+    name: 'openssl dgst -sha256',
+    script: `exec openssl dgst -sha256 ${quoted}`,
+    cwd: tree.dir,
+    check: checkAgainst('openssl', (out) =>
+      out
+        .trim()
+        .split('\n')
+        .map((l) => l.slice(l.lastIndexOf('= ') + 2)),
+    ),
+  };
+  const sha256sum = {
+    name: 'sha256sum',
+    script: `exec sha256sum ${quoted}`,
+    cwd: tree.dir,
+    check: checkAgainst('sha256sum', (out) =>
+      out
+        .trim()
+        .split('\n')
+        .map((l) => l.slice(0, 64)),
+    ),
+  };
+  // Our other strategy, as a reference: hashing on the main thread with two files read at once on
+  // the threadpool into reused buffers (digestFiles threads: 0).
+  const inline = {
+    ...ours,
+    name: 'ours threads=0',
+    args: [...ours.args, '0'],
+  };
+  const baselines = o.simple === false ? [openssl] : [openssl, sha256sum, inline];
+  o.log(`hashing ${tree.variant}: ${o.rounds} rounds of ${['ours', ...baselines.map((b) => b.name)].join(' / ')}`);
+  const r = await pairedRuns(ours, baselines, o.rounds, o.log);
+  const last = ourOutput(r.runs.ours![r.runs.ours!.length - 1]!);
+  const idle = Math.min(...r.runs.ours!.map((x) => ourOutput(x).meta.idleRssMiB));
+  const peak = Math.max(...r.runs.ours!.map((x) => ourOutput(x).meta.sampledPeakRssMiB));
+  // Scheduling independence: one worker thread gives the same root as the default.
+  const single = await pairedRuns(
+    { ...ours, name: 'ours-1-thread', args: [...ours.args, '1'] },
+    [],
+    1,
+    () => undefined,
   );
-  const only = await timed(async () => {
-    const big = new MerkleTreeBuilder();
-    for (let i = 0; i < LEAVES; i++) big.push(pool[i % 1024]!);
-    return big.root();
-  });
-  o.log(`merkle-only: ${LEAVES.toLocaleString('en')} leaf hashes → root in ${only.ms.toFixed(0)} ms`);
-  const best = (xs: { ms: number }[]) => Math.min(...xs.map((x) => x.ms));
-  const bestCpu = (xs: { cpuMs: number }[]) => Math.min(...xs.map((x) => x.cpuMs));
+  const singleRoot = ourOutput(single.runs['ours-1-thread']![0]!).meta.root;
+  if (singleRoot !== last.meta.root) throw new Error('Merkle root differs between 1 and N threads');
   return {
     part: 'merkle',
+    variant: tree.variant,
     files: tree.names.length,
     bytes: tree.bytes,
-    runs: o.runs,
-    sha256sumMBps: round(mbps(tree.bytes, best(base)), 1),
-    oursMBps: round(mbps(tree.bytes, best(mine)), 1),
-    ratio: round(best(mine) / best(base), 3),
-    medianRatio: round(median(mine.map((m) => m.ms)) / median(base.map((b) => b.ms)), 3),
-    sha256sumCpuMBps: round(mbps(tree.bytes, bestCpu(base)), 1),
-    oursCpuMBps: round(mbps(tree.bytes, bestCpu(mine)), 1),
-    cpuRatio: round(bestCpu(mine) / bestCpu(base), 3),
-    merkleLeavesPerSec: Math.round((LEAVES / only.ms) * 1000),
-    peakRssMiB: hashingPeakRss,
-    sha256sumPeakRssMiB: round(Math.max(...base.map((b) => b.peakRssMiB)), 1),
-    merkleRoot: mine[mine.length - 1]!.value.root,
+    ...r,
+    merkleRoot: last.meta.root,
+    idleRssMiB: Math.round(idle * 10) / 10,
+    hashingPeakRssMiB: Math.round(peak * 10) / 10,
   };
 }

@@ -1,108 +1,101 @@
 /**
- * The tar part of the core bench: the deterministic tar.gz writer BESIDE GNU
- * `tar --sort=name -cf - | gzip -<level>` over the same tree in the same run (DESIGN.md §5).
+ * The tar.gz part of the core bench (issue #13 items 2 and 3): the deterministic tar.gz writer as a
+ * WHOLE PROCESS, paired with GNU tar piped into the strongest compressor and the simple ones, over
+ * the same tree (names in byte order on both sides), output counted by `wc -c`:
  *
- *   baseline  sh -c 'tar --sort=name -cf - -C DIR . | gzip -N | wc -c'  (peak RSS: the pipeline's
- *             largest process, via GNU time)
- *   ours      createTarGz(entries with fs.createReadStream bodies, 1 MiB chunks) → byte counter
- *             + SHA-256 of the output, so every run also checks the output is byte-identical.
+ *   ours       node bench/bin/tar-gz.mjs DIR NAMES 6 | wc -c   (built packages; parallel gzip on
+ *              the libuv threadpool, ADR 0019)
+ *   pigz -6    tar --sort=name -cf - -C DIR … | pigz -6 | wc -c     (all cores)
+ *   gzip -6    … | gzip -6 | wc -c                                    (one core; `--simple`)
+ *   zstd -3    … | zstd -3 -c | wc -c                                 (one core; `--simple`)
+ *
+ * Peak RSS (GNU time %M) is the largest process of each pipeline. After the rounds, our output is
+ * written in-process for the files of the first 64 MiB with the default thread count, 1 and 4
+ * threads, and must be byte-identical (that SHA-256 is reported).
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createTarGz, type TarEntryInput } from '@stella/core/tar';
-import { alternate, mbps, peakRssMiB, round, runBaseline, timed } from './measure.js';
+import { fileURLToPath } from 'node:url';
+import { createTarGz } from '@stella/core/tar';
+import { pairedRuns, type PairedResult, type Side } from './paired.js';
 import type { BenchTree } from './tree.js';
 
-export interface TarPartResult {
+const tarGz = fileURLToPath(new URL('../bin/tar-gz.mjs', import.meta.url));
+
+export interface TarPartResult extends PairedResult {
   part: 'tar';
   variant: BenchTree['variant'];
   files: number;
   inputBytes: number;
   gzipLevel: number;
-  runs: number;
-  baselineMBps: number;
-  oursMBps: number;
-  /** Best-of-runs wall time, ours / baseline. */
-  timeRatio: number;
-  /** CPU seconds are far less sensitive than wall time to other load on the machine. */
-  baselineCpuS: number;
-  oursCpuS: number;
-  baselineOutBytes: number;
-  oursOutBytes: number;
-  sizeRatio: number;
-  /** Our output had the same SHA-256 on every run. */
-  deterministic: boolean;
+  /** Output bytes per side (first round). */
+  outBytes: Record<string, number>;
+  /** SHA-256 of our tar.gz of the first 64 MiB of files; the same with 1, default and 4 threads. */
   oursSha256: string;
-  baselinePeakRssMiB: number;
-  /** Peak RSS of this node process so far (process-wide, so it includes earlier parts). */
-  oursPeakRssMiB: number;
+  deterministic: boolean;
 }
 
-function baseline(tree: BenchTree, level: number) {
-  const script = `tar --sort=name -cf - -C "$1" --exclude=./.complete . | gzip -${level} | wc -c`;
-  return runBaseline('sh', ['-c', script, 'sh', tree.dir]).then((r) => ({
-    ...r,
-    outBytes: Number(r.stdout.toString().trim()),
+async function ourDigest(tree: BenchTree, level: number, threads?: number): Promise<string> {
+  const h = createHash('sha256');
+  // The files that make up the first 64 MiB (at least one): enough blocks to mix every schedule.
+  let upTo = 0;
+  for (let sum = 0; upTo < tree.names.length && sum < 64 * 2 ** 20; upTo++) sum += tree.sizes[upTo]!;
+  const entries = tree.names.slice(0, Math.max(1, upTo)).map((path, i) => ({
+    path,
+    size: tree.sizes[i]!,
+    body: () => createReadStream(join(tree.dir, path)),
   }));
+  for await (const c of createTarGz(entries, { gzipLevel: level, gzipThreads: threads })) h.update(c as Buffer);
+  return h.digest('hex');
 }
 
-function ours(tree: BenchTree, level: number) {
-  return timed(async () => {
-    const entries: TarEntryInput[] = tree.names.map((name, i) => ({
-      path: name,
-      size: tree.sizes[i]!,
-      body: () => createReadStream(join(tree.dir, name), { highWaterMark: 1 << 20 }),
-    }));
-    const h = createHash('sha256');
-    let bytes = 0;
-    for await (const chunk of createTarGz(entries, { gzipLevel: level })) {
-      bytes += (chunk as Buffer).length;
-      h.update(chunk as Buffer);
-    }
-    return { outBytes: bytes, sha256: h.digest('hex') };
-  });
-}
-
-/** Runs the tar part `runs` times over a warmed tree. */
+/** Runs the tar.gz part `rounds` times over a tree already in the page cache. */
 export async function tarPart(
   tree: BenchTree,
-  o: { runs: number; level: number; log: (line: string) => void },
+  o: { rounds: number; level: number; log: (line: string) => void; simple?: boolean },
 ): Promise<TarPartResult> {
-  const base: Awaited<ReturnType<typeof baseline>>[] = [];
-  const mine: Awaited<ReturnType<typeof ours>>[] = [];
-  for (let r = 0; r < o.runs; r++) {
-    const [b, m] = await alternate(
-      r,
-      () => baseline(tree, o.level),
-      () => ours(tree, o.level),
-    );
-    base.push(b);
-    mine.push(m);
-    o.log(
-      `tar ${tree.variant} run ${r + 1}: tar|gzip ${b.ms.toFixed(0)} ms → ${b.outBytes} B; ours ${m.ms.toFixed(0)} ms → ${m.value.outBytes} B`,
-    );
-  }
-  const bestBase = Math.min(...base.map((b) => b.ms));
-  const bestOurs = Math.min(...mine.map((m) => m.ms));
+  const namesFile = join(tree.dir, '..', `${tree.variant}.names`);
+  await writeFile(namesFile, `${tree.names.join('\n')}\n`);
+  const outBytes: Record<string, number> = {};
+  const count = (name: string) => (run: { stdout: Buffer }) => {
+    outBytes[name] ??= Number(run.stdout.toString().trim());
+  };
+  // GNU tar reads the same files in the same (byte) order; `-T` takes the names list.
+  const gnu = (compressor: string) =>
+    `tar --sort=name --owner=0 --group=0 --numeric-owner --mtime=@0 -cf - -C "$1" -T "$2" | ${compressor} | wc -c`;
+  const side = (name: string, compressor: string): Side => ({
+    name,
+    script: gnu(compressor),
+    args: [tree.dir, namesFile],
+    check: count(name),
+  });
+  const ours: Side = {
+    name: 'ours',
+    script: `node "$1" "$2" "$3" ${o.level} | wc -c`,
+    args: [tarGz, tree.dir, namesFile],
+    check: count('ours'),
+  };
+  const baselines = [side(`pigz -${o.level}`, `pigz -${o.level}`)];
+  if (o.simple !== false)
+    baselines.push(side(`gzip -${o.level}`, `gzip -${o.level}`), side('zstd -3', 'zstd -3 -q -c'));
+  o.log(`tar.gz ${tree.variant}: ${o.rounds} rounds of ${['ours', ...baselines.map((b) => b.name)].join(' / ')}`);
+  const r = await pairedRuns(ours, baselines, o.rounds, o.log);
+  const digests = [
+    await ourDigest(tree, o.level),
+    await ourDigest(tree, o.level, 1),
+    await ourDigest(tree, o.level, 4),
+  ];
   return {
     part: 'tar',
     variant: tree.variant,
     files: tree.names.length,
     inputBytes: tree.bytes,
     gzipLevel: o.level,
-    runs: o.runs,
-    baselineMBps: round(mbps(tree.bytes, bestBase), 1),
-    oursMBps: round(mbps(tree.bytes, bestOurs), 1),
-    timeRatio: round(bestOurs / bestBase, 3),
-    baselineCpuS: round(Math.min(...base.map((b) => b.cpuMs)) / 1000, 1),
-    oursCpuS: round(Math.min(...mine.map((m) => m.cpuMs)) / 1000, 1),
-    baselineOutBytes: base[0]!.outBytes,
-    oursOutBytes: mine[0]!.value.outBytes,
-    sizeRatio: round(mine[0]!.value.outBytes / base[0]!.outBytes, 4),
-    deterministic: mine.every((m) => m.value.sha256 === mine[0]!.value.sha256),
-    oursSha256: mine[0]!.value.sha256,
-    baselinePeakRssMiB: round(Math.max(...base.map((b) => b.peakRssMiB)), 1),
-    oursPeakRssMiB: peakRssMiB(),
+    ...r,
+    outBytes,
+    oursSha256: digests[0]!,
+    deterministic: digests.every((d) => d === digests[0]),
   };
 }

@@ -39,6 +39,11 @@ export interface TarWriteOptions {
   /** gzip level 0–9 for {@link createTarGz}. Default 6 (GNU gzip's default). */
   gzipLevel?: number;
   /**
+   * Blocks {@link createTarGz} compresses at the same time (libuv threadpool jobs). Default: the
+   * machine's available parallelism. The output bytes are the same for every value (ADR 0019).
+   */
+  gzipThreads?: number;
+  /**
    * Emit a directory entry (mode 0755) for every parent directory of every entry. Default true:
    * GNU tar and other extractors then create directories with a fixed mode instead of the
    * extracting user's umask. With false, only entries passed in (and explicit directories) appear.
@@ -298,5 +303,5 @@ export function createTarGz(
     );
     return r;
   }
-  return gzipDeterministic(createTar(entries, opts), level);
+  return gzipDeterministic(createTar(entries, opts), level, { threads: opts.gzipThreads });
 }
