@@ -2,8 +2,8 @@
  * The export-center service module (issue #6: one `ServiceModule` per service, read by `stella
  * serve`, `stella migrate`, the docs generator and the tests through the registry in `server/`).
  * Routes: sources (docs/export/sources.md), profiles, plan, runs (create/list/get/cancel, SSE events, download, verify),
- * schedules (docs/export/schedules.md); workers: the leased export run worker (docs/export/runs.md) and the
- * scheduler, which runs on the elected leader only (ADR 0020).
+ * schedules (docs/export/schedules.md), retention and legal holds (docs/export/retention.md); workers: the leased export run worker (docs/export/runs.md) and the
+ * scheduler and the retention pruner, which run on the elected leader only (ADR 0020).
  */
 import { fileURLToPath } from 'node:url';
 import { defineService, type ServiceModule } from '@stella/platform/service';
@@ -14,7 +14,9 @@ import { runDownloadRoutes } from './routes/run-download.js';
 import { runEventRoutes } from './routes/run-events.js';
 import { runRoutes } from './routes/runs.js';
 import { runVerifyRoutes } from './routes/run-verify.js';
+import { retentionRoutes } from './routes/retention.js';
 import { scheduleRoutes } from './routes/schedules.js';
+import { pruneAll } from './retention/prune.js';
 import { sourcesRoutes, SOURCES_TAG } from './routes/sources.js';
 import { TAG } from './routes/schemas.js';
 import type { ExportEngine } from './runs/export-engine.js';
@@ -48,6 +50,7 @@ export function createExportCenterService(engine: ExportEngine): ServiceModule {
         runDownloadRoutes(deps),
         runVerifyRoutes(deps),
         scheduleRoutes(deps, settings),
+        retentionRoutes(deps),
       ];
     },
     workers: (deps, count) => {
@@ -70,6 +73,11 @@ export function createExportCenterService(engine: ExportEngine): ServiceModule {
               name: 'schedules',
               everyMs: settings.schedulerTickMs,
               run: () => runSchedulerPass({ db: deps.db, engine, settings, log: deps.log, metrics, firedBy }),
+            },
+            {
+              name: 'retention',
+              everyMs: settings.pruneIntervalMs,
+              run: () => pruneAll({ db: deps.db, store: deps.store, log: deps.log, metrics }),
             },
           ],
         }),
