@@ -76,9 +76,15 @@ export function nextFire(pattern: string, timeZone: string, after: Date): Date |
   return compile(pattern, timeZone).nextRun(after) ?? undefined;
 }
 
+/** The last fire strictly before `before` (croner works in whole seconds), or undefined. */
+export function lastFireBefore(pattern: string, timeZone: string, before: Date): Date | undefined {
+  return compile(pattern, timeZone).previousRuns(1, before)[0];
+}
+
 /**
- * The fires in [from, until] in order (from itself when it matches is the caller's: `from` is a
- * stored next fire time, so it is included). At most `cap` are listed (`truncated`: there are more).
+ * The fires in [from, until] in order. `from` itself is listed when `fromIsFire` (a stored next
+ * fire time is one); otherwise listing starts at the first fire after it. At most `cap` are
+ * listed (`truncated`: there are more).
  */
 export function firesBetween(
   pattern: string,
@@ -86,10 +92,11 @@ export function firesBetween(
   from: Date,
   until: Date,
   cap = 1000,
+  fromIsFire = true,
 ): { fires: Date[]; truncated: boolean } {
   const cron = compile(pattern, timeZone);
   const fires: Date[] = [];
-  let t: Date | null = from;
+  let t: Date | null = fromIsFire ? from : cron.nextRun(from);
   while (t && t.getTime() <= until.getTime()) {
     if (fires.length === cap) return { fires, truncated: true };
     fires.push(t);

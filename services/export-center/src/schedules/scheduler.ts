@@ -29,7 +29,7 @@ import type { ExportEngine } from '../runs/export-engine.js';
 import { appendEvent, insertRun } from '../runs/run.repository.js';
 import type { ExportSettings } from '../settings.js';
 import { systemTransaction } from '../system-tx.js';
-import { firesBetween, nextFire } from './cron.js';
+import { firesBetween, lastFireBefore, nextFire } from './cron.js';
 import {
   advanceCron,
   dueSchedules,
@@ -42,6 +42,8 @@ import {
 } from './schedule.repository.js';
 
 const ulid = monotonicFactory();
+/** Missed fires are counted up to this many (a `missed` of this value means "at least"). */
+const MISSED_COUNT_CAP = 10_000;
 export const SCHEDULER_ACTOR = 'system:export-scheduler';
 
 export interface SchedulerEnv {
@@ -101,18 +103,35 @@ async function fireCron(
 ): Promise<FireResult | undefined> {
   // Re-checked under the row lock: another leader may have handled it since dueSchedules.
   if (!s.next_fire_at || s.next_fire_at.getTime() > now.getTime()) return undefined;
-  const { fires } = firesBetween(s.cron!, s.time_zone!, s.next_fire_at, now);
-  const graceStart = now.getTime() - env.settings.missedFireGraceMs;
-  const missed = fires.filter((f) => f.getTime() < graceStart);
-  const onTime = fires.filter((f) => f.getTime() >= graceStart);
+  const from = s.next_fire_at;
+  const graceStart = new Date(now.getTime() - env.settings.missedFireGraceMs);
+  // Missed: the fires in [next_fire_at, graceStart). Counted up to a cap; after a long downtime
+  // the latest of them is found directly, so the count is "at least" but the time is exact.
+  let missed: Date[] = [];
+  let missedCount = 0;
+  if (from.getTime() < graceStart.getTime()) {
+    const m = firesBetween(s.cron!, s.time_zone!, from, new Date(graceStart.getTime() - 1), MISSED_COUNT_CAP);
+    missed = m.fires.filter((f) => f.getTime() < graceStart.getTime());
+    missedCount = missed.length;
+    if (m.truncated) {
+      const latest = lastFireBefore(s.cron!, s.time_zone!, graceStart);
+      if (latest) missed.push(latest);
+    }
+  }
+  // On time: the fires in [max(next_fire_at, graceStart), now] (a grace's worth at most).
+  const fromOnTime = from.getTime() >= graceStart.getTime();
+  const onTimeFrom = fromOnTime ? from : new Date(graceStart.getTime() - 1000);
+  const onTime = firesBetween(s.cron!, s.time_zone!, onTimeFrom, now, 1000, fromOnTime).fires.filter(
+    (f) => f.getTime() >= graceStart.getTime() && f.getTime() >= from.getTime(),
+  );
   const next = nextFire(s.cron!, s.time_zone!, now) ?? null;
 
   // Missed fires fold into one fire row at the latest of them; on-time fires each start a run.
   const plan: { at: Date; missed: number; run: boolean }[] = [];
   if (missed.length) {
     const latest = missed[missed.length - 1]!;
-    plan.push({ at: latest, missed: missed.length - 1, run: s.missed_fires === 'catchUpOnce' });
-    if (s.missed_fires === 'skip') plan[0]!.missed = missed.length;
+    const catchUp = s.missed_fires === 'catchUpOnce';
+    plan.push({ at: latest, missed: catchUp ? missedCount - 1 : missedCount, run: catchUp });
   }
   for (const at of onTime) plan.push({ at, missed: 0, run: true });
 

@@ -266,6 +266,25 @@ for (const driver of ['postgres', 'pglite'] as const)
           (await h.call(A, 'GET', `/v1/exports/schedules/${id}`)).body.nextFireAt,
           '2026-06-02T01:05:00.000Z',
         );
+      // A year down: the missed count is capped (10 000, "at least"), the catch-up time is still exact.
+      const pLong = await profile();
+      const sLong = await schedule({
+        profileId: pLong,
+        cron: '*/5 * * * *',
+        timeZone: 'UTC',
+        missedFires: 'catchUpOnce',
+      });
+      await setNextFire(sLong.id, new Date(T0.getTime() - 365 * 86_400_000));
+      const long = (await runSchedulerPass(env, now)).filter((r) => r.scheduleId === sLong.id);
+      assert.deepEqual(
+        long.map((r) => [
+          r.result,
+          (r as { missed: number }).missed,
+          (r as { scheduledFor: Date }).scheduledFor.toISOString(),
+        ]),
+        [['run', 9999, '2026-06-02T01:00:00.000Z']],
+      );
+      assert.equal((await runsOf(A, pLong)).length, 1);
       // A fire only a little late (within the grace) is on time: it runs, whatever the policy.
       await setNextFire(sSkip.id, new Date('2026-06-02T01:05:00.000Z'));
       const late = await runSchedulerPass(env, new Date('2026-06-02T01:05:40.000Z'));
