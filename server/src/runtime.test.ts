@@ -100,6 +100,7 @@ describe('startRuntime in process (PGlite, fs store, memory bus)', () => {
           'evidence-purge',
           'evidence-sweeper',
           'export-run-worker',
+          'export-scheduler',
           'timeline-consumer-0',
           'timeline-consumer-1',
           'timeline-consumer-2',

@@ -177,4 +177,76 @@ describe('stella export (online)', { skip }, () => {
     assert.deepEqual(Buffer.concat(chunks), bytes.subarray(10));
     assert.equal(dl.size, bytes.length);
   });
+
+  test('schedule create (the bad cron field named, exit 1; no trigger: usage, exit 2) / list / delete', async () => {
+    const p = JSON.parse(
+      (
+        await cli(
+          'export',
+          'profile',
+          'create',
+          '--json',
+          '--name',
+          'sched',
+          '--adapter',
+          'json:raw',
+          '--kinds',
+          'advisory',
+        )
+      ).stdout,
+    ) as { id: string };
+    const bad = await cli(
+      'export',
+      'schedule',
+      'create',
+      '--profile',
+      p.id,
+      '--cron',
+      '0 25 * * *',
+      '--time-zone',
+      'UTC',
+    );
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /EXPORT_SCHEDULE_INVALID/);
+    assert.match(bad.stderr, /hour field "25" is invalid/);
+    assert.equal((await cli('export', 'schedule', 'create', '--profile', p.id)).code, 2);
+    const created = await cli(
+      'export',
+      'schedule',
+      'create',
+      '--json',
+      '--profile',
+      p.id,
+      '--cron',
+      '30 1 * * *',
+      '--time-zone',
+      'Asia/Tokyo',
+      '--missed',
+      'catchUpOnce',
+    );
+    assert.equal(created.code, 0, created.stderr);
+    const s = JSON.parse(created.stdout) as { id: string; nextFireAt: string; missedFires: string };
+    assert.match(s.nextFireAt, /T16:30:00\.000Z$/, '01:30 in Tokyo is 16:30 UTC the day before');
+    assert.equal(s.missedFires, 'catchUpOnce');
+    const ev = await cli(
+      'export',
+      'schedule',
+      'create',
+      '--profile',
+      p.id,
+      '--on-change',
+      'advisory,vex',
+      '--quiet',
+      'PT2M',
+    );
+    assert.equal(ev.code, 0, ev.stderr);
+    assert.match(ev.stdout, /on change of advisory,vex \(quiet PT2M\)/);
+    const list = await cli('export', 'schedule', 'list', '--profile', p.id);
+    assert.match(list.stdout, new RegExp(`${s.id}\\s+${p.id}\\s+30 1 \\* \\* \\* \\(Asia/Tokyo\\)`));
+    assert.equal(list.stdout.trim().split('\n').length, 2);
+    assert.equal((await cli('export', 'schedule', 'delete', s.id)).code, 0);
+    const gone = await cli('export', 'schedule', 'delete', s.id);
+    assert.equal(gone.code, 1);
+    assert.match(gone.stderr, /EXPORT_SCHEDULE_NOT_FOUND/);
+  });
 });

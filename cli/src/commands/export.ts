@@ -11,7 +11,7 @@ import { rename, rm, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Writable } from 'node:stream';
 import { once } from 'node:events';
-import { ExportApi, type ExportProfileBody, type ExportRun } from '@stella/sdk';
+import { ExportApi, type ExportProfileBody, type ExportRun, type ExportScheduleBody } from '@stella/sdk';
 import { EXIT, UsageError, println, stringOpt, type CommandContext, type CommandSpec } from '../command.js';
 import { readInputFile } from '../system-errors.js';
 import { ONLINE_OPTIONS, clientFrom, runOnline } from './online-options.js';
@@ -99,6 +99,51 @@ const profileDelete = online('profile delete', async (ctx, api) => {
   await api.deleteProfile(ctx.positionals[0]!);
   if (ctx.json) return println(ctx.stdout, JSON.stringify({ id: ctx.positionals[0], deleted: true }));
   println(ctx.stdout, `profile ${ctx.positionals[0]} deleted`);
+});
+
+/** The schedule body from the flags: `--cron` + `--time-zone`, or `--on-change <kinds>` + `--quiet`. */
+function scheduleBody(ctx: CommandContext): ExportScheduleBody {
+  const cron = stringOpt(ctx, 'cron');
+  const kinds = listOpt(ctx, 'on-change');
+  if ((cron === undefined) === (kinds.length === 0))
+    throw new UsageError(
+      'give exactly one trigger: --cron <expr> --time-zone <zone>, or --on-change <kinds> --quiet <duration>',
+    );
+  const missed = stringOpt(ctx, 'missed');
+  const name = stringOpt(ctx, 'name');
+  return {
+    profileId: stringOpt(ctx, 'profile', true),
+    ...(name ? { name } : {}),
+    ...(cron !== undefined
+      ? { cron, timeZone: stringOpt(ctx, 'time-zone', true) }
+      : { event: { kinds, quietPeriod: stringOpt(ctx, 'quiet') ?? 'PT5M' } }),
+    ...(missed ? { missedFires: missed } : {}),
+  } as ExportScheduleBody;
+}
+
+const scheduleCreate = online('schedule create', async (ctx, api) => {
+  const s = await api.createSchedule(scheduleBody(ctx), stringOpt(ctx, 'idempotency-key'));
+  if (ctx.json) return println(ctx.stdout, JSON.stringify(s));
+  const trigger = s.cron
+    ? `cron "${s.cron}" in ${s.timeZone}, next ${s.nextFireAt ?? 'never'}`
+    : `on change of ${s.event!.kinds.join(',')} (quiet ${s.event!.quietPeriod})`;
+  println(ctx.stdout, `schedule ${s.id} for profile ${s.profileId}: ${trigger}; missed fires: ${s.missedFires}`);
+});
+
+const scheduleList = online('schedule list', async (ctx, api) => {
+  const items = await api.listSchedules(stringOpt(ctx, 'profile'));
+  if (ctx.json) return println(ctx.stdout, JSON.stringify({ items }));
+  for (const s of items)
+    println(
+      ctx.stdout,
+      `${s.id}  ${s.profileId}  ${s.cron ? `${s.cron} (${s.timeZone})` : `on-change ${s.event!.kinds.join(',')} quiet ${s.event!.quietPeriod}`}  ${s.suspended ? `SUSPENDED ${s.suspended.code}` : s.nextFireAt ? `next ${s.nextFireAt}` : ''}`.trimEnd(),
+    );
+});
+
+const scheduleDelete = online('schedule delete', async (ctx, api) => {
+  await api.deleteSchedule(ctx.positionals[0]!);
+  if (ctx.json) return println(ctx.stdout, JSON.stringify({ id: ctx.positionals[0], deleted: true }));
+  println(ctx.stdout, `schedule ${ctx.positionals[0]} deleted`);
 });
 
 const planCmd = online('plan', async (ctx, api) => {
@@ -252,6 +297,54 @@ export const commands: CommandSpec[] = [
     options: ONLINE_OPTIONS,
     positionals: { min: 1, max: 1 },
     run: profileDelete,
+  },
+  {
+    name: 'export schedule create',
+    summary: 'Schedule runs of a profile: a cron in a time zone, or on source changes (online)',
+    description: [
+      'Every problem is listed at once (exit 1); an invalid cron names its field. Missed fires after downtime:',
+      '--missed skip (default) or catchUpOnce (docs/export/schedules.md).',
+      '',
+      "Example: stella export schedule create --profile 01JF3Z8Q6X0000000000000000 --cron '0 2 * * *' --time-zone Europe/Berlin",
+      '         stella export schedule create --profile 01JF3Z8Q6X0000000000000000 --on-change advisory,vex --quiet PT10M',
+    ].join('\n'),
+    options: {
+      ...ONLINE_OPTIONS,
+      profile: { type: 'string', arg: '<id>', description: 'Profile id' },
+      name: { type: 'string', arg: '<name>', description: 'A name for the schedule' },
+      cron: { type: 'string', arg: '<expr>', description: 'Cron: 5 fields, or 6 with seconds first' },
+      'time-zone': { type: 'string', arg: '<zone>', description: 'IANA time zone of --cron (e.g. UTC, Europe/Berlin)' },
+      'on-change': {
+        type: 'string',
+        arg: '<kinds>',
+        multiple: true,
+        description: 'Fire when these source kinds change',
+      },
+      quiet: { type: 'string', arg: '<duration>', description: 'ISO 8601 quiet period for --on-change (default PT5M)' },
+      missed: { type: 'string', arg: '<policy>', description: 'skip (default) or catchUpOnce' },
+      'idempotency-key': {
+        type: 'string',
+        arg: '<key>',
+        description: 'Idempotency-Key: a retry returns the same schedule',
+      },
+    },
+    positionals: { max: 0 },
+    run: scheduleCreate,
+  },
+  {
+    name: 'export schedule list',
+    summary: 'List export schedules (online)',
+    options: { ...ONLINE_OPTIONS, profile: { type: 'string', arg: '<id>', description: 'Only this profile’s' } },
+    positionals: { max: 0 },
+    run: scheduleList,
+  },
+  {
+    name: 'export schedule delete',
+    summary: 'Delete an export schedule (its fires and runs stay) (online)',
+    args: '<id>',
+    options: ONLINE_OPTIONS,
+    positionals: { min: 1, max: 1 },
+    run: scheduleDelete,
   },
   {
     name: 'export plan',

@@ -22,6 +22,8 @@ export type ExportPlanBody = paths['/v1/exports/plan']['post']['requestBody']['c
 export type ExportRun = Json<'/v1/exports/runs/{id}', 'get', 200>;
 export type ExportRunList = Json<'/v1/exports/runs', 'get', 200>;
 export type ExportRunQuery = NonNullable<paths['/v1/exports/runs']['get']['parameters']['query']>;
+export type ExportSchedule = Json<'/v1/exports/schedules/{id}', 'get', 200>;
+export type ExportScheduleBody = paths['/v1/exports/schedules']['post']['requestBody']['content']['application/json'];
 
 /** One Server-Sent Event of a run: `status`, `progress`, `artifact`, `final` or `heartbeat`. */
 export interface ExportRunEvent {
@@ -238,6 +240,33 @@ export class ExportApi {
       }
     }
     return { etag, size, body: body() };
+  }
+
+  /** `POST /v1/exports/schedules` (docs/export/schedules.md). */
+  async createSchedule(body: ExportScheduleBody, idempotencyKey?: string): Promise<ExportSchedule> {
+    const r = await this.client.raw.POST('/v1/exports/schedules', {
+      params: { header: { ...this.header, ...(idempotencyKey ? { 'idempotency-key': idempotencyKey } : {}) } },
+      body,
+    });
+    if (r.data === undefined) throw toApiError(r.response.status, r.error);
+    return r.data;
+  }
+
+  /** `GET /v1/exports/schedules` (optionally of one profile). */
+  async listSchedules(profileId?: string): Promise<ExportSchedule[]> {
+    const r = await this.client.raw.GET('/v1/exports/schedules', {
+      params: { header: this.header, query: profileId ? { profileId } : {} },
+    });
+    if (r.data === undefined) throw toApiError(r.response.status, r.error);
+    return r.data.items;
+  }
+
+  /** `DELETE /v1/exports/schedules/{id}`. */
+  async deleteSchedule(id: string): Promise<void> {
+    const r = await this.client.raw.DELETE('/v1/exports/schedules/{id}', {
+      params: { header: this.header, path: { id } },
+    });
+    if (!r.response.ok) throw toApiError(r.response.status, r.error);
   }
 }
 

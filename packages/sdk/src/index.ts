@@ -38,6 +38,8 @@ export {
   type ExportRun,
   type ExportRunList,
   type ExportRunQuery,
+  type ExportSchedule,
+  type ExportScheduleBody,
   type ExportRunEvent,
   type ExportDownload,
 } from './export.js';

@@ -1,8 +1,9 @@
 /**
  * The export-center service module (issue #6: one `ServiceModule` per service, read by `stella
  * serve`, `stella migrate`, the docs generator and the tests through the registry in `server/`).
- * Routes: sources (docs/export/sources.md), profiles, plan, runs (create/list/get/cancel, SSE events, download, verify); workers: the
- * leased export run worker (docs/export/runs.md).
+ * Routes: sources (docs/export/sources.md), profiles, plan, runs (create/list/get/cancel, SSE events, download, verify),
+ * schedules (docs/export/schedules.md), retention and legal holds (docs/export/retention.md); workers: the leased export run worker (docs/export/runs.md) and the
+ * scheduler and the retention pruner, which run on the elected leader only (ADR 0020).
  */
 import { fileURLToPath } from 'node:url';
 import { defineService, type ServiceModule } from '@stella/platform/service';
@@ -13,10 +14,16 @@ import { runDownloadRoutes } from './routes/run-download.js';
 import { runEventRoutes } from './routes/run-events.js';
 import { runRoutes } from './routes/runs.js';
 import { runVerifyRoutes } from './routes/run-verify.js';
+import { retentionRoutes } from './routes/retention.js';
+import { scheduleRoutes } from './routes/schedules.js';
+import { pruneAll } from './retention/prune.js';
 import { sourcesRoutes, SOURCES_TAG } from './routes/sources.js';
 import { TAG } from './routes/schemas.js';
 import type { ExportEngine } from './runs/export-engine.js';
 import { exportRunWorker } from './runs/run-worker.js';
+import { exportMetrics } from './metrics.js';
+import { runSchedulerPass } from './schedules/scheduler.js';
+import { exportSchedulerWorker, schedulerId } from './schedules/scheduler-worker.js';
 import { EXPORT_VARIABLES, exportSettings } from './settings.js';
 import { GLOBAL_SOURCE_TENANTS } from './sources/settings.js';
 
@@ -42,21 +49,40 @@ export function createExportCenterService(engine: ExportEngine): ServiceModule {
         runEventRoutes(deps, settings),
         runDownloadRoutes(deps),
         runVerifyRoutes(deps),
+        scheduleRoutes(deps, settings),
+        retentionRoutes(deps),
       ];
     },
-    workers: (deps, count) => [
-      exportRunWorker(
-        {
+    workers: (deps, count) => {
+      const settings = exportSettings(deps.settings);
+      const metrics = exportMetrics(deps.metrics);
+      const firedBy = schedulerId();
+      return [
+        exportRunWorker(
+          { db: deps.db, store: deps.store, signingKey: deps.signingKey, engine, settings, log: deps.log, metrics },
+          { slots: count },
+        ),
+        // One per process: leader election decides which process's scheduler acts (ADR 0020).
+        exportSchedulerWorker({
           db: deps.db,
-          store: deps.store,
-          signingKey: deps.signingKey,
-          engine,
-          settings: exportSettings(deps.settings),
+          retryMs: settings.schedulerTickMs,
           log: deps.log,
-        },
-        { slots: count },
-      ),
-    ],
+          metrics,
+          tasks: [
+            {
+              name: 'schedules',
+              everyMs: settings.schedulerTickMs,
+              run: () => runSchedulerPass({ db: deps.db, engine, settings, log: deps.log, metrics, firedBy }),
+            },
+            {
+              name: 'retention',
+              everyMs: settings.pruneIntervalMs,
+              run: () => pruneAll({ db: deps.db, store: deps.store, log: deps.log, metrics }),
+            },
+          ],
+        }),
+      ];
+    },
   });
 }
 

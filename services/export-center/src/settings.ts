@@ -64,6 +64,42 @@ export const EXPORT_VARIABLES: readonly ConfigVariable[] = [
     description: 'Interval of the `heartbeat` events on GET /v1/exports/runs/{id}/events.',
     parse: (raw) => parseInteger(raw, 100, 600_000),
   },
+  {
+    name: 'STELLA_EXPORT_SCHEDULER_TICK_MS',
+    audience: 'server',
+    type: 'milliseconds 50–60000',
+    default: '1000',
+    description:
+      'How often the scheduler leader looks for due schedules, and how often a follower tries to become leader (docs/export/schedules.md). A fire happens at most about this long after its time.',
+    parse: (raw) => parseInteger(raw, 50, 60_000),
+  },
+  {
+    name: 'STELLA_EXPORT_SCHEDULE_MIN_INTERVAL_S',
+    audience: 'server',
+    type: 'seconds 1–86400',
+    default: '60',
+    description:
+      'The shortest interval a cron schedule may fire at (a six-field cron with seconds is refused below it). Lower it only for tests.',
+    parse: (raw) => parseInteger(raw, 1, 86_400),
+  },
+  {
+    name: 'STELLA_EXPORT_MISSED_FIRE_GRACE_MS',
+    audience: 'server',
+    type: 'milliseconds 1000–86400000',
+    default: '60000',
+    description:
+      "A cron fire found later than this after its time counts as missed (no scheduler was running) and follows the schedule's `missedFires` policy: `skip` or `catchUpOnce`.",
+    parse: (raw) => parseInteger(raw, 1000, 86_400_000),
+  },
+  {
+    name: 'STELLA_EXPORT_PRUNE_INTERVAL_MS',
+    audience: 'server',
+    type: 'milliseconds 1000–86400000',
+    default: '300000',
+    description:
+      'How often the retention worker prunes runs past their profile’s keep-last/max-age policy (docs/export/retention.md); POST /v1/exports/retention/prune runs it now for one tenant.',
+    parse: (raw) => parseInteger(raw, 1000, 86_400_000),
+  },
 ];
 
 export interface ExportSettings {
@@ -74,6 +110,10 @@ export interface ExportSettings {
   retryBaseMs: number;
   pollMs: number;
   sseHeartbeatMs: number;
+  schedulerTickMs: number;
+  scheduleMinIntervalS: number;
+  missedFireGraceMs: number;
+  pruneIntervalMs: number;
 }
 
 export const DEFAULT_EXPORT_SETTINGS: ExportSettings = {
@@ -84,6 +124,10 @@ export const DEFAULT_EXPORT_SETTINGS: ExportSettings = {
   retryBaseMs: 2_000,
   pollMs: 500,
   sseHeartbeatMs: 15_000,
+  schedulerTickMs: 1000,
+  scheduleMinIntervalS: 60,
+  missedFireGraceMs: 60_000,
+  pruneIntervalMs: 300_000,
 };
 
 export function exportSettings(settings: Readonly<Record<string, unknown>>): ExportSettings {
@@ -97,10 +141,19 @@ export function exportSettings(settings: Readonly<Record<string, unknown>>): Exp
     retryBaseMs: n('STELLA_EXPORT_RETRY_BASE_MS', d.retryBaseMs),
     pollMs: n('STELLA_EXPORT_POLL_MS', d.pollMs),
     sseHeartbeatMs: n('STELLA_EXPORT_SSE_HEARTBEAT_MS', d.sseHeartbeatMs),
+    schedulerTickMs: n('STELLA_EXPORT_SCHEDULER_TICK_MS', d.schedulerTickMs),
+    scheduleMinIntervalS: n('STELLA_EXPORT_SCHEDULE_MIN_INTERVAL_S', d.scheduleMinIntervalS),
+    missedFireGraceMs: n('STELLA_EXPORT_MISSED_FIRE_GRACE_MS', d.missedFireGraceMs),
+    pruneIntervalMs: n('STELLA_EXPORT_PRUNE_INTERVAL_MS', d.pruneIntervalMs),
   };
   // A heartbeat slower than the lease would lose every long run: keep it at most a third of it.
   s.heartbeatMs = Math.min(s.heartbeatMs, Math.floor(s.leaseMs / 3));
   return s;
+}
+
+/** The object-key prefix of everything a run stored (retention deletes what lies under it). */
+export function runObjectPrefix(tenant: string, runId: string): string {
+  return `exports/${tenant}/runs/${runId}/`;
 }
 
 /** Object key of a run attempt's bundle: per tenant, per attempt (a lost attempt never overwrites a winner's). */

@@ -250,6 +250,25 @@ export const ERROR_CODES = {
     description:
       'An export run lost its worker (no heartbeat within the lease) on its last allowed attempt; it failed with class `transient`.',
   },
+  EXPORT_SCHEDULE_INVALID: {
+    status: 400,
+    description:
+      'An export schedule is invalid: a bad cron expression (`details.problems[].cronField` names the cron field), an unknown time zone, a cron that fires more often than STELLA_EXPORT_SCHEDULE_MIN_INTERVAL_S, bad event kinds or quiet period (`details.problems` lists every one as `{path, message}`).',
+  },
+  EXPORT_SCHEDULE_NOT_FOUND: {
+    status: 404,
+    description: "No export schedule with that id for this tenant (another tenant's answers the same).",
+  },
+  EXPORT_RETENTION_INVALID: {
+    status: 400,
+    description:
+      'An export retention policy is invalid: `keepLast` must be an integer ≥ 1, `maxAge` a positive ISO 8601 duration in days/hours/minutes/seconds, at least one of them (`details.problems`).',
+  },
+  EXPORT_RUN_HELD: {
+    status: 409,
+    description: 'The export run is already under a legal hold (release it first to change the reason).',
+  },
+  EXPORT_HOLD_NOT_FOUND: { status: 404, description: 'The export run has no legal hold to release.' },
   // --- export center: adapters and bundles ----------------------------------------------------
   EXPORT_ADAPTER_UNKNOWN: {
     status: 400,

@@ -72,6 +72,12 @@ export class PgDb extends BaseDb {
       throw mapDbError(err, this.#where);
     }
     const where = this.#where;
+    // A checked-out client whose connection dies between queries (server restart, terminated
+    // backend, network loss) emits 'error'; the pool only listens on idle clients, and unhandled
+    // that kills the process. Its next query fails with a coded error instead, which the holder
+    // handles (a long-held session — the scheduler leader's — must survive this).
+    const onError = () => undefined;
+    client.on('error', onError);
     return {
       conn: {
         async query(sql, params) {
@@ -91,7 +97,10 @@ export class PgDb extends BaseDb {
           }
         },
       },
-      release: (broken) => client.release(broken ? true : undefined),
+      release: (broken) => {
+        client.off('error', onError);
+        client.release(broken ? true : undefined);
+      },
     };
   }
 

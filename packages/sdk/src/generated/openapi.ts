@@ -3736,6 +3736,205 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/exports/profiles/{id}/retention": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A profile's retention policy (404 when it has none: runs are kept forever) */
+        get: {
+            parameters: {
+                query?: never;
+                header: {
+                    /** @description Tenant id; must equal the `tenant` claim of the token. */
+                    "x-stella-tenant": string;
+                };
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Error envelope (docs/errors.md). */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            keepLast?: number;
+                            maxAge?: string;
+                            profileId: string;
+                            /** Format: date-time */
+                            updatedAt: string;
+                            updatedBy: string;
+                        };
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        /** Set a profile's retention: keep the last N finished runs and/or none older than a max age */
+        put: {
+            parameters: {
+                query?: never;
+                header: {
+                    /** @description Tenant id; must equal the `tenant` claim of the token. */
+                    "x-stella-tenant": string;
+                };
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            /** @description At least one of: `keepLast` (the N newest finished runs of the profile stay), `maxAge` (finished runs older than this go). A run is pruned when either says so, never while held. */
+            requestBody: {
+                content: {
+                    /**
+                     * @example {
+                     *       "keepLast": 10,
+                     *       "maxAge": "P90D"
+                     *     }
+                     */
+                    "application/json": {
+                        keepLast?: number;
+                        /** @description ISO 8601 duration in days, hours, minutes, seconds (e.g. `P30D`). */
+                        maxAge?: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Error envelope (docs/errors.md). */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            keepLast?: number;
+                            maxAge?: string;
+                            profileId: string;
+                            /** Format: date-time */
+                            updatedAt: string;
+                            updatedBy: string;
+                        };
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        post?: never;
+        /** Remove a profile's retention policy (its runs are kept from now on) */
+        delete: {
+            parameters: {
+                query?: never;
+                header: {
+                    /** @description Tenant id; must equal the `tenant` claim of the token. */
+                    "x-stella-tenant": string;
+                };
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Error envelope (docs/errors.md). */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Removed */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Error envelope (docs/errors.md). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/exports/profiles/{id}/versions": {
         parameters: {
             query?: never;
@@ -3804,6 +4003,153 @@ export interface paths {
                 };
                 /** @description Error envelope (docs/errors.md). */
                 404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/exports/retention/prune": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Prune the tenant's runs past their profiles' retention now (held runs stay) */
+        post: {
+            parameters: {
+                query?: never;
+                header: {
+                    /** @description Tenant id; must equal the `tenant` claim of the token. */
+                    "x-stella-tenant": string;
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Error envelope (docs/errors.md). */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            objectsDeleted: number;
+                            pruned: {
+                                profileId: string;
+                                /** @enum {string} */
+                                reason: "keepLast" | "maxAge";
+                                runId: string;
+                            }[];
+                        };
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/exports/retention/pruned": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Runs removed by retention, newest first: what they were, why, under which policy */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description Run id: list older ones (keyset). */
+                    before?: string;
+                    limit?: number;
+                };
+                header: {
+                    /** @description Tenant id; must equal the `tenant` claim of the token. */
+                    "x-stella-tenant": string;
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Error envelope (docs/errors.md). */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            items: {
+                                archiveDigest?: string;
+                                manifestDigest?: string;
+                                /** @description False until the run’s objects are gone (deleted after the rows). */
+                                objectsDeleted: boolean;
+                                policy: {
+                                    [key: string]: unknown;
+                                };
+                                profile: {
+                                    id: string;
+                                    version: number;
+                                };
+                                /** Format: date-time */
+                                prunedAt: string;
+                                prunedBy: string;
+                                /** @enum {string} */
+                                reason: "keepLast" | "maxAge";
+                                runId: string;
+                                status: string;
+                            }[];
+                        };
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                400: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -4530,6 +4876,145 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/exports/runs/{id}/hold": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Place a legal hold on an export run: retention never removes it while held */
+        post: {
+            parameters: {
+                query?: never;
+                header: {
+                    /** @description Tenant id; must equal the `tenant` claim of the token. */
+                    "x-stella-tenant": string;
+                };
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        reason: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Error envelope (docs/errors.md). */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Default Response */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** Format: date-time */
+                            createdAt: string;
+                            createdBy: string;
+                            reason: string;
+                            runId: string;
+                        };
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        /** Release an export run's legal hold (retention applies to it again) */
+        delete: {
+            parameters: {
+                query?: never;
+                header: {
+                    /** @description Tenant id; must equal the `tenant` claim of the token. */
+                    "x-stella-tenant": string;
+                };
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Error envelope (docs/errors.md). */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Released */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Error envelope (docs/errors.md). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/exports/runs/{id}/verify": {
         parameters: {
             query?: never;
@@ -4610,6 +5095,564 @@ export interface paths {
                 };
                 /** @description Error envelope (docs/errors.md). */
                 409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/exports/schedules": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List export schedules (optionally of one profile) */
+        get: {
+            parameters: {
+                query?: {
+                    profileId?: string;
+                };
+                header: {
+                    /** @description Tenant id; must equal the `tenant` claim of the token. */
+                    "x-stella-tenant": string;
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Error envelope (docs/errors.md). */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            items: {
+                                /** Format: date-time */
+                                createdAt: string;
+                                createdBy: string;
+                                cron?: string;
+                                enabled: boolean;
+                                event?: {
+                                    kinds: string[];
+                                    quietPeriod: string;
+                                };
+                                id: string;
+                                /** Format: date-time */
+                                lastFireAt?: string;
+                                lastRunId?: string;
+                                /** @enum {string} */
+                                missedFires: "skip" | "catchUpOnce";
+                                name: string;
+                                /** Format: date-time */
+                                nextFireAt?: string;
+                                profileId: string;
+                                /** @description Set when a fire found the profile deleted: the schedule fires no more until replaced (PUT). */
+                                suspended?: {
+                                    code: string;
+                                    message: string;
+                                };
+                                timeZone?: string;
+                                /** Format: date-time */
+                                updatedAt: string;
+                            }[];
+                        };
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        /** Create an export schedule (cron in a time zone, or an event trigger) for a profile */
+        post: {
+            parameters: {
+                query?: never;
+                header: {
+                    /** @description Retrying with the same key and body answers the first response again; the same key with another body is 409 IDEMPOTENCY_KEY_CONFLICT. */
+                    "idempotency-key"?: string;
+                    /** @description Tenant id; must equal the `tenant` claim of the token. */
+                    "x-stella-tenant": string;
+                };
+                path?: never;
+                cookie?: never;
+            };
+            /** @description Exactly one trigger: `cron` + `timeZone`, or `event`. Validated as a whole: every problem is listed in one EXPORT_SCHEDULE_INVALID (an invalid cron names its field in `cronField`). */
+            requestBody: {
+                content: {
+                    /**
+                     * @example {
+                     *       "profileId": "01JABCDEFGHJKMNPQRSTVWXYZ0",
+                     *       "name": "nightly",
+                     *       "cron": "0 2 * * *",
+                     *       "timeZone": "Europe/Berlin"
+                     *     }
+                     */
+                    "application/json": {
+                        /** @description Five fields (minute hour day-of-month month day-of-week) or six (seconds first); `@hourly`-style nicknames. Fires no more often than STELLA_EXPORT_SCHEDULE_MIN_INTERVAL_S. */
+                        cron?: string;
+                        /** @default true */
+                        enabled?: boolean;
+                        /** @description Fire when the ledger head of these source kinds moved and then stayed put for `quietPeriod` (debounce). */
+                        event?: {
+                            kinds: ("advisory" | "vex" | "sbom" | "finding" | "policy" | "artifact")[];
+                            /** @description ISO 8601 duration (days, hours, minutes, seconds), e.g. `PT5M`. */
+                            quietPeriod: string;
+                        };
+                        /**
+                         * @description Cron fires missed while no scheduler ran (older than STELLA_EXPORT_MISSED_FIRE_GRACE_MS when found): `skip` records them and runs nothing, `catchUpOnce` runs once for the latest.
+                         * @default skip
+                         * @enum {string}
+                         */
+                        missedFires?: "skip" | "catchUpOnce";
+                        name?: string;
+                        profileId: string;
+                        /** @description IANA time zone the cron is read in (required with `cron`), e.g. `UTC`. */
+                        timeZone?: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Error envelope (docs/errors.md). */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Default Response */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** Format: date-time */
+                            createdAt: string;
+                            createdBy: string;
+                            cron?: string;
+                            enabled: boolean;
+                            event?: {
+                                kinds: string[];
+                                quietPeriod: string;
+                            };
+                            id: string;
+                            /** Format: date-time */
+                            lastFireAt?: string;
+                            lastRunId?: string;
+                            /** @enum {string} */
+                            missedFires: "skip" | "catchUpOnce";
+                            name: string;
+                            /** Format: date-time */
+                            nextFireAt?: string;
+                            profileId: string;
+                            /** @description Set when a fire found the profile deleted: the schedule fires no more until replaced (PUT). */
+                            suspended?: {
+                                code: string;
+                                message: string;
+                            };
+                            timeZone?: string;
+                            /** Format: date-time */
+                            updatedAt: string;
+                        };
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/exports/schedules/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One export schedule: its trigger, next fire, last run, suspension */
+        get: {
+            parameters: {
+                query?: never;
+                header: {
+                    /** @description Tenant id; must equal the `tenant` claim of the token. */
+                    "x-stella-tenant": string;
+                };
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Error envelope (docs/errors.md). */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** Format: date-time */
+                            createdAt: string;
+                            createdBy: string;
+                            cron?: string;
+                            enabled: boolean;
+                            event?: {
+                                kinds: string[];
+                                quietPeriod: string;
+                            };
+                            id: string;
+                            /** Format: date-time */
+                            lastFireAt?: string;
+                            lastRunId?: string;
+                            /** @enum {string} */
+                            missedFires: "skip" | "catchUpOnce";
+                            name: string;
+                            /** Format: date-time */
+                            nextFireAt?: string;
+                            profileId: string;
+                            /** @description Set when a fire found the profile deleted: the schedule fires no more until replaced (PUT). */
+                            suspended?: {
+                                code: string;
+                                message: string;
+                            };
+                            timeZone?: string;
+                            /** Format: date-time */
+                            updatedAt: string;
+                        };
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        /** Replace an export schedule (its trigger state starts afresh; a suspension is lifted) */
+        put: {
+            parameters: {
+                query?: never;
+                header: {
+                    /** @description Tenant id; must equal the `tenant` claim of the token. */
+                    "x-stella-tenant": string;
+                };
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            /** @description Exactly one trigger: `cron` + `timeZone`, or `event`. Validated as a whole: every problem is listed in one EXPORT_SCHEDULE_INVALID (an invalid cron names its field in `cronField`). */
+            requestBody: {
+                content: {
+                    /**
+                     * @example {
+                     *       "profileId": "01JABCDEFGHJKMNPQRSTVWXYZ0",
+                     *       "name": "nightly",
+                     *       "cron": "0 2 * * *",
+                     *       "timeZone": "Europe/Berlin"
+                     *     }
+                     */
+                    "application/json": {
+                        /** @description Five fields (minute hour day-of-month month day-of-week) or six (seconds first); `@hourly`-style nicknames. Fires no more often than STELLA_EXPORT_SCHEDULE_MIN_INTERVAL_S. */
+                        cron?: string;
+                        /** @default true */
+                        enabled?: boolean;
+                        /** @description Fire when the ledger head of these source kinds moved and then stayed put for `quietPeriod` (debounce). */
+                        event?: {
+                            kinds: ("advisory" | "vex" | "sbom" | "finding" | "policy" | "artifact")[];
+                            /** @description ISO 8601 duration (days, hours, minutes, seconds), e.g. `PT5M`. */
+                            quietPeriod: string;
+                        };
+                        /**
+                         * @description Cron fires missed while no scheduler ran (older than STELLA_EXPORT_MISSED_FIRE_GRACE_MS when found): `skip` records them and runs nothing, `catchUpOnce` runs once for the latest.
+                         * @default skip
+                         * @enum {string}
+                         */
+                        missedFires?: "skip" | "catchUpOnce";
+                        name?: string;
+                        profileId: string;
+                        /** @description IANA time zone the cron is read in (required with `cron`), e.g. `UTC`. */
+                        timeZone?: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Error envelope (docs/errors.md). */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** Format: date-time */
+                            createdAt: string;
+                            createdBy: string;
+                            cron?: string;
+                            enabled: boolean;
+                            event?: {
+                                kinds: string[];
+                                quietPeriod: string;
+                            };
+                            id: string;
+                            /** Format: date-time */
+                            lastFireAt?: string;
+                            lastRunId?: string;
+                            /** @enum {string} */
+                            missedFires: "skip" | "catchUpOnce";
+                            name: string;
+                            /** Format: date-time */
+                            nextFireAt?: string;
+                            profileId: string;
+                            /** @description Set when a fire found the profile deleted: the schedule fires no more until replaced (PUT). */
+                            suspended?: {
+                                code: string;
+                                message: string;
+                            };
+                            timeZone?: string;
+                            /** Format: date-time */
+                            updatedAt: string;
+                        };
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        post?: never;
+        /** Delete an export schedule (it fires no more; its fires and runs stay) */
+        delete: {
+            parameters: {
+                query?: never;
+                header: {
+                    /** @description Tenant id; must equal the `tenant` claim of the token. */
+                    "x-stella-tenant": string;
+                };
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Error envelope (docs/errors.md). */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Deleted */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Error envelope (docs/errors.md). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/exports/schedules/{id}/fires": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A schedule's latest fires, newest first (runs started, missed fires skipped) */
+        get: {
+            parameters: {
+                query?: {
+                    limit?: number;
+                };
+                header: {
+                    /** @description Tenant id; must equal the `tenant` claim of the token. */
+                    "x-stella-tenant": string;
+                };
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Error envelope (docs/errors.md). */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            items: {
+                                /** Format: date-time */
+                                firedAt: string;
+                                /** @description The scheduler leader that fired (`host:pid:random`). */
+                                firedBy: string;
+                                /** @description Event fires: the kinds’ ledger head that triggered it. */
+                                ledgerHead?: string;
+                                /** @description Missed fires folded into this one. */
+                                missed: number;
+                                /** @enum {string} */
+                                outcome: "run" | "skipped";
+                                runId?: string;
+                                /** Format: date-time */
+                                scheduledFor: string;
+                            }[];
+                        };
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                404: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -4984,7 +6027,7 @@ export interface components {
              * @description Stable machine-readable code; see docs/errors.md.
              * @enum {string}
              */
-            code: "ARCHIVE_LIMIT_EXCEEDED" | "ARCHIVE_MALFORMED" | "ARCHIVE_UNSAFE_ENTRY" | "ASN1_MALFORMED" | "AUTH_INVALID_TOKEN" | "AUTH_REQUIRED" | "AUTH_TOKEN_EXPIRED" | "BASE64_INVALID" | "BUS_UNAVAILABLE" | "CONFIG_INVALID" | "CONFLICT" | "DB_TRANSACTION_MISUSE" | "DB_UNAVAILABLE" | "DECRYPT_FAILED" | "DIGEST_INVALID" | "DIGEST_MISMATCH" | "DSSE_MALFORMED" | "DSSE_PAYLOAD_TYPE_MISMATCH" | "DSSE_SIGNATURE_INVALID" | "ENCRYPTION_INVALID" | "EVENT_INVALID" | "EVIDENCE_BLOB_MISSING" | "EVIDENCE_NOT_FOUND" | "EVIDENCE_PURGED" | "EXPECTATION_FAILED" | "EXPORT_ADAPTER_UNKNOWN" | "EXPORT_COMPRESSION_UNSUPPORTED" | "EXPORT_DELTA_BASE_MISMATCH" | "EXPORT_DELTA_INVALID" | "EXPORT_LEASE_EXPIRED" | "EXPORT_PROFILE_INVALID" | "EXPORT_PROFILE_NOT_FOUND" | "EXPORT_RUN_FINISHED" | "EXPORT_RUN_NOT_FINISHED" | "EXPORT_RUN_NOT_FOUND" | "HEADERS_TOO_LARGE" | "HTTP_MALFORMED" | "IDEMPOTENCY_KEY_CONFLICT" | "INTERNAL" | "INTOTO_STATEMENT_INVALID" | "JSON_INVALID" | "KEY_INVALID" | "KEY_NOT_FOUND" | "MALFORMED_JSON" | "MERKLE_EMPTY_TREE" | "MERKLE_INDEX_OUT_OF_RANGE" | "MERKLE_PROOF_INVALID" | "MERKLE_PROOF_MALFORMED" | "METHOD_NOT_ALLOWED" | "METHOD_NOT_IMPLEMENTED" | "MIGRATION_CHECKSUM_MISMATCH" | "MIGRATION_FAILED" | "MIGRATION_INVALID_NAME" | "NOT_FOUND" | "OBJECT_CORRUPT" | "OBJECT_DIGEST_MISMATCH" | "OBJECT_KEY_INVALID" | "OBJECT_NOT_FOUND" | "OBJECT_RANGE_INVALID" | "OBJECT_RETAINED" | "OBJECT_SIZE_MISMATCH" | "OBJECT_STORE_UNAVAILABLE" | "OCI_INVALID" | "OCI_REGISTRY_AUTH" | "OCI_REGISTRY_ERROR" | "PAYLOAD_TOO_LARGE" | "PKCS11_ERROR" | "QUOTA_EXCEEDED" | "REQUEST_TIMEOUT" | "SCOPE_FORBIDDEN" | "SERVICE_UNAVAILABLE" | "SIGNER_URI_INVALID" | "SIGSTORE_BUNDLE_INVALID" | "SOURCE_FORMAT_UNKNOWN" | "SOURCE_GLOBAL_FORBIDDEN" | "SOURCE_RECORD_INVALID" | "SOURCE_RECORD_TOO_LARGE" | "SOURCE_SYNTAX" | "TENANT_FORBIDDEN" | "TENANT_HEADER_MISSING" | "TENANT_INVALID" | "TIMELINE_EXPORT_INVALID" | "TIMELINE_LOG_EMPTY" | "TIMELINE_LOG_UNAVAILABLE" | "TIMESTAMP_INVALID" | "TIMESTAMP_REQUEST_FAILED" | "TLOG_BAD_SIGNATURE" | "TLOG_CHECKPOINT_MALFORMED" | "TLOG_CONSISTENCY_SIZE_MISMATCH" | "TLOG_COSIGNATURE_INVALID" | "TLOG_DUPLICATE_ENTRY" | "TLOG_ENTRY_INVALID" | "TLOG_KEY_INVALID" | "TLOG_NOTE_MALFORMED" | "TLOG_ORIGIN_MISMATCH" | "TLOG_PATH_INVALID" | "TLOG_ROLLBACK" | "TLOG_SEQUENCER_BUSY" | "TLOG_TILE_MISMATCH" | "TLOG_TILE_MISSING" | "TLOG_UNKNOWN_KEY" | "TLOG_WITNESS_QUORUM" | "TLOG_WITNESS_STATE_INVALID" | "TUF_EXPIRED" | "TUF_INVALID" | "UNSUPPORTED_MEDIA_TYPE" | "VALIDATION_FAILED";
+            code: "ARCHIVE_LIMIT_EXCEEDED" | "ARCHIVE_MALFORMED" | "ARCHIVE_UNSAFE_ENTRY" | "ASN1_MALFORMED" | "AUTH_INVALID_TOKEN" | "AUTH_REQUIRED" | "AUTH_TOKEN_EXPIRED" | "BASE64_INVALID" | "BUS_UNAVAILABLE" | "CONFIG_INVALID" | "CONFLICT" | "DB_TRANSACTION_MISUSE" | "DB_UNAVAILABLE" | "DECRYPT_FAILED" | "DIGEST_INVALID" | "DIGEST_MISMATCH" | "DSSE_MALFORMED" | "DSSE_PAYLOAD_TYPE_MISMATCH" | "DSSE_SIGNATURE_INVALID" | "ENCRYPTION_INVALID" | "EVENT_INVALID" | "EVIDENCE_BLOB_MISSING" | "EVIDENCE_NOT_FOUND" | "EVIDENCE_PURGED" | "EXPECTATION_FAILED" | "EXPORT_ADAPTER_UNKNOWN" | "EXPORT_COMPRESSION_UNSUPPORTED" | "EXPORT_DELTA_BASE_MISMATCH" | "EXPORT_DELTA_INVALID" | "EXPORT_HOLD_NOT_FOUND" | "EXPORT_LEASE_EXPIRED" | "EXPORT_PROFILE_INVALID" | "EXPORT_PROFILE_NOT_FOUND" | "EXPORT_RETENTION_INVALID" | "EXPORT_RUN_FINISHED" | "EXPORT_RUN_HELD" | "EXPORT_RUN_NOT_FINISHED" | "EXPORT_RUN_NOT_FOUND" | "EXPORT_SCHEDULE_INVALID" | "EXPORT_SCHEDULE_NOT_FOUND" | "HEADERS_TOO_LARGE" | "HTTP_MALFORMED" | "IDEMPOTENCY_KEY_CONFLICT" | "INTERNAL" | "INTOTO_STATEMENT_INVALID" | "JSON_INVALID" | "KEY_INVALID" | "KEY_NOT_FOUND" | "MALFORMED_JSON" | "MERKLE_EMPTY_TREE" | "MERKLE_INDEX_OUT_OF_RANGE" | "MERKLE_PROOF_INVALID" | "MERKLE_PROOF_MALFORMED" | "METHOD_NOT_ALLOWED" | "METHOD_NOT_IMPLEMENTED" | "MIGRATION_CHECKSUM_MISMATCH" | "MIGRATION_FAILED" | "MIGRATION_INVALID_NAME" | "NOT_FOUND" | "OBJECT_CORRUPT" | "OBJECT_DIGEST_MISMATCH" | "OBJECT_KEY_INVALID" | "OBJECT_NOT_FOUND" | "OBJECT_RANGE_INVALID" | "OBJECT_RETAINED" | "OBJECT_SIZE_MISMATCH" | "OBJECT_STORE_UNAVAILABLE" | "OCI_INVALID" | "OCI_REGISTRY_AUTH" | "OCI_REGISTRY_ERROR" | "PAYLOAD_TOO_LARGE" | "PKCS11_ERROR" | "QUOTA_EXCEEDED" | "REQUEST_TIMEOUT" | "SCOPE_FORBIDDEN" | "SERVICE_UNAVAILABLE" | "SIGNER_URI_INVALID" | "SIGSTORE_BUNDLE_INVALID" | "SOURCE_FORMAT_UNKNOWN" | "SOURCE_GLOBAL_FORBIDDEN" | "SOURCE_RECORD_INVALID" | "SOURCE_RECORD_TOO_LARGE" | "SOURCE_SYNTAX" | "TENANT_FORBIDDEN" | "TENANT_HEADER_MISSING" | "TENANT_INVALID" | "TIMELINE_EXPORT_INVALID" | "TIMELINE_LOG_EMPTY" | "TIMELINE_LOG_UNAVAILABLE" | "TIMESTAMP_INVALID" | "TIMESTAMP_REQUEST_FAILED" | "TLOG_BAD_SIGNATURE" | "TLOG_CHECKPOINT_MALFORMED" | "TLOG_CONSISTENCY_SIZE_MISMATCH" | "TLOG_COSIGNATURE_INVALID" | "TLOG_DUPLICATE_ENTRY" | "TLOG_ENTRY_INVALID" | "TLOG_KEY_INVALID" | "TLOG_NOTE_MALFORMED" | "TLOG_ORIGIN_MISMATCH" | "TLOG_PATH_INVALID" | "TLOG_ROLLBACK" | "TLOG_SEQUENCER_BUSY" | "TLOG_TILE_MISMATCH" | "TLOG_TILE_MISSING" | "TLOG_UNKNOWN_KEY" | "TLOG_WITNESS_QUORUM" | "TLOG_WITNESS_STATE_INVALID" | "TUF_EXPIRED" | "TUF_INVALID" | "UNSUPPORTED_MEDIA_TYPE" | "VALIDATION_FAILED";
             /** @description Structured, code-specific details (e.g. validation problems). */
             details?: unknown;
             /** @description Human-readable explanation; wording may change. */

@@ -47,6 +47,7 @@ describe('cross-tenant matrix on PostgreSQL RLS: every Export Center route', { s
   let profile: { id: string; version: number };
   let runA: any;
   let etagA: string;
+  let scheduleA: { id: string };
 
   /** POST /v1/sources/{kind} with a raw body (a dataset file) as `tenant`. */
   const importBody = async (tenant: string, kind: string, body: Buffer | string, query = '', type?: string) => {
@@ -134,6 +135,18 @@ describe('cross-tenant matrix on PostgreSQL RLS: every Export Center route', { s
     runA = await waitForRun(h, A, r.body.id);
     assert.equal(runA.status, 'succeeded', JSON.stringify(runA));
     etagA = `"${runA.result.archive.digest}"`;
+    // Issue #11: a schedule, a retention policy (keeps far more than exists) and a legal hold of acme's.
+    const s = await h.call(A, 'POST', '/v1/exports/schedules', {
+      profileId: profile.id,
+      cron: '0 3 * * *',
+      timeZone: 'UTC',
+    });
+    assert.equal(s.status, 201, JSON.stringify(s.body));
+    scheduleA = s.body;
+    const ret = await h.call(A, 'PUT', `/v1/exports/profiles/${profile.id}/retention`, { keepLast: 100 });
+    assert.equal(ret.status, 200, JSON.stringify(ret.body));
+    const hold = await h.call(A, 'POST', `/v1/exports/runs/${runA.id}/hold`, { reason: 'acme case' });
+    assert.equal(hold.status, 201, JSON.stringify(hold.body));
   });
   after(async () => {
     await h?.close();
@@ -183,8 +196,36 @@ describe('cross-tenant matrix on PostgreSQL RLS: every Export Center route', { s
       { path: (id) => `/v1/exports/runs/${id}/verify` },
       { path: (id) => `/v1/exports/runs/${id}/verify?format=sse` },
     ],
+    'GET /v1/exports/profiles/{id}/retention': [{ path: (id) => `/v1/exports/profiles/${id}/retention` }],
+    'PUT /v1/exports/profiles/{id}/retention': [
+      { path: (id) => `/v1/exports/profiles/${id}/retention`, body: { keepLast: 1 } },
+    ],
+    'DELETE /v1/exports/profiles/{id}/retention': [{ path: (id) => `/v1/exports/profiles/${id}/retention` }],
+    'POST /v1/exports/runs/{id}/hold': [{ path: (id) => `/v1/exports/runs/${id}/hold`, body: { reason: 'b' } }],
+    'DELETE /v1/exports/runs/{id}/hold': [{ path: (id) => `/v1/exports/runs/${id}/hold` }],
+    'GET /v1/exports/schedules/{id}': [{ path: (id) => `/v1/exports/schedules/${id}` }],
+    'GET /v1/exports/schedules/{id}/fires': [{ path: (id) => `/v1/exports/schedules/${id}/fires` }],
+    'PUT /v1/exports/schedules/{id}': [
+      {
+        path: (id) => `/v1/exports/schedules/${id}`,
+        body: { profileId: MISSING, cron: '0 4 * * *', timeZone: 'UTC' },
+      },
+    ],
+    'DELETE /v1/exports/schedules/{id}': [{ path: (id) => `/v1/exports/schedules/${id}` }],
   };
   const profileIdRoutes = new Set(Object.keys(idRoutes).filter((k) => k.includes('/profiles/')));
+  const scheduleIdRoutes = new Set(Object.keys(idRoutes).filter((k) => k.includes('/schedules/')));
+  /** Whose id a route takes, and the code B gets for A's id and for a missing one alike. */
+  const idOf = (route: string) =>
+    profileIdRoutes.has(route) ? profile.id : scheduleIdRoutes.has(route) ? scheduleA.id : runA.id;
+  const codeOf = (route: string) =>
+    profileIdRoutes.has(route)
+      ? 'EXPORT_PROFILE_NOT_FOUND'
+      : scheduleIdRoutes.has(route)
+        ? 'EXPORT_SCHEDULE_NOT_FOUND'
+        : route === 'DELETE /v1/exports/runs/{id}/hold'
+          ? 'EXPORT_HOLD_NOT_FOUND'
+          : 'EXPORT_RUN_NOT_FOUND';
   /** Routes without an id in the path: covered by their own tests below. */
   const collectionRoutes = [
     'GET /v1/sources',
@@ -197,6 +238,10 @@ describe('cross-tenant matrix on PostgreSQL RLS: every Export Center route', { s
     // Reads only the uploaded bytes and the service's public key, no tenant row
     // (cli/src/commands/export-verify-api.test.ts); here: the 403/400 tenant-header checks.
     'POST /v1/exports/verify',
+    'GET /v1/exports/schedules',
+    'POST /v1/exports/schedules',
+    'POST /v1/exports/retention/prune',
+    'GET /v1/exports/retention/pruned',
   ];
 
   test('every Export Center route of the served OpenAPI document has a row in this matrix', async () => {
@@ -213,7 +258,7 @@ describe('cross-tenant matrix on PostgreSQL RLS: every Export Center route', { s
   test("A's profile and run ids: 404 for B with the body of a missing id, on every id route and variant", async () => {
     for (const [route, probes] of Object.entries(idRoutes)) {
       const method = route.split(' ')[0]!;
-      const id = profileIdRoutes.has(route) ? profile.id : runA.id;
+      const id = idOf(route);
       for (const probe of probes) {
         const headers = probe.headers
           ? Object.fromEntries(Object.entries(probe.headers).map(([k, v]) => [k, v.replace('<etag>', etagA)]))
@@ -228,10 +273,7 @@ describe('cross-tenant matrix on PostgreSQL RLS: every Export Center route', { s
         const absent = await h.call(B, method, probe.path(MISSING), probe.body, headers);
         const what = `${method} ${probe.path('<id>')} ${JSON.stringify(probe.headers ?? {})}`;
         assert.equal(foreign.status, 404, what);
-        assert.equal(
-          foreign.body.code,
-          profileIdRoutes.has(route) ? 'EXPORT_PROFILE_NOT_FOUND' : 'EXPORT_RUN_NOT_FOUND',
-        );
+        assert.equal(foreign.body.code, codeOf(route), what);
         assert.equal(shape(foreign.body, id), shape(absent.body, MISSING), what);
         assert.equal(foreign.headers.get('etag'), null, `${what}: no ETag leaks`);
         assert.equal(foreign.headers.get('x-stella-export-run'), null, what);
@@ -286,6 +328,19 @@ describe('cross-tenant matrix on PostgreSQL RLS: every Export Center route', { s
       assert.ok(!text.includes(profile.id) && !text.includes(runA.id), `${path} shows an acme id`);
     }
     assert.deepEqual((await h.call(B, 'GET', `/v1/exports/runs?profileId=${profile.id}`)).body.items, []);
+    // Schedules and retention (issue #11): B cannot schedule A's profile, sees none of A's schedules,
+    // and B's prune and pruned-run log are B's alone.
+    const schedB = await h.call(B, 'POST', '/v1/exports/schedules', {
+      profileId: profile.id,
+      cron: '0 3 * * *',
+      timeZone: 'UTC',
+    });
+    assert.equal(schedB.status, 404);
+    assert.equal(schedB.body.code, 'EXPORT_PROFILE_NOT_FOUND');
+    for (const path of ['/v1/exports/schedules', `/v1/exports/schedules?profileId=${profile.id}`])
+      assert.deepEqual((await h.call(B, 'GET', path)).body.items, [], path);
+    assert.deepEqual((await h.call(B, 'POST', '/v1/exports/retention/prune')).body, { pruned: [], objectsDeleted: 0 });
+    assert.deepEqual((await h.call(B, 'GET', '/v1/exports/retention/pruned')).body.items, []);
     // A's list cursor means nothing to B: its page is B's own (empty) set, not A's.
     const pageA = await h.call(A, 'GET', '/v1/exports/runs?limit=1');
     assert.equal(pageA.body.items[0].id, runA.id);
@@ -391,6 +446,14 @@ describe('cross-tenant matrix on PostgreSQL RLS: every Export Center route', { s
     assert.equal((await h.call(A, 'GET', `/v1/exports/profiles/${profile.id}/versions`)).body.items.length, 1);
     const r = await h.call(A, 'GET', `/v1/exports/runs/${runA.id}`);
     assert.deepEqual([r.body.status, r.body.cancelRequested], ['succeeded', false]);
+    // B's DELETE/PUT of A's schedule, retention and hold changed nothing.
+    const sch = await h.call(A, 'GET', `/v1/exports/schedules/${scheduleA.id}`);
+    assert.deepEqual([sch.status, sch.body.cron], [200, '0 3 * * *']);
+    assert.equal((await h.call(A, 'GET', `/v1/exports/profiles/${profile.id}/retention`)).body.keepLast, 100);
+    const held = await h.db.withTenant(A, (tx) =>
+      tx.query('SELECT 1 FROM export_center.export_holds WHERE run_id = $1', [runA.id]),
+    );
+    assert.equal(held.rowCount, 1, "acme's hold survived globex's DELETE");
 
     const tables = (
       await h.db.query<{ table: string; rls: boolean; forced: boolean }>(
@@ -426,11 +489,7 @@ describe('cross-tenant matrix on PostgreSQL RLS: every Export Center route', { s
     const routes: [string, string, unknown?][] = [
       ...Object.entries(idRoutes).map(
         ([route, probes]) =>
-          [
-            route.split(' ')[0]!,
-            probes[0]!.path(route.includes('/profiles/') ? profile.id : runA.id),
-            probes[0]!.body,
-          ] as [string, string, unknown?],
+          [route.split(' ')[0]!, probes[0]!.path(idOf(route)), probes[0]!.body] as [string, string, unknown?],
       ),
       ['GET', '/v1/sources'],
       ['POST', '/v1/sources/vex', {}],
@@ -440,6 +499,10 @@ describe('cross-tenant matrix on PostgreSQL RLS: every Export Center route', { s
       ['POST', '/v1/exports/runs', { profileId: profile.id }],
       ['POST', '/v1/exports/plan', { profileId: profile.id }],
       ['POST', '/v1/exports/verify', {}],
+      ['GET', '/v1/exports/schedules'],
+      ['POST', '/v1/exports/schedules', { profileId: profile.id, cron: '0 5 * * *', timeZone: 'UTC' }],
+      ['POST', '/v1/exports/retention/prune'],
+      ['GET', '/v1/exports/retention/pruned'],
     ];
     assert.equal(routes.length, Object.keys(idRoutes).length + collectionRoutes.length);
     for (const [method, path, json] of routes) {

@@ -8,6 +8,7 @@ import type { ObjectStore } from '@stella/platform/object-store';
 import type { CreateStagingSink, SealExportBundle } from '../bundle/export-bundle.js';
 import type { AdapterLookup } from '../profiles/profile.js';
 import type { OpenLedger } from '../sources/source-record.js';
+import type { ExportMetrics } from '../metrics.js';
 import type { ExportSettings } from '../settings.js';
 
 export interface ExportEngine {
@@ -35,4 +36,6 @@ export interface RunEnv {
   readonly log: RunLog;
   /** Where staging directories are made (default: the OS temp dir). */
   readonly workDir?: string;
+  /** Counts attempt outcomes (src/metrics.ts); absent in tests that do not look. */
+  readonly metrics?: ExportMetrics;
 }

@@ -18,6 +18,7 @@ import type { Queryable } from '@stella/platform/db';
 import { resolveSigner } from '@stella/platform/keys';
 import { unknownAdapterMessage } from '../adapters/adapter.js';
 import type { StagingSink } from '../bundle/export-bundle.js';
+import { countRun } from '../metrics.js';
 import { getProfile } from '../profiles/profile.repository.js';
 import { runArchiveKey } from '../settings.js';
 import { SOURCE_KINDS } from '../sources/source-record.js';
@@ -242,6 +243,7 @@ export async function executeClaimedRun(env: RunEnv, claim: ClaimedRun, shutdown
       return true;
     });
     if (!recorded) log.warn({ runId, tenant, attempt }, 'export run lost its lease before it could be recorded');
+    else countRun(env.metrics, 'succeeded');
   } catch (err) {
     const why = abort.signal.aborted && abort.signal.reason instanceof RunAborted ? abort.signal.reason.why : undefined;
     await settle(env, claim, why, err).catch((e: unknown) =>
@@ -274,9 +276,12 @@ async function settle(env: RunEnv, claim: ClaimedRun, why: AbortWhy | undefined,
     return;
   }
   if (why === 'cancel') {
-    await inTenant(async (tx) => {
-      if (await markCancelled(tx, runId, leaseOwner)) await recordCancelled(tx, runId, attempt);
+    const cancelled = await inTenant(async (tx) => {
+      if (!(await markCancelled(tx, runId, leaseOwner))) return false;
+      await recordCancelled(tx, runId, attempt);
+      return true;
     });
+    if (cancelled) countRun(env.metrics, 'cancelled');
     return;
   }
   const failure = classifyFailure(err);
@@ -284,14 +289,21 @@ async function settle(env: RunEnv, claim: ClaimedRun, why: AbortWhy | undefined,
     { err, runId, tenant, attempt, failure },
     'export run failed',
   );
-  await inTenant(async (tx) => {
+  const outcome = await inTenant(async (tx) => {
     const run = await getRun(tx, runId);
     if (failure.class === 'transient' && attempt < run.max_attempts) {
       const delayMs = retryDelayMs(env.settings.retryBaseMs, attempt);
-      if (await requeue(tx, runId, leaseOwner, { delayMs, countAttempt: true }))
+      if (await requeue(tx, runId, leaseOwner, { delayMs, countAttempt: true })) {
         await appendEvent(tx, runId, 'status', { status: 'queued', attempt, retryInMs: delayMs, failure });
-      return;
+        return 'retried' as const;
+      }
+      return undefined;
     }
-    if (await markFailed(tx, runId, leaseOwner, failure)) await recordFailure(tx, tenant, runId, failure, attempt);
+    if (await markFailed(tx, runId, leaseOwner, failure)) {
+      await recordFailure(tx, tenant, runId, failure, attempt);
+      return 'failed' as const;
+    }
+    return undefined;
   });
+  if (outcome) countRun(env.metrics, outcome, failure.class);
 }

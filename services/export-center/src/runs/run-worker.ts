@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { BackgroundWorker } from '@stella/platform/service';
 import type { RunEnv } from './export-engine.js';
+import { countRun } from '../metrics.js';
 import { executeClaimedRun, recordCancelled, recordFailure } from './run-executor.js';
 import { claimNextRun, deadLeases, getRun, markCancelled, markFailed } from './run.repository.js';
 
@@ -28,7 +29,7 @@ export async function sweepDeadLeases(env: RunEnv): Promise<number> {
       if (run.cancel_requested) {
         if (!(await markCancelled(tx, runId, null))) return false;
         await recordCancelled(tx, runId, run.attempts);
-        return true;
+        return 'cancelled' as const;
       }
       const failure = {
         class: 'transient' as const,
@@ -37,9 +38,16 @@ export async function sweepDeadLeases(env: RunEnv): Promise<number> {
       };
       if (!(await markFailed(tx, runId, null, failure))) return false;
       await recordFailure(tx, tenant, runId, failure, run.attempts);
-      return true;
+      return 'failed' as const;
     });
-    if (done) settled++;
+    if (done) {
+      settled++;
+      countRun(
+        env.metrics,
+        done === 'cancelled' ? 'cancelled' : 'failed',
+        done === 'cancelled' ? undefined : 'transient',
+      );
+    }
   }
   return settled;
 }

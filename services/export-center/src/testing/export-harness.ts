@@ -16,6 +16,7 @@ import { openObjectStore, type ObjectStore } from '@stella/platform/object-store
 import { createTenantContexts, type BackgroundWorker, type ServiceDeps } from '@stella/platform/service';
 import { tempDir } from '@stella/testkit';
 import type { ExportEngine, RunEnv } from '../runs/export-engine.js';
+import { exportMetrics } from '../metrics.js';
 import { exportRunWorker } from '../runs/run-worker.js';
 import { createExportCenterService } from '../service.js';
 import { exportSettings } from '../settings.js';
@@ -114,6 +115,7 @@ export async function startExportHarness(o: ExportHarnessOptions): Promise<Expor
       engine: o.engine,
       settings: exportSettings(deps.settings),
       log: process.env.STELLA_TEST_LOG ? console : quiet,
+      metrics: exportMetrics(deps.metrics),
     };
     const token = (tenant: string, scopes: readonly Scope[] = SCOPES) =>
       issuer.mint({ tenant, subject: `user@${tenant}`, scopes: [...scopes], ttlSeconds: 600 });
