@@ -117,8 +117,18 @@ describe(
 
         /** Every fire so far: each one run, distinct, 2 s apart, no gaps; and the runs match the fires. */
         const checkFires = async (r: Replica) => {
-          const fires = (await callOn(r, `/v1/exports/schedules/${sched.body.id}/fires?limit=500`)).items as any[];
-          const runs = (await callOn(r, `/v1/exports/runs?profileId=${profile.body.id}&limit=200`)).items as any[];
+          // Fires keep coming while we read: take the runs between two equal reads of the fires,
+          // so both lists describe the same moment (a fire and its run commit together).
+          const readFires = async () =>
+            (await callOn(r, `/v1/exports/schedules/${sched.body.id}/fires?limit=500`)).items as any[];
+          let fires = await readFires();
+          let runs: any[] = [];
+          for (let attempt = 0; attempt < 10; attempt++) {
+            runs = (await callOn(r, `/v1/exports/runs?profileId=${profile.body.id}&limit=200`)).items as any[];
+            const again = await readFires();
+            if (again.length === fires.length) break;
+            fires = again;
+          }
           const times = fires.map((f) => Date.parse(f.scheduledFor)).sort((x, y) => x - y);
           for (let i = 1; i < times.length; i++)
             assert.equal(times[i]! - times[i - 1]!, 2000, 'fires every 2 s, none missing or doubled');
