@@ -72,7 +72,8 @@ export const EVIDENCE_VARIABLES: readonly ConfigVariable[] = [
       'docs/evidence/transparency-log.md). Fixed once a tenant has a log: changing it makes that log TLOG_ORIGIN_MISMATCH.',
     parse: (raw) => {
       const v = raw.trim();
-      if (!/^[!-*,-~]{1,200}$/.test(v)) throw new ConfigProblem('expected 1–200 printable ASCII characters, no space or +');
+      if (!/^[!-*,-~]{1,200}$/.test(v))
+        throw new ConfigProblem('expected 1–200 printable ASCII characters, no space or +');
       return v;
     },
   },

@@ -33,7 +33,14 @@ export interface SequencePassResult {
 export class LogSequencer {
   private readonly logs = new Map<string, Promise<{ log: TransparencyLog; close: () => Promise<void> }>>();
 
-  constructor(private readonly deps: LogDeps) {}
+  constructor(
+    private readonly deps: LogDeps,
+    private readonly onError: (err: unknown, tenant: string) => void = () => undefined,
+  ) {}
+
+  private failed(tenant: string, err: unknown): void {
+    this.onError(err, tenant);
+  }
 
   private logOf(tenant: string): Promise<TransparencyLog> {
     let p = this.logs.get(tenant);
@@ -66,6 +73,19 @@ export class LogSequencer {
     const db: Db = this.deps.db;
     let forwarded = 0;
     for (;;) {
+      // Logs are opened (and created) before the transaction: the pool is not to be used inside it.
+      const queued = await db.query<{ tenant_id: string }>(
+        'SELECT DISTINCT tenant_id FROM evidence_locker.log_entries WHERE NOT forwarded',
+      );
+      if (queued.rows.length === 0) break;
+      const open = new Map<string, TransparencyLog>();
+      // One tenant's broken log (origin changed, key unusable) must not hold up the others.
+      for (const { tenant_id: tenant } of queued.rows)
+        await this.logOf(tenant).then(
+          (log) => open.set(tenant, log),
+          (err) => this.failed(tenant, err),
+        );
+      if (open.size === 0) break;
       const n = await db.transaction(async (tx) => {
         const r = await tx.query<{ tenant_id: string; entry_digest: string; entry: Buffer }>(
           `SELECT tenant_id, entry_digest, entry FROM evidence_locker.log_entries WHERE NOT forwarded
@@ -75,7 +95,8 @@ export class LogSequencer {
         const byTenant = new Map<string, typeof r.rows>();
         for (const row of r.rows) byTenant.set(row.tenant_id, [...(byTenant.get(row.tenant_id) ?? []), row]);
         for (const [tenant, rows] of byTenant) {
-          const log = await this.logOf(tenant);
+          const log = open.get(tenant);
+          if (!log) continue; // queued after the tenant list was read: the next round takes it
           await log.appendMany(
             rows.map((x) => new Uint8Array(x.entry)),
             { via: tx },
@@ -85,10 +106,10 @@ export class LogSequencer {
             [tenant, rows.map((x) => x.entry_digest)],
           );
         }
-        return r.rows.length;
+        return [...byTenant].filter(([t]) => open.has(t)).reduce((k, [, rows]) => k + rows.length, 0);
       });
       forwarded += n;
-      if (n < FORWARD_BATCH) break;
+      if (n === 0) break;
     }
 
     const integrated = new Map<string, { entries: number; size: number }>();
@@ -97,7 +118,13 @@ export class LogSequencer {
       'SELECT DISTINCT tenant_id FROM evidence_locker.log_entries WHERE log_index IS NULL AND forwarded',
     );
     for (const { tenant_id: tenant } of waiting.rows) {
-      const log = await this.logOf(tenant);
+      let log: TransparencyLog;
+      try {
+        log = await this.logOf(tenant);
+      } catch (err) {
+        this.failed(tenant, err);
+        continue;
+      }
       for (;;) {
         const r = await log.integrate();
         if (r.busy || r.integrated === 0) break;
@@ -132,7 +159,7 @@ export function logSequencerWorker(
   let stopped = false;
   let wake: (() => void) | undefined;
   let loop: Promise<void> | undefined;
-  const seq = new LogSequencer(deps);
+  const seq = new LogSequencer(deps, (err) => deps.onError(err));
   return {
     name: 'evidence-log-sequencer',
     start() {

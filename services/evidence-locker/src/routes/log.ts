@@ -387,4 +387,3 @@ export function logRoutes(deps: ServiceDeps) {
     );
   };
 }
-
