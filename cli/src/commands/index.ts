@@ -22,6 +22,8 @@ export async function allCommands(): Promise<CommandSpec[]> {
     // stella export … (online); `export verify` (offline) is export-verify.js above.
     import('./export.js'),
     import('./sources.js'),
+    // stella log … (offline transparency-log checks); further `log` subcommands add their module here.
+    import('./log.js'),
   ]);
   return modules.flatMap((m) => m.commands).sort((a, b) => a.name.localeCompare(b.name));
 }

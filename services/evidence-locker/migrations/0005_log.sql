@@ -42,3 +42,12 @@ CREATE POLICY tenant_isolation ON evidence_locker.log_entries TO ${app_role}
   WITH CHECK (tenant_id = current_setting('app.tenant_id', true));
 -- The sequencer (owner role) drains every tenant's queue and writes indexes back.
 CREATE POLICY log_sequencer ON evidence_locker.log_entries TO CURRENT_USER USING (true) WITH CHECK (true);
+
+-- bundle.tgz with its log proof (docs/evidence/transparency-log.md "bundle.tgz"): once the seal
+-- entry is integrated, downloads carry log/ files proving it in the checkpoint that integrated
+-- it. Those bytes are a pure function of the bundle and that checkpoint, so they never change;
+-- their digest and size are computed on the first such download and kept here for the ETag.
+ALTER TABLE evidence_locker.bundles
+  ADD COLUMN log_archive_digest text CHECK (log_archive_digest ~ '^sha256:[0-9a-f]{64}$'),
+  ADD COLUMN log_archive_size bigint CHECK (log_archive_size > 0),
+  ADD CHECK ((log_archive_digest IS NULL) = (log_archive_size IS NULL));

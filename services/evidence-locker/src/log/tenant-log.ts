@@ -83,3 +83,27 @@ export function openTenantLogView(deps: LogDeps, tenant: string): Promise<Transp
     signers: [READ_ONLY],
   });
 }
+
+/** What routes need of the tenant logs: read views and the (cached) verifier key of an origin. */
+export class LogAccess {
+  private readonly vkeys = new Map<string, Promise<string>>();
+
+  constructor(readonly deps: LogDeps) {}
+
+  view(tenant: string): Promise<TransparencyLog> {
+    return openTenantLogView(this.deps, tenant);
+  }
+
+  verifierKey(origin: string): Promise<string> {
+    let p = this.vkeys.get(origin);
+    if (!p) {
+      p = noteSigner(this.deps.signingKey, origin).then(async (s) => {
+        await s.close();
+        return s.verifierKey;
+      });
+      this.vkeys.set(origin, p);
+      p.catch(() => this.vkeys.delete(origin));
+    }
+    return p;
+  }
+}

@@ -16,7 +16,7 @@ import { errorResponses, ifNoneMatchHits, tenantRoute, type StellaApp } from '@s
 import type { ServiceDeps } from '@stella/platform/service';
 import type { PublishedCheckpoint, TransparencyLog } from '@stella/platform/tlog';
 import { bundleEntries, entriesByDigest, proveRows } from '../log/log-proofs.js';
-import { noteSigner, openTenantLogView, type LogDeps } from '../log/tenant-log.js';
+import { LogAccess } from '../log/tenant-log.js';
 import { loadTombstone } from '../retention/tombstone-view.js';
 import { evidenceSettings } from '../settings.js';
 import { BUNDLE_ID_PATTERN, DIGEST_PATTERN, TAG } from './schemas.js';
@@ -144,26 +144,14 @@ function emptyLog(): StellaError {
 
 export function logRoutes(deps: ServiceDeps) {
   const settings = evidenceSettings(deps.settings);
-  const logDeps: LogDeps = {
+  const access = new LogAccess({
     db: deps.db,
     store: deps.store,
     signingKey: deps.signingKey,
     originPrefix: settings.logOrigin,
-  };
-  const vkeys = new Map<string, Promise<string>>();
-  const verifierKey = (origin: string): Promise<string> => {
-    let p = vkeys.get(origin);
-    if (!p) {
-      p = noteSigner(deps.signingKey, origin).then(async (s) => {
-        await s.close();
-        return s.verifierKey;
-      });
-      vkeys.set(origin, p);
-      p.catch(() => vkeys.delete(origin));
-    }
-    return p;
-  };
-  const viewOf = (tenant: string): Promise<TransparencyLog> => openTenantLogView(logDeps, tenant);
+  });
+  const verifierKey = (origin: string) => access.verifierKey(origin);
+  const viewOf = (tenant: string): Promise<TransparencyLog> => access.view(tenant);
   const latest = async (log: TransparencyLog): Promise<PublishedCheckpoint & { note: string }> => {
     const cp = await log.checkpoint();
     if (!cp.note) throw emptyLog();
