@@ -610,6 +610,14 @@ describe('evidence transparency log on PostgreSQL', { skip: (await needService('
         ['consistency', 'pass'],
       ],
     );
+    // Rollback: a bundle sealed after the checkpoint held is not in it (the held one predates it).
+    const y = (await h.seal(tenant, 'job', 'cli-3')) as { bundleId: string };
+    await seq.pass();
+    await writeFile(join(dir, 'later.tgz'), (await download(y.bundleId)).bytes);
+    await fails(
+      ['evidence', 'verify', '--checkpoint', 'held.note', '--log-key', 'log.vkey', 'later.tgz'],
+      /log:trusted: TLOG_ROLLBACK/,
+    );
     // A tampered log/checkpoint.txt in the bundle: checksum and log:checkpoint both fail.
     const note = join(out, 'log/checkpoint.txt');
     await writeFile(note, (await readFile(note, 'utf8')).replace(/\n\d+\n/, '\n999\n'));
@@ -645,5 +653,30 @@ describe('evidence transparency log on PostgreSQL', { skip: (await needService('
     await h.rt.store.delete(digest);
     assert.deepEqual(await code('/evidence/log/tile/0/000.p/1'), [500, 'TLOG_TILE_MISSING']);
     assert.deepEqual(await code(`/evidence/log/proof/inclusion?bundleId=${x.bundleId}`), [500, 'TLOG_TILE_MISSING']);
+  });
+});
+
+describe('evidence transparency log with the worker, embedded (PGlite)', () => {
+  test('the sequencer worker integrates a seal by itself; the proof verifies', async () => {
+    const h = await harness({ STELLA_WORKERS: '1', STELLA_EVIDENCE_LOG_INTERVAL_MS: '50' });
+    try {
+      const t = 'embedded';
+      const started = Date.now();
+      const sealed = (await h.seal(t, 'job', 'embedded-1')) as unknown as { bundleId: string; log: { status: string } };
+      assert.equal(sealed.log.status, 'pending');
+      let body: EntriesBody | undefined;
+      while (Date.now() - started < 60_000) {
+        body = await h.json<EntriesBody>(t, 'GET', `/evidence/log/proof/inclusion?bundleId=${sealed.bundleId}`);
+        if (body.entries[0]?.inclusionProof) break;
+        await sleep(50);
+      }
+      assert.ok(body?.entries[0]?.inclusionProof, 'integrated by the worker');
+      checkEntries(body, await h.json<LogInfo>(t, 'GET', '/evidence/log'));
+      const res = await h.call(t, 'GET', `/evidence/${sealed.bundleId}/download`);
+      assert.equal(res.headers.get('x-stella-log-proof'), 'included');
+      await res.arrayBuffer();
+    } finally {
+      await h.close();
+    }
   });
 });
