@@ -396,6 +396,21 @@ describe('evidence transparency log on PostgreSQL', { skip: (await needService('
     );
     assert.equal(after.rows[0]!.n, before.rows[0]!.n);
     assert.equal((await h.json<LogInfo>(t, 'GET', '/evidence/log')).size, size);
+    // The other crash state: integrated, but killed before the indexes were written back.
+    const indexes = async () =>
+      (
+        await h.rt.db.query<{ entry_digest: string; log_index: string | null }>(
+          'SELECT entry_digest, log_index::text AS log_index FROM evidence_locker.log_entries WHERE tenant_id = $1 ORDER BY seq',
+          [t],
+        )
+      ).rows;
+    const was = await indexes();
+    assert.ok(was.every((r) => r.log_index !== null));
+    await h.rt.db.query('UPDATE evidence_locker.log_entries SET log_index = NULL WHERE tenant_id = $1', [t]);
+    const redo = await seq.pass();
+    assert.equal(redo.indexed, was.length);
+    assert.deepEqual(await indexes(), was, 'the same indexes, nothing integrated again');
+    assert.equal((await h.json<LogInfo>(t, 'GET', '/evidence/log')).size, size);
   });
 
   test('bundle.tgz carries the log proof once integrated (deterministic); stella verifies offline (unshare -n)', async (t) => {
