@@ -58,13 +58,16 @@ export function loggedArchive(input: ArchiveInput, extra: { path: string; bytes:
 /** Bytes `start…end` (inclusive) of a stream: for `Range` on an archive that is rebuilt, not stored. */
 export function sliceStream(source: Readable, start: number, end: number): Readable {
   let pos = 0;
+  let ended = false;
   const slicer = new Transform({
     transform(chunk: Buffer, _enc, done) {
+      if (ended) return done(); // chunks already in flight when the range was complete
       const from = Math.max(start - pos, 0);
       const to = Math.min(end + 1 - pos, chunk.length);
       pos += chunk.length;
       if (to > from) this.push(chunk.subarray(from, to));
       if (pos > end) {
+        ended = true;
         this.push(null);
         source.unpipe(slicer);
         source.destroy();

@@ -318,6 +318,7 @@ export function bundleRoutes(deps: ServiceDeps) {
               ...(range ? { range } : {}),
             }
           : await deps.store.get(row.archive_key, range ? { range } : {});
+        // The custody record and event name the bytes actually served (with or without log/).
         row.archive_digest = archive.digest;
         await ctx.transaction(async (tx) => {
           await recordCustody(tx, {
