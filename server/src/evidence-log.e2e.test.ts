@@ -5,105 +5,39 @@
  * checked by our verifiers and by the Go reference code (interop/cmd/tlog-check `serve`: x/mod
  * note/tlog and transparency-dev formats/merkle reading the live HTTP API). The acceptance "purge
  * a bundle → its tombstone is logged, and every earlier checkpoint is still consistent with the
- * new one" is the third test. Tenants apart on every route.
+ * new one" is the third test. Tenants apart on every route. The CLI offline checks:
+ * evidence-log-cli.e2e.test.ts; storage faults and the worker: evidence-log-storage.e2e.test.ts.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { createTestDatabase, goHarness, needGo, needService, needTool, run } from '@stella/testkit';
-import { leafHash } from '@stella/core/merkle';
-import {
-  formatVerifierKey,
-  generateNoteKey,
-  openCheckpoint,
-  parseVerifierKey,
-  verifyCheckpointConsistency,
-  verifyInclusionInCheckpoint,
-} from '@stella/core/tlog';
-import { LogSequencer, purgeAll, sealEntry } from '@stella/evidence-locker';
+import { goHarness, needGo, needService, run } from '@stella/testkit';
+import { openCheckpoint, parseVerifierKey, verifyCheckpointConsistency } from '@stella/core/tlog';
+import { purgeAll, sealEntry, type LogSequencer } from '@stella/evidence-locker';
 import { mintDevToken } from './runtime.js';
-import { harness, sleep, type ErrorBody, type Harness } from './testing/evidence-retention-harness.js';
-
-interface EntryView {
-  type: string;
-  bundleId: string;
-  entryDigest: string;
-  entry: string;
-  status: 'pending' | 'integrated';
-  index?: number;
-  inclusionProof?: { index: number; size: number; hashes: string[] };
-}
-interface EntriesBody {
-  origin: string;
-  size: number;
-  checkpoint?: string;
-  entries: EntryView[];
-}
-interface LogInfo {
-  origin: string;
-  verifierKey: string;
-  size: number;
-  rootHash: string;
-}
-
-const unb64 = (s: string) => new Uint8Array(Buffer.from(s, 'base64'));
-const sha = (b: Uint8Array) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
-const BIN = fileURLToPath(new URL('../../cli/bin/stella.js', import.meta.url));
-const TSX = import.meta.resolve('tsx');
-
-/** `stella …` as a real process in a network namespace without interfaces: any network use fails. */
-function stellaOffline(argv: string[], cwd: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      'unshare',
-      ['-n', process.execPath, '--conditions=development', '--import', TSX, BIN, ...argv],
-      { encoding: 'utf8', timeout: 60_000, cwd },
-      (err, stdout, stderr) =>
-        resolve({ code: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr }),
-    );
-  });
-}
-
-/** Checks every proof of `body` with our verifiers against its checkpoint, opened with the pinned key. */
-function checkEntries(body: EntriesBody, info: LogInfo): void {
-  const cp = openCheckpoint(body.checkpoint!, { origin: info.origin, verifiers: [parseVerifierKey(info.verifierKey)] });
-  assert.equal(cp.size, body.size);
-  for (const e of body.entries) {
-    assert.equal(e.status, 'integrated', `${e.type} integrated`);
-    const p = e.inclusionProof!;
-    verifyInclusionInCheckpoint(leafHash(unb64(e.entry)), { ...p, hashes: p.hashes.map(unb64) }, cp);
-  }
-}
+import { sleep, type ErrorBody, type Harness } from './testing/evidence-retention-harness.js';
+import {
+  checkEntries,
+  logHarness,
+  unb64,
+  type EntriesBody,
+  type LogHarness,
+  type LogInfo,
+} from './testing/evidence-log-harness.js';
 
 describe('evidence transparency log on PostgreSQL', { skip: (await needService('postgres')) || needGo() }, () => {
-  let db: Awaited<ReturnType<typeof createTestDatabase>>;
+  let lh: LogHarness;
   let h: Harness;
   let seq: LogSequencer;
+  before(async () => {
+    lh = await logHarness('evlog');
+    ({ h, seq } = lh);
+  });
+  after(() => lh.close());
   let goBin = '';
   before(async () => {
-    db = await createTestDatabase('evlog');
-    h = await harness({ STELLA_DATABASE_URL: db.url, STELLA_EVIDENCE_LOG_ORIGIN: 'stella.test/evidence' });
-    seq = new LogSequencer(
-      {
-        db: h.rt.db,
-        store: h.rt.store,
-        signingKey: h.rt.signingKey,
-        originPrefix: 'stella.test/evidence',
-      },
-      (err) => {
-        throw err;
-      },
-    );
     goBin = await goHarness('tlog-check');
-  });
-  after(async () => {
-    await seq.close();
-    await h.close();
-    await db.drop();
   });
   const go = async (tenant: string, info: LogInfo, args: string[]) => {
     const token = await mintDevToken(h.rt.devIssuer!, tenant);
@@ -411,287 +345,5 @@ describe('evidence transparency log on PostgreSQL', { skip: (await needService('
     assert.equal(redo.indexed, was.length);
     assert.deepEqual(await indexes(), was, 'the same indexes, nothing integrated again');
     assert.equal((await h.json<LogInfo>(t, 'GET', '/evidence/log')).size, size);
-  });
-
-  test('bundle.tgz carries the log proof once integrated (deterministic); stella verifies offline (unshare -n)', async (t) => {
-    const missing = needTool('unshare', { args: ['-n', 'true'] }) || needTool('tar') || needTool('sha256sum');
-    if (missing) return t.skip(missing);
-    const tenant = 'log-cli';
-    const dir = join(h.dir, 'cli');
-    await mkdir(dir, { recursive: true });
-    const x = (await h.seal(tenant, 'job', 'cli-1')) as { bundleId: string };
-    const download = async (id: string, headers: Record<string, string> = {}) => {
-      const r = await h.call(tenant, 'GET', `/evidence/${id}/download`, { headers });
-      return { r, bytes: new Uint8Array(await r.arrayBuffer()) };
-    };
-    const list = async (file: string) => (await run('tar', ['-tzf', file])).stdout.toString().split('\n');
-    // Before integration: the archive as sealed, no log/ files, and the header says so.
-    const before = await download(x.bundleId);
-    assert.equal(before.r.headers.get('x-stella-log-proof'), 'pending');
-    const stored = (await h.json<{ archive: { digest: string } }>(tenant, 'GET', `/evidence/${x.bundleId}`)).archive;
-    assert.equal(sha(before.bytes), stored.digest);
-    await writeFile(join(dir, 'pending.tgz'), before.bytes);
-    assert.ok(!(await list(join(dir, 'pending.tgz'))).some((p) => p.startsWith('log/')));
-
-    await seq.pass();
-    const info = await h.json<LogInfo>(tenant, 'GET', '/evidence/log');
-    await writeFile(join(dir, 'log.vkey'), `${info.verifierKey}\n`);
-    await writeFile(join(dir, 'held.note'), await (await h.call(tenant, 'GET', '/evidence/log/checkpoint')).text());
-    const one = await download(x.bundleId);
-    const two = await download(x.bundleId);
-    assert.equal(one.r.headers.get('x-stella-log-proof'), 'included');
-    assert.equal(one.r.headers.get('etag'), `"${sha(one.bytes)}"`);
-    assert.deepEqual(one.bytes, two.bytes, 'the logged archive is deterministic');
-    assert.notEqual(sha(one.bytes), stored.digest);
-    const part = await download(x.bundleId, { range: 'bytes=100-1099' });
-    assert.equal(part.r.status, 206);
-    assert.deepEqual(part.bytes, one.bytes.subarray(100, 1100));
-    const bundle = join(dir, 'bundle.tgz');
-    await writeFile(bundle, one.bytes);
-    const names = await list(bundle);
-    for (const f of ['log/entry.json', 'log/inclusion-proof.json', 'log/checkpoint.txt', 'log/verifier-key.txt'])
-      assert.ok(names.includes(f), f);
-    // GNU tar and sha256sum (not our code): the log files are covered by checksums.txt.
-    const out = join(dir, 'x');
-    await mkdir(out);
-    assert.equal((await run('tar', ['-xzf', bundle, '-C', out])).code, 0);
-    const sums = await run('sha256sum', ['-c', 'checksums.txt'], { cwd: out });
-    assert.equal(sums.code, 0, sums.stdout.toString() + sums.stderr.toString());
-    assert.match(sums.stdout.toString(), /log\/checkpoint\.txt: OK/);
-
-    // A second seal moves the log on; its consistency proof and the inclusion proof at the new size.
-    await h.seal(tenant, 'job', 'cli-2');
-    await seq.pass();
-    const latest = await (await h.call(tenant, 'GET', '/evidence/log/checkpoint')).text();
-    await writeFile(join(dir, 'latest.note'), latest);
-    const held = openCheckpoint(await readFile(join(dir, 'held.note'), 'utf8'), {
-      origin: info.origin,
-      verifiers: [parseVerifierKey(info.verifierKey)],
-    });
-    const newSize = openCheckpoint(latest, {
-      origin: info.origin,
-      verifiers: [parseVerifierKey(info.verifierKey)],
-    }).size;
-    const cons = await h.json(tenant, 'GET', `/evidence/log/proof/consistency?from=${held.size}&to=${newSize}`);
-    await writeFile(join(dir, 'consistency.json'), JSON.stringify(cons));
-    await writeFile(
-      join(dir, 'consistency-wrong.json'),
-      JSON.stringify({ ...cons, oldSize: held.size - 1 > 0 ? held.size - 1 : held.size + 1 }),
-    );
-    const incl = await h.json(tenant, 'GET', `/evidence/log/proof/inclusion?bundleId=${x.bundleId}`);
-    await writeFile(join(dir, 'inclusion.json'), JSON.stringify(incl));
-    const other = generateNoteKey(info.origin, new Uint8Array(32).fill(7)).vkey;
-    assert.notEqual(other, formatVerifierKey(info.origin, parseVerifierKey(info.verifierKey).publicKey));
-    await writeFile(join(dir, 'other.vkey'), other);
-
-    const ok = async (argv: string[]) => {
-      const r = await stellaOffline(argv, dir);
-      assert.equal(r.code, 0, `${argv.join(' ')}: ${r.stdout}${r.stderr}`);
-      return r;
-    };
-    const fails = async (argv: string[], check: RegExp) => {
-      const r = await stellaOffline(argv, dir);
-      assert.equal(r.code, 3, `${argv.join(' ')}: ${r.stdout}${r.stderr}`);
-      assert.match(r.stderr, check, argv.join(' '));
-      return r;
-    };
-    // The bundle alone: its own log proof verifies (key from the bundle: integrity only).
-    const plain = await ok(['evidence', 'verify', 'bundle.tgz']);
-    assert.match(plain.stdout, /pass\s+log:inclusion/);
-    // In the log the auditor trusts: the checkpoint held at download (same size) …
-    await ok(['evidence', 'verify', '--checkpoint', 'held.note', '--log-key', 'log.vkey', 'bundle.tgz']);
-    // … a newer one needs the consistency proof (named check otherwise) …
-    await fails(
-      ['evidence', 'verify', '--checkpoint', 'latest.note', '--log-key', 'log.vkey', 'bundle.tgz'],
-      /log:trusted/,
-    );
-    await ok([
-      'evidence',
-      'verify',
-      '--checkpoint',
-      'latest.note',
-      '--log-key',
-      'log.vkey',
-      '--log-proof',
-      'consistency.json',
-      'bundle.tgz',
-    ]);
-    // … or the inclusion proof at that size; and a bundle downloaded while pending, with it, too.
-    await ok([
-      'evidence',
-      'verify',
-      '--checkpoint',
-      'latest.note',
-      '--log-key',
-      'log.vkey',
-      '--log-proof',
-      'inclusion.json',
-      'pending.tgz',
-    ]);
-    await fails(
-      ['evidence', 'verify', '--checkpoint', 'latest.note', '--log-key', 'log.vkey', 'pending.tgz'],
-      /log:trusted/,
-    );
-    // A checkpoint by a key the auditor does not trust.
-    await fails(
-      ['evidence', 'verify', '--checkpoint', 'held.note', '--log-key', 'other.vkey', 'bundle.tgz'],
-      /log:trusted-checkpoint: TLOG_UNKNOWN_KEY/,
-    );
-    await fails(
-      ['log', 'verify-inclusion', '--key', 'other.vkey', '--checkpoint', 'latest.note', '--proof', 'inclusion.json'],
-      /checkpoint: TLOG_UNKNOWN_KEY/,
-    );
-    await ok([
-      'log',
-      'verify-inclusion',
-      '--key',
-      'log.vkey',
-      '--checkpoint',
-      'latest.note',
-      '--proof',
-      'inclusion.json',
-    ]);
-    // The inclusion proof is for the latest size: against the older checkpoint it is for the wrong size.
-    await fails(
-      ['log', 'verify-inclusion', '--key', 'log.vkey', '--checkpoint', 'held.note', '--proof', 'inclusion.json'],
-      /inclusion:seal:0: TLOG_CONSISTENCY_SIZE_MISMATCH/,
-    );
-    await ok([
-      'log',
-      'verify-consistency',
-      '--key',
-      'log.vkey',
-      '--old',
-      'held.note',
-      '--new',
-      'latest.note',
-      '--proof',
-      'consistency.json',
-    ]);
-    // Rollback: the "new" checkpoint is older than the one held.
-    await fails(
-      [
-        'log',
-        'verify-consistency',
-        '--key',
-        'log.vkey',
-        '--old',
-        'latest.note',
-        '--new',
-        'held.note',
-        '--proof',
-        'consistency.json',
-      ],
-      /rollback: TLOG_ROLLBACK/,
-    );
-    // A proof for other sizes.
-    await fails(
-      [
-        'log',
-        'verify-consistency',
-        '--key',
-        'log.vkey',
-        '--old',
-        'held.note',
-        '--new',
-        'latest.note',
-        '--proof',
-        'consistency-wrong.json',
-      ],
-      /proof-sizes: TLOG_CONSISTENCY_SIZE_MISMATCH/,
-    );
-    // --json: every check with its status.
-    const json = await ok([
-      'log',
-      'verify-consistency',
-      '--json',
-      '--key',
-      'log.vkey',
-      '--old',
-      'held.note',
-      '--new',
-      'latest.note',
-      '--proof',
-      'consistency.json',
-    ]);
-    assert.deepEqual(
-      (JSON.parse(json.stdout) as { checks: { check: string; status: string }[] }).checks.map((c) => [
-        c.check,
-        c.status,
-      ]),
-      [
-        ['old-checkpoint', 'pass'],
-        ['new-checkpoint', 'pass'],
-        ['consistency', 'pass'],
-      ],
-    );
-    // Rollback: a bundle sealed after the checkpoint held is not in it (the held one predates it).
-    const y = (await h.seal(tenant, 'job', 'cli-3')) as { bundleId: string };
-    await seq.pass();
-    await writeFile(join(dir, 'later.tgz'), (await download(y.bundleId)).bytes);
-    await fails(
-      ['evidence', 'verify', '--checkpoint', 'held.note', '--log-key', 'log.vkey', 'later.tgz'],
-      /log:trusted: TLOG_ROLLBACK/,
-    );
-    // A tampered log/checkpoint.txt in the bundle: checksum and log:checkpoint both fail.
-    const note = join(out, 'log/checkpoint.txt');
-    await writeFile(note, (await readFile(note, 'utf8')).replace(/\n\d+\n/, '\n999\n'));
-    assert.equal((await run('tar', ['-czf', join(dir, 'tampered.tgz'), '-C', out, '.'])).code, 0);
-    await fails(['evidence', 'verify', 'tampered.tgz'], /log:checkpoint: TLOG_BAD_SIGNATURE/);
-  });
-
-  test('a tile with a flipped byte, or missing from storage: coded errors on the tile and proof routes', async () => {
-    const tenant = 'log-tiles';
-    const x = (await h.seal(tenant, 'job', 'tile-1')) as { bundleId: string };
-    await seq.pass();
-    const tile = await h.rt.db.query<{ digest: string }>(
-      `SELECT t.digest FROM tlog.tiles t JOIN tlog.logs l USING (log_id) WHERE l.origin = $1 AND t.path = 'tile/0/000.p/1'`,
-      [(await h.json<LogInfo>(tenant, 'GET', '/evidence/log')).origin],
-    );
-    const digest = tile.rows[0]!.digest;
-    const hex = digest.slice('sha256:'.length);
-    const found = await run('find', [h.dir, '-name', `${hex}~blob`]);
-    const blob = found.stdout.toString().trim().split('\n')[0]!;
-    assert.ok(blob, 'the tile object on the filesystem store');
-    const good = await readFile(blob);
-    const flipped = Buffer.from(good);
-    flipped[5] = flipped[5]! ^ 1;
-    await writeFile(blob, flipped);
-    const code = async (path: string) => {
-      const r = await h.call(tenant, 'GET', path);
-      return [r.status, ((await r.json()) as ErrorBody).code];
-    };
-    assert.deepEqual(await code('/evidence/log/tile/0/000.p/1'), [500, 'TLOG_TILE_MISMATCH']);
-    assert.deepEqual(await code(`/evidence/log/proof/inclusion?bundleId=${x.bundleId}`), [500, 'TLOG_TILE_MISMATCH']);
-    await writeFile(blob, good);
-    assert.equal((await h.call(tenant, 'GET', '/evidence/log/tile/0/000.p/1')).status, 200);
-    await h.rt.store.delete(digest);
-    assert.deepEqual(await code('/evidence/log/tile/0/000.p/1'), [500, 'TLOG_TILE_MISSING']);
-    assert.deepEqual(await code(`/evidence/log/proof/inclusion?bundleId=${x.bundleId}`), [500, 'TLOG_TILE_MISSING']);
-  });
-});
-
-describe('evidence transparency log with the worker, embedded (PGlite)', () => {
-  test('the sequencer worker integrates a seal by itself; the proof verifies', async () => {
-    const h = await harness({ STELLA_WORKERS: '1', STELLA_EVIDENCE_LOG_INTERVAL_MS: '50' });
-    try {
-      const t = 'embedded';
-      const started = Date.now();
-      const sealed = (await h.seal(t, 'job', 'embedded-1')) as unknown as { bundleId: string; log: { status: string } };
-      assert.equal(sealed.log.status, 'pending');
-      let body: EntriesBody | undefined;
-      while (Date.now() - started < 60_000) {
-        body = await h.json<EntriesBody>(t, 'GET', `/evidence/log/proof/inclusion?bundleId=${sealed.bundleId}`);
-        if (body.entries[0]?.inclusionProof) break;
-        await sleep(50);
-      }
-      assert.ok(body?.entries[0]?.inclusionProof, 'integrated by the worker');
-      checkEntries(body, await h.json<LogInfo>(t, 'GET', '/evidence/log'));
-      const res = await h.call(t, 'GET', `/evidence/${sealed.bundleId}/download`);
-      assert.equal(res.headers.get('x-stella-log-proof'), 'included');
-      await res.arrayBuffer();
-    } finally {
-      await h.close();
-    }
   });
 });
