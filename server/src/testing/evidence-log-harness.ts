@@ -71,6 +71,8 @@ export function checkEntries(body: EntriesBody, info: LogInfo): void {
 
 export interface LogHarness {
   h: Harness;
+  /** The PostgreSQL URL (for child processes). */
+  dbUrl: string;
   seq: LogSequencer;
   close(): Promise<void>;
 }
@@ -87,6 +89,7 @@ export async function logHarness(prefix: string): Promise<LogHarness> {
   );
   return {
     h,
+    dbUrl: db.url,
     seq,
     async close() {
       await seq.close();
