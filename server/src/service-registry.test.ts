@@ -56,6 +56,8 @@ test('the registry: platform set first, then one set per registered service, all
     sets.map((s) => [s.name, s.dir]),
     [
       ['platform', join(repoRoot, 'packages/platform/migrations')],
+      // Required by the evidence locker (its per-tenant transparency log), applied once.
+      ['tlog', join(repoRoot, 'packages/platform/tlog-migrations')],
       ...SERVICES.map((s) => [s.name, join(repoRoot, 'services', s.name, 'migrations')]),
     ],
   );

@@ -19,11 +19,15 @@ export const SERVICES: readonly ServiceModule[] = Object.freeze([
 
 /**
  * The migration sets of `services`, in the order they apply: the platform's own tables first,
- * then one set per service (DESIGN.md §3 "Postgres": one schema per service). Set names are
- * stored in `stella_migrations.applied` — never rename one.
+ * then the shared platform sets the services require (`ServiceModule.requires`, e.g. the
+ * transparency log's `tlog` schema; each once), then one set per service (DESIGN.md §3
+ * "Postgres": one schema per service). Set names are stored in `stella_migrations.applied` —
+ * never rename one.
  */
 export function migrationSets(services: readonly ServiceModule[] = SERVICES): MigrationSet[] {
-  return [PLATFORM_MIGRATIONS, ...services.map((s) => s.migrations)];
+  const shared = new Map<string, MigrationSet>();
+  for (const s of services) for (const r of s.requires ?? []) if (!shared.has(r.name)) shared.set(r.name, r);
+  return [PLATFORM_MIGRATIONS, ...shared.values(), ...services.map((s) => s.migrations)];
 }
 
 /** The modules named by `names` (already checked by `loadConfig`), in registry order. */

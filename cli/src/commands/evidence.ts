@@ -90,15 +90,45 @@ async function readTsaCas(ctx: CommandContext): Promise<string[]> {
   );
 }
 
+/**
+ * `--checkpoint`, `--log-key`, `--log-proof`: the transparency-log check that the bundle is in the
+ * log the auditor trusts (docs/evidence/transparency-log.md "Verifying offline").
+ */
+async function readLogOptions(
+  ctx: CommandContext,
+): Promise<{ trustedCheckpoint?: string; logKey?: string; logProof?: unknown }> {
+  const checkpoint = stringOpt(ctx, 'checkpoint');
+  const keyArg = stringOpt(ctx, 'log-key');
+  const proofArg = stringOpt(ctx, 'log-proof');
+  if (checkpoint && !keyArg) throw new UsageError('--checkpoint needs --log-key (the log key you trust)');
+  if (proofArg && !checkpoint) throw new UsageError('--log-proof needs --checkpoint');
+  const { readLogKey } = await import('./log.js');
+  const out: { trustedCheckpoint?: string; logKey?: string; logProof?: unknown } = {};
+  if (keyArg) out.logKey = (await readLogKey(ctx, 'log-key')).vkey;
+  if (checkpoint) out.trustedCheckpoint = (await readInputFile(resolve(ctx.cwd, checkpoint))).toString('utf8');
+  if (proofArg) {
+    const raw = (await readInputFile(resolve(ctx.cwd, proofArg))).toString('utf8');
+    try {
+      out.logProof = JSON.parse(raw) as unknown;
+    } catch (err) {
+      const { StellaError } = await import('@stella/core/errors');
+      throw new StellaError('VALIDATION_FAILED', `--log-proof ${proofArg} is not JSON`, { cause: err });
+    }
+  }
+  return out;
+}
+
 async function runVerify(ctx: CommandContext): Promise<number> {
   const path = resolve(ctx.cwd, ctx.positionals[0]!);
   const publicKeyPem = await readKey(ctx);
   const tsaCaPem = await readTsaCas(ctx);
   await checkGzip(path);
+  const log = await readLogOptions(ctx);
   const { verifyBundle } = await import('@stella/server');
   const report = await verifyBundle(createReadStream(path), {
     ...(publicKeyPem ? { publicKeyPem } : {}),
     ...(tsaCaPem.length ? { tsaCaPem } : {}),
+    ...log,
   });
   const failed = report.checks.filter((c) => c.status === 'fail');
   if (ctx.json) println(ctx.stdout, JSON.stringify(report));
@@ -403,13 +433,34 @@ export const commands: CommandSpec[] = [
     args: '<bundle.tgz>',
     description: [
       'Runs every check of docs/formats/evidence-bundle.md "Verification": checksums, artifacts, Merkle root,',
-      'DSSE seal and statement, Sigstore bundle, RFC 3161 timestamp. One line per check, then a summary.',
+      'DSSE seal and statement, Sigstore bundle, RFC 3161 timestamp, and the transparency-log proof under log/',
+      '(seal entry rebuilt from manifest.json, inclusion in log/checkpoint.txt). One line per check, then a summary.',
       'Without --key the key inside the bundle is used (integrity, not identity). Exit 3 names each failed check.',
+      'With --checkpoint <note> --log-key <vkey>: the bundle must be in the log you trust (check log:trusted);',
+      "a checkpoint newer or older than the bundle's needs --log-proof.",
       '',
       'Example: stella evidence verify --key seal.pub.pem bundle.tgz',
+      '         stella evidence verify --checkpoint held.note --log-key log.vkey --log-proof c.json bundle.tgz',
     ].join('\n'),
     options: {
       key: { type: 'string', arg: '<pub.pem>', description: 'Trusted seal public key (SPKI PEM)' },
+      checkpoint: {
+        type: 'string',
+        arg: '<note>',
+        description: 'A log checkpoint you trust: check the bundle is in that log (needs --log-key)',
+      },
+      'log-key': {
+        type: 'string',
+        arg: '<vkey|file>',
+        description:
+          "The evidence log's note verifier key you trust (GET /evidence/log); checks log/checkpoint.txt too",
+      },
+      'log-proof': {
+        type: 'string',
+        arg: '<json>',
+        description:
+          'Ties the bundle to --checkpoint: /evidence/log/proof/consistency?from=<bundle size>&to=<yours> or /proof/inclusion?bundleId=…&size=<yours>',
+      },
       'tsa-ca': {
         type: 'string',
         arg: '<ca.pem>',

@@ -26,6 +26,8 @@ export async function allCommands(): Promise<CommandSpec[]> {
     import('./export-delta.js'),
     import('./oci.js'),
     import('./sources.js'),
+    // stella log … (offline transparency-log checks); further `log` subcommands add their module here.
+    import('./log.js'),
   ]);
   return modules.flatMap((m) => m.commands).sort((a, b) => a.name.localeCompare(b.name));
 }

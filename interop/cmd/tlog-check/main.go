@@ -11,9 +11,18 @@
 //	tlog-check vectors -n <max tree size> [-nonempty]
 //	tlog-check cosig-verify -vkey <witness vkey> -in <note file>
 //	tlog-check cosign -skey <witness skey> -in <note file>
+//	tlog-check serve -url <…/evidence/log> -token <JWT> -tenant <id> -vkey <vkey> -origin <origin>
+//	           [-bundle <bundle id>] [-held <note file>,…]
 //
 // cosig-verify and cosign use transparency-dev/formats/note (C2SP tlog-cosignature v1, Ed25519
 // type 0x04) with x/mod note.Open / note.Sign.
+//
+// serve reads a running server over HTTP, as an auditor's client would: the checkpoint (parsed
+// and signature-checked by transparency-dev/formats + x/mod note), tiles fetched from the tile
+// route and authenticated by x/mod tlog's TileHashReader against the checkpoint, the served
+// inclusion proofs of one bundle's entries (verified with transparency-dev/merkle, and recomputed
+// with x/mod tlog from the tiles), and for each held checkpoint the served consistency proof to
+// the latest (verified and recomputed the same way).
 //
 // Results are JSON on stdout; failures exit 1 with {"error": …} on stdout.
 package main
@@ -26,6 +35,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -71,6 +82,11 @@ func main() {
 	size := fs.Int64("size", 0, "tree size")
 	root := fs.String("root", "", "root hash, base64")
 	n := fs.Int("n", 16, "max tree size for vectors")
+	url := fs.String("url", "", "serve: base URL of the log routes")
+	token := fs.String("token", "", "serve: bearer token")
+	tenant := fs.String("tenant", "", "serve: X-Stella-Tenant")
+	bundle := fs.String("bundle", "", "serve: bundle id whose entries to check")
+	held := fs.String("held", "", "serve: comma-separated held checkpoint note files")
 	nonEmpty := fs.Bool("nonempty", false, "vectors: replace the empty first RFC 6962 leaf (log entries are non-empty)")
 	_ = fs.Parse(os.Args[2:])
 	switch os.Args[1] {
@@ -90,6 +106,8 @@ func main() {
 		cmdCosigVerify(*vkey, mustRead(*in))
 	case "cosign":
 		cmdCosign(*skey, mustRead(*in))
+	case "serve":
+		cmdServe(&httpLog{base: *url, token: *token, tenant: *tenant}, *vkey, *origin, *bundle, *held)
 	default:
 		fail("usage", fmt.Errorf("unknown subcommand %q", os.Args[1]))
 	}
@@ -485,4 +503,200 @@ func cmdCosign(skey string, msg []byte) {
 		fail("sign", err)
 	}
 	out(map[string]any{"note": string(signed), "vkey": s.Verifier().Name(), "hash": s.KeyHash()})
+}
+
+// httpLog is a client of the server's log routes.
+type httpLog struct {
+	base, token, tenant string
+	reads               int
+}
+
+func (h *httpLog) get(path string) ([]byte, int, error) {
+	req, err := http.NewRequest("GET", h.base+path, nil)
+	if err != nil {
+		return nil, 0, err
+	}
+	req.Header.Set("Authorization", "Bearer "+h.token)
+	req.Header.Set("X-Stella-Tenant", h.tenant)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	return b, res.StatusCode, err
+}
+
+func (h *httpLog) mustGet(kind, path string) []byte {
+	b, code, err := h.get(path)
+	if err != nil {
+		fail(kind, err)
+	}
+	if code != 200 {
+		fail(kind, fmt.Errorf("GET %s: %d %s", path, code, b))
+	}
+	return b
+}
+
+func (h *httpLog) Height() int { return 8 }
+func (h *httpLog) ReadTiles(tiles []tlog.Tile) ([][]byte, error) {
+	r := make([][]byte, len(tiles))
+	for i, t := range tiles {
+		b, code, err := h.get("/" + ourPath(t))
+		if err != nil {
+			return nil, err
+		}
+		if code != 200 {
+			return nil, fmt.Errorf("GET %s: %d", ourPath(t), code)
+		}
+		h.reads++
+		r[i] = b
+	}
+	return r, nil
+}
+func (h *httpLog) SaveTiles([]tlog.Tile, [][]byte) {}
+
+func b64s(xs []string) [][]byte {
+	r := make([][]byte, 0, len(xs))
+	for _, x := range xs {
+		b, err := base64.StdEncoding.DecodeString(x)
+		if err != nil {
+			fail("usage", err)
+		}
+		r = append(r, b)
+	}
+	return r
+}
+
+func toHash(b []byte) tlog.Hash {
+	var h tlog.Hash
+	copy(h[:], b)
+	return h
+}
+
+func proofHashes(bs [][]byte) []tlog.Hash {
+	r := make([]tlog.Hash, len(bs))
+	for i, b := range bs {
+		r[i] = toHash(b)
+	}
+	return r
+}
+
+func cmdServe(h *httpLog, vkey, origin, bundle, held string) {
+	v, err := note.NewVerifier(vkey)
+	if err != nil {
+		fail("vkey", err)
+	}
+	cp, _, _, err := log.ParseCheckpoint(h.mustGet("checkpoint", "/checkpoint"), origin, v)
+	if err != nil {
+		fail("checkpoint", err)
+	}
+	size := int64(cp.Size)
+	tree := tlog.Tree{N: size, Hash: toHash(cp.Hash)}
+	hr := tlog.TileHashReader(tree, h)
+	if th, err := tlog.TreeHash(size, hr); err != nil || th != tree.Hash {
+		fail("tree-hash", fmt.Errorf("tiles do not give the checkpoint root: %v", err))
+	}
+	hasher := rfc6962.DefaultHasher
+	type entryOut struct {
+		Type  string `json:"type"`
+		Index int64  `json:"index"`
+	}
+	entries := []entryOut{}
+	if bundle != "" {
+		var body struct {
+			Size    int64 `json:"size"`
+			Entries []struct {
+				Type           string `json:"type"`
+				Entry          string `json:"entry"`
+				Index          *int64 `json:"index"`
+				InclusionProof *struct {
+					Index  int64    `json:"index"`
+					Size   int64    `json:"size"`
+					Hashes []string `json:"hashes"`
+				} `json:"inclusionProof"`
+			} `json:"entries"`
+		}
+		if err := json.Unmarshal(h.mustGet("inclusion", "/proof/inclusion?bundleId="+bundle), &body); err != nil {
+			fail("inclusion", err)
+		}
+		for _, e := range body.Entries {
+			p := e.InclusionProof
+			if p == nil || e.Index == nil {
+				fail("inclusion", fmt.Errorf("%s entry has no inclusion proof", e.Type))
+			}
+			// The served proof must be for the checkpoint read above (nothing integrates meanwhile in the tests).
+			if p.Size != size || body.Size != size {
+				fail("inclusion", fmt.Errorf("proof for size %d, checkpoint %d", p.Size, size))
+			}
+			data, err := base64.StdEncoding.DecodeString(e.Entry)
+			if err != nil {
+				fail("inclusion", err)
+			}
+			// The served proof, by transparency-dev/merkle.
+			if err := proof.VerifyInclusion(hasher, uint64(p.Index), uint64(p.Size), hasher.HashLeaf(data), b64s(p.Hashes), cp.Hash); err != nil {
+				fail("inclusion", fmt.Errorf("%s entry %d: %v", e.Type, p.Index, err))
+			}
+			// Recomputed by x/mod tlog from the authenticated tiles, and the record hash it holds.
+			rp, err := tlog.ProveRecord(size, p.Index, hr)
+			if err != nil {
+				fail("prove-record", err)
+			}
+			if err := tlog.CheckRecord(rp, size, tree.Hash, p.Index, tlog.RecordHash(data)); err != nil {
+				fail("check-record", fmt.Errorf("%s entry %d: %v", e.Type, p.Index, err))
+			}
+			if len(rp) != len(p.Hashes) {
+				fail("prove-record", fmt.Errorf("x/mod proof has %d hashes, served %d", len(rp), len(p.Hashes)))
+			}
+			for i, x := range proofHashes(b64s(p.Hashes)) {
+				if x != rp[i] {
+					fail("prove-record", fmt.Errorf("served proof hash %d differs from x/mod's", i))
+				}
+			}
+			// The entry bundle served holds exactly these bytes at that index.
+			t := tlog.Tile{H: 8, L: -1, N: p.Index / 256, W: int(min(256, size-(p.Index/256)*256))}
+			eb, err := parseBundle(h.mustGet("entries", "/"+ourPath(t)))
+			if err != nil || int64(len(eb)) <= p.Index%256 || !bytes.Equal(eb[p.Index%256], data) {
+				fail("entries", fmt.Errorf("%s does not hold entry %d as served", ourPath(t), p.Index))
+			}
+			entries = append(entries, entryOut{e.Type, p.Index})
+		}
+	}
+	type consOut struct {
+		From int64 `json:"from"`
+		To   int64 `json:"to"`
+	}
+	cons := []consOut{}
+	if held != "" {
+		for _, f := range strings.Split(held, ",") {
+			old, _, _, err := log.ParseCheckpoint(mustRead(f), origin, v)
+			if err != nil {
+				fail("held", err)
+			}
+			var body struct {
+				OldSize int64    `json:"oldSize"`
+				NewSize int64    `json:"newSize"`
+				Hashes  []string `json:"hashes"`
+			}
+			q := fmt.Sprintf("/proof/consistency?from=%d&to=%d", old.Size, size)
+			if err := json.Unmarshal(h.mustGet("consistency", q), &body); err != nil {
+				fail("consistency", err)
+			}
+			if body.OldSize != int64(old.Size) || body.NewSize != size {
+				fail("consistency", fmt.Errorf("proof for %d→%d", body.OldSize, body.NewSize))
+			}
+			if err := proof.VerifyConsistency(hasher, old.Size, uint64(size), b64s(body.Hashes), old.Hash, cp.Hash); err != nil {
+				fail("consistency", fmt.Errorf("%d → %d: %v", old.Size, size, err))
+			}
+			tp, err := tlog.ProveTree(size, int64(old.Size), hr)
+			if err != nil {
+				fail("prove-tree", err)
+			}
+			if err := tlog.CheckTree(tp, size, tree.Hash, int64(old.Size), toHash(old.Hash)); err != nil {
+				fail("check-tree", fmt.Errorf("%d → %d: %v", old.Size, size, err))
+			}
+			cons = append(cons, consOut{int64(old.Size), size})
+		}
+	}
+	out(map[string]any{"origin": cp.Origin, "size": size, "entries": entries, "consistency": cons, "tileReads": h.reads})
 }

@@ -6,3 +6,6 @@ export { recordCustody, CUSTODY_ACTIONS, type CustodyAction, type CustodyRecord 
 export { purgeTenant, type PurgeContext, type PurgeResult, type PurgeStage } from './retention/purge.js';
 export { purgeAll } from './retention/worker.js';
 export { systemTransaction } from './system-tx.js';
+export { LogSequencer, type SequencePassResult } from './log/log-sequencer.js';
+export { tenantLogId, tenantLogOrigin, DEFAULT_LOG_ORIGIN } from './log/tenant-log.js';
+export { sealEntry, sealEntryOfManifest, type LogEntry } from './log/log-entries.js';

@@ -8,18 +8,21 @@
  */
 import { fileURLToPath } from 'node:url';
 import { defineService } from '@stella/platform/service';
+import { TLOG_MIGRATIONS } from '@stella/platform/tlog';
 import { artifactRoutes } from './routes/artifacts.js';
 import { blobRoutes } from './routes/blobs.js';
 import { bundleRoutes } from './routes/bundles.js';
 import { holdRoutes } from './routes/holds.js';
 import { incidentRoutes } from './routes/incident.js';
+import { logRoutes } from './routes/log.js';
+import { logSequencerWorker } from './log/log-sequencer.js';
 import { retentionRoutes } from './routes/retention.js';
 import { portableRoutes } from './routes/portable.js';
 import { TAG } from './routes/schemas.js';
 import { snapshotRoutes } from './routes/snapshot.js';
 import { verifyRoutes } from './routes/verify.js';
 import { purgeWorker } from './retention/worker.js';
-import { EVIDENCE_VARIABLES } from './settings.js';
+import { EVIDENCE_VARIABLES, evidenceSettings } from './settings.js';
 import { evidenceSweeper } from './sweeper/evidence-sweeper.js';
 
 export const evidenceLockerService = defineService({
@@ -27,6 +30,8 @@ export const evidenceLockerService = defineService({
   summary: 'Seals, signs, timestamps and holds evidence bundles; exports portable bundles',
   // One level above src/ and dist/ alike: the package's migrations folder.
   migrations: { name: 'evidence-locker', dir: fileURLToPath(new URL('../migrations', import.meta.url)) },
+  // The tenants' transparency logs (ADR 0013) live in the platform's `tlog` schema.
+  requires: [TLOG_MIGRATIONS],
   variables: EVIDENCE_VARIABLES,
   openApiTags: [{ name: TAG, description: 'Evidence Locker: sealed, signed, timestamped evidence bundles' }],
   // Each plugin is registered in its own encapsulated scope, so the stream body parsers it adds
@@ -41,10 +46,27 @@ export const evidenceLockerService = defineService({
     retentionRoutes(deps),
     incidentRoutes(deps),
     portableRoutes(deps),
+    logRoutes(deps),
   ],
   // One purge loop and one sweeper per process that runs workers, whatever their count: replicas
   // share the purge through row locks, and overlapping sweepers are safe (every deletion is decided
   // under the object-claim lock). None with --workers 0, where `POST /evidence/retention/purge`
   // still runs a pass on demand.
-  workers: (deps, count) => (count > 0 ? [purgeWorker(deps), evidenceSweeper(deps)] : []),
+  // The log sequencer likewise: one per process, replicas share the queue (SKIP LOCKED) and each
+  // log's integration (its advisory lock).
+  workers: (deps, count) => {
+    if (count === 0) return [];
+    const s = evidenceSettings(deps.settings);
+    const sequencer = logSequencerWorker(
+      {
+        db: deps.db,
+        store: deps.store,
+        signingKey: deps.signingKey,
+        originPrefix: s.logOrigin,
+        onError: (err) => deps.log.error({ err }, 'evidence log sequencer pass failed'),
+      },
+      s.logIntervalMs,
+    );
+    return [purgeWorker(deps), evidenceSweeper(deps), sequencer];
+  },
 });

@@ -62,6 +62,31 @@ export const EVIDENCE_VARIABLES: readonly ConfigVariable[] = [
       'How often the purge worker (started with --workers ≥ 1) removes expired, unheld bundles and expires holds past their endsAt.',
     parse: (raw) => durationSeconds(raw),
   },
+  {
+    name: 'STELLA_EVIDENCE_LOG_ORIGIN',
+    audience: 'server',
+    type: 'string (no spaces or `+`)',
+    default: 'stella.local/evidence',
+    description:
+      "First part of every tenant log's checkpoint origin (`<this>/<16 hex of the tenant's log name>`, " +
+      'docs/evidence/transparency-log.md). Fixed once a tenant has a log: changing it makes that log TLOG_ORIGIN_MISMATCH.',
+    parse: (raw) => {
+      const v = raw.trim();
+      if (!/^[!-*,-~]{1,200}$/.test(v))
+        throw new ConfigProblem('expected 1–200 printable ASCII characters, no space or +');
+      return v;
+    },
+  },
+  {
+    name: 'STELLA_EVIDENCE_LOG_INTERVAL_MS',
+    audience: 'server',
+    type: 'integer 10–60000',
+    default: '200',
+    description:
+      'How often the evidence log sequencer (with --workers ≥ 1) integrates queued seal/hold/release/tombstone entries ' +
+      'into checkpoints when idle; while entries arrive it runs back to back.',
+    parse: (raw) => parseInteger(raw, 10, 60_000),
+  },
 ];
 
 function durationSeconds(raw: string): number {
@@ -80,6 +105,10 @@ export interface EvidenceSettings {
   incidentExtensionSeconds: number;
   /** Seconds between purge passes of the worker. */
   purgeIntervalSeconds: number;
+  /** Checkpoint origin prefix of the tenant logs. */
+  logOrigin: string;
+  /** Idle interval of the log sequencer. */
+  logIntervalMs: number;
 }
 
 export function evidenceSettings(settings: Readonly<Record<string, unknown>>): EvidenceSettings {
@@ -90,6 +119,8 @@ export function evidenceSettings(settings: Readonly<Record<string, unknown>>): E
     sweepIntervalMs: 1000 * Number(settings.STELLA_EVIDENCE_SWEEP_INTERVAL_SECONDS ?? 3600),
     incidentExtensionSeconds: Number(settings.STELLA_EVIDENCE_INCIDENT_RETENTION_EXTENSION ?? 30 * 86_400),
     purgeIntervalSeconds: Number(settings.STELLA_EVIDENCE_PURGE_INTERVAL ?? 3600),
+    logOrigin: String(settings.STELLA_EVIDENCE_LOG_ORIGIN ?? 'stella.local/evidence'),
+    logIntervalMs: Number(settings.STELLA_EVIDENCE_LOG_INTERVAL_MS ?? 200),
   };
 }
 

@@ -54,6 +54,12 @@ export interface ServiceModule {
   /** One line for `stella serve --help` and the docs. */
   readonly summary: string;
   readonly migrations: MigrationSet;
+  /**
+   * Shared platform migration sets this service's tables or workers depend on (e.g. the
+   * transparency log's `TLOG_MIGRATIONS`). `migrationSets()` applies each once, after the
+   * platform's own set and before every service set, in the order first required.
+   */
+  readonly requires?: readonly MigrationSet[];
   /** `STELLA_<SERVICE>_*` variables; parsed with the platform's, documented in docs/config.md. */
   readonly variables?: readonly ConfigVariable[];
   readonly openApiTags?: readonly OpenApiTag[];

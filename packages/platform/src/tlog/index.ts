@@ -7,6 +7,7 @@ export {
   TransparencyLog,
   TLOG_LOCK_CLASS,
   type TransparencyLogOptions,
+  type AppendOptions,
   type AppendOutcome,
   type PublishedCheckpoint,
   type IntegrateOutcome,

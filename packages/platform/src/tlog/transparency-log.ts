@@ -59,6 +59,18 @@ export interface TransparencyLogOptions {
   onPhase?: (phase: 'stored' | 'published', size: number) => void;
 }
 
+/** Options of {@link TransparencyLog.append} / {@link TransparencyLog.appendMany}. */
+export interface AppendOptions {
+  /** A repeat is TLOG_DUPLICATE_ENTRY instead of `duplicate: true`. */
+  rejectDuplicates?: boolean;
+  /**
+   * Run the INSERT on this transaction (owner role) instead of the pool, so the append commits
+   * or rolls back with the caller's other writes (the Evidence Locker's forwarder marks its
+   * queue rows in the same transaction).
+   */
+  via?: Queryable;
+}
+
 /** Result of {@link TransparencyLog.append}. */
 export interface AppendOutcome {
   /** `sha256:<hex>` of the entry. */
@@ -167,15 +179,13 @@ export class TransparencyLog {
    * (same SHA-256) is not added again: `duplicate: true`, or with `rejectDuplicates` the coded
    * error TLOG_DUPLICATE_ENTRY (with `details.index` when it is sequenced).
    */
-  async append(entry: Uint8Array, opts: { rejectDuplicates?: boolean } = {}): Promise<AppendOutcome> {
+  async append(entry: Uint8Array, opts: AppendOptions = {}): Promise<AppendOutcome> {
     return (await this.appendMany([entry], opts))[0]!;
   }
 
   /** Appends entries in one statement; outcomes in input order (repeats within the call are duplicates). */
-  async appendMany(
-    entries: readonly Uint8Array[],
-    opts: { rejectDuplicates?: boolean } = {},
-  ): Promise<AppendOutcome[]> {
+  async appendMany(entries: readonly Uint8Array[], opts: AppendOptions = {}): Promise<AppendOutcome[]> {
+    const q = opts.via ?? this.db;
     entries.forEach((e, i) => assertEntry(e, `entry ${i}`));
     const digests = entries.map(sha256);
     const firstOf = new Map<string, number>();
@@ -187,7 +197,7 @@ export class TransparencyLog {
         uniq.push(i);
       }
     });
-    const { rows } = await this.db.query<{ digest: Buffer }>(
+    const { rows } = await q.query<{ digest: Buffer }>(
       `INSERT INTO tlog.entries (log_id, digest, data)
        SELECT $1, d, x FROM unnest($2::bytea[], $3::bytea[]) AS t(d, x)
        ON CONFLICT (log_id, digest) DO NOTHING RETURNING digest`,
@@ -197,7 +207,7 @@ export class TransparencyLog {
     const dupes = [...firstOf.keys()].filter((k) => !inserted.has(k));
     const indexOf = new Map<string, number>();
     if (dupes.length) {
-      const r = await this.db.query<{ digest: Buffer; idx: string | null }>(
+      const r = await q.query<{ digest: Buffer; idx: string | null }>(
         'SELECT digest, idx FROM tlog.entries WHERE log_id = $1 AND digest = ANY($2::bytea[])',
         [this.logId, dupes.map((k) => Buffer.from(k, 'hex'))],
       );
@@ -426,13 +436,30 @@ export class TransparencyLog {
   }
 
   /**
-   * Inclusion proof of entry `index` in the latest checkpoint, checked against its root before it
-   * is returned (a corrupted tile is TLOG_TILE_MISMATCH, not a bad proof).
+   * A published checkpoint by size: exactly `size`, or with `{ covering: true }` the first one
+   * whose tree holds entry `size` (the checkpoint that integrated it). Undefined if none.
+   */
+  async checkpointAt(size: number, opts: { covering?: boolean } = {}): Promise<PublishedCheckpoint | undefined> {
+    const { rows } = await this.db.query<{ tree_size: string; root_hash: Buffer; note: string }>(
+      opts.covering
+        ? 'SELECT tree_size, root_hash, note FROM tlog.checkpoints WHERE log_id = $1 AND tree_size > $2 ORDER BY tree_size LIMIT 1'
+        : 'SELECT tree_size, root_hash, note FROM tlog.checkpoints WHERE log_id = $1 AND tree_size = $2',
+      [this.logId, size],
+    );
+    const r = rows[0];
+    return r ? { size: Number(r.tree_size), rootHash: toBytes(r.root_hash), note: r.note } : undefined;
+  }
+
+  /**
+   * Inclusion proof of entry `index` in the latest checkpoint (or in the given published one),
+   * checked against its root before it is returned (a corrupted tile is TLOG_TILE_MISMATCH, not a
+   * bad proof).
    */
   async inclusionProof(
     index: number,
+    at?: PublishedCheckpoint,
   ): Promise<{ proof: TlogInclusionProof; leafHash: Uint8Array; checkpoint: PublishedCheckpoint }> {
-    const cp = await this.checkpoint();
+    const cp = at ?? (await this.checkpoint());
     const p = await provenInclusion(new TileTree(this.tileReader(), cp.size), index, cp);
     return { proof: { index: p.index, size: p.size, hashes: p.hashes }, leafHash: p.leafHash, checkpoint: cp };
   }

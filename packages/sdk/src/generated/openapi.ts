@@ -79,6 +79,13 @@ export interface paths {
                                 /** @enum {string} */
                                 kind: "evaluation" | "job" | "export";
                                 leafCount: number;
+                                /** @description The seal's entry in the tenant's transparency log (docs/evidence/transparency-log.md). The seal answers at once with `pending`: the sequencer integrates the entry into the next checkpoint (typically within a second); then GET /evidence/log/proof/inclusion?bundleId=… gives its index, inclusion proof and checkpoint, and bundle.tgz carries them under log/. */
+                                log?: {
+                                    entryDigest: string;
+                                    index?: number;
+                                    /** @enum {string} */
+                                    status: "pending" | "integrated";
+                                };
                                 manifestDigest: string;
                                 /** @description RFC 9162 Merkle root of the artifact entries, hex. */
                                 rootHash: string;
@@ -172,6 +179,13 @@ export interface paths {
                             /** @enum {string} */
                             kind: "evaluation" | "job" | "export";
                             leafCount: number;
+                            /** @description The seal's entry in the tenant's transparency log (docs/evidence/transparency-log.md). The seal answers at once with `pending`: the sequencer integrates the entry into the next checkpoint (typically within a second); then GET /evidence/log/proof/inclusion?bundleId=… gives its index, inclusion proof and checkpoint, and bundle.tgz carries them under log/. */
+                            log?: {
+                                entryDigest: string;
+                                index?: number;
+                                /** @enum {string} */
+                                status: "pending" | "integrated";
+                            };
                             manifestDigest: string;
                             /** @description RFC 9162 Merkle root of the artifact entries, hex. */
                             rootHash: string;
@@ -1261,6 +1275,554 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/evidence/log": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The tenant's evidence log: origin, note verifier key, latest size and root */
+        get: {
+            parameters: {
+                query?: never;
+                header: {
+                    /** @description Tenant id; must equal the `tenant` claim of the token. */
+                    "x-stella-tenant": string;
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Error envelope (docs/errors.md). */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            checkpoint?: string;
+                            origin: string;
+                            /** Format: byte */
+                            rootHash: string;
+                            size: number;
+                            /** @description c2sp.org/signed-note verifier key (`<name>+<hex id>+<base64>`) auditors pin. */
+                            verifierKey: string;
+                        };
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/evidence/log/checkpoint": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The latest signed checkpoint (c2sp.org/tlog-checkpoint), or an earlier one by size */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description An earlier published checkpoint of this tree size. */
+                    size?: number;
+                };
+                header: {
+                    /** @description Tenant id; must equal the `tenant` claim of the token. */
+                    "x-stella-tenant": string;
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Error envelope (docs/errors.md). */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description The signed note (text/plain; charset=utf-8) */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": string;
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/evidence/log/entries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Log entries naming a digest, each with its inclusion proof */
+        get: {
+            parameters: {
+                query: {
+                    /** @description A bundle's Merkle root (sha256:<root hex>), manifest digest, tombstone digest or entry digest. */
+                    digest: string;
+                    limit?: number;
+                };
+                header: {
+                    /** @description Tenant id; must equal the `tenant` claim of the token. */
+                    "x-stella-tenant": string;
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Error envelope (docs/errors.md). */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        /**
+                         * @example {
+                         *       "origin": "stella.local/evidence/3f1c0a9b5e7d2c48",
+                         *       "size": 3,
+                         *       "checkpoint": "stella.local/evidence/3f1c0a9b5e7d2c48\n3\nq0Fj2bA0xP6m1aJx6qkq0Ckq0r1q0Fj2bA0xP6m1aJw=\n\n— stella.local/evidence/3f1c0a9b5e7d2c48 AbCdEf…\n",
+                         *       "bundleId": "01JEXAMPLE0000000000000000",
+                         *       "entries": [
+                         *         {
+                         *           "type": "seal",
+                         *           "bundleId": "01JEXAMPLE0000000000000000",
+                         *           "entryDigest": "sha256:5d9a5f3c2b1e0d9c8b7a69584736251403f2e1d0c9b8a79685746352413f2e1d",
+                         *           "entry": "eyJidW5kbGVJZCI6Ii4uLiJ9",
+                         *           "status": "integrated",
+                         *           "index": 2,
+                         *           "inclusionProof": {
+                         *             "index": 2,
+                         *             "size": 3,
+                         *             "hashes": [
+                         *               "q0Fj2bA0xP6m1aJx6qkq0Ckq0r1q0Fj2bA0xP6m1aJw="
+                         *             ]
+                         *           }
+                         *         }
+                         *       ]
+                         *     }
+                         */
+                        "application/json": {
+                            bundleId?: string;
+                            /** @description The signed checkpoint note (absent while the log is empty). */
+                            checkpoint?: string;
+                            entries: {
+                                bundleId: string;
+                                /**
+                                 * Format: byte
+                                 * @description The entry bytes (RFC 8785 JSON).
+                                 */
+                                entry: string;
+                                entryDigest: string;
+                                inclusionProof?: {
+                                    hashes: string[];
+                                    index: number;
+                                    size: number;
+                                };
+                                index?: number;
+                                /** @enum {string} */
+                                status: "pending" | "integrated";
+                                /** @enum {string} */
+                                type: "seal" | "hold" | "release" | "tombstone";
+                            }[];
+                            origin: string;
+                            /** @description Tree size of `checkpoint`, which every inclusion proof is against. */
+                            size: number;
+                        };
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/evidence/log/proof/consistency": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Consistency proof between two tree sizes (RFC 9162 §2.1.4): nothing removed or rewritten */
+        get: {
+            parameters: {
+                query: {
+                    /** @description The older tree size (e.g. of the checkpoint the auditor holds). */
+                    from: number;
+                    /** @description The newer tree size (default: the latest checkpoint). */
+                    to?: number;
+                };
+                header: {
+                    /** @description Tenant id; must equal the `tenant` claim of the token. */
+                    "x-stella-tenant": string;
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Error envelope (docs/errors.md). */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        /**
+                         * @example {
+                         *       "origin": "stella.local/evidence/3f1c0a9b5e7d2c48",
+                         *       "oldSize": 2,
+                         *       "newSize": 3,
+                         *       "hashes": [
+                         *         "q0Fj2bA0xP6m1aJx6qkq0Ckq0r1q0Fj2bA0xP6m1aJw=",
+                         *         "m1aJx6qkq0Ckq0r1q0Fj2bA0xP6m1aJwq0Fj2bA0xP4="
+                         *       ],
+                         *       "newCheckpoint": "stella.local/evidence/3f1c0a9b5e7d2c48\n3\n…\n"
+                         *     }
+                         */
+                        "application/json": {
+                            hashes: string[];
+                            newCheckpoint: string;
+                            newSize: number;
+                            /** @description The published checkpoint of `oldSize`, when there is one. */
+                            oldCheckpoint?: string;
+                            oldSize: number;
+                            origin: string;
+                        };
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/evidence/log/proof/inclusion": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A bundle's log entries (seal, holds, releases, tombstone) with inclusion proofs
+         * @description Entries not yet integrated are `pending` (no index, no proof yet). A purged bundle still has its entries, its tombstone among them.
+         */
+        get: {
+            parameters: {
+                query: {
+                    bundleId: string;
+                    /** @description Prove against this earlier published checkpoint (default: the latest). */
+                    size?: number;
+                };
+                header: {
+                    /** @description Tenant id; must equal the `tenant` claim of the token. */
+                    "x-stella-tenant": string;
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Error envelope (docs/errors.md). */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        /**
+                         * @example {
+                         *       "origin": "stella.local/evidence/3f1c0a9b5e7d2c48",
+                         *       "size": 3,
+                         *       "checkpoint": "stella.local/evidence/3f1c0a9b5e7d2c48\n3\nq0Fj2bA0xP6m1aJx6qkq0Ckq0r1q0Fj2bA0xP6m1aJw=\n\n— stella.local/evidence/3f1c0a9b5e7d2c48 AbCdEf…\n",
+                         *       "bundleId": "01JEXAMPLE0000000000000000",
+                         *       "entries": [
+                         *         {
+                         *           "type": "seal",
+                         *           "bundleId": "01JEXAMPLE0000000000000000",
+                         *           "entryDigest": "sha256:5d9a5f3c2b1e0d9c8b7a69584736251403f2e1d0c9b8a79685746352413f2e1d",
+                         *           "entry": "eyJidW5kbGVJZCI6Ii4uLiJ9",
+                         *           "status": "integrated",
+                         *           "index": 2,
+                         *           "inclusionProof": {
+                         *             "index": 2,
+                         *             "size": 3,
+                         *             "hashes": [
+                         *               "q0Fj2bA0xP6m1aJx6qkq0Ckq0r1q0Fj2bA0xP6m1aJw="
+                         *             ]
+                         *           }
+                         *         }
+                         *       ]
+                         *     }
+                         */
+                        "application/json": {
+                            bundleId?: string;
+                            /** @description The signed checkpoint note (absent while the log is empty). */
+                            checkpoint?: string;
+                            entries: {
+                                bundleId: string;
+                                /**
+                                 * Format: byte
+                                 * @description The entry bytes (RFC 8785 JSON).
+                                 */
+                                entry: string;
+                                entryDigest: string;
+                                inclusionProof?: {
+                                    hashes: string[];
+                                    index: number;
+                                    size: number;
+                                };
+                                index?: number;
+                                /** @enum {string} */
+                                status: "pending" | "integrated";
+                                /** @enum {string} */
+                                type: "seal" | "hold" | "release" | "tombstone";
+                            }[];
+                            origin: string;
+                            /** @description Tree size of `checkpoint`, which every inclusion proof is against. */
+                            size: number;
+                        };
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/evidence/log/tile/{*}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A tile or entry bundle by its c2sp.org/tlog-tiles path (immutable, cacheable)
+         * @description Paths `tile/<L>/<N>[.p/<W>]` and `tile/entries/<N>[.p/<W>]` relative to /evidence/log/. A path never changes its bytes: `Cache-Control: private, immutable` (private: tiles are per tenant) and `ETag` = the sha256 of the bytes.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header: {
+                    /** @description Tenant id; must equal the `tenant` claim of the token. */
+                    "x-stella-tenant": string;
+                };
+                path: {
+                    "*": string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Tile bytes (application/octet-stream) */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": string;
+                    };
+                };
+                /** @description Not modified (If-None-Match matched the ETag) */
+                304: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Error envelope (docs/errors.md). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+                /** @description Error envelope (docs/errors.md). */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/evidence/retention": {
         parameters: {
             query?: never;
@@ -1602,6 +2164,13 @@ export interface paths {
                         "application/json": {
                             bundleId: string;
                             keyId: string;
+                            /** @description The seal's entry in the tenant's transparency log (docs/evidence/transparency-log.md). The seal answers at once with `pending`: the sequencer integrates the entry into the next checkpoint (typically within a second); then GET /evidence/log/proof/inclusion?bundleId=… gives its index, inclusion proof and checkpoint, and bundle.tgz carries them under log/. */
+                            log?: {
+                                entryDigest: string;
+                                index?: number;
+                                /** @enum {string} */
+                                status: "pending" | "integrated";
+                            };
                             manifestDigest: string;
                             /** @description RFC 9162 Merkle root of the artifact entries, hex. */
                             rootHash: string;

@@ -34,6 +34,11 @@ export interface ArchiveInput {
   openings: readonly ArtifactOpening[];
   /** Opens the bytes of one artifact (called once per artifact, in archive order). */
   openArtifact(artifact: SealedArtifact): Promise<Readable>;
+  /**
+   * Files added after sealing, listed in checksums.txt like the others: the transparency log's
+   * `log/…` files of a download (docs/evidence/transparency-log.md "bundle.tgz"). None at seal time.
+   */
+  extraFiles?: readonly { path: string; bytes: Uint8Array }[];
 }
 
 /** One line of openings.jsonl: the opening of entry i, or the mark that its content is withheld. */
@@ -100,6 +105,7 @@ export function archiveEntries(input: ArchiveInput): TarEntryInput[] {
     { path: VERIFY_FILE, bytes: text(VERIFY_MD) },
     { path: OPENINGS_FILE, bytes: openingsJsonl(input.openings) },
     ...(input.timestampTsr ? [{ path: TIMESTAMP_FILE, bytes: input.timestampTsr }] : []),
+    ...(input.extraFiles ?? []),
   ];
   const checksums = checksumsTxt([
     ...fixed.map((f) => ({ path: f.path, hex: sha256Hex(f.bytes) })),

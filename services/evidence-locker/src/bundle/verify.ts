@@ -27,6 +27,7 @@ import { opens } from './commitment.js';
 import { artifactsRoot, leafBytes } from './manifest.js';
 import { LEAVES_FILE, PAE_FILE, PORTABLE_FILE, PORTABLE_SCHEMA, SIG_FILE } from './portable.js';
 import { ROOT_SUBJECT_NAME, SEAL_PREDICATE_TYPE } from './seal.js';
+import { verifyLogFiles, type LogVerifyOptions } from './verify-log.js';
 
 export type CheckStatus = 'pass' | 'fail' | 'skip';
 
@@ -49,7 +50,7 @@ export interface VerifyReport {
   checks: VerifyCheck[];
 }
 
-export interface VerifyOptions {
+export interface VerifyOptions extends LogVerifyOptions {
   /** Trusted seal key (PEM). Without it the bundle's own keys/ are used (integrity, not identity). */
   publicKeyPem?: string;
   /** Trusted TSA CA certificates (PEM); without them the timestamp's signature is not checked. */
@@ -354,6 +355,16 @@ export async function verifyBundle(source: TarSource, options: VerifyOptions = {
     } catch (err) {
       add('timestamp', 'fail', message(err));
     }
+  }
+  // The transparency log (bundle.tgz only: a portable bundle does not carry the manifest it rebuilds from).
+  if (sealed?.format !== 'portable') {
+    let manifest: Record<string, unknown> | undefined;
+    try {
+      manifest = manifestFile?.bytes ? parseObject(manifestFile.bytes, 'manifest.json') : undefined;
+    } catch {
+      manifest = undefined;
+    }
+    verifyLogFiles(files, manifest, sealed?.manifestDigest, options, add);
   }
   return report({
     ...(sealed ? { format: sealed.format } : {}),

@@ -18,6 +18,7 @@ import type { ObjectStore } from '@stella/platform/object-store';
 import { resolveSigner } from '@stella/platform/keys';
 import type { TenantTx } from '@stella/platform/service';
 import { recordCustody } from '../custody.js';
+import { enqueueLogEntries, tombstoneEntry } from '../log/log-entries.js';
 import { activeIncident } from '../incident/incident.js';
 import { tombstoneKey } from '../settings.js';
 import { formatDuration } from './duration.js';
@@ -202,6 +203,16 @@ async function purgeOne(
         [b.archive_key, ...freed.rows.map((f) => f.object_key)],
       ],
     );
+    // The tombstone's log entry, in the purge's own transaction (ADR 0013): logged iff purged.
+    await enqueueLogEntries(tx, [
+      tombstoneEntry({
+        bundleId: id,
+        rootHash: b.root_hash,
+        manifestDigest: b.manifest_digest,
+        purgedAt: now,
+        tombstoneJson: signed.envelopeJson,
+      }),
+    ]);
     const evidence = [{ bundleId: id, digest: b.archive_digest, manifestDigest: b.manifest_digest }];
     await recordCustody(tx, {
       action: 'purge',

@@ -19,6 +19,14 @@ import { BUNDLE_KINDS } from '../bundle/manifest.js';
 import { loadTombstone, tombstoneOf } from '../retention/tombstone-view.js';
 import { resultOf, type BundleResultRow } from './snapshot.js';
 import { recordCustody } from '../custody.js';
+import { createHash } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import type { ArchiveInput } from '../bundle/archive.js';
+import { byPath } from '../bundle/manifest.js';
+import { logFiles, loggedArchive, sliceStream } from '../log/logged-archive.js';
+import { LogAccess } from '../log/tenant-log.js';
+import { blobKey, evidenceSettings } from '../settings.js';
+import { artifactsOf } from './artifacts.js';
 
 type BundleRow = BundleResultRow & {
   kind: string;
@@ -97,7 +105,87 @@ interface ListQueryValue {
   cursor?: string;
 }
 
+/**
+ * The logged variant of a bundle's download, when its seal entry is integrated: its digest and
+ * size (computed by one streamed pass on the first such download, then kept on the bundle row)
+ * and a way to stream it. Undefined while the entry is pending, and for v1 bundles (no openings
+ * to rebuild the archive from: they are served as stored).
+ */
+async function loggedDownload(
+  ctx: ReturnType<ServiceDeps['tenants']['forRequest']>,
+  access: LogAccess,
+  deps: ServiceDeps,
+  row: BundleRow,
+): Promise<{ digest: string; size: number; open: () => Readable } | undefined> {
+  const found = await ctx.transaction(async (tx) => {
+    const seal = await tx.query<{ entry: Buffer; log_index: string | null }>(
+      `SELECT entry, log_index::text AS log_index FROM evidence_locker.log_entries
+       WHERE bundle_id = $1 AND entry_type = 'seal'`,
+      [row.bundle_id],
+    );
+    const entry = seal.rows[0];
+    if (!entry || entry.log_index === null) return undefined;
+    const sealed = await tx.query<{
+      manifest_json: string;
+      signature_json: string;
+      timestamp_tsr: Buffer | null;
+      log_archive_digest: string | null;
+      log_archive_size: string | null;
+    }>(
+      `SELECT manifest_json, signature_json, timestamp_tsr, log_archive_digest, log_archive_size::text AS log_archive_size
+       FROM evidence_locker.bundles WHERE bundle_id = $1`,
+      [row.bundle_id],
+    );
+    return { entry, sealed: sealed.rows[0]!, artifacts: (await artifactsOf(tx, row.bundle_id)).artifacts };
+  });
+  if (!found || found.artifacts.some((a) => !a.opening)) return undefined;
+  const { entry, sealed: s, artifacts } = found;
+  const log = await access.view(ctx.tenant);
+  const extra = await logFiles(
+    log,
+    new Uint8Array(entry.entry),
+    Number(entry.log_index),
+    await access.verifierKey(log.origin),
+  );
+  const input: ArchiveInput = {
+    manifestBytes: new Uint8Array(Buffer.from(s.manifest_json, 'utf8')),
+    signatureJson: s.signature_json,
+    publicKeyPem: row.public_key_pem,
+    ...(s.timestamp_tsr ? { timestampTsr: new Uint8Array(s.timestamp_tsr) } : {}),
+    artifacts: byPath(
+      artifacts.map((a) => ({ path: a.path, role: a.role, mediaType: a.mediaType, size: a.size, digest: a.digest })),
+    ),
+    openings: artifacts.map((a) => a.opening!),
+    openArtifact: async (a) => (await deps.store.get(blobKey(ctx.tenant, a.digest))).body,
+  };
+  const open = () => loggedArchive(input, extra);
+  if (s.log_archive_digest && s.log_archive_size)
+    return { digest: s.log_archive_digest, size: Number(s.log_archive_size), open };
+  // First logged download: one streamed pass for the ETag and length (never buffered).
+  const hash = createHash('sha256');
+  let size = 0;
+  for await (const chunk of open()) {
+    hash.update(chunk as Buffer);
+    size += (chunk as Buffer).length;
+  }
+  const digest = `sha256:${hash.digest('hex')}`;
+  await ctx.transaction((tx) =>
+    tx.query(
+      `UPDATE evidence_locker.bundles SET log_archive_digest = $2, log_archive_size = $3
+       WHERE bundle_id = $1 AND log_archive_digest IS NULL`,
+      [row.bundle_id, digest, size],
+    ),
+  );
+  return { digest, size, open };
+}
+
 export function bundleRoutes(deps: ServiceDeps) {
+  const access = new LogAccess({
+    db: deps.db,
+    store: deps.store,
+    signingKey: deps.signingKey,
+    originPrefix: evidenceSettings(deps.settings).logOrigin,
+  });
   return (app: StellaApp) => {
     app.get(
       '/evidence/:id',
@@ -208,15 +296,30 @@ export function bundleRoutes(deps: ServiceDeps) {
         const { id } = req.params as { id: string };
         const ctx = deps.tenants.forRequest(req);
         const row = await ctx.transaction((tx) => loadBundle(tx, id));
-        const etag = `"${row.archive_digest}"`;
-        reply.header('etag', etag).header('accept-ranges', 'bytes');
+        const logged = await loggedDownload(ctx, access, deps, row);
+        // Once the seal entry is integrated, bundle.tgz carries its log proof (log/…): another
+        // archive, as deterministic as the stored one (src/log/logged-archive.ts).
+        const archive = logged ?? { digest: row.archive_digest, size: Number(row.archive_size) };
+        const etag = `"${archive.digest}"`;
+        reply
+          .header('etag', etag)
+          .header('accept-ranges', 'bytes')
+          .header('x-stella-log-proof', logged ? 'included' : 'pending');
         if (ifNoneMatchHits(req.headers['if-none-match'], etag)) return reply.status(304).send();
-        const size = Number(row.archive_size);
+        const size = archive.size;
         // HEAD answers the headers only: nothing is transferred, so nothing enters the custody record.
         if (req.method === 'HEAD')
           return reply.type('application/gzip').header('content-length', String(size)).status(200).send();
         const range = parseByteRange(req.headers.range, size);
-        const object = await deps.store.get(row.archive_key, range ? { range } : {});
+        const object = logged
+          ? {
+              body: range ? sliceStream(logged.open(), range.start, range.end) : logged.open(),
+              length: range ? range.end - range.start + 1 : size,
+              ...(range ? { range } : {}),
+            }
+          : await deps.store.get(row.archive_key, range ? { range } : {});
+        // The custody record and event name the bytes actually served (with or without log/).
+        row.archive_digest = archive.digest;
         await ctx.transaction(async (tx) => {
           await recordCustody(tx, {
             action: 'download',

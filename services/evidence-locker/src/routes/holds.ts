@@ -9,6 +9,7 @@ import { errorResponses, tenantRoute, type StellaApp } from '@stella/platform/ht
 import type { ServiceDeps, TenantTx } from '@stella/platform/service';
 import { BUNDLE_ID_PATTERN, TAG } from './schemas.js';
 import { recordCustody } from '../custody.js';
+import { enqueueHoldEntries } from '../log/log-entries.js';
 
 const CASE_ID_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$';
 const reason = { type: 'string', minLength: 1, maxLength: 2000 } as const;
@@ -177,6 +178,7 @@ export function holdRoutes(deps: ServiceDeps) {
           );
           const newly = inserted.rows.map((r) => r.bundle_id).sort();
           await custody(tx, newly, 'hold', ctx.principal.subject, ctx.requestId, { caseId, reason: body.reason });
+          await enqueueHoldEntries(tx, 'hold', caseId, newly);
           await tx.audit({
             action: 'evidence.hold',
             resource: caseId,
@@ -232,6 +234,7 @@ export function holdRoutes(deps: ServiceDeps) {
           );
           const covered = existing.bundle_ids ?? [];
           await custody(tx, covered, 'release', ctx.principal.subject, ctx.requestId, { caseId, reason: why });
+          await enqueueHoldEntries(tx, 'release', caseId, covered);
           // Bundles that no other active hold covers any more.
           const free = await tx.query<{ archive_key: string }>(
             `SELECT b.archive_key FROM evidence_locker.bundles b WHERE b.bundle_id = ANY($1::text[])

@@ -73,6 +73,21 @@ export const SnapshotResponseSchema = {
       additionalProperties: false,
       properties: { genTime: { type: 'string', format: 'date-time' }, tsa: { type: 'string' } },
     },
+    log: {
+      type: 'object',
+      description:
+        "The seal's entry in the tenant's transparency log (docs/evidence/transparency-log.md). The seal " +
+        'answers at once with `pending`: the sequencer integrates the entry into the next checkpoint (typically ' +
+        'within a second); then GET /evidence/log/proof/inclusion?bundleId=… gives its index, inclusion proof and ' +
+        'checkpoint, and bundle.tgz carries them under log/.',
+      required: ['entryDigest', 'status'],
+      additionalProperties: false,
+      properties: {
+        entryDigest: digest,
+        status: { type: 'string', enum: ['pending', 'integrated'] },
+        index: { type: 'integer', minimum: 0 },
+      },
+    },
   },
 } as const;
 

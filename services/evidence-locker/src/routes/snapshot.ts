@@ -24,6 +24,7 @@ import {
 } from '../bundle/manifest.js';
 import { sealManifest } from '../bundle/seal.js';
 import { crashPoint } from '../crash-points.js';
+import { enqueueLogEntries, sealEntry } from '../log/log-entries.js';
 import { claimStoredObjects, removeUnreferenced } from '../objects/object-claims.js';
 import { recordCustody } from '../custody.js';
 import { checkReservedPaths, incidentArtifacts, requestNote } from '../incident/debug-artifacts.js';
@@ -55,6 +56,7 @@ interface SnapshotResult {
   manifestDigest: string;
   keyId: string;
   timestamp?: { genTime: string; tsa: string };
+  log?: { entryDigest: string; status: 'pending' | 'integrated'; index?: number };
 }
 
 const IDEMPOTENCY_KEY = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -242,6 +244,14 @@ export function snapshotRoutes(deps: ServiceDeps) {
           await signer.close();
         }
 
+        const logEntry = sealEntry({
+          bundleId,
+          kind: manifest.kind,
+          createdAt: manifest.createdAt,
+          rootHash: manifest.merkle.root,
+          manifestDigest,
+        });
+
         const written: string[] = [];
         try {
           for (const b of newInline) {
@@ -323,6 +333,8 @@ export function snapshotRoutes(deps: ServiceDeps) {
                 'INSERT INTO evidence_locker.snapshot_requests (idempotency_key, request_digest, bundle_id) VALUES ($1, $2, $3)',
                 [idempotencyKey, requestDigest, bundleId],
               );
+            // The seal's log entry, in this same transaction: logged if and only if sealed (ADR 0013).
+            await enqueueLogEntries(tx, [logEntry]);
             await recordCustody(tx, {
               action: 'seal',
               bundleId,
@@ -350,7 +362,9 @@ export function snapshotRoutes(deps: ServiceDeps) {
             });
             return r.rows[0]!;
           });
-          return reply.status(201).send(resultOf(result));
+          return reply
+            .status(201)
+            .send({ ...resultOf(result), log: { entryDigest: logEntry.digest, status: 'pending' as const } });
         } catch (err) {
           // Nothing half-written: objects stored for this request but not recorded are removed.
           await removeUnrecorded(deps, ctx, written);
@@ -402,7 +416,28 @@ async function answerOfIdempotencyKey(
     throw new StellaError('CONFLICT', 'this Idempotency-Key was used for a different snapshot request', {
       details: { bundleId: earlier.bundle_id },
     });
-  return resultOf(earlier);
+  const log = await ctx.transaction(
+    async (tx) =>
+      (
+        await tx.query<{ entry_digest: string; log_index: string | null }>(
+          `SELECT entry_digest, log_index::text AS log_index FROM evidence_locker.log_entries
+           WHERE bundle_id = $1 AND entry_type = 'seal'`,
+          [earlier.bundle_id],
+        )
+      ).rows[0],
+  );
+  return {
+    ...resultOf(earlier),
+    ...(log
+      ? {
+          log: {
+            entryDigest: log.entry_digest,
+            status: log.log_index === null ? ('pending' as const) : ('integrated' as const),
+            ...(log.log_index !== null ? { index: Number(log.log_index) } : {}),
+          },
+        }
+      : {}),
+  };
 }
 
 function isUniqueViolation(err: unknown): boolean {
