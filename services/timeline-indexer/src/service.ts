@@ -4,6 +4,7 @@
  * Routes: ingest and query (routes.ts); workers: the bus consumers (consumer.ts). See
  * docs/timeline.md.
  */
+import { TLOG_MIGRATIONS } from '@stella/platform/tlog';
 import { fileURLToPath } from 'node:url';
 import { ConfigProblem, parseInteger, type ConfigVariable } from '@stella/platform/config';
 import { defineService, type ServiceDeps } from '@stella/platform/service';
@@ -157,6 +158,8 @@ export const timelineIndexerService = defineService({
   summary: 'Indexes platform events into a tenant-isolated timeline linked to evidence',
   // One level above src/ and dist/ alike: the package's migrations folder.
   migrations: { name: 'timeline-indexer', dir: fileURLToPath(new URL('../migrations', import.meta.url)) },
+  // The per-tenant logs of timeline batches (timeline-log.ts) live in the platform's tlog schema.
+  requires: [TLOG_MIGRATIONS],
   variables: VARIABLES,
   openApiTags: [{ name: 'timeline', description: 'Ordered, deduplicated, tenant-isolated event timeline' }],
   routes: (deps) => [
