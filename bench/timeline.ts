@@ -4,7 +4,8 @@
  * 1. Ingest, `--repeat R` rounds (default 3), each path into a fresh database, the order of the
  *    paths alternating from round to round (paired A/B against the baseline):
  *    - `psql \copy` of the same rows into tables shaped like the timeline's own (same columns,
- *      same indexes: events, event_details, event_ids) — the baseline;
+ *      same indexes: events with its inline details, event_ids — what ingest writes for an event
+ *      with small details since migration 0005) — the baseline;
  *    - the service's one pipeline (`storeTenantBatch`, sequential batches of `--batch`, one
  *      transaction each);
  *    - each broker (`--brokers nats,redis`) into a REAL indexer process: published first (not
@@ -38,6 +39,7 @@ import { newEvent, type EventEnvelope } from '@stella/platform/bus';
 import { migrate, openDb, PLATFORM_MIGRATIONS, type Db } from '@stella/platform/db';
 import { createTestDatabase } from '@stella/testkit';
 import {
+  inlineDetails,
   listTimeline,
   storeTenantBatch,
   timelineIndexerService,
@@ -216,7 +218,7 @@ async function pipelineRun(events: readonly EventEnvelope[]): Promise<number> {
 async function copyRun(events: readonly EventEnvelope[], dir: string): Promise<number> {
   const t = await freshDb('bench_timeline_copy');
   try {
-    const tables = { b_events: 'events', b_details: 'event_details', b_ids: 'event_ids' } as const;
+    const tables = { b_events: 'events', b_ids: 'event_ids' } as const;
     const colsOf: Record<string, string[]> = {};
     for (const [b, src] of Object.entries(tables)) {
       await t.db.query(`CREATE TABLE public.${b} (LIKE timeline.${src} INCLUDING DEFAULTS INCLUDING INDEXES)`);
@@ -228,7 +230,7 @@ async function copyRun(events: readonly EventEnvelope[], dir: string): Promise<n
       ).rows.map((r) => r.c);
     }
     const seq = new Map<string, number>();
-    const rows: Record<string, string[]> = { b_events: [], b_details: [], b_ids: [] };
+    const rows: Record<string, string[]> = { b_events: [], b_ids: [] };
     for (const e of events) {
       const sq = (seq.get(e.source) ?? 0) + 1;
       seq.set(e.source, sq);
@@ -244,9 +246,7 @@ async function copyRun(events: readonly EventEnvelope[], dir: string): Promise<n
         correlation_id: e.correlationId,
         trace_id: e.traceId,
         actor: e.actor,
-        attributes: JSON.stringify(e.attributes),
-        payload: JSON.stringify(e.payload),
-        evidence: null,
+        details: inlineDetails(e, e.occurredAt),
       };
       for (const b of Object.keys(tables)) {
         // Columns with a default and no value here (ingested_at, …) take it from the table.
@@ -271,9 +271,7 @@ async function copyRun(events: readonly EventEnvelope[], dir: string): Promise<n
 }
 
 const COPY_COLUMNS = new Set(
-  'tenant_id occurred_at occurred_at_text source ingest_seq event_id kind subject correlation_id trace_id actor attributes payload evidence'.split(
-    ' ',
-  ),
+  'tenant_id occurred_at source ingest_seq event_id kind subject correlation_id trace_id actor details'.split(' '),
 );
 
 type Sample = { ms: number; loadBefore: string; loadAfter: string; cpu?: DrainCpu };
@@ -390,11 +388,11 @@ async function fillForQueries(db: Db, n: number): Promise<void> {
   await db.query(`ALTER TABLE public.gen ADD COLUMN seq bigint`);
   await db.query(`UPDATE public.gen g SET seq = x.seq FROM
     (SELECT i, row_number() OVER (PARTITION BY source ORDER BY i) AS seq FROM public.gen) x WHERE x.i = g.i`);
-  await db.query(`INSERT INTO timeline.events (tenant_id, occurred_at, source, ingest_seq, event_id, kind, subject, correlation_id, trace_id)
-    SELECT '${TENANT}', at, source, seq, id, kind, subject, corr, trace FROM public.gen`);
-  await db.query(`INSERT INTO timeline.event_details (tenant_id, occurred_at, event_id, occurred_at_text, attributes, payload)
-    SELECT '${TENANT}', at, id, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
-      json_build_object('index', i, 'digest', digest), json_build_object('step', i % 13, 'note', 'bench event') FROM public.gen`);
+  // Details inline, as ingest stores small ones (migration 0005).
+  await db.query(`INSERT INTO timeline.events (tenant_id, occurred_at, source, ingest_seq, event_id, kind, subject, correlation_id, trace_id, details)
+    SELECT '${TENANT}', at, source, seq, id, kind, subject, corr, trace,
+      json_build_object('attributes', json_build_object('index', i, 'digest', digest),
+        'payload', json_build_object('step', i % 13, 'note', 'bench event'))::text FROM public.gen`);
   await db.query(`INSERT INTO timeline.event_ids (tenant_id, event_id, occurred_at, source, ingest_seq)
     SELECT '${TENANT}', id, at, source, seq FROM public.gen`);
   await db.query(`INSERT INTO timeline.event_digests (tenant_id, digest, occurred_at, source, ingest_seq)

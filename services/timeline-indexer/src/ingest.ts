@@ -87,29 +87,50 @@ export function digestsOf(event: EventEnvelope): string[] {
   return [...found].sort();
 }
 
-const json = (v: unknown) => (v === undefined ? null : JSON.stringify(v));
+/**
+ * Details (attributes, payload, evidence, the producer's occurredAt text) of at most this many
+ * bytes of JSON are stored inline in `timeline.events.details`; larger ones in an
+ * `event_details` row (migration 0005). 1 KiB keeps an inline row well below PostgreSQL's
+ * TOAST threshold (~2 KiB) beside a long subject, so the hot table's rows stay one heap tuple.
+ */
+export const DETAILS_INLINE_MAX = 1024;
 
 /**
- * The ingest statement: numbers the batch's new events and writes their `event_ids`, `events`
- * and `event_details` rows and the sequence counters, in one round trip. `$1` is the tenant, `$2`
- * … `$13` the batch's columns in input order, `$14`/`$15` the locked counters' sources and
- * values. An event is new when its id is not in `event_ids` (one primary-key probe per id: a
- * scalar subquery with LIMIT 1, which the planner cannot flatten into a scan of the tenant's
- * whole index — docs/timeline.md "Capacity model") and it is the first of its id in the batch.
- * `ON CONFLICT DO NOTHING` settles a race with a concurrent batch (first commit wins); the loser's
- * number stays unused. Returns the winners' input positions (1-based) and sequence numbers.
+ * The inline details text of an event (0005): the members it has, `occurredAt` only when the
+ * producer's text is not the ordering key's ISO form `at` (query.ts puts it back either way).
+ */
+export function inlineDetails(e: EventEnvelope, at: string): string {
+  const d: { occurredAt?: string; attributes?: unknown; payload?: unknown; evidence?: unknown } = {};
+  if (e.occurredAt !== at) d.occurredAt = e.occurredAt;
+  if (e.attributes !== undefined) d.attributes = e.attributes;
+  if (e.payload !== undefined) d.payload = e.payload;
+  if (e.evidence !== undefined) d.evidence = e.evidence;
+  return JSON.stringify(d);
+}
+
+/**
+ * The ingest statement: numbers the batch's new events and writes their `event_ids` and
+ * `events` rows (plus an `event_details` row for those whose details are too large to inline)
+ * and the sequence counters, in one round trip. `$1` is the tenant, `$2` … `$11` the batch's
+ * columns in input order (`$10` the inline details or NULL, `$11` the large ones' details JSON
+ * or NULL), `$12`/`$13` the locked counters' sources and values. An event is new when its id is
+ * not in `event_ids` (one primary-key probe per id: a scalar subquery with LIMIT 1, which the
+ * planner cannot flatten into a scan of the tenant's whole index — docs/timeline.md "Capacity
+ * model") and it is the first of its id in the batch. `ON CONFLICT DO NOTHING` settles a race
+ * with a concurrent batch (first commit wins); the loser's number stays unused. Returns the
+ * winners' input positions (1-based) and sequence numbers.
  */
 const INGEST_SQL = `WITH input AS (
   SELECT * FROM unnest($2::text[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-    $9::text[], $10::text[], $11::text[], $12::text[], $13::text[])
-    WITH ORDINALITY AS u(id, at, source, kind, subject, corr, trace, actor, at_text, a, p, v, ord)
+    $9::text[], $10::text[], $11::text[])
+    WITH ORDINALITY AS u(id, at, source, kind, subject, corr, trace, actor, inline, big, ord)
 ), fresh AS (
   SELECT DISTINCT ON (i.id) i.* FROM input i
   WHERE (SELECT 1 FROM timeline.event_ids x WHERE x.tenant_id = $1 AND x.event_id = i.id LIMIT 1) IS NULL
   ORDER BY i.id, i.ord
 ), numbered AS (
   SELECT f.*, c.last + row_number() OVER (PARTITION BY f.source ORDER BY f.ord) AS seq
-  FROM fresh f JOIN unnest($14::text[], $15::bigint[]) AS c(source, last) ON c.source = f.source
+  FROM fresh f JOIN unnest($12::text[], $13::bigint[]) AS c(source, last) ON c.source = f.source
 ), ids AS (
   INSERT INTO timeline.event_ids (event_id, occurred_at, source, ingest_seq)
   SELECT id, at, source, seq FROM numbered ORDER BY id
@@ -121,11 +142,12 @@ const INGEST_SQL = `WITH input AS (
 ), won AS (
   SELECT n.* FROM numbered n JOIN ids ON ids.event_id = n.id
 ), ev AS (
-  INSERT INTO timeline.events (occurred_at, source, ingest_seq, event_id, kind, subject, correlation_id, trace_id, actor)
-  SELECT at, source, seq, id, kind, subject, corr, trace, actor FROM won
+  INSERT INTO timeline.events (occurred_at, source, ingest_seq, event_id, kind, subject, correlation_id, trace_id, actor, details)
+  SELECT at, source, seq, id, kind, subject, corr, trace, actor, inline FROM won
 ), det AS (
   INSERT INTO timeline.event_details (occurred_at, event_id, occurred_at_text, attributes, payload, evidence)
-  SELECT at, id, at_text, a::json, p::json, v::json FROM won
+  SELECT at, id, b->>'occurredAt', b->'attributes', b->'payload', b->'evidence'
+  FROM won, LATERAL (SELECT big::json AS b) x WHERE big IS NOT NULL
 )
 SELECT ord::int AS ord, seq::text AS seq FROM won`;
 
@@ -161,6 +183,25 @@ export async function storeTenantBatch(
   // `at`: the ordering key as ISO text (dates are sent as text on both drivers).
   const at = events.map((e) => new Date(occurredAtMs(e.occurredAt)).toISOString());
   const col = <T>(f: (e: EventEnvelope) => T) => events.map(f);
+  // Inline details when small (0005); the large ones go to event_details with the producer's
+  // occurredAt text always (its column is NOT NULL there).
+  const inline: (string | null)[] = [];
+  const big: (string | null)[] = [];
+  events.forEach((e, i) => {
+    const d = inlineDetails(e, at[i]!);
+    const small = d.length <= DETAILS_INLINE_MAX && Buffer.byteLength(d) <= DETAILS_INLINE_MAX;
+    inline.push(small ? d : null);
+    big.push(
+      small
+        ? null
+        : JSON.stringify({
+            occurredAt: e.occurredAt,
+            attributes: e.attributes,
+            payload: e.payload,
+            evidence: e.evidence,
+          }),
+    );
+  });
   const won = await tx.query<{ ord: number; seq: string }>(INGEST_SQL, [
     tenant,
     col((e) => e.eventId),
@@ -171,10 +212,8 @@ export async function storeTenantBatch(
     col((e) => e.correlationId ?? null),
     col((e) => e.traceId ?? null),
     col((e) => e.actor ?? null),
-    col((e) => e.occurredAt),
-    col((e) => json(e.attributes)),
-    col((e) => json(e.payload)),
-    col((e) => json(e.evidence)),
+    inline,
+    big,
     locked.rows.map((r) => r.source),
     locked.rows.map((r) => r.last_seq),
   ]);
