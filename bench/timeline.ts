@@ -25,7 +25,7 @@
  *   node --conditions=development --import tsx bench/timeline.ts [--events 100000] [--batch 500]
  *        [--repeat 3] [--brokers nats,redis|none] [--consumers 2] [--bus-batch 500] [--no-broker-side]
  *        [--side-variants port:2x500,port:2x2000,raw:500,raw:2000] [--query-events 1000000]
- *        [--queries 1000] [--explain] [--only ingest|brokers|queries] [--json]
+ *        [--queries 1000] [--explain] [--only ingest|brokers|queries] [--cpu-prof DIR] [--json]
  *
  * Needs PostgreSQL on 127.0.0.1:5432 (trust auth) and `psql`; NATS and Redis for the brokers.
  * Every database and stream is created for the run and dropped.
@@ -33,7 +33,7 @@
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { loadavg, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { newEvent, type EventEnvelope } from '@stella/platform/bus';
 import { migrate, openDb, PLATFORM_MIGRATIONS, type Db } from '@stella/platform/db';
@@ -73,6 +73,8 @@ const BUS_BATCH = args.num('bus-batch', 500);
 /** The no-database drains of part 2: `port:<subscriptions>x<batch>` (our adapter) or `raw:<batch>`. */
 const SIDE_VARIANTS = args.opt('side-variants', 'port:2x500,port:2x2000,raw:500,raw:2000').split(',');
 const ONLY = args.opt('only', '');
+/** A directory: profile each indexer process (`node --cpu-prof`) into it. */
+const CPU_PROF = args.opt('cpu-prof', '');
 const TENANT = 'bench';
 const KINDS = Array.from({ length: 12 }, (_, i) => `bench.kind${i}.done`);
 const SOURCES = Array.from({ length: 8 }, (_, i) => `svc-${i}`);
@@ -154,7 +156,13 @@ async function brokerDrain(
     const p0 = performance.now();
     await publishAll(broker.publisher, events);
     const publishMs = performance.now() - p0;
-    indexer = await startIndexer(target.url, broker, true, { subscriptions: CONSUMERS, batchSize: BUS_BATCH });
+    indexer = await startIndexer(
+      target.url,
+      broker,
+      true,
+      { subscriptions: CONSUMERS, batchSize: BUS_BATCH },
+      CPU_PROF || undefined,
+    );
     const brokerPids = pidsOf(name === 'nats' ? 'nats-server' : 'redis-server');
     const brokerCpu0 = brokerPids.reduce((a, p) => a + cpuSeconds(p), 0);
     const childCpu0 = cpuSeconds(indexer.proc.pid!);
@@ -199,23 +207,47 @@ async function freshDb(label: string): Promise<{ db: Db; url: string; drop(): Pr
   };
 }
 
-/** The pipeline: sequential batches through `storeTenantBatch`, one transaction each. */
-async function pipelineRun(events: readonly EventEnvelope[]): Promise<number> {
+/** CPU seconds of the database's backends (all but `except`), by pid. */
+async function backendCpu(db: Db, except?: number): Promise<Map<number, number>> {
+  const r = await db.query<{ pid: number }>(
+    'SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> $1',
+    [except ?? 0],
+  );
+  return new Map(r.rows.map((x) => [Number(x.pid), cpuSeconds(Number(x.pid))]));
+}
+
+/**
+ * The pipeline: sequential batches through `storeTenantBatch`, one transaction each. CPU: this
+ * process (the Node side of ingest, as in the indexer) and the backends that did the writes.
+ */
+async function pipelineRun(events: readonly EventEnvelope[]): Promise<{ ms: number; cpu: DrainCpu }> {
   const t = await freshDb('bench_timeline_pipe');
   try {
+    const before = await backendCpu(t.db);
+    const n0 = process.cpuUsage();
     const t0 = performance.now();
     for (let i = 0; i < events.length; i += BATCH) {
       const batch = events.slice(i, i + BATCH);
       await t.db.withTenant(TENANT, (tx) => storeTenantBatch(tx, TENANT, batch));
     }
-    return performance.now() - t0;
+    const ms = performance.now() - t0;
+    const node = process.cpuUsage(n0);
+    // A backend not there before the run started during it: all of its CPU counts.
+    const after = await backendCpu(t.db);
+    let pg = 0;
+    for (const [pid, sec] of after) pg += sec - (before.get(pid) ?? 0);
+    const us = (sec: number) => round((sec * 1e6) / events.length, 1);
+    return { ms, cpu: { indexer: us((node.user + node.system) / 1e6), postgres: us(pg), broker: 0 } };
   } finally {
     await t.drop();
   }
 }
 
-/** The baseline: the same rows with `psql \copy` into look-alike tables (same columns and indexes). */
-async function copyRun(events: readonly EventEnvelope[], dir: string): Promise<number> {
+/**
+ * The baseline: the same rows with `psql \copy` into look-alike tables (same columns and
+ * indexes). CPU: psql (in the "indexer" column: the client side) and its backend.
+ */
+async function copyRun(events: readonly EventEnvelope[], dir: string): Promise<{ ms: number; cpu: DrainCpu }> {
   const t = await freshDb('bench_timeline_copy');
   try {
     const tables = { b_events: 'events', b_ids: 'event_ids' } as const;
@@ -257,14 +289,25 @@ async function copyRun(events: readonly EventEnvelope[], dir: string): Promise<n
         );
       }
     }
-    const psqlArgs: string[] = [t.url, '-v', 'ON_ERROR_STOP=1', '-q'];
+    // The backend reads its own CPU (utime + stime of /proc/self/stat, clock ticks) before and
+    // after the copies; psql's own CPU comes from GNU time.
+    const selfTicks = `SELECT (split_part(s, ' ', 12)::bigint + split_part(s, ' ', 13)::bigint) AS ticks
+      FROM (SELECT split_part(pg_read_file('/proc/self/stat'), ') ', 2) AS s) x`;
+    const psqlArgs: string[] = [t.url, '-v', 'ON_ERROR_STOP=1', '-q', '-At', '-c', selfTicks];
     for (const b of Object.keys(tables)) {
       const file = join(dir, `${b}.tsv`);
       await writeFile(file, `${rows[b]!.join('\n')}\n`);
       const list = colsOf[b]!.filter((c) => COPY_COLUMNS.has(c)).join(', ');
       psqlArgs.push('-c', `\\copy public.${b} (${list}) FROM '${file}'`);
     }
-    return (await runBaseline('psql', psqlArgs)).ms;
+    psqlArgs.push('-c', selfTicks);
+    const run = await runBaseline('psql', psqlArgs);
+    const ticks = run.stdout.toString().trim().split('\n').map(Number);
+    const us = (sec: number) => round((sec * 1e6) / events.length, 1);
+    return {
+      ms: run.ms,
+      cpu: { indexer: us(run.cpuMs / 1000), postgres: us((ticks[ticks.length - 1]! - ticks[0]!) / 100), broker: 0 },
+    };
   } finally {
     await t.drop();
   }
@@ -279,6 +322,14 @@ async function sample(fn: () => Promise<number | { ms: number; cpu: DrainCpu }>)
   const loadBefore = load();
   const x = await fn();
   return typeof x === 'number' ? { ms: x, loadBefore, loadAfter: load() } : { ...x, loadBefore, loadAfter: load() };
+}
+
+const CORES = cpus().length;
+/** Events/s the median CPU costs allow on CORES cores: min(cores / total µs, 1 / PostgreSQL µs). */
+function capacity(cpu: readonly DrainCpu[]): number {
+  const m = (f: (c: DrainCpu) => number) => median(cpu.map(f));
+  const total = m((c) => c.indexer) + m((c) => c.postgres) + m((c) => c.broker);
+  return Math.min((CORES * 1e6) / total, 1e6 / m((c) => c.postgres));
 }
 
 /** Part 1: every ingest path beside COPY, `REPEAT` rounds, order alternating per round. */
@@ -318,8 +369,12 @@ async function ingestRounds(events: readonly EventEnvelope[], dir: string) {
       maxPerSec: Math.round(Math.max(...rates)),
       vsCopy: name === paths[0]![0] ? '' : round(median(ratios), 2),
       cpuUsPerEvent: xs[0]!.cpu
-        ? `idx ${median(xs.map((x) => x.cpu!.indexer))} pg ${median(xs.map((x) => x.cpu!.postgres))} broker ${median(xs.map((x) => x.cpu!.broker))}`
+        ? `${name === paths[0]![0] ? 'psql' : 'idx'} ${median(xs.map((x) => x.cpu!.indexer))} pg ${median(xs.map((x) => x.cpu!.postgres))} broker ${median(xs.map((x) => x.cpu!.broker))}`
         : '',
+      // What the CPU costs allow on this machine's cores with nothing else running: every party
+      // shares the cores, and one tenant's PostgreSQL work runs on one core at a time
+      // (docs/timeline.md "Capacity model"), so the bound is the smaller of the two.
+      projected2Core: xs[0]!.cpu ? Math.round(capacity(xs.map((x) => x.cpu!))) : '',
       loads: xs.map((x) => `${x.loadBefore}→${x.loadAfter}`).join(' '),
     };
   });

@@ -5,11 +5,14 @@
  * stored — the primary key of `timeline.event_ids`, not a broker's window — and the first write
  * wins: a later copy (even with other contents) is reported `duplicate` and changes nothing.
  */
-import { StellaError } from '@stella/core/errors';
 import type { Tx } from '@stella/platform/db';
-import type { EventEnvelope, EventProblem } from '@stella/platform/bus';
+import type { EventEnvelope } from '@stella/platform/bus';
 import { recordArrivals } from './arrivals.js';
 import { recordEvidence, type StoredEvent } from './evidence.js';
+import { occurredAtMs } from './storable/index.js';
+
+// The storage checks and the ordering key live in storable/ (producers import them too).
+export { assertStorable, occurredAtMs, storageProblems } from './storable/index.js';
 
 /** What became of one event of a batch. */
 export interface IngestOutcome {
@@ -20,60 +23,7 @@ export interface IngestOutcome {
   ingestSeq?: string;
 }
 
-const RFC3339_PARTS =
-  /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:[Zz]|([+-])(\d{2}):(\d{2}))$/;
 const DIGEST_RE = /^sha256:[0-9a-f]{64}$/;
-
-/**
- * The ordering key of an event: its `occurredAt` as epoch milliseconds (fraction truncated). A
- * leap second (`:60`, RFC 3339 §5.7) counts as the first millisecond after it, as PostgreSQL and
- * JavaScript dates have no leap seconds. Expects a string `validateEvent` accepted.
- */
-export function occurredAtMs(occurredAt: string): number {
-  const m = RFC3339_PARTS.exec(occurredAt)!;
-  const t = new Date(0);
-  t.setUTCFullYear(Number(m[1]), Number(m[2]) - 1, Number(m[3]));
-  t.setUTCHours(Number(m[4]), Number(m[5]), Number(m[6]), Number((m[7] ?? '0').padEnd(3, '0').slice(0, 3)));
-  const offsetMin = m[8] === undefined ? 0 : (m[8] === '-' ? -1 : 1) * (Number(m[9]) * 60 + Number(m[10]));
-  return t.getTime() - offsetMin * 60_000;
-}
-
-const MIN_STORABLE_MS = -62135596800000; // 0001-01-01T00:00:00Z
-const MAX_STORABLE_MS = 253402300800000; // 10000-01-01T00:00:00Z
-const hasNul = (s: string | undefined) => s !== undefined && s.includes('\u0000');
-
-/**
- * What a valid envelope may still carry that the timeline cannot store: PostgreSQL `text` holds
- * no NUL character, and the sort key must be a UTC date-time of years 0001–9999 (RFC 3339 allows
- * year 0000, and an offset can move 9999-12-31 into year 10000). Such an event is rejected (HTTP 400) or dead-lettered (bus), never half-stored.
- */
-export function storageProblems(event: EventEnvelope): EventProblem[] {
-  const problems: EventProblem[] = [];
-  for (const key of ['source', 'subject', 'correlationId', 'actor'] as const) {
-    if (hasNul(event[key])) problems.push({ path: `/${key}`, message: 'must not contain NUL characters' });
-  }
-  event.evidence?.forEach((ref, i) => {
-    for (const key of ['bundleId', 'attestationSubject'] as const) {
-      if (hasNul(ref[key]))
-        problems.push({ path: `/evidence/${i}/${key}`, message: 'must not contain NUL characters' });
-    }
-  });
-  // The sort key is sent as ISO text, which PostgreSQL reads only for UTC years 0001–9999 (an
-  // offset can carry 9999-12-31T23:59:59-01:00 into year 10000).
-  const ms = occurredAtMs(event.occurredAt);
-  if (!(ms >= MIN_STORABLE_MS && ms < MAX_STORABLE_MS))
-    problems.push({ path: '/occurredAt', message: 'must fall in the UTC years 0001–9999' });
-  return problems;
-}
-
-/** Throws `EVENT_INVALID` (like `validateEvent`) when {@link storageProblems} finds any. */
-export function assertStorable(event: EventEnvelope): void {
-  const problems = storageProblems(event);
-  if (problems.length > 0)
-    throw new StellaError('EVENT_INVALID', `event cannot be stored: ${problems[0]!.path} ${problems[0]!.message}`, {
-      details: { problems },
-    });
-}
 
 /** Every digest an event mentions: its evidence digests and digest-shaped subject or attribute values. */
 export function digestsOf(event: EventEnvelope): string[] {

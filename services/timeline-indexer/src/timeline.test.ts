@@ -693,3 +693,19 @@ test('occurredAtMs: offsets, fractions and leap seconds', () => {
   assert.equal(occurredAtMs('0001-01-01T00:00:00Z'), -62135596800000);
   assert.equal(occurredAtMs('9999-12-31T23:59:59.999Z'), Date.parse('9999-12-31T23:59:59.999Z'));
 });
+
+test('occurredAtMs: the Date.parse fast path (24-character Z form) agrees with the general path', () => {
+  // `+00:00` takes the general path; the `…Z` spelling of the same instant the fast one.
+  for (const z of [
+    '2026-01-01T00:00:00.000Z',
+    '2024-02-29T12:34:56.789Z',
+    '2016-12-31T23:59:60.500Z', // leap second: Date.parse gives NaN, the general path takes it
+    '0000-01-01T00:00:00.000Z',
+    '0001-01-01T00:00:00.000Z',
+    '9999-12-31T23:59:59.999Z',
+    '2026-01-01t00:00:00.000Z',
+    '1969-12-31T23:59:59.999Z',
+  ]) {
+    assert.equal(occurredAtMs(z), occurredAtMs(`${z.slice(0, -1)}+00:00`), z);
+  }
+});
