@@ -11,7 +11,12 @@
  *    - each broker (`--brokers nats,redis`) into a REAL indexer process: published first (not
  *      timed), then the indexer joins the group and the drain is timed until every event is stored.
  *    Reported per path: median, min and max events/s over the rounds, and the median of the
- *    per-round ratios to that round's COPY rate; the load average before and after each run.
+ *    per-round ratios to that round's COPY rate; the load average before and after each run;
+ *    CPU µs per event of each party from /proc/<pid>/stat (client — psql, the bench process or
+ *    the indexer process —, its PostgreSQL backends, the broker server) and the rate those costs
+ *    allow on this machine's cores (`projected2Core`: min(cores / total, 1 / PostgreSQL), as
+ *    one tenant's PostgreSQL work runs on one core at a time) — the numbers to read when the
+ *    machine is shared and wall-clock rates are not.
  * 2. The broker side alone (`--no-broker-side` skips it): the same events drained with no database
  *    — through our adapter exactly as the indexer opens it, and through the broker's raw client
  *    (NATS `consume({max_messages})`, Redis `XREADGROUP COUNT` + one XACK per read), at batch 500
@@ -349,7 +354,7 @@ async function ingestRounds(events: readonly EventEnvelope[], dir: string) {
       const x = await sample(fn);
       got.get(name)!.push(x);
       const cpu = x.cpu
-        ? `; CPU µs/event indexer ${x.cpu.indexer}, postgres ${x.cpu.postgres}, broker ${x.cpu.broker}`
+        ? `; CPU µs/event ${name === paths[0]![0] ? 'psql' : 'indexer'} ${x.cpu.indexer}, postgres ${x.cpu.postgres}, broker ${x.cpu.broker}`
         : '';
       args.log(
         `  round ${r + 1} ${name}: ${Math.round(N / (x.ms / 1000))} ev/s (load ${x.loadBefore} → ${x.loadAfter})${cpu}`,
