@@ -4,13 +4,19 @@
  * 1. Ingest, `--repeat R` rounds (default 3), each path into a fresh database, the order of the
  *    paths alternating from round to round (paired A/B against the baseline):
  *    - `psql \copy` of the same rows into tables shaped like the timeline's own (same columns,
- *      same indexes: events, event_details, event_ids) — the baseline;
+ *      same indexes: events with its inline details, event_ids — what ingest writes for an event
+ *      with small details since migration 0005) — the baseline;
  *    - the service's one pipeline (`storeTenantBatch`, sequential batches of `--batch`, one
  *      transaction each);
  *    - each broker (`--brokers nats,redis`) into a REAL indexer process: published first (not
  *      timed), then the indexer joins the group and the drain is timed until every event is stored.
  *    Reported per path: median, min and max events/s over the rounds, and the median of the
- *    per-round ratios to that round's COPY rate; the load average before and after each run.
+ *    per-round ratios to that round's COPY rate; the load average before and after each run;
+ *    CPU µs per event of each party from /proc/<pid>/stat (client — psql, the bench process or
+ *    the indexer process —, its PostgreSQL backends, the broker server) and the rate those costs
+ *    allow on this machine's cores (`projected2Core`: min(cores / total, 1 / PostgreSQL), as
+ *    one tenant's PostgreSQL work runs on one core at a time) — the numbers to read when the
+ *    machine is shared and wall-clock rates are not.
  * 2. The broker side alone (`--no-broker-side` skips it): the same events drained with no database
  *    — through our adapter exactly as the indexer opens it, and through the broker's raw client
  *    (NATS `consume({max_messages})`, Redis `XREADGROUP COUNT` + one XACK per read), at batch 500
@@ -24,7 +30,7 @@
  *   node --conditions=development --import tsx bench/timeline.ts [--events 100000] [--batch 500]
  *        [--repeat 3] [--brokers nats,redis|none] [--consumers 2] [--bus-batch 500] [--no-broker-side]
  *        [--side-variants port:2x500,port:2x2000,raw:500,raw:2000] [--query-events 1000000]
- *        [--queries 1000] [--explain] [--only ingest|brokers|queries] [--json]
+ *        [--queries 1000] [--explain] [--only ingest|brokers|queries] [--cpu-prof DIR] [--json]
  *
  * Needs PostgreSQL on 127.0.0.1:5432 (trust auth) and `psql`; NATS and Redis for the brokers.
  * Every database and stream is created for the run and dropped.
@@ -32,12 +38,13 @@
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { loadavg, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { newEvent, type EventEnvelope } from '@stella/platform/bus';
 import { migrate, openDb, PLATFORM_MIGRATIONS, type Db } from '@stella/platform/db';
 import { createTestDatabase } from '@stella/testkit';
 import {
+  inlineDetails,
   listTimeline,
   storeTenantBatch,
   timelineIndexerService,
@@ -71,6 +78,8 @@ const BUS_BATCH = args.num('bus-batch', 500);
 /** The no-database drains of part 2: `port:<subscriptions>x<batch>` (our adapter) or `raw:<batch>`. */
 const SIDE_VARIANTS = args.opt('side-variants', 'port:2x500,port:2x2000,raw:500,raw:2000').split(',');
 const ONLY = args.opt('only', '');
+/** A directory: profile each indexer process (`node --cpu-prof`) into it. */
+const CPU_PROF = args.opt('cpu-prof', '');
 const TENANT = 'bench';
 const KINDS = Array.from({ length: 12 }, (_, i) => `bench.kind${i}.done`);
 const SOURCES = Array.from({ length: 8 }, (_, i) => `svc-${i}`);
@@ -152,7 +161,13 @@ async function brokerDrain(
     const p0 = performance.now();
     await publishAll(broker.publisher, events);
     const publishMs = performance.now() - p0;
-    indexer = await startIndexer(target.url, broker, true, { subscriptions: CONSUMERS, batchSize: BUS_BATCH });
+    indexer = await startIndexer(
+      target.url,
+      broker,
+      true,
+      { subscriptions: CONSUMERS, batchSize: BUS_BATCH },
+      CPU_PROF || undefined,
+    );
     const brokerPids = pidsOf(name === 'nats' ? 'nats-server' : 'redis-server');
     const brokerCpu0 = brokerPids.reduce((a, p) => a + cpuSeconds(p), 0);
     const childCpu0 = cpuSeconds(indexer.proc.pid!);
@@ -197,26 +212,50 @@ async function freshDb(label: string): Promise<{ db: Db; url: string; drop(): Pr
   };
 }
 
-/** The pipeline: sequential batches through `storeTenantBatch`, one transaction each. */
-async function pipelineRun(events: readonly EventEnvelope[]): Promise<number> {
+/** CPU seconds of the database's backends (all but `except`), by pid. */
+async function backendCpu(db: Db, except?: number): Promise<Map<number, number>> {
+  const r = await db.query<{ pid: number }>(
+    'SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> $1',
+    [except ?? 0],
+  );
+  return new Map(r.rows.map((x) => [Number(x.pid), cpuSeconds(Number(x.pid))]));
+}
+
+/**
+ * The pipeline: sequential batches through `storeTenantBatch`, one transaction each. CPU: this
+ * process (the Node side of ingest, as in the indexer) and the backends that did the writes.
+ */
+async function pipelineRun(events: readonly EventEnvelope[]): Promise<{ ms: number; cpu: DrainCpu }> {
   const t = await freshDb('bench_timeline_pipe');
   try {
+    const before = await backendCpu(t.db);
+    const n0 = process.cpuUsage();
     const t0 = performance.now();
     for (let i = 0; i < events.length; i += BATCH) {
       const batch = events.slice(i, i + BATCH);
       await t.db.withTenant(TENANT, (tx) => storeTenantBatch(tx, TENANT, batch));
     }
-    return performance.now() - t0;
+    const ms = performance.now() - t0;
+    const node = process.cpuUsage(n0);
+    // A backend not there before the run started during it: all of its CPU counts.
+    const after = await backendCpu(t.db);
+    let pg = 0;
+    for (const [pid, sec] of after) pg += sec - (before.get(pid) ?? 0);
+    const us = (sec: number) => round((sec * 1e6) / events.length, 1);
+    return { ms, cpu: { indexer: us((node.user + node.system) / 1e6), postgres: us(pg), broker: 0 } };
   } finally {
     await t.drop();
   }
 }
 
-/** The baseline: the same rows with `psql \copy` into look-alike tables (same columns and indexes). */
-async function copyRun(events: readonly EventEnvelope[], dir: string): Promise<number> {
+/**
+ * The baseline: the same rows with `psql \copy` into look-alike tables (same columns and
+ * indexes). CPU: psql (in the "indexer" column: the client side) and its backend.
+ */
+async function copyRun(events: readonly EventEnvelope[], dir: string): Promise<{ ms: number; cpu: DrainCpu }> {
   const t = await freshDb('bench_timeline_copy');
   try {
-    const tables = { b_events: 'events', b_details: 'event_details', b_ids: 'event_ids' } as const;
+    const tables = { b_events: 'events', b_ids: 'event_ids' } as const;
     const colsOf: Record<string, string[]> = {};
     for (const [b, src] of Object.entries(tables)) {
       await t.db.query(`CREATE TABLE public.${b} (LIKE timeline.${src} INCLUDING DEFAULTS INCLUDING INDEXES)`);
@@ -228,7 +267,7 @@ async function copyRun(events: readonly EventEnvelope[], dir: string): Promise<n
       ).rows.map((r) => r.c);
     }
     const seq = new Map<string, number>();
-    const rows: Record<string, string[]> = { b_events: [], b_details: [], b_ids: [] };
+    const rows: Record<string, string[]> = { b_events: [], b_ids: [] };
     for (const e of events) {
       const sq = (seq.get(e.source) ?? 0) + 1;
       seq.set(e.source, sq);
@@ -244,9 +283,7 @@ async function copyRun(events: readonly EventEnvelope[], dir: string): Promise<n
         correlation_id: e.correlationId,
         trace_id: e.traceId,
         actor: e.actor,
-        attributes: JSON.stringify(e.attributes),
-        payload: JSON.stringify(e.payload),
-        evidence: null,
+        details: inlineDetails(e, e.occurredAt),
       };
       for (const b of Object.keys(tables)) {
         // Columns with a default and no value here (ingested_at, …) take it from the table.
@@ -257,23 +294,32 @@ async function copyRun(events: readonly EventEnvelope[], dir: string): Promise<n
         );
       }
     }
-    const psqlArgs: string[] = [t.url, '-v', 'ON_ERROR_STOP=1', '-q'];
+    // The backend reads its own CPU (utime + stime of /proc/self/stat, clock ticks) before and
+    // after the copies; psql's own CPU comes from GNU time.
+    const selfTicks = `SELECT (split_part(s, ' ', 12)::bigint + split_part(s, ' ', 13)::bigint) AS ticks
+      FROM (SELECT split_part(pg_read_file('/proc/self/stat'), ') ', 2) AS s) x`;
+    const psqlArgs: string[] = [t.url, '-v', 'ON_ERROR_STOP=1', '-q', '-At', '-c', selfTicks];
     for (const b of Object.keys(tables)) {
       const file = join(dir, `${b}.tsv`);
       await writeFile(file, `${rows[b]!.join('\n')}\n`);
       const list = colsOf[b]!.filter((c) => COPY_COLUMNS.has(c)).join(', ');
       psqlArgs.push('-c', `\\copy public.${b} (${list}) FROM '${file}'`);
     }
-    return (await runBaseline('psql', psqlArgs)).ms;
+    psqlArgs.push('-c', selfTicks);
+    const run = await runBaseline('psql', psqlArgs);
+    const ticks = run.stdout.toString().trim().split('\n').map(Number);
+    const us = (sec: number) => round((sec * 1e6) / events.length, 1);
+    return {
+      ms: run.ms,
+      cpu: { indexer: us(run.cpuMs / 1000), postgres: us((ticks[ticks.length - 1]! - ticks[0]!) / 100), broker: 0 },
+    };
   } finally {
     await t.drop();
   }
 }
 
 const COPY_COLUMNS = new Set(
-  'tenant_id occurred_at occurred_at_text source ingest_seq event_id kind subject correlation_id trace_id actor attributes payload evidence'.split(
-    ' ',
-  ),
+  'tenant_id occurred_at source ingest_seq event_id kind subject correlation_id trace_id actor details'.split(' '),
 );
 
 type Sample = { ms: number; loadBefore: string; loadAfter: string; cpu?: DrainCpu };
@@ -281,6 +327,14 @@ async function sample(fn: () => Promise<number | { ms: number; cpu: DrainCpu }>)
   const loadBefore = load();
   const x = await fn();
   return typeof x === 'number' ? { ms: x, loadBefore, loadAfter: load() } : { ...x, loadBefore, loadAfter: load() };
+}
+
+const CORES = cpus().length;
+/** Events/s the median CPU costs allow on CORES cores: min(cores / total µs, 1 / PostgreSQL µs). */
+function capacity(cpu: readonly DrainCpu[]): number {
+  const m = (f: (c: DrainCpu) => number) => median(cpu.map(f));
+  const total = m((c) => c.indexer) + m((c) => c.postgres) + m((c) => c.broker);
+  return Math.min((CORES * 1e6) / total, 1e6 / m((c) => c.postgres));
 }
 
 /** Part 1: every ingest path beside COPY, `REPEAT` rounds, order alternating per round. */
@@ -300,7 +354,7 @@ async function ingestRounds(events: readonly EventEnvelope[], dir: string) {
       const x = await sample(fn);
       got.get(name)!.push(x);
       const cpu = x.cpu
-        ? `; CPU µs/event indexer ${x.cpu.indexer}, postgres ${x.cpu.postgres}, broker ${x.cpu.broker}`
+        ? `; CPU µs/event ${name === paths[0]![0] ? 'psql' : 'indexer'} ${x.cpu.indexer}, postgres ${x.cpu.postgres}, broker ${x.cpu.broker}`
         : '';
       args.log(
         `  round ${r + 1} ${name}: ${Math.round(N / (x.ms / 1000))} ev/s (load ${x.loadBefore} → ${x.loadAfter})${cpu}`,
@@ -320,8 +374,12 @@ async function ingestRounds(events: readonly EventEnvelope[], dir: string) {
       maxPerSec: Math.round(Math.max(...rates)),
       vsCopy: name === paths[0]![0] ? '' : round(median(ratios), 2),
       cpuUsPerEvent: xs[0]!.cpu
-        ? `idx ${median(xs.map((x) => x.cpu!.indexer))} pg ${median(xs.map((x) => x.cpu!.postgres))} broker ${median(xs.map((x) => x.cpu!.broker))}`
+        ? `${name === paths[0]![0] ? 'psql' : 'idx'} ${median(xs.map((x) => x.cpu!.indexer))} pg ${median(xs.map((x) => x.cpu!.postgres))} broker ${median(xs.map((x) => x.cpu!.broker))}`
         : '',
+      // What the CPU costs allow on this machine's cores with nothing else running: every party
+      // shares the cores, and one tenant's PostgreSQL work runs on one core at a time
+      // (docs/timeline.md "Capacity model"), so the bound is the smaller of the two.
+      projected2Core: xs[0]!.cpu ? Math.round(capacity(xs.map((x) => x.cpu!))) : '',
       loads: xs.map((x) => `${x.loadBefore}→${x.loadAfter}`).join(' '),
     };
   });
@@ -390,11 +448,11 @@ async function fillForQueries(db: Db, n: number): Promise<void> {
   await db.query(`ALTER TABLE public.gen ADD COLUMN seq bigint`);
   await db.query(`UPDATE public.gen g SET seq = x.seq FROM
     (SELECT i, row_number() OVER (PARTITION BY source ORDER BY i) AS seq FROM public.gen) x WHERE x.i = g.i`);
-  await db.query(`INSERT INTO timeline.events (tenant_id, occurred_at, source, ingest_seq, event_id, kind, subject, correlation_id, trace_id)
-    SELECT '${TENANT}', at, source, seq, id, kind, subject, corr, trace FROM public.gen`);
-  await db.query(`INSERT INTO timeline.event_details (tenant_id, occurred_at, event_id, occurred_at_text, attributes, payload)
-    SELECT '${TENANT}', at, id, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
-      json_build_object('index', i, 'digest', digest), json_build_object('step', i % 13, 'note', 'bench event') FROM public.gen`);
+  // Details inline, as ingest stores small ones (migration 0005).
+  await db.query(`INSERT INTO timeline.events (tenant_id, occurred_at, source, ingest_seq, event_id, kind, subject, correlation_id, trace_id, details)
+    SELECT '${TENANT}', at, source, seq, id, kind, subject, corr, trace,
+      json_build_object('attributes', json_build_object('index', i, 'digest', digest),
+        'payload', json_build_object('step', i % 13, 'note', 'bench event'))::text FROM public.gen`);
   await db.query(`INSERT INTO timeline.event_ids (tenant_id, event_id, occurred_at, source, ingest_seq)
     SELECT '${TENANT}', id, at, source, seq FROM public.gen`);
   await db.query(`INSERT INTO timeline.event_digests (tenant_id, digest, occurred_at, source, ingest_seq)

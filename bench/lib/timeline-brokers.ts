@@ -88,10 +88,13 @@ export async function startIndexer(
   broker: BenchBroker,
   waitForGo = false,
   consumer: { subscriptions?: number; batchSize?: number } = {},
+  /** A directory: run the child with `--cpu-prof` into it (kill() then lets it exit normally). */
+  cpuProfDir?: string,
 ): Promise<IndexerProcess> {
   const proc = spawn(
     process.execPath,
     [
+      ...(cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`] : []),
       '--conditions=development',
       '--import',
       'tsx',
@@ -122,6 +125,10 @@ export async function startIndexer(
     exited,
     go: () => void proc.stdin!.write('go\n'),
     async kill() {
+      if (cpuProfDir && proc.exitCode === null && proc.signalCode === null) {
+        proc.stdin!.write('exit\n');
+        await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+      }
       if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
       await exited;
     },

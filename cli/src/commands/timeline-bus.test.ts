@@ -73,7 +73,9 @@ for (const broker of ['nats', 'redis'] as const) {
       const [A, B] = [`${broker}-a`, `${broker}-b`];
 
       // 300 events of tenant A from two sources, 30 of them twice; 5 of tenant B; shuffled
-      // occurredAt; three bad lines: not JSON, an array, an envelope with no source.
+      // occurredAt; five bad lines: not JSON, an array, an envelope with no source, and two valid
+      // envelopes the timeline cannot store (a NUL in the subject, UTC year 0000), which the CLI
+      // refuses with the indexer's own check instead of publishing them to be dead-lettered.
       const a = Array.from({ length: 300 }, (_, i) =>
         newEvent({
           tenant: A,
@@ -92,21 +94,27 @@ for (const broker of ['nats', 'redis'] as const) {
       lines.splice(100, 0, '[1,2,3]');
       const { source: _s, ...noSource } = newEvent({ tenant: A, kind: 'x.y', source: 'z' });
       lines.splice(200, 0, JSON.stringify(noSource));
+      lines.splice(300, 0, JSON.stringify(newEvent({ tenant: A, kind: 'x.y', source: 'z', subject: 'a\u0000b' })));
+      lines.splice(
+        301,
+        0,
+        JSON.stringify({ ...newEvent({ tenant: A, kind: 'x.y', source: 'z' }), occurredAt: '0000-06-01T00:00:00Z' }),
+      );
       lines.push(...b.map((e) => JSON.stringify(e)));
       await writeFile(join(dir.path, 'events.jsonl'), `${lines.join('\n')}\n`);
-      const badLines = [6, 101, 201];
+      const badLines = [6, 101, 201, 301, 302];
 
       // Default --via: the environment names a bus, so no server URL or token is needed.
       const r = await runCli(['timeline', 'publish', '--json', 'events.jsonl'], {
         cwd: dir.path,
         env: { ...env, PATH: process.env.PATH },
       });
-      assert.equal(r.code, 1, r.stderr); // the three bad lines
+      assert.equal(r.code, 1, r.stderr); // the five bad lines
       const summary = JSON.parse(r.stdout);
       assert.equal(summary.via, 'bus');
       assert.equal(summary.lines, lines.length);
-      assert.equal(summary.sent, lines.length - 3);
-      assert.equal(summary.rejected, 3);
+      assert.equal(summary.sent, lines.length - 5);
+      assert.equal(summary.rejected, 5);
       assert.deepEqual(
         summary.rejectedLines.map((l: { line: number }) => l.line),
         badLines,
@@ -114,6 +122,8 @@ for (const broker of ['nats', 'redis'] as const) {
       assert.match(summary.rejectedLines[0].reason, /^not JSON/);
       assert.equal(summary.rejectedLines[1].reason, 'not a JSON object');
       assert.match(summary.rejectedLines[2].reason, /^\/source /);
+      assert.equal(summary.rejectedLines[3].reason, '/subject must not contain NUL characters');
+      assert.equal(summary.rejectedLines[4].reason, '/occurredAt must fall in the UTC years 0001–9999');
       assert.deepEqual(
         r.stderr
           .trimEnd()

@@ -256,9 +256,20 @@ function busSink(bus: EventBus, summary: PublishSummary): Sink {
   };
 }
 
-/** The envelope to send for a parsed line, or why it is refused (checked with the platform's `eventProblems`). */
+/** The two checks a line must pass: the platform's envelope validation and the timeline's storage checks. */
+interface Checks {
+  eventProblems: (input: unknown) => EventProblem[];
+  storageProblems: (event: EventEnvelope) => EventProblem[];
+}
+
+/**
+ * The envelope to send for a parsed line, or why it is refused: checked with the platform's
+ * `eventProblems`, then with the indexer's own `storageProblems` (NUL characters, UTC years
+ * 0001–9999) — what the server answers 400 for over HTTP and the consumer dead-letters on the
+ * bus, so neither way publishes an event the timeline would refuse.
+ */
 function prepare(
-  eventProblems: (input: unknown) => EventProblem[],
+  checks: Checks,
   event: Record<string, unknown>,
   via: 'http' | 'bus',
   tenant: string | undefined,
@@ -272,7 +283,8 @@ function prepare(
     else if (event['tenant'] !== tenant)
       return { why: `/tenant is ${JSON.stringify(event['tenant'])}, not --tenant ${JSON.stringify(tenant)}` };
   }
-  const problems = eventProblems(candidate);
+  let problems = checks.eventProblems(candidate);
+  if (problems.length === 0) problems = checks.storageProblems(candidate as unknown as EventEnvelope);
   if (problems.length > 0) {
     const p = problems[0]!;
     return {
@@ -313,6 +325,7 @@ async function publish(
   const tenant = ctx.values.tenant as string | undefined;
   // Loaded here, not at start: the bus module brings the NATS and Redis clients.
   const { eventProblems } = await import('@stella/platform/bus');
+  const { storageProblems } = await import('@stella/timeline-indexer/storable');
   const { sink, close } = await open(summary, report);
   let interrupted = false;
   try {
@@ -341,7 +354,7 @@ async function publish(
         report(line, 'not a JSON object');
         continue;
       }
-      const ready = prepare(eventProblems, event as Record<string, unknown>, via, tenant);
+      const ready = prepare({ eventProblems, storageProblems }, event as Record<string, unknown>, via, tenant);
       if ('why' in ready) {
         report(line, ready.why);
         continue;

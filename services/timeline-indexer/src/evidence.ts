@@ -313,18 +313,26 @@ export async function evidenceContext(
   const ev = await tx.query<{
     occurred_at: Date;
     kind: string;
+    details: string | null;
     attributes: Record<string, unknown> | null;
     payload: unknown;
   }>(
-    `SELECT i.occurred_at, e.kind, d.attributes, d.payload FROM timeline.event_ids i
+    // Details inline (migration 0005) or in the event_details row (large, or stored before 0005).
+    `SELECT i.occurred_at, e.kind, e.details, d.attributes, d.payload FROM timeline.event_ids i
      JOIN timeline.events e ON e.tenant_id = i.tenant_id AND e.occurred_at = i.occurred_at
        AND e.source = i.source AND e.ingest_seq = i.ingest_seq
-     JOIN timeline.event_details d ON d.tenant_id = i.tenant_id AND d.occurred_at = i.occurred_at AND d.event_id = i.event_id
+     LEFT JOIN timeline.event_details d ON e.details IS NULL AND d.tenant_id = i.tenant_id
+       AND d.occurred_at = i.occurred_at AND d.event_id = i.event_id
      WHERE i.tenant_id = $1 AND i.event_id = $2`,
     [tenant, eventId],
   );
-  const row = ev.rows[0];
-  if (!row) return undefined;
+  const found = ev.rows[0];
+  if (!found) return undefined;
+  const inline =
+    found.details === null
+      ? undefined
+      : (JSON.parse(found.details) as { attributes?: Record<string, unknown> | null; payload?: unknown });
+  const row = inline ? { ...found, attributes: inline.attributes ?? null, payload: inline.payload ?? null } : found;
   const own =
     row.kind.startsWith('evidence.incident.') || row.kind.startsWith('evidence.custody.incident-')
       ? (str(row.attributes?.['incidentId']) ?? str((row.payload as { incidentId?: unknown } | null)?.incidentId))

@@ -1,7 +1,7 @@
 export { timelineIndexerService, timelineMetrics, TIMELINE_GROUP } from './service.js';
 export { timelineConsumer, type TimelineConsumerOptions } from './consumer.js';
 export { createTimelineMetrics, type TimelineMetrics } from './metrics.js';
-export { storeTenantBatch, type IngestOutcome } from './ingest.js';
+export { storeTenantBatch, inlineDetails, DETAILS_INLINE_MAX, type IngestOutcome } from './ingest.js';
 export {
   listTimeline,
   timelinePageQuery,

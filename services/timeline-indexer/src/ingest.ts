@@ -5,11 +5,14 @@
  * stored — the primary key of `timeline.event_ids`, not a broker's window — and the first write
  * wins: a later copy (even with other contents) is reported `duplicate` and changes nothing.
  */
-import { StellaError } from '@stella/core/errors';
 import type { Tx } from '@stella/platform/db';
-import type { EventEnvelope, EventProblem } from '@stella/platform/bus';
+import type { EventEnvelope } from '@stella/platform/bus';
 import { recordArrivals } from './arrivals.js';
 import { recordEvidence, type StoredEvent } from './evidence.js';
+import { occurredAtMs } from './storable/index.js';
+
+// The storage checks and the ordering key live in storable/ (producers import them too).
+export { assertStorable, occurredAtMs, storageProblems } from './storable/index.js';
 
 /** What became of one event of a batch. */
 export interface IngestOutcome {
@@ -20,60 +23,7 @@ export interface IngestOutcome {
   ingestSeq?: string;
 }
 
-const RFC3339_PARTS =
-  /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:[Zz]|([+-])(\d{2}):(\d{2}))$/;
 const DIGEST_RE = /^sha256:[0-9a-f]{64}$/;
-
-/**
- * The ordering key of an event: its `occurredAt` as epoch milliseconds (fraction truncated). A
- * leap second (`:60`, RFC 3339 §5.7) counts as the first millisecond after it, as PostgreSQL and
- * JavaScript dates have no leap seconds. Expects a string `validateEvent` accepted.
- */
-export function occurredAtMs(occurredAt: string): number {
-  const m = RFC3339_PARTS.exec(occurredAt)!;
-  const t = new Date(0);
-  t.setUTCFullYear(Number(m[1]), Number(m[2]) - 1, Number(m[3]));
-  t.setUTCHours(Number(m[4]), Number(m[5]), Number(m[6]), Number((m[7] ?? '0').padEnd(3, '0').slice(0, 3)));
-  const offsetMin = m[8] === undefined ? 0 : (m[8] === '-' ? -1 : 1) * (Number(m[9]) * 60 + Number(m[10]));
-  return t.getTime() - offsetMin * 60_000;
-}
-
-const MIN_STORABLE_MS = -62135596800000; // 0001-01-01T00:00:00Z
-const MAX_STORABLE_MS = 253402300800000; // 10000-01-01T00:00:00Z
-const hasNul = (s: string | undefined) => s !== undefined && s.includes('\u0000');
-
-/**
- * What a valid envelope may still carry that the timeline cannot store: PostgreSQL `text` holds
- * no NUL character, and the sort key must be a UTC date-time of years 0001–9999 (RFC 3339 allows
- * year 0000, and an offset can move 9999-12-31 into year 10000). Such an event is rejected (HTTP 400) or dead-lettered (bus), never half-stored.
- */
-export function storageProblems(event: EventEnvelope): EventProblem[] {
-  const problems: EventProblem[] = [];
-  for (const key of ['source', 'subject', 'correlationId', 'actor'] as const) {
-    if (hasNul(event[key])) problems.push({ path: `/${key}`, message: 'must not contain NUL characters' });
-  }
-  event.evidence?.forEach((ref, i) => {
-    for (const key of ['bundleId', 'attestationSubject'] as const) {
-      if (hasNul(ref[key]))
-        problems.push({ path: `/evidence/${i}/${key}`, message: 'must not contain NUL characters' });
-    }
-  });
-  // The sort key is sent as ISO text, which PostgreSQL reads only for UTC years 0001–9999 (an
-  // offset can carry 9999-12-31T23:59:59-01:00 into year 10000).
-  const ms = occurredAtMs(event.occurredAt);
-  if (!(ms >= MIN_STORABLE_MS && ms < MAX_STORABLE_MS))
-    problems.push({ path: '/occurredAt', message: 'must fall in the UTC years 0001–9999' });
-  return problems;
-}
-
-/** Throws `EVENT_INVALID` (like `validateEvent`) when {@link storageProblems} finds any. */
-export function assertStorable(event: EventEnvelope): void {
-  const problems = storageProblems(event);
-  if (problems.length > 0)
-    throw new StellaError('EVENT_INVALID', `event cannot be stored: ${problems[0]!.path} ${problems[0]!.message}`, {
-      details: { problems },
-    });
-}
 
 /** Every digest an event mentions: its evidence digests and digest-shaped subject or attribute values. */
 export function digestsOf(event: EventEnvelope): string[] {
@@ -87,29 +37,50 @@ export function digestsOf(event: EventEnvelope): string[] {
   return [...found].sort();
 }
 
-const json = (v: unknown) => (v === undefined ? null : JSON.stringify(v));
+/**
+ * Details (attributes, payload, evidence, the producer's occurredAt text) of at most this many
+ * bytes of JSON are stored inline in `timeline.events.details`; larger ones in an
+ * `event_details` row (migration 0005). 1 KiB keeps an inline row well below PostgreSQL's
+ * TOAST threshold (~2 KiB) beside a long subject, so the hot table's rows stay one heap tuple.
+ */
+export const DETAILS_INLINE_MAX = 1024;
 
 /**
- * The ingest statement: numbers the batch's new events and writes their `event_ids`, `events`
- * and `event_details` rows and the sequence counters, in one round trip. `$1` is the tenant, `$2`
- * … `$13` the batch's columns in input order, `$14`/`$15` the locked counters' sources and
- * values. An event is new when its id is not in `event_ids` (one primary-key probe per id: a
- * scalar subquery with LIMIT 1, which the planner cannot flatten into a scan of the tenant's
- * whole index — docs/timeline.md "Capacity model") and it is the first of its id in the batch.
- * `ON CONFLICT DO NOTHING` settles a race with a concurrent batch (first commit wins); the loser's
- * number stays unused. Returns the winners' input positions (1-based) and sequence numbers.
+ * The inline details text of an event (0005): the members it has, `occurredAt` only when the
+ * producer's text is not the ordering key's ISO form `at` (query.ts puts it back either way).
+ */
+export function inlineDetails(e: EventEnvelope, at: string): string {
+  const d: { occurredAt?: string; attributes?: unknown; payload?: unknown; evidence?: unknown } = {};
+  if (e.occurredAt !== at) d.occurredAt = e.occurredAt;
+  if (e.attributes !== undefined) d.attributes = e.attributes;
+  if (e.payload !== undefined) d.payload = e.payload;
+  if (e.evidence !== undefined) d.evidence = e.evidence;
+  return JSON.stringify(d);
+}
+
+/**
+ * The ingest statement: numbers the batch's new events and writes their `event_ids` and
+ * `events` rows (plus an `event_details` row for those whose details are too large to inline)
+ * and the sequence counters, in one round trip. `$1` is the tenant, `$2` … `$11` the batch's
+ * columns in input order (`$10` the inline details or NULL, `$11` the large ones' details JSON
+ * or NULL), `$12`/`$13` the locked counters' sources and values. An event is new when its id is
+ * not in `event_ids` (one primary-key probe per id: a scalar subquery with LIMIT 1, which the
+ * planner cannot flatten into a scan of the tenant's whole index — docs/timeline.md "Capacity
+ * model") and it is the first of its id in the batch. `ON CONFLICT DO NOTHING` settles a race
+ * with a concurrent batch (first commit wins); the loser's number stays unused. Returns the
+ * winners' input positions (1-based) and sequence numbers.
  */
 const INGEST_SQL = `WITH input AS (
   SELECT * FROM unnest($2::text[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-    $9::text[], $10::text[], $11::text[], $12::text[], $13::text[])
-    WITH ORDINALITY AS u(id, at, source, kind, subject, corr, trace, actor, at_text, a, p, v, ord)
+    $9::text[], $10::text[], $11::text[])
+    WITH ORDINALITY AS u(id, at, source, kind, subject, corr, trace, actor, inline, big, ord)
 ), fresh AS (
   SELECT DISTINCT ON (i.id) i.* FROM input i
   WHERE (SELECT 1 FROM timeline.event_ids x WHERE x.tenant_id = $1 AND x.event_id = i.id LIMIT 1) IS NULL
   ORDER BY i.id, i.ord
 ), numbered AS (
   SELECT f.*, c.last + row_number() OVER (PARTITION BY f.source ORDER BY f.ord) AS seq
-  FROM fresh f JOIN unnest($14::text[], $15::bigint[]) AS c(source, last) ON c.source = f.source
+  FROM fresh f JOIN unnest($12::text[], $13::bigint[]) AS c(source, last) ON c.source = f.source
 ), ids AS (
   INSERT INTO timeline.event_ids (event_id, occurred_at, source, ingest_seq)
   SELECT id, at, source, seq FROM numbered ORDER BY id
@@ -121,11 +92,12 @@ const INGEST_SQL = `WITH input AS (
 ), won AS (
   SELECT n.* FROM numbered n JOIN ids ON ids.event_id = n.id
 ), ev AS (
-  INSERT INTO timeline.events (occurred_at, source, ingest_seq, event_id, kind, subject, correlation_id, trace_id, actor)
-  SELECT at, source, seq, id, kind, subject, corr, trace, actor FROM won
+  INSERT INTO timeline.events (occurred_at, source, ingest_seq, event_id, kind, subject, correlation_id, trace_id, actor, details)
+  SELECT at, source, seq, id, kind, subject, corr, trace, actor, inline FROM won
 ), det AS (
   INSERT INTO timeline.event_details (occurred_at, event_id, occurred_at_text, attributes, payload, evidence)
-  SELECT at, id, at_text, a::json, p::json, v::json FROM won
+  SELECT at, id, b->>'occurredAt', b->'attributes', b->'payload', b->'evidence'
+  FROM won, LATERAL (SELECT big::json AS b) x WHERE big IS NOT NULL
 )
 SELECT ord::int AS ord, seq::text AS seq FROM won`;
 
@@ -161,6 +133,25 @@ export async function storeTenantBatch(
   // `at`: the ordering key as ISO text (dates are sent as text on both drivers).
   const at = events.map((e) => new Date(occurredAtMs(e.occurredAt)).toISOString());
   const col = <T>(f: (e: EventEnvelope) => T) => events.map(f);
+  // Inline details when small (0005); the large ones go to event_details with the producer's
+  // occurredAt text always (its column is NOT NULL there).
+  const inline: (string | null)[] = [];
+  const big: (string | null)[] = [];
+  events.forEach((e, i) => {
+    const d = inlineDetails(e, at[i]!);
+    const small = d.length <= DETAILS_INLINE_MAX && Buffer.byteLength(d) <= DETAILS_INLINE_MAX;
+    inline.push(small ? d : null);
+    big.push(
+      small
+        ? null
+        : JSON.stringify({
+            occurredAt: e.occurredAt,
+            attributes: e.attributes,
+            payload: e.payload,
+            evidence: e.evidence,
+          }),
+    );
+  });
   const won = await tx.query<{ ord: number; seq: string }>(INGEST_SQL, [
     tenant,
     col((e) => e.eventId),
@@ -171,10 +162,8 @@ export async function storeTenantBatch(
     col((e) => e.correlationId ?? null),
     col((e) => e.traceId ?? null),
     col((e) => e.actor ?? null),
-    col((e) => e.occurredAt),
-    col((e) => json(e.attributes)),
-    col((e) => json(e.payload)),
-    col((e) => json(e.evidence)),
+    inline,
+    big,
     locked.rows.map((r) => r.source),
     locked.rows.map((r) => r.last_seq),
   ]);

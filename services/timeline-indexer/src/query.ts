@@ -53,7 +53,9 @@ type Row = {
   trace_id: string | null;
   actor: string | null;
   ingested_at: Date;
-  occurred_at_text: string;
+  /** The inline details text (migration 0005); NULL: the event_details row has them. */
+  details: string | null;
+  occurred_at_text: string | null;
   attributes: Record<string, EventAttributeValue> | null;
   payload: unknown;
   evidence: EventEvidenceRef[] | null;
@@ -61,26 +63,57 @@ type Row = {
 };
 
 const COLUMNS = `e.event_id, e.tenant_id, e.kind, e.source, e.occurred_at, e.ingest_seq::text AS ingest_seq, e.subject,
-  e.correlation_id, e.trace_id, e.actor, e.ingested_at, d.occurred_at_text, d.attributes, d.payload, d.evidence,
+  e.correlation_id, e.trace_id, e.actor, e.ingested_at, e.details, d.occurred_at_text, d.attributes, d.payload, d.evidence,
   (SELECT array_agg(DISTINCT h.case_id ORDER BY h.case_id) FROM timeline.evidence_links l
      JOIN timeline.evidence_holds h ON h.tenant_id = l.tenant_id AND h.bundle_id = l.bundle_id AND h.held
      WHERE l.tenant_id = e.tenant_id AND l.occurred_at = e.occurred_at AND l.event_id = e.event_id) AS legal_holds`;
-const DETAILS_JOIN = `JOIN timeline.event_details d
-  ON d.tenant_id = e.tenant_id AND d.occurred_at = e.occurred_at AND d.event_id = e.event_id`;
+// An event's details are inline in `events.details` (0005) or, when large or stored before
+// 0005, in its `event_details` row: the row is looked up only when the column is NULL (the
+// `e.details IS NULL` qual gates the probe, so an inline event costs no details lookup at all).
+const DETAILS_JOIN = `LEFT JOIN timeline.event_details d
+  ON e.details IS NULL AND d.tenant_id = e.tenant_id AND d.occurred_at = e.occurred_at AND d.event_id = e.event_id`;
 // The same join as one primary-key probe per row of a page: LATERAL … LIMIT 1 cannot be turned
 // into a hash join over every details partition (what the planner chose for a page of 100 at
 // 20,000 events: a sequential scan of all of event_details, 7.5 ms instead of 0.4 ms).
-const DETAILS_PROBE = `CROSS JOIN LATERAL (SELECT d.occurred_at_text, d.attributes, d.payload, d.evidence
+const DETAILS_PROBE = `LEFT JOIN LATERAL (SELECT d.occurred_at_text, d.attributes, d.payload, d.evidence
   FROM timeline.event_details d
-  WHERE d.tenant_id = e.tenant_id AND d.occurred_at = e.occurred_at AND d.event_id = e.event_id LIMIT 1) d`;
+  WHERE e.details IS NULL AND d.tenant_id = e.tenant_id AND d.occurred_at = e.occurred_at AND d.event_id = e.event_id
+  LIMIT 1) d ON true`;
+
+/** The members of an inline details text (ingest.ts `inlineDetails`). */
+interface InlineDetails {
+  occurredAt?: string;
+  attributes?: Record<string, EventAttributeValue> | null;
+  payload?: unknown;
+  evidence?: EventEvidenceRef[] | null;
+}
+
+/** The details of a row, from whichever place holds them; JSON null reads as absent in both. */
+function detailsOf(r: Row): {
+  occurredAt: string;
+  attributes: Record<string, EventAttributeValue> | null;
+  payload: unknown;
+  evidence: EventEvidenceRef[] | null;
+} {
+  if (r.details === null)
+    return { occurredAt: r.occurred_at_text!, attributes: r.attributes, payload: r.payload, evidence: r.evidence };
+  const d = JSON.parse(r.details) as InlineDetails;
+  return {
+    occurredAt: d.occurredAt ?? r.occurred_at.toISOString(),
+    attributes: d.attributes ?? null,
+    payload: d.payload ?? null,
+    evidence: d.evidence ?? null,
+  };
+}
 
 function toEvent(r: Row): TimelineEvent {
+  const d = detailsOf(r);
   const e: TimelineEvent = {
     eventId: r.event_id,
     tenant: r.tenant_id,
     kind: r.kind,
     source: r.source,
-    occurredAt: r.occurred_at_text,
+    occurredAt: d.occurredAt,
     ingestSeq: r.ingest_seq,
     ingestedAt: r.ingested_at.toISOString(),
   };
@@ -88,9 +121,9 @@ function toEvent(r: Row): TimelineEvent {
   if (r.correlation_id !== null) e.correlationId = r.correlation_id;
   if (r.trace_id !== null) e.traceId = r.trace_id;
   if (r.actor !== null) e.actor = r.actor;
-  if (r.attributes !== null) e.attributes = r.attributes;
-  if (r.payload !== null) e.payload = r.payload;
-  if (r.evidence !== null) e.evidence = r.evidence;
+  if (d.attributes !== null) e.attributes = d.attributes;
+  if (d.payload !== null) e.payload = d.payload;
+  if (d.evidence !== null) e.evidence = d.evidence;
   if (r.legal_holds !== null && r.legal_holds.length > 0) e.legalHolds = r.legal_holds;
   return e;
 }

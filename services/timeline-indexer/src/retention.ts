@@ -213,9 +213,9 @@ async function dropIfExpired(tx: Tx, p: RangePartition, policy: RetentionPolicy,
       );
   // The ids of the events that go (held events keep theirs: they still exist).
   await tx.query(
-    `DELETE FROM timeline.event_ids i USING timeline.event_details${suffix} d
-     WHERE i.tenant_id = d.tenant_id AND i.event_id = d.event_id AND i.occurred_at = d.occurred_at
-       AND NOT EXISTS (SELECT 1 FROM tl_held h WHERE h.tenant_id = d.tenant_id AND h.event_id = d.event_id)`,
+    `DELETE FROM timeline.event_ids i USING timeline.events${suffix} e
+     WHERE i.tenant_id = e.tenant_id AND i.event_id = e.event_id AND i.occurred_at = e.occurred_at
+       AND NOT EXISTS (SELECT 1 FROM tl_held h WHERE h.tenant_id = e.tenant_id AND h.event_id = e.event_id)`,
   );
   for (const table of PARTITIONED_TABLES) await tx.query(`DROP TABLE timeline.${table}${suffix}`);
   if (n > 0)

@@ -65,6 +65,7 @@ describe('partitions ahead', () => {
     const t = 'part-a';
     const inMarch = ev(t, '2030-03-10T00:00:00Z', {
       evidence: [{ digest: `sha256:${'1'.repeat(64)}`, bundleId: 'b' }],
+      payload: { large: 'x'.repeat(2000) }, // details too large to inline: an event_details row
     });
     const inJan = ev(t, '2029-01-05T00:00:00Z');
     await post(t, [inMarch, inJan]);

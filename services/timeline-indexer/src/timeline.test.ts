@@ -206,6 +206,63 @@ describe('HTTP ingest: POST /timeline/events', () => {
     assert.deepEqual(await walk(t, `subject=${encodeURIComponent(wide(1024, 2))}`), []);
   });
 
+  test('small details are stored inline in events, large ones in event_details; both read back as sent', async () => {
+    const t = freshTenant();
+    const big = 'x'.repeat(1100); // details text over DETAILS_INLINE_MAX
+    const sent = [
+      ev(t, { occurredAt: '2026-03-01T00:00:00.000Z', attributes: { n: 1, ok: true }, payload: { a: [1, 2] } }),
+      // The producer's own spelling of occurredAt (offset, nanoseconds) is kept inline too.
+      ev(t, { occurredAt: '2026-03-01T02:00:00.123456789+01:00', payload: { note: 'ns' } }),
+      ev(t, { occurredAt: '2026-03-01T02:00:00Z', attributes: { big }, payload: { big } }),
+      ev(t, {
+        occurredAt: '2026-03-01T03:00:00Z',
+        evidence: [{ digest: `sha256:${'9'.repeat(64)}`, bundleId: 'b-inline' }],
+        payload: null,
+      }),
+      ev(t, { occurredAt: '2026-03-01T04:00:00Z' }), // no details at all
+    ];
+    // 3-byte characters: short in characters, over the limit in bytes.
+    sent.push(ev(t, { occurredAt: '2026-03-01T05:00:00Z', payload: { wide: '\u4e00'.repeat(400) } }));
+    const res = await h.call(t, 'POST', '/timeline/events', { events: sent });
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    const stored = await h.db.withTenant(t, (tx) =>
+      tx.query<{ event_id: string; inline: boolean; row: boolean }>(
+        `SELECT e.event_id, e.details IS NOT NULL AS inline,
+           EXISTS (SELECT 1 FROM timeline.event_details d WHERE d.tenant_id = e.tenant_id AND d.event_id = e.event_id) AS row
+         FROM timeline.events e WHERE e.tenant_id = $1 ORDER BY e.occurred_at`,
+        [t],
+      ),
+    );
+    assert.deepEqual(
+      stored.rows.map((r) => [r.inline, r.row]),
+      [
+        [true, false],
+        [true, false],
+        [false, true],
+        [true, false],
+        [true, false],
+        [false, true],
+      ],
+    );
+    // What comes back is the envelope (a JSON null payload reads as absent, as before 0005).
+    const strip = (e: EventEnvelope) => {
+      const { payload, ...rest } = e;
+      return payload === null ? rest : e;
+    };
+    const want = [...sent].sort((a, b) => occurredAtMs(a.occurredAt) - occurredAtMs(b.occurredAt)).map(strip);
+    const listed = await walk(t, '', 2);
+    const pick = (e: EventEnvelope & { ingestSeq?: string; ingestedAt?: string }) => {
+      const { ingestSeq: _s, ingestedAt: _i, ...env } = e;
+      return env;
+    };
+    assert.deepEqual(listed.map(pick), want);
+    for (const e of want) {
+      const one = await h.call(t, 'GET', `/timeline/${e.eventId}`);
+      assert.equal(one.status, 200);
+      assert.deepEqual(pick(one.body), e);
+    }
+  });
+
   test('batch limit, scopes and an empty batch are refused', async () => {
     const t = freshTenant();
     const tooMany = Array.from({ length: 1001 }, () => ev(t));
@@ -635,4 +692,20 @@ test('occurredAtMs: offsets, fractions and leap seconds', () => {
   assert.equal(occurredAtMs('2016-12-31T23:59:60Z'), Date.parse('2017-01-01T00:00:00Z'));
   assert.equal(occurredAtMs('0001-01-01T00:00:00Z'), -62135596800000);
   assert.equal(occurredAtMs('9999-12-31T23:59:59.999Z'), Date.parse('9999-12-31T23:59:59.999Z'));
+});
+
+test('occurredAtMs: the Date.parse fast path (24-character Z form) agrees with the general path', () => {
+  // `+00:00` takes the general path; the `…Z` spelling of the same instant the fast one.
+  for (const z of [
+    '2026-01-01T00:00:00.000Z',
+    '2024-02-29T12:34:56.789Z',
+    '2016-12-31T23:59:60.500Z', // leap second: Date.parse gives NaN, the general path takes it
+    '0000-01-01T00:00:00.000Z',
+    '0001-01-01T00:00:00.000Z',
+    '9999-12-31T23:59:59.999Z',
+    '2026-01-01t00:00:00.000Z',
+    '1969-12-31T23:59:59.999Z',
+  ]) {
+    assert.equal(occurredAtMs(z), occurredAtMs(`${z.slice(0, -1)}+00:00`), z);
+  }
 });

@@ -7,6 +7,7 @@
  * child options: `waitForGo` — connect, print `connected`, and join the group only after a `go`
  * line on stdin (a bench times the drain from there); `lifetimeMs` — exit after this long
  * (default 120 000) so a child never outlives a parent that died without killing it;
+ * (stdin `exit`: exit normally, e.g. to write a `--cpu-prof` profile);
  * `subscriptions` / `batchSize` — the consumer's (default 2 × 500, the service's defaults).
  */
 import { createInterface } from 'node:readline';
@@ -38,10 +39,17 @@ const worker = timelineConsumer(db, bus, metrics, {
   subscriptions: child.subscriptions ?? 2,
   batchSize: child.batchSize ?? 500,
 });
+// stdin lines: `go` (with waitForGo) starts consuming; `exit` exits normally, so that a
+// `--cpu-prof` run writes its profile (a SIGKILL would not).
+let started!: () => void;
+const go = new Promise<void>((r) => (started = r));
+createInterface({ input: process.stdin }).on('line', (line) => {
+  if (line.trim() === 'go') started();
+  if (line.trim() === 'exit') process.exit(0);
+});
 if (child.waitForGo) {
   process.stdout.write('connected\n');
-  const lines = createInterface({ input: process.stdin });
-  for await (const line of lines) if (line.trim() === 'go') break;
+  await go;
 }
 await worker.start();
 process.stdout.write('ready\n');

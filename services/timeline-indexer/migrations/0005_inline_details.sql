@@ -1,0 +1,17 @@
+-- timeline-indexer: small event details inline in timeline.events (docs/timeline.md "Schema",
+-- "Capacity model"). PostgreSQL 15 features only (the same file runs on PGlite 18 and PostgreSQL 15).
+--
+-- Until now every event wrote a timeline.event_details row (a heap row, its primary key, three
+-- `json` inputs PostgreSQL parsed again) next to its timeline.events row, even when its
+-- attributes and payload were a few dozen bytes. From here ingest writes the details of an event
+-- whose details text is at most 1,024 bytes (ingest.ts DETAILS_INLINE_MAX) into this column, and
+-- an event_details row only for larger ones; readers take the column when it is set and the
+-- event_details row otherwise (query.ts), so rows stored before this migration read as before.
+--
+-- `details` is the JSON text (RFC 8259) of an object with the members `attributes`, `payload`,
+-- `evidence` and `occurredAt`, each present only when the envelope had it (occurredAt only when the
+-- producer's text differs from the ordering key's ISO form, e.g. an offset or nanoseconds). It is
+-- `text`, not `json`: the indexer produced it with JSON.stringify from an envelope it had just
+-- validated, so PostgreSQL's re-parse bought nothing; SQL that needs a member casts (`::json`).
+-- Adding a nullable column without a default only changes the catalog (no rewrite of stored rows).
+ALTER TABLE timeline.events ADD COLUMN details text;
