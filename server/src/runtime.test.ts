@@ -99,6 +99,7 @@ describe('startRuntime in process (PGlite, fs store, memory bus)', () => {
           'outbox-relay',
           'evidence-purge',
           'evidence-sweeper',
+          'evidence-log-sequencer',
           'export-run-worker',
           'export-scheduler',
           'timeline-consumer-0',

@@ -88,8 +88,18 @@ interface InlineDetails {
   evidence?: EventEvidenceRef[] | null;
 }
 
+/** The columns that hold an event's details: `events.details`, or the `event_details` row's. */
+export type DetailsColumns = {
+  occurred_at: Date;
+  details: string | null;
+  occurred_at_text: string | null;
+  attributes: Record<string, EventAttributeValue> | null;
+  payload: unknown;
+  evidence: EventEvidenceRef[] | null;
+};
+
 /** The details of a row, from whichever place holds them; JSON null reads as absent in both. */
-function detailsOf(r: Row): {
+export function detailsOf(r: DetailsColumns): {
   occurredAt: string;
   attributes: Record<string, EventAttributeValue> | null;
   payload: unknown;

@@ -37,6 +37,7 @@ import type { Db, Queryable } from '@stella/platform/db';
 import type { ObjectStore } from '@stella/platform/object-store';
 import type { BackgroundWorker } from '@stella/platform/service';
 import { TransparencyLog } from '@stella/platform/tlog';
+import { detailsOf, type DetailsColumns } from './query.js';
 
 /** Settings of the timeline log (service variables). */
 export interface TimelineLogSettings {
@@ -86,37 +87,37 @@ type EventRow = {
   correlation_id: string | null;
   trace_id: string | null;
   actor: string | null;
-  occurred_at_text: string;
-  attributes: unknown;
-  payload: unknown;
-  evidence: unknown;
-};
+} & DetailsColumns;
 
 /** The envelope of a stored event, as the log's content digest and the export see it. */
 export function envelopeOf(r: EventRow): Record<string, unknown> {
+  const d = detailsOf(r);
   const e: Record<string, unknown> = {
     eventId: r.event_id,
     tenant: r.tenant_id,
     kind: r.kind,
     source: r.source,
-    occurredAt: r.occurred_at_text,
+    occurredAt: d.occurredAt,
   };
   if (r.subject !== null) e.subject = r.subject;
   if (r.correlation_id !== null) e.correlationId = r.correlation_id;
   if (r.trace_id !== null) e.traceId = r.trace_id;
   if (r.actor !== null) e.actor = r.actor;
-  if (r.attributes !== null) e.attributes = r.attributes;
-  if (r.payload !== null) e.payload = r.payload;
-  if (r.evidence !== null) e.evidence = r.evidence;
+  if (d.attributes !== null) e.attributes = d.attributes;
+  if (d.payload !== null) e.payload = d.payload;
+  if (d.evidence !== null) e.evidence = d.evidence;
   return e;
 }
 
 const EVENT_COLUMNS = `a.arrival_seq::text AS arrival_seq, e.event_id, e.tenant_id, e.kind, e.source, e.occurred_at,
-  e.subject, e.correlation_id, e.trace_id, e.actor, d.occurred_at_text, d.attributes, d.payload, d.evidence`;
+  e.subject, e.correlation_id, e.trace_id, e.actor, e.details, d.occurred_at_text, d.attributes, d.payload, d.evidence`;
+// Details are inline in events.details (migration 0005) or, for large ones, in event_details:
+// the row is probed only when the column is NULL (query.ts DETAILS_PROBE).
 const EVENT_JOINS = `JOIN timeline.events e ON e.tenant_id = a.tenant_id AND e.occurred_at = a.occurred_at
     AND e.source = a.source AND e.ingest_seq = a.ingest_seq
-  CROSS JOIN LATERAL (SELECT d.occurred_at_text, d.attributes, d.payload, d.evidence FROM timeline.event_details d
-    WHERE d.tenant_id = e.tenant_id AND d.occurred_at = e.occurred_at AND d.event_id = e.event_id LIMIT 1) d`;
+  LEFT JOIN LATERAL (SELECT d.occurred_at_text, d.attributes, d.payload, d.evidence FROM timeline.event_details d
+    WHERE e.details IS NULL AND d.tenant_id = e.tenant_id AND d.occurred_at = e.occurred_at
+      AND d.event_id = e.event_id LIMIT 1) d ON true`;
 
 /** The events of arrivals [first, last] in arrival order (RLS applies on a tenant transaction). */
 async function eventsByArrival(q: Queryable, tenant: string, first: number, last: number): Promise<EventRow[]> {
