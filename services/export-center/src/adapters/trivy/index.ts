@@ -11,6 +11,11 @@ export {
   TRIVY_ARTIFACT_TYPE,
   TRIVY_DB_LAYER_TYPE,
   TRIVY_DB_TAG,
+  TRIVY_DB_ARTIFACT,
+  TRIVY_JAVA_DB_ARTIFACT,
+  TRIVY_JAVADB_LAYER_TYPE,
+  TRIVY_JAVADB_TAG,
+  type TrivyArtifactKind,
 } from './oci-artifact.js';
 export { diffTrees, encodeOps, decodeOps, applyOps, type DeltaOp, type DeltaCounts } from './delta/delta-ops.js';
 export {

@@ -3,7 +3,9 @@
  * rows (source kind `artifact`, format `maven-index`) as a Trivy Java DB, schema v1 —
  * `trivy-java/trivy-java.db` (SQLite), `trivy-java/metadata.json` and `trivy-java/javadb.tar.gz`
  * (both at its root: what Trivy's OCI layer `application/vnd.aquasec.trivy.javadb.layer.v1.tar+gzip`
- * and its `<cache>/java-db/` hold).
+ * and its `<cache>/java-db/` hold), and — option `ociLayout`, default on — `trivy-java/oci/`, the
+ * OCI image layout of the artifact Trivy pulls with `--java-db-repository` (oci-artifact.ts: one
+ * layer of that media type titled `javadb.tar.gz`, tag `1`; spec §2 and §6.4).
  *
  * Flow: records → an external sort by (sha1, classifier?, recordId), which picks one row per
  * SHA-1 (the unique index `indices_sha1_idx`: rows without a classifier win, as trivy-java-db
@@ -12,10 +14,11 @@
  * buffers and SQLite's page cache. Bytes depend only on the records and options; times come from
  * the fixed export time, else the newest record `modifiedAt`, else the zero time — never the clock.
  */
-import { createReadStream } from 'node:fs';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import { StellaError } from '@stella/core/errors';
 import { createTarGz } from '@stella/core/tar';
 import type { SourceRecord } from '../../sources/source-record.js';
@@ -24,6 +27,7 @@ import { OptionChecker, pointer } from '../option-checks.js';
 import { RecordCursor } from '../record-stream.js';
 import { JAVA_DB_SCHEMA_VERSION, JavaDbWriter } from './java-db-writer.js';
 import { goTime } from './mapping.js';
+import { TRIVY_JAVA_DB_ARTIFACT, writeTrivyOciLayout } from './oci-artifact.js';
 import { ExternalSorter } from './sorter.js';
 
 export const TRIVY_JAVA_DIR = 'trivy-java';
@@ -127,11 +131,12 @@ async function pickPerSha1(bySha: ExternalSorter, byGav: ExternalSorter, counts:
 
 export const trivyJavaDbAdapter: ExportAdapter = {
   id: 'trivy:java-db',
-  version: '1',
+  // 2: the OCI layout (trivy-java/oci/…) is written beside javadb.tar.gz.
+  version: '2',
   sourceKinds: ['artifact'],
 
   validateOptions(raw) {
-    const c = new OptionChecker(raw, ['schemaVersion', 'nextUpdateHours', 'gzipLevel']);
+    const c = new OptionChecker(raw, ['schemaVersion', 'nextUpdateHours', 'gzipLevel', 'ociLayout']);
     const v = c.options['schemaVersion'];
     if (v !== undefined && v !== JAVA_DB_SCHEMA_VERSION)
       c.problem(
@@ -140,8 +145,9 @@ export const trivyJavaDbAdapter: ExportAdapter = {
       );
     const nextUpdateHours = c.integer('nextUpdateHours', 1, 24 * 366, 72);
     const gzipLevel = c.integer('gzipLevel', 1, 9, 6);
+    const ociLayout = c.boolean('ociLayout', true);
     if (c.problems.length) return { ok: false, problems: c.problems };
-    return { ok: true, options: { schemaVersion: JAVA_DB_SCHEMA_VERSION, nextUpdateHours, gzipLevel } };
+    return { ok: true, options: { schemaVersion: JAVA_DB_SCHEMA_VERSION, nextUpdateHours, gzipLevel, ociLayout } };
   },
 
   async write(input: AdapterInput): Promise<AdapterResult> {
@@ -191,7 +197,23 @@ export const trivyJavaDbAdapter: ExportAdapter = {
         ],
         { parentDirectories: false, gzipLevel },
       );
-      await input.out.writeFile(`${TRIVY_JAVA_DIR}/javadb.tar.gz`, tgz, TRIVY_JAVADB_LAYER_MEDIA_TYPE);
+      // javadb.tar.gz goes to the work dir first: with the OCI layout on, the bundle holds it twice
+      // (trivy-java/javadb.tar.gz and the layout's layer blob), and gzip runs once.
+      const tgzPath = join(work, 'javadb.tar.gz');
+      await pipeline(tgz, createWriteStream(tgzPath));
+      const archive = await input.out.writeFile(
+        `${TRIVY_JAVA_DIR}/javadb.tar.gz`,
+        createReadStream(tgzPath),
+        TRIVY_JAVADB_LAYER_MEDIA_TYPE,
+      );
+      if (input.options['ociLayout'] !== false) {
+        await writeTrivyOciLayout(input.out, `${TRIVY_JAVA_DIR}/oci`, {
+          layer: { digest: archive.digest, size: archive.size, body: () => createReadStream(tgzPath) },
+          created: goTime(new Date(updatedAt).toISOString())!,
+          kind: TRIVY_JAVA_DB_ARTIFACT,
+        });
+        counts['javadb.ociLayout'] = 1;
+      }
       return { counts };
     } finally {
       await bySha.dispose().catch(() => undefined);
