@@ -2,7 +2,7 @@
  * The export-center service module (issue #6: one `ServiceModule` per service, read by `stella
  * serve`, `stella migrate`, the docs generator and the tests through the registry in `server/`).
  * Routes: sources (docs/export/sources.md), profiles, plan, runs (create/list/get/cancel, SSE events, download); workers: the
- * leased export run worker (docs/export/runs.md).
+ * leased export run worker (docs/export/runs.md), in a bounded-heap worker thread (ADR 0016).
  */
 import { fileURLToPath } from 'node:url';
 import { defineService, type ServiceModule } from '@stella/platform/service';
@@ -16,6 +16,7 @@ import { sourcesRoutes, SOURCES_TAG } from './routes/sources.js';
 import { TAG } from './routes/schemas.js';
 import type { ExportEngine } from './runs/export-engine.js';
 import { exportRunWorker } from './runs/run-worker.js';
+import { threadedExportRunWorker } from './runs/run-worker-thread.js';
 import { EXPORT_VARIABLES, exportSettings } from './settings.js';
 import { GLOBAL_SOURCE_TENANTS } from './sources/settings.js';
 
@@ -42,19 +43,29 @@ export function createExportCenterService(engine: ExportEngine): ServiceModule {
         runDownloadRoutes(deps),
       ];
     },
-    workers: (deps, count) => [
-      exportRunWorker(
-        {
-          db: deps.db,
-          store: deps.store,
-          signingKey: deps.signingKey,
-          engine,
-          settings: exportSettings(deps.settings),
-          log: deps.log,
-        },
-        { slots: count },
-      ),
-    ],
+    workers: (deps, count) => {
+      const settings = exportSettings(deps.settings);
+      const database = deps.config.database;
+      // The bounded-heap thread (ADR 0016) opens its own pool and loads the default engine itself.
+      if (settings.workerHeapMib > 0 && database.kind === 'postgres' && engine === defaultEngine)
+        return [
+          threadedExportRunWorker({
+            database,
+            objectStore: deps.config.objectStore,
+            signingKey: deps.signingKey,
+            settings,
+            log: deps.log,
+            slots: count,
+            heapMib: settings.workerHeapMib,
+          }),
+        ];
+      return [
+        exportRunWorker(
+          { db: deps.db, store: deps.store, signingKey: deps.signingKey, engine, settings, log: deps.log },
+          { slots: count },
+        ),
+      ];
+    },
   });
 }
 

@@ -2,7 +2,7 @@
  * The export center's own variables (docs/config.md is rendered from these entries) and the
  * object-key layout of built bundles.
  */
-import { parseInteger, type ConfigVariable } from '@stella/platform/config';
+import { ConfigProblem, parseInteger, type ConfigVariable } from '@stella/platform/config';
 
 export const EXPORT_VARIABLES: readonly ConfigVariable[] = [
   {
@@ -64,6 +64,19 @@ export const EXPORT_VARIABLES: readonly ConfigVariable[] = [
     description: 'Interval of the `heartbeat` events on GET /v1/exports/runs/{id}/events.',
     parse: (raw) => parseInteger(raw, 100, 600_000),
   },
+  {
+    name: 'STELLA_EXPORT_WORKER_HEAP_MIB',
+    audience: 'server',
+    type: 'integer 0 or 32–16384',
+    default: '128',
+    description:
+      'Export runs execute in a worker thread whose V8 old generation is capped at this many MiB (ADR 0016): peak memory stays flat whatever the record count, and a run that needs more ends that thread (restarted; the run is retried, then failed), not the server. 0 runs them in the server thread, uncapped. PostgreSQL only (with PGlite they always run in the server thread).',
+    parse: (raw) => {
+      const n = parseInteger(raw, 0, 16_384);
+      if (n !== 0 && n < 32) throw new ConfigProblem('expected 0 or an integer between 32 and 16384');
+      return n;
+    },
+  },
 ];
 
 export interface ExportSettings {
@@ -74,6 +87,8 @@ export interface ExportSettings {
   retryBaseMs: number;
   pollMs: number;
   sseHeartbeatMs: number;
+  /** Old-generation cap of the run worker thread (MiB); 0: runs in the server thread. */
+  workerHeapMib: number;
 }
 
 export const DEFAULT_EXPORT_SETTINGS: ExportSettings = {
@@ -84,6 +99,7 @@ export const DEFAULT_EXPORT_SETTINGS: ExportSettings = {
   retryBaseMs: 2_000,
   pollMs: 500,
   sseHeartbeatMs: 15_000,
+  workerHeapMib: 128,
 };
 
 export function exportSettings(settings: Readonly<Record<string, unknown>>): ExportSettings {
@@ -97,6 +113,7 @@ export function exportSettings(settings: Readonly<Record<string, unknown>>): Exp
     retryBaseMs: n('STELLA_EXPORT_RETRY_BASE_MS', d.retryBaseMs),
     pollMs: n('STELLA_EXPORT_POLL_MS', d.pollMs),
     sseHeartbeatMs: n('STELLA_EXPORT_SSE_HEARTBEAT_MS', d.sseHeartbeatMs),
+    workerHeapMib: n('STELLA_EXPORT_WORKER_HEAP_MIB', d.workerHeapMib),
   };
   // A heartbeat slower than the lease would lose every long run: keep it at most a third of it.
   s.heartbeatMs = Math.min(s.heartbeatMs, Math.floor(s.leaseMs / 3));

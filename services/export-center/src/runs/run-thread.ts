@@ -1,0 +1,57 @@
+/**
+ * Entry of the export run worker thread (run-worker-thread.ts, ADR 0016): opens its own database
+ * pool and object store from the configuration it is given, runs the leased run worker over the
+ * default engine, forwards its log lines, and on `stop` hands in-flight runs back and ends.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { openDb } from '@stella/platform/db';
+import { openObjectStore } from '@stella/platform/object-store';
+import { defaultEngine } from '../engine.js';
+import type { RunLog } from './export-engine.js';
+import { exportRunWorker } from './run-worker.js';
+import type { RunThreadData, RunThreadMessage } from './run-worker-thread.js';
+
+const port = parentPort;
+if (!port) throw new Error('run-thread.ts runs only as a worker thread');
+const d = workerData as RunThreadData;
+
+/** Errors do not survive structured cloning whole: their name, message, code and stack do. */
+const cloneable = (obj: object): object =>
+  Object.fromEntries(
+    Object.entries(obj).map(([k, v]) => [
+      k,
+      v instanceof Error
+        ? { name: v.name, message: v.message, code: (v as { code?: unknown }).code, stack: v.stack }
+        : v,
+    ]),
+  );
+const post = (m: RunThreadMessage) => port.postMessage(m);
+const line =
+  (level: keyof RunLog) =>
+  (obj: object, msg?: string): void => {
+    try {
+      post({ type: 'log', level, obj: cloneable(obj), ...(msg !== undefined ? { msg } : {}) });
+    } catch {
+      post({ type: 'log', level, obj: { unserializable: true }, ...(msg !== undefined ? { msg } : {}) });
+    }
+  };
+const log: RunLog = { info: line('info'), warn: line('warn'), error: line('error') };
+
+// A small pool: the slots' runs, their heartbeats and progress writes.
+const db = await openDb({ ...d.database, poolMax: Math.max(2, d.slots * 2) });
+const store = openObjectStore(d.objectStore);
+const worker = exportRunWorker(
+  { db, store, signingKey: d.signingKey, engine: defaultEngine, settings: d.settings, log },
+  { slots: d.slots, ...(d.workerId ? { workerId: d.workerId } : {}) },
+);
+await worker.start();
+post({ type: 'ready' });
+port.on('message', (m: unknown) => {
+  if (m !== 'stop') return;
+  void (async () => {
+    await worker.stop();
+    await db.close();
+    post({ type: 'stopped' });
+    port.close();
+  })();
+});
