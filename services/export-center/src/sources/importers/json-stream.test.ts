@@ -153,3 +153,40 @@ test('a truncated file ends with SOURCE_SYNTAX at its end after the complete ele
   assert.ok(isStellaError(error) && error.code === 'SOURCE_SYNTAX');
   assert.equal((error.details as { position?: string } | undefined)?.position, `after [1], at byte ${text.length}`);
 });
+
+test('a 200 MiB array streams through with the same peak memory as a 20 MiB one (issue #10 "a 200 MB source file")', async () => {
+  /** `total` bytes of an OSV-like JSON array in 64 KiB chunks, generated as read; peak RSS while parsed. */
+  const pump = async (total: number) => {
+    const element = (i: number) =>
+      JSON.stringify({
+        id: `OSV-${i}`,
+        summary: 'x'.repeat(200 + (i % 300)),
+        affected: [{ package: { name: `p${i}` } }],
+      });
+    async function* body(): AsyncGenerator<Uint8Array> {
+      let made = 1;
+      let i = 0;
+      yield Buffer.from('[');
+      while (made < total) {
+        let s = '';
+        while (s.length < 65_536) s += (i > 0 ? ',' : '') + element(i++);
+        made += s.length;
+        yield Buffer.from(s);
+      }
+      yield Buffer.from(']');
+    }
+    let n = 0;
+    let peak = 0;
+    for await (const e of jsonElements(body(), null))
+      if ('element' in e && ++n % 2000 === 0) peak = Math.max(peak, process.memoryUsage().rss);
+    return { n, peak: peak / 2 ** 20 };
+  };
+  const small = await pump(20 * 2 ** 20);
+  const large = await pump(200 * 2 ** 20);
+  assert.ok(large.n > 9 * small.n, `${large.n} vs ${small.n} elements`);
+  // One element at a time: 10× the input, (about) the same peak — never the file in memory.
+  assert.ok(
+    large.peak - small.peak < 64,
+    `peak RSS ${small.peak.toFixed(1)} MiB at 20 MiB, ${large.peak.toFixed(1)} MiB at 200 MiB`,
+  );
+});
