@@ -360,6 +360,9 @@ async function main(): Promise<void> {
         const r = await exportRun(t.api, worker, t.profileId);
         cpu[which].push(r.cpuMs);
         into[which].push(await worker.stop());
+        args.log(
+          `peak RSS ${env.STELLA_EXPORT_WORKER_HEAP_MIB === '0' ? 'uncapped' : 'bounded'} ${which}: ${round(into[which].at(-1)!, 1)} MiB, worker cpu ${r.cpuMs} ms, ${round(r.ms / 1000, 1)} s; load ${load()}`,
+        );
       }
       loads.push(load());
     };
