@@ -117,7 +117,7 @@ export function threadedExportRunWorker(o: ThreadedRunWorkerOptions): Background
     });
 
   return {
-    name: 'export-center:runs',
+    name: 'export-run-worker',
     async start() {
       stopping = false;
       await spawn();
