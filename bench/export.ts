@@ -244,6 +244,10 @@ async function main(): Promise<void> {
             ORDER BY g, record_id`,
           [HUGE / N],
         );
+        // Autovacuum is off on this machine's PostgreSQL (docs/benchmarks.md, Timeline): without
+        // fresh statistics the ledger pages of a table that just grew 4× got a poor plan, and the
+        // run waited on PostgreSQL (100,000 records: 120 s wall for 11 s of worker CPU).
+        await admin.query('ANALYZE export_center.source_records');
       } finally {
         await admin.end();
       }
