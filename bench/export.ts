@@ -361,7 +361,9 @@ async function main(): Promise<void> {
       for (const which of order) {
         worker = await WorkerProcess.start(harness, [], env);
         const t = targetOf(which);
-        const r = await exportRun(t.api, worker, t.profileId);
+        // A fresh token per run: the dev tokens minted at the start expire before a long bench ends.
+        const api = await apiFor(which === 'small' ? 'bench-small' : which === 'large' ? 'bench-large' : 'bench-huge');
+        const r = await exportRun(api, worker, t.profileId);
         cpu[which].push(r.cpuMs);
         into[which].push(await worker.stop());
         args.log(
