@@ -6,13 +6,20 @@
  * DSSE-signed export.tgz → object store), and the run's Server-Sent Events are followed with the
  * SDK from run creation to the `final` event. Beside it, in the same run and alternated pair by
  * pair, GNU `gzip -6` compresses the very JSONL the run writes (taken out of a `compression:
- * none` bundle of the same records). Then the peak RSS of a fresh worker process exporting
- * `--small` and N records (median of `--rss-runs`), to show memory stays flat.
+ * none` bundle of the same records), and likewise a `json:raw` zstd run beside `zstd -3`. Then the
+ * peak RSS of a fresh worker process exporting `--small`, N and `--huge` records (median of
+ * `--rss-runs`), to show memory stays flat; the worker runs as `stella serve` does, in its
+ * bounded-heap thread (ADR 0016), and `--uncapped-runs` more runs per size on a worker with
+ * STELLA_EXPORT_WORKER_HEAP_MIB=0 (the old in-thread worker) for comparison.
  *
  *   node --conditions=development --import tsx bench/export.ts [--records 100000] [--small 10000]
- *        [--runs 5] [--rss-runs 3] [--capped-heap-mib 64] [--json]
+ *        [--huge 300000] [--runs 5] [--rss-runs 3] [--uncapped-runs 1] [--capped-heap-mib 64] [--json]
  *
- * Needs PostgreSQL on 127.0.0.1:5432 (trust auth), gzip and tar; the database and files are removed.
+ * The `--small` and N tenants are imported through the importer; the `--huge` tenant is seeded by
+ * copying the N tenant's stored records in SQL (new record ids and digests, the document's id
+ * rewritten), because importing 300,000 documents would take most of the bench on this machine.
+ *
+ * Needs PostgreSQL on 127.0.0.1:5432 (trust auth), gzip, zstd and tar; the database and files are removed.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createReadStream, createWriteStream } from 'node:fs';
@@ -21,6 +28,7 @@ import { once } from 'node:events';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import pg from 'pg';
 import { defaultEngine } from '@stella/export-center';
 import { importSource } from '@stella/export-center/sources';
 import {
@@ -39,6 +47,9 @@ const N = args.num('records', 100_000);
 const SMALL = args.num('small', 10_000);
 const RUNS = args.num('runs', 5);
 const RSS_RUNS = args.num('rss-runs', 3);
+/** 0: no third size. Must be a multiple of N (seeded as copies of the N tenant's records). */
+const HUGE = args.num('huge', 300_000);
+const UNCAPPED_RUNS = args.num('uncapped-runs', 1);
 /** > 0: also export N records on a worker whose V8 old space is capped at this many MiB. */
 const CAPPED_HEAP = args.num('capped-heap-mib', 0);
 const WORKER = fileURLToPath(new URL('./lib/export-worker.ts', import.meta.url));
@@ -67,7 +78,11 @@ class WorkerProcess {
     private readonly lines: string[],
   ) {}
 
-  static async start(h: ExportHarness, nodeArgs: readonly string[] = []): Promise<WorkerProcess> {
+  static async start(
+    h: ExportHarness,
+    nodeArgs: readonly string[] = [],
+    env: Record<string, string> = {},
+  ): Promise<WorkerProcess> {
     const store = h.deps.config.objectStore;
     if (store.kind !== 'file') throw new Error('bench needs the fs object store');
     const child = spawn(
@@ -82,7 +97,7 @@ class WorkerProcess {
         store.root,
         h.deps.signingKey,
       ],
-      { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] },
+      { stdio: ['ignore', 'pipe', 'inherit', 'ipc'], env: { ...process.env, ...env } },
     );
     const lines: string[] = [];
     let buf = '';
@@ -210,7 +225,37 @@ async function main(): Promise<void> {
       );
       await rm(path);
     }
-    const profile = async (tenant: string, compression: 'gzip' | 'none') =>
+    if (HUGE > 0) {
+      if (HUGE % N !== 0) throw new Error('--huge must be a multiple of --records');
+      const t0 = performance.now();
+      const admin = new pg.Client({ connectionString: target.url });
+      await admin.connect();
+      try {
+        // Owner connection (RLS does not apply to it). The trigger numbers the rows as usual.
+        await admin.query(
+          `INSERT INTO export_center.source_records
+             (tenant_id, kind, record_id, project, digest, format, ecosystem, packages, severity, modified_at, document, document_bytes)
+           SELECT 'bench-huge', kind, nid, project, 'sha256:' || encode(sha256(convert_to(doc, 'UTF8')), 'hex'),
+                  format, ecosystem, packages, severity, modified_at, doc, octet_length(convert_to(doc, 'UTF8'))
+             FROM (SELECT s.*, s.record_id || '-' || g AS nid,
+                          replace(s.document, '"id":"' || s.record_id || '"', '"id":"' || s.record_id || '-' || g || '"') AS doc, g
+                     FROM export_center.source_records s, generate_series(1, $1::int) g
+                    WHERE s.tenant_id = 'bench-large') c
+            ORDER BY g, record_id`,
+          [HUGE / N],
+        );
+        // Autovacuum is off on this machine's PostgreSQL (docs/benchmarks.md, Timeline): without
+        // fresh statistics the ledger pages of a table that just grew 4× got a poor plan, and the
+        // run waited on PostgreSQL (100,000 records: 120 s wall for 11 s of worker CPU).
+        await admin.query('ANALYZE export_center.source_records');
+      } finally {
+        await admin.end();
+      }
+      args.log(
+        `seeded ${HUGE} records (${HUGE / N} copies of the ${N}) in SQL: ${round((performance.now() - t0) / 1000, 1)} s`,
+      );
+    }
+    const profile = async (tenant: string, compression: 'gzip' | 'zstd' | 'none') =>
       (
         await (
           await apiFor(tenant)
@@ -226,6 +271,9 @@ async function main(): Promise<void> {
     const gzipLarge = await profile('bench-large', 'gzip');
     const gzipSmall = await profile('bench-small', 'gzip');
     const plainLarge = await profile('bench-large', 'none');
+    const zstdLarge = await profile('bench-large', 'zstd');
+    const huge = HUGE > 0 ? await apiFor('bench-huge') : undefined;
+    const gzipHuge = huge ? await profile('bench-huge', 'gzip') : undefined;
 
     // The JSONL gzip -6 compresses: exactly the lines json:raw wrote, out of an uncompressed bundle.
     let worker = await WorkerProcess.start(h);
@@ -265,21 +313,68 @@ async function main(): Promise<void> {
         `pair ${i + 1}: json:raw ${round(a.ms, 0)} ms (worker cpu ${a.cpuMs} ms, ${a.events} events), gzip -6 ${round(b.ms, 0)} ms; load ${loads.at(-1)}`,
       );
     }
+    // The same for zstd: json:raw zstd (level 3) beside `zstd -3` over the same JSONL.
+    const oursZstd: RunResult[] = [];
+    const zstdCli: { ms: number; cpuMs: number; size: number }[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      const [a, b] = await alternate(
+        i,
+        () => exportRun(large, worker, zstdLarge),
+        async () => {
+          const out = join(dir, `zstd-${i}.zst`);
+          const r = await runBaseline('sh', ['-c', 'zstd -q -3 -c "$0" > "$1"', jsonl, out]);
+          const size = (await stat(out)).size;
+          await rm(out);
+          return { ms: r.ms, cpuMs: r.cpuMs, size };
+        },
+      );
+      oursZstd.push(a);
+      zstdCli.push(b);
+      loads.push(load());
+      args.log(
+        `zstd pair ${i + 1}: json:raw ${round(a.ms, 0)} ms (worker cpu ${a.cpuMs} ms), zstd -3 ${round(b.ms, 0)} ms (cpu ${round(b.cpuMs, 0)} ms); load ${loads.at(-1)}`,
+      );
+    }
     const peakAfterRuns = await worker.stop();
+    if (new Set(oursZstd.map((r) => r.rerunHash)).size !== 1)
+      throw new Error('two zstd runs over the same inputs differ');
     if (new Set(ours.map((r) => r.rerunHash)).size !== 1) throw new Error('two runs over the same inputs differ');
 
-    // Peak RSS: a fresh worker process per run, small and large alternated.
-    const rss: Record<'small' | 'large' | 'idle', number[]> = { small: [], large: [], idle: [] };
-    for (let i = 0; i < RSS_RUNS; i++) {
-      worker = await WorkerProcess.start(h);
-      rss.idle.push(await worker.stop());
-      for (const which of i % 2 === 0 ? (['small', 'large'] as const) : (['large', 'small'] as const)) {
-        worker = await WorkerProcess.start(h);
-        await exportRun(which === 'small' ? small : large, worker, which === 'small' ? gzipSmall : gzipLarge);
-        rss[which].push(await worker.stop());
+    // Peak RSS: a fresh worker process per run, the sizes in rotating order; bounded-heap thread
+    // (the default, as `stella serve` runs it), then the old in-thread worker for comparison.
+    type Size = 'small' | 'large' | 'huge';
+    const sizes: Size[] = huge ? ['small', 'large', 'huge'] : ['small', 'large'];
+    const targetOf = (which: Size) =>
+      which === 'small'
+        ? { api: small, profileId: gzipSmall }
+        : which === 'large'
+          ? { api: large, profileId: gzipLarge }
+          : { api: huge!, profileId: gzipHuge! };
+    const rss: Record<Size | 'idle', number[]> = { small: [], large: [], huge: [], idle: [] };
+    const rssCpu: Record<Size, number[]> = { small: [], large: [], huge: [] };
+    const uncapped: Record<Size | 'idle', number[]> = { small: [], large: [], huge: [], idle: [] };
+    const uncappedCpu: Record<Size, number[]> = { small: [], large: [], huge: [] };
+    const rssRound = async (env: Record<string, string>, into: typeof rss, cpu: typeof rssCpu, i: number) => {
+      worker = await WorkerProcess.start(harness, [], env);
+      into.idle.push(await worker.stop());
+      const order = sizes.map((_, k) => sizes[(k + i) % sizes.length]!);
+      for (const which of order) {
+        worker = await WorkerProcess.start(harness, [], env);
+        const t = targetOf(which);
+        // A fresh token per run: the dev tokens minted at the start expire before a long bench ends.
+        const api = await apiFor(which === 'small' ? 'bench-small' : which === 'large' ? 'bench-large' : 'bench-huge');
+        const r = await exportRun(api, worker, t.profileId);
+        cpu[which].push(r.cpuMs);
+        into[which].push(await worker.stop());
+        args.log(
+          `peak RSS ${env.STELLA_EXPORT_WORKER_HEAP_MIB === '0' ? 'uncapped' : 'bounded'} ${which}: ${round(into[which].at(-1)!, 1)} MiB, worker cpu ${r.cpuMs} ms, ${round(r.ms / 1000, 1)} s; load ${load()}`,
+        );
       }
       loads.push(load());
-    }
+    };
+    for (let i = 0; i < RSS_RUNS; i++) await rssRound({}, rss, rssCpu, i);
+    for (let i = 0; i < UNCAPPED_RUNS; i++)
+      await rssRound({ STELLA_EXPORT_WORKER_HEAP_MIB: '0' }, uncapped, uncappedCpu, i);
 
     // The proof that nothing accumulates per record: N records through a heap far below the data.
     let capped: { ok: boolean; peak: number; error?: string } | undefined;
@@ -315,6 +410,28 @@ async function main(): Promise<void> {
         'out MiB': round(gzip[0]!.size / 2 ** 20, 2),
       },
     ];
+    const mz = median(oursZstd.map((x) => x.ms));
+    const mzc = median(zstdCli.map((x) => x.ms));
+    rows.push(
+      {
+        what: 'json:raw zstd 3, end to end (POST run → final SSE event)',
+        'median ms': round(mz, 0),
+        'min–max ms': minMax(oursZstd.map((x) => x.ms)),
+        'worker cpu ms': round(median(oursZstd.map((x) => x.cpuMs)), 0),
+        'records/s': round(N / (mz / 1000), 0),
+        'MB/s of JSONL': round(jsonlBytes / 1e6 / (mz / 1000), 1),
+        'out MiB': round(oursZstd[0]!.size / 2 ** 20, 2),
+      },
+      {
+        what: 'zstd -3 over the same JSONL (baseline)',
+        'median ms': round(mzc, 0),
+        'min–max ms': minMax(zstdCli.map((x) => x.ms)),
+        'worker cpu ms': round(median(zstdCli.map((x) => x.cpuMs)), 0),
+        'records/s': round(N / (mzc / 1000), 0),
+        'MB/s of JSONL': round(jsonlBytes / 1e6 / (mzc / 1000), 1),
+        'out MiB': round(zstdCli[0]!.size / 2 ** 20, 2),
+      },
+    );
     printTable(rows, args.log);
     args.log(
       `json:raw end to end / gzip -6: ${round(mo / mg, 2)}× wall, ${round(median(ours.map((x) => x.cpuMs)) / median(gzip.map((x) => x.cpuMs)), 2)}× CPU (median of ${RUNS} paired runs; the run's time includes the bundle (archive digest, DSSE), the object-store upload and the SSE delivery); the ${ours.length} runs' rerun hashes equal`,
@@ -325,9 +442,25 @@ async function main(): Promise<void> {
     args.log(
       `SSE: ${median(ours.map((r) => r.events))} events per run (${median(ours.map((r) => r.progress))} progress); ${round(median(evs), 2)} events/s (min–max ${minMax(evs, 2)}), ${round(median(prog), 2)} progress events/s; creation → final event ${round(mo / 1000, 2)} s; event written → received: median ${round(median(lags), 0)} ms, max ${round(lags.at(-1)!, 0)} ms`,
     );
-    args.log(
-      `peak RSS of the worker process (fresh per run, median of ${RSS_RUNS}): idle ${round(median(rss.idle), 1)} MiB, ${SMALL} records ${round(median(rss.small), 1)} MiB (${minMax(rss.small, 1)}), ${N} records ${round(median(rss.large), 1)} MiB (${minMax(rss.large, 1)}); after ${RUNS + 1} runs on one worker ${round(peakAfterRuns, 1)} MiB`,
-    );
+    const rssLine = (label: string, r: typeof rss, cpu: typeof rssCpu, n: number) =>
+      `${label} (fresh per run, median of ${n}): idle ${round(median(r.idle), 1)} MiB; ` +
+      sizes
+        .map(
+          (w) =>
+            `${w === 'small' ? SMALL : w === 'large' ? N : HUGE} records ${round(median(r[w]), 1)} MiB (${minMax(r[w], 1)}; worker cpu ${round(median(cpu[w]), 0)} ms)`,
+        )
+        .join(', ');
+    args.log(rssLine('peak RSS of the worker process, bounded-heap thread (default)', rss, rssCpu, RSS_RUNS));
+    if (UNCAPPED_RUNS > 0)
+      args.log(
+        rssLine(
+          'peak RSS, STELLA_EXPORT_WORKER_HEAP_MIB=0 (in-thread, uncapped)',
+          uncapped,
+          uncappedCpu,
+          UNCAPPED_RUNS,
+        ),
+      );
+    args.log(`after ${2 * RUNS + 1} runs of ${N} on one worker: ${round(peakAfterRuns, 1)} MiB`);
     if (capped)
       args.log(
         capped.ok
@@ -353,7 +486,28 @@ async function main(): Promise<void> {
             progress: ours.map((r) => r.progress),
             eventsPerSec: evs.map((x) => round(x, 2)),
           },
-          peakRssMiB: { idle: rss.idle, [SMALL]: rss.small, [N]: rss.large, afterRuns: peakAfterRuns },
+          zstd: {
+            oursMs: oursZstd.map((x) => round(x.ms, 1)),
+            oursWorkerCpuMs: oursZstd.map((x) => x.cpuMs),
+            cliMs: zstdCli.map((x) => round(x.ms, 1)),
+            cliCpuMs: zstdCli.map((x) => round(x.cpuMs, 1)),
+            outBytes: { ours: oursZstd[0]!.size, cli: zstdCli[0]!.size },
+          },
+          peakRssMiB: {
+            idle: rss.idle,
+            [SMALL]: rss.small,
+            [N]: rss.large,
+            ...(HUGE ? { [HUGE]: rss.huge } : {}),
+            cpuMs: rssCpu,
+            afterRuns: peakAfterRuns,
+          },
+          uncappedPeakRssMiB: {
+            idle: uncapped.idle,
+            [SMALL]: uncapped.small,
+            [N]: uncapped.large,
+            ...(HUGE ? { [HUGE]: uncapped.huge } : {}),
+            cpuMs: uncappedCpu,
+          },
           ...(capped ? { cappedHeap: { mib: CAPPED_HEAP, ...capped } } : {}),
           loads,
         })}\n`,

@@ -1,6 +1,7 @@
 export { exportCenterService, createExportCenterService } from './service.js';
 export type { ExportEngine, RunEnv } from './runs/export-engine.js';
 export { exportRunWorker, sweepDeadLeases } from './runs/run-worker.js';
+export { threadedExportRunWorker, type ThreadedRunWorkerOptions } from './runs/run-worker-thread.js';
 export { defaultEngine } from './engine.js';
 export { EXPORT_VARIABLES, exportSettings, type ExportSettings } from './settings.js';
 export { ADAPTERS, adapterIds, getAdapter } from './adapters/registry.js';

@@ -2,8 +2,9 @@
  * The export-center service module (issue #6: one `ServiceModule` per service, read by `stella
  * serve`, `stella migrate`, the docs generator and the tests through the registry in `server/`).
  * Routes: sources (docs/export/sources.md), profiles, plan, runs (create/list/get/cancel, SSE events, download, verify),
- * schedules (docs/export/schedules.md), retention and legal holds (docs/export/retention.md); workers: the leased export run worker (docs/export/runs.md) and the
- * scheduler and the retention pruner, which run on the elected leader only (ADR 0020).
+ * schedules (docs/export/schedules.md), retention and legal holds (docs/export/retention.md); workers: the leased export
+ * run worker (docs/export/runs.md; in a bounded-heap worker thread, ADR 0016), and the scheduler and the retention
+ * pruner, which run on the elected leader only (ADR 0020).
  */
 import { fileURLToPath } from 'node:url';
 import { defineService, type ServiceModule } from '@stella/platform/service';
@@ -24,6 +25,7 @@ import { exportRunWorker } from './runs/run-worker.js';
 import { exportMetrics } from './metrics.js';
 import { runSchedulerPass } from './schedules/scheduler.js';
 import { exportSchedulerWorker, schedulerId } from './schedules/scheduler-worker.js';
+import { threadedExportRunWorker } from './runs/run-worker-thread.js';
 import { EXPORT_VARIABLES, exportSettings } from './settings.js';
 import { GLOBAL_SOURCE_TENANTS } from './sources/settings.js';
 
@@ -57,11 +59,26 @@ export function createExportCenterService(engine: ExportEngine): ServiceModule {
       const settings = exportSettings(deps.settings);
       const metrics = exportMetrics(deps.metrics);
       const firedBy = schedulerId();
+      const database = deps.config.database;
+      // The bounded-heap thread (ADR 0016) opens its own pool and loads the default engine itself.
+      const runWorker =
+        settings.workerHeapMib > 0 && database.kind === 'postgres' && engine === defaultEngine
+          ? threadedExportRunWorker({
+              database,
+              objectStore: deps.config.objectStore,
+              signingKey: deps.signingKey,
+              settings,
+              log: deps.log,
+              slots: count,
+              heapMib: settings.workerHeapMib,
+              metrics,
+            })
+          : exportRunWorker(
+              { db: deps.db, store: deps.store, signingKey: deps.signingKey, engine, settings, log: deps.log, metrics },
+              { slots: count },
+            );
       return [
-        exportRunWorker(
-          { db: deps.db, store: deps.store, signingKey: deps.signingKey, engine, settings, log: deps.log, metrics },
-          { slots: count },
-        ),
+        runWorker,
         // One per process: leader election decides which process's scheduler acts (ADR 0020).
         exportSchedulerWorker({
           db: deps.db,

@@ -2,7 +2,7 @@
  * The export center's own variables (docs/config.md is rendered from these entries) and the
  * object-key layout of built bundles.
  */
-import { parseInteger, type ConfigVariable } from '@stella/platform/config';
+import { ConfigProblem, parseInteger, type ConfigVariable } from '@stella/platform/config';
 
 export const EXPORT_VARIABLES: readonly ConfigVariable[] = [
   {
@@ -100,6 +100,19 @@ export const EXPORT_VARIABLES: readonly ConfigVariable[] = [
       'How often the retention worker prunes runs past their profile’s keep-last/max-age policy (docs/export/retention.md); POST /v1/exports/retention/prune runs it now for one tenant.',
     parse: (raw) => parseInteger(raw, 1000, 86_400_000),
   },
+  {
+    name: 'STELLA_EXPORT_WORKER_HEAP_MIB',
+    audience: 'server',
+    type: 'integer 0 or 32–16384',
+    default: '128',
+    description:
+      'Export runs execute in a worker thread whose V8 old generation is capped at this many MiB (ADR 0016): peak memory stays flat whatever the record count, and a run that needs more ends that thread (restarted; the run is retried, then failed), not the server. 0 runs them in the server thread, uncapped. PostgreSQL only (with PGlite they always run in the server thread).',
+    parse: (raw) => {
+      const n = parseInteger(raw, 0, 16_384);
+      if (n !== 0 && n < 32) throw new ConfigProblem('expected 0 or an integer between 32 and 16384');
+      return n;
+    },
+  },
 ];
 
 export interface ExportSettings {
@@ -114,6 +127,8 @@ export interface ExportSettings {
   scheduleMinIntervalS: number;
   missedFireGraceMs: number;
   pruneIntervalMs: number;
+  /** Old-generation cap of the run worker thread (MiB); 0: runs in the server thread. */
+  workerHeapMib: number;
 }
 
 export const DEFAULT_EXPORT_SETTINGS: ExportSettings = {
@@ -128,6 +143,7 @@ export const DEFAULT_EXPORT_SETTINGS: ExportSettings = {
   scheduleMinIntervalS: 60,
   missedFireGraceMs: 60_000,
   pruneIntervalMs: 300_000,
+  workerHeapMib: 128,
 };
 
 export function exportSettings(settings: Readonly<Record<string, unknown>>): ExportSettings {
@@ -145,6 +161,7 @@ export function exportSettings(settings: Readonly<Record<string, unknown>>): Exp
     scheduleMinIntervalS: n('STELLA_EXPORT_SCHEDULE_MIN_INTERVAL_S', d.scheduleMinIntervalS),
     missedFireGraceMs: n('STELLA_EXPORT_MISSED_FIRE_GRACE_MS', d.missedFireGraceMs),
     pruneIntervalMs: n('STELLA_EXPORT_PRUNE_INTERVAL_MS', d.pruneIntervalMs),
+    workerHeapMib: n('STELLA_EXPORT_WORKER_HEAP_MIB', d.workerHeapMib),
   };
   // A heartbeat slower than the lease would lose every long run: keep it at most a third of it.
   s.heartbeatMs = Math.min(s.heartbeatMs, Math.floor(s.leaseMs / 3));

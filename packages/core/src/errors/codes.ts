@@ -287,7 +287,8 @@ export const ERROR_CODES = {
   },
   EXPORT_COMPRESSION_UNSUPPORTED: {
     status: 400,
-    description: 'The export compression is not available in this build (zstd: see docs/formats/export-bundle.md).',
+    description:
+      'An export compression this build does not offer (it has "gzip", "zstd" and "none"; docs/formats/export-bundle.md "Compression").',
   },
   // --- export center: sources -----------------------------------------------------------------
   SOURCE_FORMAT_UNKNOWN: {

@@ -8,8 +8,8 @@ import { compareUtf8 } from '@stella/core/tar';
 import type { JsonValue } from '@stella/core/canonical-json';
 import { SOURCE_KINDS, type SourceKind, type SourceRecord } from '../sources/source-record.js';
 import type { AdapterInput, AdapterResult, ExportAdapter } from './adapter.js';
-import { COMPRESSION_SUFFIX, DEFAULT_GZIP_LEVEL, compress, type Compression } from './compression.js';
-import { compressionOptions, jsonlMediaType } from './json-raw.js';
+import { COMPRESSION_SUFFIX, compress } from './compression.js';
+import { compressionChoice, compressionOptions, jsonlMediaType } from './json-raw.js';
 import { OptionChecker, pointer } from './option-checks.js';
 import { RecordCursor, canonicalLine, chunkedLines, kindGroups } from './record-stream.js';
 
@@ -99,8 +99,8 @@ export const jsonPolicyAdapter: ExportAdapter = {
   sourceKinds: SOURCE_KINDS,
 
   validateOptions(raw) {
-    const c = new OptionChecker(raw, ['allow', 'compression', 'gzipLevel']);
-    const { compression, gzipLevel } = compressionOptions(c);
+    const c = new OptionChecker(raw, ['allow', 'compression', 'gzipLevel', 'zstdLevel']);
+    const { options } = compressionOptions(c);
     const allow: Record<string, string[]> = Object.fromEntries(SOURCE_KINDS.map((k) => [k, [...DEFAULT_ALLOW[k]]]));
     const given = c.options.allow;
     if (given !== undefined) {
@@ -121,13 +121,13 @@ export const jsonPolicyAdapter: ExportAdapter = {
     if (c.problems.length) return { ok: false, problems: c.problems };
     return {
       ok: true,
-      options: { allow, ...(compression === 'gzip' ? { compression, gzipLevel } : { compression }) },
+      options: { allow, ...options },
     };
   },
 
   async write(input: AdapterInput): Promise<AdapterResult> {
-    const compression = input.options.compression as Compression;
-    const gzipLevel = (input.options.gzipLevel as number | undefined) ?? DEFAULT_GZIP_LEVEL;
+    const choice = compressionChoice(input.options);
+    const { compression } = choice;
     const allow = input.options.allow as Record<SourceKind, string[]>;
     const cursor = new RecordCursor(input);
     const counts: Record<string, number> = {};
@@ -142,7 +142,7 @@ export const jsonPolicyAdapter: ExportAdapter = {
       });
       await input.out.writeFile(
         `policy-input/${group.kind}.jsonl${COMPRESSION_SUFFIX[compression]}`,
-        compress(lines, compression, gzipLevel),
+        compress(lines, choice),
         jsonlMediaType(compression),
       );
       counts[group.kind] = n;

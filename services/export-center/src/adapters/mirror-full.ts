@@ -11,8 +11,8 @@ import { sha256Hex } from '@stella/core/digest';
 import { SOURCE_KINDS, type SourceKind, type SourceRecord } from '../sources/source-record.js';
 import type { AdapterInput, AdapterResult, ExportAdapter, ExportFileSink } from './adapter.js';
 import { ByteChannel } from './byte-channel.js';
-import { COMPRESSION_SUFFIX, DEFAULT_GZIP_LEVEL, compress, type Compression } from './compression.js';
-import { JSONL_MEDIA_TYPE, compressionOptions, jsonlMediaType } from './json-raw.js';
+import { COMPRESSION_SUFFIX, compress, type Compression, type CompressionChoice } from './compression.js';
+import { JSONL_MEDIA_TYPE, compressionChoice, compressionOptions, jsonlMediaType } from './json-raw.js';
 import { OptionChecker } from './option-checks.js';
 import {
   RecordCursor,
@@ -91,7 +91,7 @@ async function writeKind(
   out: ExportFileSink,
   kind: SourceKind,
   records: AsyncIterable<SourceRecord>,
-  opts: { layout: Layout; chunkSize: number; compression: Compression; gzipLevel: number },
+  opts: { layout: Layout; chunkSize: number } & CompressionChoice,
 ): Promise<number> {
   const index = new ByteChannel();
   const indexWritten = out.writeFile(`${MIRROR_ROOT}/${kind}/index.jsonl`, index, JSONL_MEDIA_TYPE);
@@ -121,7 +121,7 @@ async function writeKind(
           }
         };
         const lines = chunkedLines(run(), rawRecordLine);
-        await out.writeFile(path, compress(lines, opts.compression, opts.gzipLevel), jsonlMediaType(opts.compression));
+        await out.writeFile(path, compress(lines, opts), jsonlMediaType(opts.compression));
       }
     }
     index.close();
@@ -141,10 +141,10 @@ export const mirrorFullAdapter: ExportAdapter = {
   sourceKinds: SOURCE_KINDS,
 
   validateOptions(raw) {
-    const c = new OptionChecker(raw, ['layout', 'chunkSize', 'compression', 'gzipLevel']);
+    const c = new OptionChecker(raw, ['layout', 'chunkSize', 'compression', 'gzipLevel', 'zstdLevel']);
     const layout = c.oneOf('layout', LAYOUTS, 'chunks');
     const chunkSize = c.integer('chunkSize', 1, 1_000_000, DEFAULT_CHUNK_SIZE);
-    const { compression, gzipLevel } = compressionOptions(c);
+    const { compression, options } = compressionOptions(c);
     if (layout === 'records') {
       if (c.options.chunkSize !== undefined) c.problem('/chunkSize', 'only applies to layout "chunks"');
       if (c.options.compression !== undefined && compression !== 'none')
@@ -154,7 +154,7 @@ export const mirrorFullAdapter: ExportAdapter = {
     if (layout === 'records') return { ok: true, options: { layout } };
     return {
       ok: true,
-      options: { layout, chunkSize, ...(compression === 'gzip' ? { compression, gzipLevel } : { compression }) },
+      options: { layout, chunkSize, ...options },
     };
   },
 
@@ -163,8 +163,7 @@ export const mirrorFullAdapter: ExportAdapter = {
     const opts = {
       layout,
       chunkSize: (input.options.chunkSize as number | undefined) ?? DEFAULT_CHUNK_SIZE,
-      compression: (input.options.compression as Compression | undefined) ?? 'none',
-      gzipLevel: (input.options.gzipLevel as number | undefined) ?? DEFAULT_GZIP_LEVEL,
+      ...compressionChoice(input.options),
     };
     const cursor = new RecordCursor(input);
     const counts: Record<string, number> = {};

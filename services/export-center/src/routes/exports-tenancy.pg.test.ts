@@ -467,22 +467,51 @@ describe('cross-tenant matrix on PostgreSQL RLS: every Export Center route', { s
     assert.ok(tables.length >= 5, JSON.stringify(tables));
     ctx.diagnostic(`tenant tables: ${tables.map((t) => t.table).join(', ')}`);
     for (const t of tables) assert.deepEqual([t.table, t.rls, t.forced], [t.table, true, true]);
+    // Every tenant table holds rows of both tenants by now — written by the real code paths:
+    // the imports (source_records), the profile and run routes, and the worker's markSucceeded
+    // (export_inputs: one row per source kind of a succeeded run; export_distributions: its
+    // download) for acme's run and globex's own — so none of the checks below is vacuous.
     for (const t of tables) {
-      // The owner (superuser) sees acme's rows; globex's role sees none of them.
-      const all = await h.db.query<{ n: number }>(
-        `SELECT count(*)::int AS n FROM export_center.${t.table} WHERE tenant_id = $1`,
-        [A],
+      const owner = await h.db.query<{ tenant: string; n: number }>(
+        `SELECT tenant_id AS tenant, count(*)::int AS n FROM export_center.${t.table}
+          WHERE tenant_id IN ($1, $2) GROUP BY 1 ORDER BY 1`,
+        [A, B],
       );
+      const counts = Object.fromEntries(owner.rows.map((x) => [x.tenant, x.n]));
+      ctx.diagnostic(`${t.table}: ${JSON.stringify(counts)}`);
+      assert.ok((counts[A] ?? 0) > 0, `${t.table}: no acme row to hide (vacuous): ${JSON.stringify(counts)}`);
+      // globex's role: none of acme's rows, whether asked for by tenant or not at all; its own all.
       const seen = await h.db.withTenant(B, (tx) =>
+        tx.query<{ tenant: string; n: number }>(
+          `SELECT tenant_id AS tenant, count(*)::int AS n FROM export_center.${t.table} GROUP BY 1 ORDER BY 1`,
+        ),
+      );
+      const mine = Object.fromEntries(seen.rows.map((x) => [x.tenant, x.n]));
+      assert.equal(mine[A], undefined, `${t.table}: globex sees ${mine[A]} of acme's ${counts[A]} rows`);
+      assert.deepEqual(
+        Object.keys(mine).filter((k) => k !== B && k !== 'null'),
+        [],
+        `${t.table}: globex sees other tenants' rows: ${JSON.stringify(mine)}`,
+      );
+      assert.equal(mine[B] ?? 0, counts[B] ?? 0, `${t.table}: globex sees all of its own rows`);
+      const byTenant = await h.db.withTenant(B, (tx) =>
         tx.query<{ n: number }>(`SELECT count(*)::int AS n FROM export_center.${t.table} WHERE tenant_id = $1`, [A]),
       );
-      assert.equal(seen.rows[0]!.n, 0, `${t.table}: globex sees ${seen.rows[0]!.n} of acme's ${all.rows[0]!.n} rows`);
+      assert.equal(byTenant.rows[0]!.n, 0, `${t.table}: globex finds acme's rows by tenant id`);
     }
-    const acmeRows = await h.db.query<{ n: number }>(
-      `SELECT count(*)::int AS n FROM export_center.source_records WHERE tenant_id = $1`,
-      [A],
-    );
-    assert.ok(acmeRows.rows[0]!.n > 0, 'the check above was not vacuous');
+    for (const t of ['export_inputs', 'export_distributions'])
+      assert.ok(
+        tables.some((x) => x.table === t),
+        `${t} is a tenant table checked above`,
+      );
+    // And by run id: acme's run's inputs and distribution, invisible to globex, visible to acme.
+    for (const t of ['export_inputs', 'export_distributions']) {
+      const q = `SELECT count(*)::int AS n FROM export_center.${t} WHERE run_id = $1`;
+      const asA = await h.db.withTenant(A, (tx) => tx.query<{ n: number }>(q, [runA.id]));
+      const asB = await h.db.withTenant(B, (tx) => tx.query<{ n: number }>(q, [runA.id]));
+      assert.ok(asA.rows[0]!.n > 0, `${t}: acme's run has rows`);
+      assert.equal(asB.rows[0]!.n, 0, `${t}: globex sees acme's run's rows`);
+    }
   });
 
   test("acme's token with globex's tenant header is 403 on every route; no tenant header is 400", async () => {

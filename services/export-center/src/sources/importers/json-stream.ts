@@ -221,7 +221,10 @@ export async function* jsonElements(
         candidate = null;
       }
     }
-    if (closed) {
+    // Only a call that yielded tokens can end at an element's end: one that yielded none (e.g. a
+    // piece of whitespace after the `,`) must keep the pending candidate and its tail, or the
+    // comma in that tail is lost from the replay (which then fails at the next element).
+    if (closed && ts.length > 0) {
       const cut = Math.max(text.lastIndexOf('}'), text.lastIndexOf(']')) + 1;
       candidate = { at: retained.length, tail: text.slice(cut) };
       sinceCandidate = 0;
