@@ -9,6 +9,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { gunzipSync } from 'node:zlib';
 import { tempDir } from '@stella/testkit';
 import { loadConfig } from '@stella/platform/config';
 import { mintDevToken, startRuntime, type Runtime } from './runtime.js';
@@ -126,9 +127,18 @@ describe('Evidence Locker events on the timeline (one runtime, outbox relay, in-
         },
       ],
     );
-    // Where the envelope is: the archive the href serves has the digest the link names.
-    const archive = Buffer.from(await (await call(A, 'GET', links.evidence[0].dsseEnvelope.href)).arrayBuffer());
-    assert.equal(sha(archive), links.evidence[0].bundle.archiveDigest);
+    // Where the envelope is: the archive the href serves has the digest the link names — until
+    // the seal's transparency-log entry is integrated; from then on the download also carries
+    // log/ proof files (docs/evidence/transparency-log.md), so it is another archive around the
+    // same sealed files, said by X-Stella-Log-Proof.
+    const served = await call(A, 'GET', links.evidence[0].dsseEnvelope.href);
+    const archive = Buffer.from(await served.arrayBuffer());
+    const proof = served.headers.get('x-stella-log-proof');
+    if (proof === 'pending') assert.equal(sha(archive), links.evidence[0].bundle.archiveDigest);
+    else {
+      assert.equal(proof, 'included');
+      assert.ok(gunzipSync(archive).includes(Buffer.from('log/checkpoint.txt')), 'the proof files are in it');
+    }
     for (const d of [`sha256:${s.rootHash}`, s.manifestDigest, bundle.archive.digest]) {
       const found = await body(await call(A, 'GET', `/timeline?digest=${d}&kind=evidence.bundle.sealed`));
       assert.deepEqual(
