@@ -471,6 +471,21 @@ describe('cross-tenant matrix on PostgreSQL RLS: every Export Center route', { s
     // the imports (source_records), the profile and run routes, and the worker's markSucceeded
     // (export_inputs: one row per source kind of a succeeded run; export_distributions: its
     // download) for acme's run and globex's own — so none of the checks below is vacuous.
+    // The two history tables whose writers need time to pass (a schedule's fire, a retention
+    // prune) get one acme row each, written as acme (RLS WITH CHECK applies).
+    await h.db.withTenant(A, async (tx) => {
+      await tx.query(
+        `INSERT INTO export_center.export_schedule_fires (schedule_id, scheduled_for, outcome, fired_by)
+         VALUES ($1, now(), 'skipped', 'tenancy-test')`,
+        [scheduleA.id],
+      );
+      await tx.query(
+        `INSERT INTO export_center.export_pruned_runs (run_id, profile_id, profile_version, status,
+           run_created_at, reason, policy, object_prefix, pruned_by)
+         VALUES ('01PRUNEDRUNTENANCYTEST0000', $1, 1, 'succeeded', now(), 'maxAge', '{"maxAge":"P1D"}', 'x/', 'tenancy-test')`,
+        [profile.id],
+      );
+    });
     for (const t of tables) {
       const owner = await h.db.query<{ tenant: string; n: number }>(
         `SELECT tenant_id AS tenant, count(*)::int AS n FROM export_center.${t.table}
