@@ -321,7 +321,7 @@ describe('parseEnvelope (strict)', () => {
           assert.ok(isStellaError(err, 'BASE64_INVALID'), String(err));
         }
       }),
-      { numRuns: 3000 },
+      { numRuns: 3000, seed: 20261208 },
     );
   });
 
@@ -363,7 +363,9 @@ describe('parseEnvelope (strict)', () => {
         ),
         check,
       ),
-      { numRuns: 2000 },
+      // A fixed seed: CI run 8 saw this file hang once for 300 s with a random one (not reproduced
+      // in 40 reruns); a seed makes a recurrence reproducible.
+      { numRuns: 2000, seed: 20261208 },
     );
   });
 });
