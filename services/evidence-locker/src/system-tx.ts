@@ -1,11 +1,9 @@
 /**
- * Tenant transactions for the service's own background work (the purge worker), which has no
- * request: the same {@link TenantTx} surface the routes get from `deps.tenants.forRequest` —
- * RLS as the tenant, audit entry and outbox event in the same transaction — with a system actor.
+ * Tenant transactions for this service's own background work (the purge worker): the platform's
+ * `systemTransaction` with this service as the audit `service` and the events' `source`.
  */
-import { appendToOutbox, newEvent } from '@stella/platform/bus';
 import type { Db } from '@stella/platform/db';
-import type { TenantTx } from '@stella/platform/service';
+import { systemTransaction as platformSystemTransaction, type TenantTx } from '@stella/platform/service';
 
 export const SERVICE_NAME = 'evidence-locker';
 
@@ -15,30 +13,5 @@ export function systemTransaction<T>(
   actor: string,
   fn: (tx: TenantTx) => Promise<T>,
 ): Promise<T> {
-  return db.withTenant(tenant, (tx) =>
-    fn({
-      tenant,
-      query: (sql, params) => tx.query(sql, params),
-      exec: (sql) => tx.exec(sql),
-      async audit(entry) {
-        await tx.query(
-          `INSERT INTO stella_platform.audit_log (service, actor, action, resource, outcome, details)
-           VALUES ($1, $2, $3, $4, $5, $6::jsonb)`,
-          [
-            SERVICE_NAME,
-            actor,
-            entry.action,
-            entry.resource ?? null,
-            entry.outcome ?? 'ok',
-            entry.details === undefined ? null : JSON.stringify(entry.details),
-          ],
-        );
-      },
-      async publish(init) {
-        const event = newEvent({ source: SERVICE_NAME, actor, ...init, tenant });
-        await appendToOutbox(tx, event);
-        return event;
-      },
-    } as TenantTx),
-  );
+  return platformSystemTransaction(db, SERVICE_NAME, tenant, actor, fn);
 }

@@ -7,6 +7,7 @@ export {
 } from './service-module.js';
 export {
   createTenantContexts,
+  systemTransaction,
   type TenantContext,
   type TenantContexts,
   type TenantTx,

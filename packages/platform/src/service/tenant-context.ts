@@ -55,6 +55,66 @@ export interface TenantContexts {
   forRequest(req: FastifyRequest): TenantContext;
 }
 
+/** Who a tenant transaction acts as: the audit row's and the events' actor and context. */
+interface TxActor {
+  readonly service: string;
+  readonly tenant: string;
+  readonly actor: string;
+  readonly requestId?: string;
+  readonly traceId?: string;
+}
+
+/** The {@link TenantTx} surface over one tenant transaction (routes and background work alike). */
+function tenantTx(tx: Tx, a: TxActor): TenantTx {
+  return {
+    tenant: a.tenant,
+    query: (sql, params) => tx.query(sql, params),
+    exec: (sql) => tx.exec(sql),
+    async audit(entry) {
+      await tx.query(
+        `INSERT INTO stella_platform.audit_log (service, actor, action, resource, outcome, request_id, trace_id, details)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb)`,
+        [
+          a.service,
+          a.actor,
+          entry.action,
+          entry.resource ?? null,
+          entry.outcome ?? 'ok',
+          a.requestId ?? null,
+          a.traceId ?? null,
+          entry.details === undefined ? null : JSON.stringify(entry.details),
+        ],
+      );
+    },
+    async publish(init) {
+      const event = newEvent({
+        source: a.service,
+        actor: a.actor,
+        ...(a.traceId !== undefined ? { traceId: a.traceId } : {}),
+        ...init,
+        tenant: a.tenant,
+      });
+      await appendToOutbox(tx, event);
+      return event;
+    },
+  } as TenantTx;
+}
+
+/**
+ * A tenant transaction for a service's own background work (purge worker, scheduler, pruner),
+ * which has no request: the surface routes get from `forRequest` — RLS as the tenant, audit entry
+ * and outbox event in the same transaction — with a system actor (e.g. `system:export-scheduler`).
+ */
+export function systemTransaction<T>(
+  db: Db,
+  service: string,
+  tenant: string,
+  actor: string,
+  fn: (tx: TenantTx) => Promise<T>,
+): Promise<T> {
+  return db.withTenant(tenant, (tx) => fn(tenantTx(tx, { service, tenant, actor })));
+}
+
 /** The tenant contexts of one service (its name becomes the events' `source` and the audit `service`). */
 export function createTenantContexts(db: Db, service: string): TenantContexts {
   return {
@@ -70,32 +130,7 @@ export function createTenantContexts(db: Db, service: string): TenantContexts {
         traceId,
         transaction: (fn) =>
           db.withTenant(tenant, (tx) =>
-            fn({
-              tenant,
-              query: (sql, params) => tx.query(sql, params),
-              exec: (sql) => tx.exec(sql),
-              async audit(entry) {
-                await tx.query(
-                  `INSERT INTO stella_platform.audit_log (service, actor, action, resource, outcome, request_id, trace_id, details)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb)`,
-                  [
-                    service,
-                    principal.subject,
-                    entry.action,
-                    entry.resource ?? null,
-                    entry.outcome ?? 'ok',
-                    requestId,
-                    traceId,
-                    entry.details === undefined ? null : JSON.stringify(entry.details),
-                  ],
-                );
-              },
-              async publish(init) {
-                const event = newEvent({ source: service, actor: principal.subject, traceId, ...init, tenant });
-                await appendToOutbox(tx, event);
-                return event;
-              },
-            } as TenantTx),
+            fn(tenantTx(tx, { service, tenant, actor: principal.subject, requestId, traceId })),
           ),
       };
     },
